@@ -1,0 +1,122 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/bus"
+)
+
+// messageType is the AMQP type of an announcement.
+const messageType = "registry.announcement"
+
+// Announce publishes inst on Exchange at once and then every interval (DefaultInterval if
+// every <= 0) until ctx is done. A failed announcement is logged and tried again at the
+// next tick, so a broker outage only delays the next one. When ctx is done it announces
+// that inst is leaving (best effort, within a second) and returns nil; conn must stay open
+// until Announce has returned. It returns an error at once if inst lacks a service,
+// instance or URL, and when conn is closed.
+func Announce(ctx context.Context, conn *bus.Conn, inst Instance, every time.Duration, logger *slog.Logger) error {
+	if inst.Service == "" || inst.Instance == "" || inst.URL == "" {
+		return fmt.Errorf("announce %+v: service, instance and url are all required", inst)
+	}
+	if every <= 0 {
+		every = DefaultInterval
+	}
+	logger = logger.With("service", inst.Service, "instance", inst.Instance)
+	alive, err := json.Marshal(announcement{Instance: inst})
+	if err != nil {
+		return fmt.Errorf("encode announcement: %w", err)
+	}
+	leaving, err := json.Marshal(announcement{Instance: inst, Leaving: true})
+	if err != nil {
+		return fmt.Errorf("encode announcement: %w", err)
+	}
+
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	declared, failing := false, false
+	for {
+		err := func() error {
+			// One attempt may take at most one interval, so a stuck broker does not pile
+			// announcements up.
+			ctx, cancel := context.WithTimeout(ctx, every)
+			defer cancel()
+			if !declared {
+				if err := conn.DeclareExchange(ctx, Exchange, "fanout"); err != nil {
+					return fmt.Errorf("declare exchange %s: %w", Exchange, err)
+				}
+				declared = true
+			}
+			return publish(ctx, conn, alive)
+		}()
+		switch {
+		case errors.Is(err, bus.ErrClosed):
+			return fmt.Errorf("announce %s: %w", inst.Instance, err)
+		case err != nil && ctx.Err() == nil && !failing:
+			// Log the first failure and the recovery, not every tick of an outage.
+			logger.WarnContext(ctx, "announce to registry failed; retrying", "error", err)
+			failing = true
+		case err == nil && failing:
+			logger.InfoContext(ctx, "announce to registry works again")
+			failing = false
+		}
+
+		select {
+		case <-ticker.C:
+		case <-ctx.Done():
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			if err := publish(ctx, conn, leaving); err != nil {
+				logger.DebugContext(ctx, "announce leaving failed; the instance will expire instead", "error", err)
+			}
+			return nil
+		}
+	}
+}
+
+func publish(ctx context.Context, conn *bus.Conn, body []byte) error {
+	err := conn.Publish(ctx, Exchange, "", bus.Message{Type: messageType, Body: body, Transient: true})
+	if err != nil {
+		return fmt.Errorf("publish announcement: %w", err)
+	}
+	return nil
+}
+
+// Listen feeds t with the announcements on Exchange until ctx is done. It declares the
+// exchange and consumes it with a queue of its own (exclusive, auto-deleted), so every
+// gateway instance hears every announcement. It returns an error if the queue cannot be
+// set up, and nil once ctx is done and the consumer has stopped. Malformed announcements
+// are rejected and otherwise ignored.
+func (t *Table) Listen(ctx context.Context, conn *bus.Conn) error {
+	if err := conn.DeclareExchange(ctx, Exchange, "fanout"); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", Exchange, err)
+	}
+	consumer, err := conn.Consume(ctx, bus.QueueConfig{
+		Exchange: Exchange,
+		Keys:     []string{""}, // a fanout ignores the key, but the queue needs one binding
+		Prefetch: 64,
+	}, t.handle)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", Exchange, err)
+	}
+	<-consumer.Done
+	return nil
+}
+
+func (t *Table) handle(_ context.Context, d bus.Delivery) error {
+	var a announcement
+	if err := json.Unmarshal(d.Body, &a); err != nil {
+		return fmt.Errorf("decode announcement: %w: %w", bus.ErrPermanent, err)
+	}
+	if a.Leaving {
+		t.Forget(a.Service, a.Instance.Instance)
+		return nil
+	}
+	t.Observe(a.Instance)
+	return nil
+}
