@@ -1,0 +1,262 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// component describes one -target of the msdemo binary as compose.yaml must run it.
+type component struct {
+	port   int  // the port it listens on: <NAME>_ADDR=:port
+	routed bool // the gateway routes to it, so it announces ADVERTISE_URL
+	public bool // it may publish its port on the host and join the edge network
+}
+
+// components lists every value msdemo accepts for -target. Keep it in step with
+// the root main.go.
+var components = map[string]component{
+	"eventstore": {port: 6005, routed: true},
+	"gateway":    {port: 8080, public: true},
+	"customer":   {port: 6002, routed: true},
+	"product":    {port: 6004, routed: true},
+	"order":      {port: 6003, routed: true},
+	"accounting": {port: 6001, routed: true},
+	"storefront": {port: 5001, public: true},
+	"admin":      {port: 5002, public: true},
+}
+
+// servers lists the third-party services compose.yaml may run next to the components.
+var servers = []string{"rabbitmq", "mongo", "postgres", "redis"}
+
+const (
+	image       = "msdemo"   // image repository every component container runs
+	edgeNetwork = "net-edge" // the network shared by the gateway and the sites
+)
+
+// loadCompose loads ../../compose.yaml the way `docker compose` does (interpolation,
+// normalization, consistency checks) with an empty environment, so the defaults apply.
+func loadCompose(t *testing.T) *types.Project {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatalf("find repository root: %v", err)
+	}
+	opts, err := cli.NewProjectOptions(
+		[]string{filepath.Join(root, "compose.yaml")},
+		cli.WithWorkingDirectory(root),
+		cli.WithEnv(nil),
+	)
+	if err != nil {
+		t.Fatalf("compose options: %v", err)
+	}
+	project, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("load compose.yaml: %v", err)
+	}
+	return project
+}
+
+func TestComposeServicesAreKnown(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+	for name, svc := range project.Services {
+		_, isComponent := components[name]
+		switch {
+		case isComponent:
+		case isMsdemo(svc):
+			t.Errorf("service %s runs image %s but is not a -target; want one of %v", name, svc.Image, componentNames())
+		case !slices.Contains(servers, name):
+			t.Errorf("service %s is neither a component nor a known server %v; add it to the lists in this test", name, servers)
+		}
+	}
+	for _, name := range []string{"eventstore", "gateway"} {
+		if _, ok := project.Services[name]; !ok {
+			t.Errorf("service %s missing", name)
+		}
+	}
+}
+
+func TestComposeHealthchecks(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+	for name, svc := range project.Services {
+		hc := svc.HealthCheck
+		switch {
+		case hc == nil:
+			t.Errorf("service %s has no healthcheck", name)
+		case hc.Disable || len(hc.Test) == 0 || hc.Test[0] == "NONE":
+			t.Errorf("service %s: healthcheck disabled, got test %q", name, hc.Test)
+		case hc.Interval == nil || hc.Timeout == nil || hc.Retries == nil:
+			t.Errorf("service %s: healthcheck needs interval, timeout and retries, got %+v", name, hc)
+		}
+	}
+}
+
+func TestComposeDependsOnHealthy(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+	for name, svc := range project.Services {
+		for dep, cfg := range svc.DependsOn {
+			if cfg.Condition != types.ServiceConditionHealthy {
+				t.Errorf("service %s depends on %s with condition %q, want %q", name, dep, cfg.Condition, types.ServiceConditionHealthy)
+			}
+		}
+	}
+}
+
+func TestComposePublishedPorts(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+	for name, svc := range project.Services {
+		c, isComponent := components[name]
+		if !isComponent || !c.public {
+			if len(svc.Ports) > 0 {
+				t.Errorf("service %s publishes %v; only %v may publish ports", name, svc.Ports, publicNames())
+			}
+			continue
+		}
+		for _, p := range svc.Ports {
+			if int(p.Target) != c.port {
+				t.Errorf("service %s publishes container port %d, want %d", name, p.Target, c.port)
+			}
+		}
+	}
+	if gw, ok := project.Services["gateway"]; ok && len(gw.Ports) == 0 {
+		t.Errorf("gateway publishes no port, want %d", components["gateway"].port)
+	}
+}
+
+func TestComposeComponents(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+	root := filepath.Dir(project.ComposeFiles[0])
+	for name, svc := range project.Services {
+		c, isComponent := components[name]
+		if !isComponent {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			if !isMsdemo(svc) {
+				t.Errorf("image: got %q, want %s:<tag>", svc.Image, image)
+			}
+			if svc.Build == nil || svc.Build.Context != root {
+				t.Errorf("build: got %+v, want context %s (the repository root)", svc.Build, root)
+			}
+			if got, want := []string(svc.Command), []string{"-target=" + name}; !slices.Equal(got, want) {
+				t.Errorf("command: got %q, want %q", got, want)
+			}
+			addrVar := strings.ToUpper(name) + "_ADDR"
+			if got, want := env(svc, addrVar), fmt.Sprintf(":%d", c.port); got != want {
+				t.Errorf("%s: got %q, want %q", addrVar, got, want)
+			}
+			healthURL := fmt.Sprintf("http://127.0.0.1:%d/healthz", c.port)
+			want := []string{"CMD", "msdemo", "healthcheck", "-url", healthURL}
+			if svc.HealthCheck != nil && !slices.Equal([]string(svc.HealthCheck.Test), want) {
+				t.Errorf("healthcheck test: got %q, want %q", svc.HealthCheck.Test, want)
+			}
+			advertise, hasAdvertise := svc.Environment["ADVERTISE_URL"]
+			switch {
+			case c.routed && !hasAdvertise:
+				t.Errorf("ADVERTISE_URL missing; the gateway routes to %s only after it announces itself", name)
+			case hasAdvertise && (advertise == nil || *advertise != fmt.Sprintf("http://%s:%d", name, c.port)):
+				t.Errorf("ADVERTISE_URL: got %q, want %q", env(svc, "ADVERTISE_URL"), fmt.Sprintf("http://%s:%d", name, c.port))
+			}
+		})
+	}
+}
+
+func TestComposeEdgeNetwork(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+	for name, svc := range project.Services {
+		_, onEdge := svc.Networks[edgeNetwork]
+		if onEdge && !components[name].public {
+			t.Errorf("service %s is on %s; only %v may be", name, edgeNetwork, publicNames())
+		}
+	}
+}
+
+// TestComposeURLsReachable checks every environment value that is a URL naming
+// another service: the two must share a network, a server must be waited for, and
+// a component must be addressed on its own port.
+func TestComposeURLsReachable(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+	for name, svc := range project.Services {
+		for key, value := range svc.Environment {
+			if value == nil {
+				continue
+			}
+			u, err := url.Parse(*value)
+			if err != nil || u.Host == "" {
+				continue
+			}
+			host := u.Hostname()
+			target, ok := project.Services[host]
+			if !ok || host == name {
+				continue
+			}
+			if !shareNetwork(svc, target) {
+				t.Errorf("service %s: %s names %s, but they share no network (got %v and %v)",
+					name, key, host, keys(svc.Networks), keys(target.Networks))
+			}
+			if slices.Contains(servers, host) {
+				if _, ok := svc.DependsOn[host]; !ok {
+					t.Errorf("service %s: %s names server %s, but %s does not depend on it", name, key, host, name)
+				}
+			}
+			if c, ok := components[host]; ok {
+				if got, want := u.Port(), strconv.Itoa(c.port); got != want {
+					t.Errorf("service %s: %s port: got %q, want %q", name, key, got, want)
+				}
+			}
+		}
+	}
+}
+
+// isMsdemo reports whether svc runs the msdemo image, whatever its tag.
+func isMsdemo(svc types.ServiceConfig) bool {
+	repo, _, _ := strings.Cut(svc.Image, ":")
+	return repo == image
+}
+
+// env returns the value of key in svc's environment, or "" if unset.
+func env(svc types.ServiceConfig, key string) string {
+	if v := svc.Environment[key]; v != nil {
+		return *v
+	}
+	return ""
+}
+
+func shareNetwork(a, b types.ServiceConfig) bool {
+	for n := range a.Networks {
+		if _, ok := b.Networks[n]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func keys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+func componentNames() []string { return keys(components) }
+
+func publicNames() []string {
+	var names []string
+	for _, name := range componentNames() {
+		if components[name].public {
+			names = append(names, name)
+		}
+	}
+	return names
+}
