@@ -1,0 +1,266 @@
+package bus
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// consumer runs one QueueConfig across reconnects.
+type consumer struct {
+	c       *conn
+	cfg     QueueConfig
+	logger  *slog.Logger
+	process func(ctx context.Context, d amqp.Delivery) // acks or nacks d
+}
+
+// session is a consumer's channel on one connection.
+type session struct {
+	ch         *amqp.Channel
+	deliveries <-chan amqp.Delivery
+}
+
+func (c *conn) consume(ctx context.Context, cfg QueueConfig, h Handler) (*Consumer, error) {
+	k := c.newConsumer(cfg)
+	k.process = func(ctx context.Context, d amqp.Delivery) { k.handle(ctx, h, d) }
+	return k.start(ctx)
+}
+
+func (c *conn) newConsumer(cfg QueueConfig) *consumer {
+	cfg.MaxAttempts = cmp.Or(max(cfg.MaxAttempts, 0), 5)
+	cfg.Backoff = cmp.Or(max(cfg.Backoff, 0), minBackoff)
+	cfg.Concurrency = cmp.Or(max(cfg.Concurrency, 0), 1)
+	cfg.Prefetch = max(cmp.Or(max(cfg.Prefetch, 0), 32), cfg.Concurrency)
+	if cfg.Name == "" {
+		cfg.Name = cmp.Or(c.name, "bus") + ".instance." + newID()[:16]
+	}
+	return &consumer{c: c, cfg: cfg, logger: c.logger.With("queue", cfg.Name)}
+}
+
+// start declares and consumes the queue, then runs the consumer in its own goroutine until
+// ctx is done or the Conn is closed.
+func (k *consumer) start(ctx context.Context) (*Consumer, error) {
+	c := k.c
+	if !c.enterConsumer() {
+		return nil, ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.life, cancel)
+	s, err := k.open(ctx)
+	if err != nil {
+		stop()
+		cancel()
+		c.consumers.Done()
+		return nil, fmt.Errorf("bus: consume %s: %w", k.cfg.Name, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer c.consumers.Done()
+		defer close(done)
+		defer cancel()
+		defer stop()
+		k.run(ctx, s)
+	}()
+	return &Consumer{Queue: k.cfg.Name, Done: done}, nil
+}
+
+// run handles deliveries, and after a lost channel opens the next session, until ctx is
+// done.
+func (k *consumer) run(ctx context.Context, s *session) {
+	for {
+		k.serve(ctx, s)
+		if ctx.Err() != nil {
+			return
+		}
+		k.logger.Warn("consumer lost its channel; resuming")
+		backoff := minBackoff
+		for {
+			var err error
+			if s, err = k.open(ctx); err == nil {
+				k.logger.Info("consumer resumed")
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			k.logger.Error("resume consumer", "error", err, "retry_in_ms", backoff.Milliseconds())
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(backoff*2, maxBackoff)
+		}
+	}
+}
+
+// serve hands deliveries to cfg.Concurrency workers until the channel closes or ctx is
+// done, waits for the messages in hand, and closes the channel, which returns the
+// prefetched but unhandled messages to the queue.
+func (k *consumer) serve(ctx context.Context, s *session) {
+	var wg sync.WaitGroup
+	for range k.cfg.Concurrency {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case d, ok := <-s.deliveries:
+					if !ok {
+						return
+					}
+					if ctx.Err() != nil {
+						_ = d.Nack(false, true)
+						return
+					}
+					k.process(ctx, d)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	_ = s.ch.Close()
+}
+
+// open declares the queue with its bindings and dead-letter queue on the current
+// connection, and starts consuming. It waits for a connection while there is none.
+func (k *consumer) open(ctx context.Context) (*session, error) {
+	for {
+		a, err := k.c.connection(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ch, err := a.Channel()
+		if err == nil {
+			var s *session
+			if s, err = k.declare(ch); err == nil {
+				return s, nil
+			}
+			_ = ch.Close()
+		}
+		if !a.IsClosed() {
+			return nil, err
+		}
+		k.c.markLost(a)
+	}
+}
+
+func (k *consumer) declare(ch *amqp.Channel) (*session, error) {
+	cfg := k.cfg
+	durable, exclusive := cfg.Durable, !cfg.Durable
+	args := amqp.Table{}
+	if cfg.SingleActive {
+		args["x-single-active-consumer"] = true
+	}
+	if cfg.DeadLetter {
+		dead := cfg.Name + ".dead"
+		if err := ch.ExchangeDeclare(DeadExchange, "direct", true, false, false, false, nil); err != nil {
+			return nil, fmt.Errorf("declare exchange %s: %w", DeadExchange, err)
+		}
+		if _, err := ch.QueueDeclare(dead, durable, !durable, exclusive, false, nil); err != nil {
+			return nil, fmt.Errorf("declare queue %s: %w", dead, err)
+		}
+		if err := ch.QueueBind(dead, cfg.Name, DeadExchange, false, nil); err != nil {
+			return nil, fmt.Errorf("bind %s to %s: %w", dead, DeadExchange, err)
+		}
+		args["x-dead-letter-exchange"] = DeadExchange
+		args["x-dead-letter-routing-key"] = cfg.Name
+	}
+	if _, err := ch.QueueDeclare(cfg.Name, durable, !durable, exclusive, false, args); err != nil {
+		return nil, fmt.Errorf("declare queue: %w", err)
+	}
+	if cfg.Exchange != "" {
+		keys := cfg.Keys
+		if len(keys) == 0 {
+			keys = []string{""}
+		}
+		for _, key := range keys {
+			if err := ch.QueueBind(cfg.Name, key, cfg.Exchange, false, nil); err != nil {
+				return nil, fmt.Errorf("bind to %s with %q: %w", cfg.Exchange, key, err)
+			}
+		}
+	}
+	if err := ch.Qos(cfg.Prefetch, 0, false); err != nil {
+		return nil, fmt.Errorf("set prefetch: %w", err)
+	}
+	deliveries, err := ch.Consume(cfg.Name, "", false, false, false, false, nil)
+	if err != nil {
+		return nil, fmt.Errorf("start consuming: %w", err)
+	}
+	return &session{ch: ch, deliveries: deliveries}, nil
+}
+
+// handle calls h for d, retrying in place, and acks or rejects d.
+func (k *consumer) handle(ctx context.Context, h Handler, d amqp.Delivery) {
+	del := delivery(d)
+	backoff := k.cfg.Backoff
+	for attempt := 1; ; attempt++ {
+		err := callHandler(ctx, h, del)
+		if err == nil {
+			k.settle(d.Ack(false))
+			return
+		}
+		if ctx.Err() != nil { // shutting down: let the next consumer try
+			k.settle(d.Nack(false, true))
+			return
+		}
+		log := k.logger.With("message_id", del.ID, "type", del.Type, "attempt", attempt, "error", err)
+		if errors.Is(err, ErrPermanent) || attempt >= k.cfg.MaxAttempts {
+			if k.cfg.DeadLetter {
+				log.Error("handler failed; dead-lettering", "dead_queue", k.cfg.Name+".dead")
+			} else {
+				log.Error("handler failed; dropping (no dead-letter queue)")
+			}
+			k.settle(d.Nack(false, false))
+			return
+		}
+		log.Warn("handler failed; retrying", "retry_in_ms", backoff.Milliseconds())
+		if !sleep(ctx, backoff) {
+			k.settle(d.Nack(false, true))
+			return
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// settle logs a failed ack or nack: the channel is gone, and the broker delivers the
+// message again.
+func (k *consumer) settle(err error) {
+	if err != nil {
+		k.logger.Debug("ack failed; the message will be redelivered", "error", err)
+	}
+}
+
+// callHandler calls h and turns a panic into an error, so one bad message cannot crash
+// the process.
+func callHandler(ctx context.Context, h Handler, d Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return h(ctx, d)
+}
+
+// delivery maps an AMQP delivery.
+func delivery(d amqp.Delivery) Delivery {
+	return Delivery{
+		Message: Message{
+			ID:            d.MessageId,
+			Type:          d.Type,
+			CorrelationID: d.CorrelationId,
+			ReplyTo:       d.ReplyTo,
+			ContentType:   d.ContentType,
+			Headers:       map[string]any(d.Headers),
+			Body:          d.Body,
+			Transient:     d.DeliveryMode != amqp.Persistent,
+		},
+		Exchange:    d.Exchange,
+		RoutingKey:  d.RoutingKey,
+		Redelivered: d.Redelivered,
+	}
+}
