@@ -14,13 +14,35 @@ import (
 // messageType is the AMQP type of an announcement.
 const messageType = "registry.announcement"
 
+// An Option configures Announce and Listen.
+type Option func(*options)
+
+type options struct {
+	exchange string
+}
+
+// WithExchange announces on, or listens to, exchange instead of Exchange. Tests use it
+// to keep their announcements away from every other registry on the same broker.
+func WithExchange(exchange string) Option {
+	return func(o *options) { o.exchange = exchange }
+}
+
+func newOptions(opts []Option) options {
+	o := options{exchange: Exchange}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
 // Announce publishes inst on Exchange at once and then every interval (DefaultInterval if
 // every <= 0) until ctx is done. A failed announcement is logged and tried again at the
 // next tick, so a broker outage only delays the next one. When ctx is done it announces
 // that inst is leaving (best effort, within a second) and returns nil; conn must stay open
 // until Announce has returned. It returns an error at once if inst lacks a service,
 // instance or URL, and when conn is closed.
-func Announce(ctx context.Context, conn *bus.Conn, inst Instance, every time.Duration, logger *slog.Logger) error {
+func Announce(ctx context.Context, conn *bus.Conn, inst Instance, every time.Duration, logger *slog.Logger, opts ...Option) error {
+	o := newOptions(opts)
 	if inst.Service == "" || inst.Instance == "" || inst.URL == "" {
 		return fmt.Errorf("announce %+v: service, instance and url are all required", inst)
 	}
@@ -47,12 +69,12 @@ func Announce(ctx context.Context, conn *bus.Conn, inst Instance, every time.Dur
 			ctx, cancel := context.WithTimeout(ctx, every)
 			defer cancel()
 			if !declared {
-				if err := conn.DeclareExchange(ctx, Exchange, "fanout"); err != nil {
-					return fmt.Errorf("declare exchange %s: %w", Exchange, err)
+				if err := conn.DeclareExchange(ctx, o.exchange, "fanout"); err != nil {
+					return fmt.Errorf("declare exchange %s: %w", o.exchange, err)
 				}
 				declared = true
 			}
-			return publish(ctx, conn, alive)
+			return publish(ctx, conn, o.exchange, alive)
 		}()
 		switch {
 		case errors.Is(err, bus.ErrClosed):
@@ -71,7 +93,7 @@ func Announce(ctx context.Context, conn *bus.Conn, inst Instance, every time.Dur
 		case <-ctx.Done():
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 			defer cancel()
-			if err := publish(ctx, conn, leaving); err != nil {
+			if err := publish(ctx, conn, o.exchange, leaving); err != nil {
 				logger.DebugContext(ctx, "announce leaving failed; the instance will expire instead", "error", err)
 			}
 			return nil
@@ -79,8 +101,8 @@ func Announce(ctx context.Context, conn *bus.Conn, inst Instance, every time.Dur
 	}
 }
 
-func publish(ctx context.Context, conn *bus.Conn, body []byte) error {
-	err := conn.Publish(ctx, Exchange, "", bus.Message{Type: messageType, Body: body, Transient: true})
+func publish(ctx context.Context, conn *bus.Conn, exchange string, body []byte) error {
+	err := conn.Publish(ctx, exchange, "", bus.Message{Type: messageType, Body: body, Transient: true})
 	if err != nil {
 		return fmt.Errorf("publish announcement: %w", err)
 	}
@@ -92,17 +114,17 @@ func publish(ctx context.Context, conn *bus.Conn, body []byte) error {
 // gateway instance hears every announcement. It returns an error if the queue cannot be
 // set up, and nil once ctx is done and the consumer has stopped. Malformed announcements
 // are rejected and otherwise ignored.
-func (t *Table) Listen(ctx context.Context, conn *bus.Conn) error {
-	if err := conn.DeclareExchange(ctx, Exchange, "fanout"); err != nil {
-		return fmt.Errorf("declare exchange %s: %w", Exchange, err)
+func (t *Table) Listen(ctx context.Context, conn *bus.Conn, opts ...Option) error {
+	o := newOptions(opts)
+	if err := conn.DeclareExchange(ctx, o.exchange, "fanout"); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", o.exchange, err)
 	}
 	consumer, err := conn.Consume(ctx, bus.QueueConfig{
-		Exchange: Exchange,
-		Keys:     []string{""}, // a fanout ignores the key, but the queue needs one binding
+		Exchange: o.exchange, // bound with key "", which a fanout ignores
 		Prefetch: 64,
 	}, t.handle)
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", Exchange, err)
+		return fmt.Errorf("consume %s: %w", o.exchange, err)
 	}
 	<-consumer.Done
 	return nil
