@@ -39,6 +39,9 @@ type Delivery struct {
 // place with backoff (so a single-active consumer keeps its order), and after
 // QueueConfig.MaxAttempts it is rejected into the queue's dead-letter queue.
 // A handler that returns an error wrapping ErrPermanent is dead-lettered at once.
+// ctx is the Consume ctx: when it is cancelled (or the Conn closed), a handler that then
+// fails, or waits for its next try, has its message requeued for another consumer.
+// A panic in a handler counts as an error.
 type Handler func(ctx context.Context, d Delivery) error
 
 // ErrPermanent marks a handler error that retrying cannot cure (e.g. a malformed body).

@@ -444,24 +444,44 @@ func TestFaultPublishConsume(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Two producers: one Publish at a time, and batches of 20.
 	const n = 2000
 	var published atomic.Int32
+	var confirmedMu sync.Mutex
 	var confirmed []string
-	producerDone := make(chan struct{})
-	go func() {
-		defer close(producerDone)
-		for i := range n {
-			id := strconv.Itoa(i)
+	var producers sync.WaitGroup
+	produce := func(from, to, batch int) {
+		for i := from; i < to; i += batch {
+			var msgs []bus.Routed
+			for j := i; j < min(i+batch, to); j++ {
+				msgs = append(msgs, bus.Routed{Key: "fault", Message: bus.Message{ID: strconv.Itoa(j), Body: []byte("{}")}})
+			}
 			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := producer.Publish(pctx, ex, "fault", bus.Message{ID: id, Body: []byte("{}")})
+			var err error
+			if batch == 1 {
+				err = producer.Publish(pctx, ex, "fault", msgs[0].Message)
+			} else {
+				err = producer.PublishBatch(pctx, ex, msgs)
+			}
 			cancel()
 			if err != nil {
-				t.Errorf("publish %s: %v", id, err)
+				t.Errorf("publish %d..%d: %v", i, i+len(msgs)-1, err)
 				continue
 			}
-			confirmed = append(confirmed, id)
-			published.Add(1)
+			confirmedMu.Lock()
+			for _, m := range msgs {
+				confirmed = append(confirmed, m.ID)
+			}
+			confirmedMu.Unlock()
+			published.Add(int32(len(msgs)))
 		}
+	}
+	producers.Go(func() { produce(0, n/2, 1) })
+	producers.Go(func() { produce(n/2, n, 20) })
+	producerDone := make(chan struct{})
+	go func() {
+		producers.Wait()
+		close(producerDone)
 	}()
 
 	for _, at := range []int32{500, 1200} {
@@ -478,6 +498,8 @@ func TestFaultPublishConsume(t *testing.T) {
 		t.Fatalf("producer stuck after %d publishes", published.Load())
 	}
 	missing := func() []string {
+		confirmedMu.Lock()
+		defer confirmedMu.Unlock()
 		mu.Lock()
 		defer mu.Unlock()
 		var m []string
