@@ -1,0 +1,163 @@
+// Package eventstore is msdemo's event store: the only source of truth. It takes append
+// requests over RabbitMQ (queue eventstore.append), stores them in a MongoDB-API database,
+// publishes every stored event to the msdemo.events exchange, and serves the global feed
+// and single streams over HTTP. docs/eventstore.md is the wire contract.
+package eventstore
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/bus"
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/registry"
+)
+
+// Config is what the event store needs to run.
+type Config struct {
+	Addr        string // HTTP address of the read API, e.g. ":6005"
+	RabbitMQURL string
+	// MongoURI names the MongoDB to use; empty runs an embedded FerretDB (SQLite) in
+	// DataDir/eventstore.
+	MongoURI string
+	DataDir  string
+	Database string // default "msdemo_eventstore"
+	// Exchange and AppendQueue default to the contract's names; tests use their own.
+	Exchange    string
+	AppendQueue string
+	// AdvertiseURL is the URL announced to the gateway; empty means
+	// http://127.0.0.1:<port of Addr>.
+	AdvertiseURL string
+
+	// holdPublishing stores without publishing, as a process that died between the two
+	// would (tests only).
+	holdPublishing bool
+}
+
+// Run runs the event store until ctx is done, then shuts down: it stops taking append
+// requests, lets those in flight finish, and closes the database last.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	cfg.Database = cmp.Or(cfg.Database, "msdemo_eventstore")
+	cfg.Exchange = cmp.Or(cfg.Exchange, event.Exchange)
+	cfg.AppendQueue = cmp.Or(cfg.AppendQueue, event.AppendQueue)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (EVENTSTORE_ADDR): %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+
+	// The database outlives everything else, so it gets a context of its own.
+	dbCtx, stopDB := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDB()
+	uri := cfg.MongoURI
+	if uri == "" {
+		var ferretDone <-chan struct{}
+		uri, ferretDone, err = startFerretDB(dbCtx, filepath.Join(cfg.DataDir, "eventstore"), logger)
+		if err != nil {
+			return err
+		}
+		defer func() { stopDB(); <-ferretDone }()
+	}
+	db, err := openMongo(ctx, uri, cfg.Database)
+	if err != nil {
+		if cfg.MongoURI == "" {
+			return fmt.Errorf("embedded FerretDB: %w", err)
+		}
+		return fmt.Errorf("MongoDB at MONGODB_URI not reachable: %w", err)
+	}
+	defer db.close(context.Background())
+
+	store, err := openStore(ctx, db, logger)
+	if err != nil {
+		return fmt.Errorf("load event store: %w", err)
+	}
+
+	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.DeclareExchange(ctx, cfg.Exchange, "topic"); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", cfg.Exchange, err)
+	}
+
+	// The writer and the publisher stop only after the append consumer has answered or
+	// requeued every request it holds.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var work sync.WaitGroup
+	work.Go(func() { store.runWriter(workCtx) })
+	pub := &publisher{store: store, bus: conn, exchange: cfg.Exchange}
+	if !cfg.holdPublishing {
+		work.Go(func() {
+			if err := pub.run(workCtx); err != nil {
+				logger.Error("publisher stopped", "error", err)
+			}
+		})
+	}
+
+	appends, err := conn.Serve(ctx, bus.QueueConfig{Name: cfg.AppendQueue, Durable: true,
+		Prefetch: 512, Concurrency: 256}, appendHandler(store))
+	if err != nil {
+		return fmt.Errorf("serve %s: %w", cfg.AppendQueue, err)
+	}
+
+	advertise := cmp.Or(cfg.AdvertiseURL, registry.LoopbackURL(ln.Addr()))
+	work.Go(func() {
+		inst := registry.Instance{Service: "eventstore", Instance: registry.InstanceID("eventstore"), URL: advertise}
+		if err := registry.Announce(ctx, conn, inst, 0, logger); err != nil {
+			logger.Error("announce to the gateway", "error", err)
+		}
+	})
+
+	srv := &http.Server{Handler: newServer(store, pub, logger), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("event store ready", "addr", ln.Addr().String(), "store_id", store.ID(), "head", store.Head())
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if e := srv.Shutdown(shutdownCtx); e != nil && !errors.Is(e, http.ErrServerClosed) {
+		err = cmp.Or(err, e)
+	}
+	select {
+	case <-appends.Done:
+	case <-shutdownCtx.Done():
+	}
+	stopWork()
+	work.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// appendHandler answers one append request. A malformed request gets an "invalid" reply;
+// a request that the writer could not finish before shutdown is requeued.
+func appendHandler(store *Store) func(ctx context.Context, d bus.Delivery) ([]byte, error) {
+	return func(ctx context.Context, d bus.Delivery) ([]byte, error) {
+		req, err := event.ParseAppendRequest(d.Body)
+		if err != nil {
+			return json.Marshal(event.AppendReply{Error: event.ErrInvalid, Message: err.Error()})
+		}
+		reply, err := store.Append(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(reply)
+	}
+}

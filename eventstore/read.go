@@ -1,0 +1,164 @@
+package eventstore
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/msdemo/msdemo/internal/event"
+)
+
+// maxScanChunks bounds how many chunks one filtered read looks through, so that a read for
+// rare event types answers quickly and says where to go on (FeedPage.NextAfter).
+const maxScanChunks = 64
+
+// FeedPage is a page of the global feed.
+type FeedPage struct {
+	Events []event.Stored
+	// NextAfter is the position to ask after for the next page: the last position this
+	// read looked at, which is past the last returned event when a filter skipped some.
+	NextAfter int64
+	// Head is the last committed position when the read started.
+	Head int64
+}
+
+// TypeFilter matches event types against patterns: an exact type ("order.placed") or an
+// aggregate wildcard ("order.*"). An empty filter matches every type.
+type TypeFilter []string
+
+// Match reports whether the filter lets typ through.
+func (f TypeFilter) Match(typ string) bool {
+	if len(f) == 0 {
+		return true
+	}
+	for _, p := range f {
+		if p == typ || (strings.HasSuffix(p, ".*") && strings.HasPrefix(typ, p[:len(p)-1])) {
+			return true
+		}
+	}
+	return false
+}
+
+// Feed returns up to limit events after position after, in position order, that match.
+func (s *Store) Feed(ctx context.Context, after int64, limit int, match TypeFilter) (FeedPage, error) {
+	s.mu.RLock()
+	x := s.idx
+	s.mu.RUnlock() // x.tail, x.chunked and x.head are never changed in place
+	page := FeedPage{Head: x.head, NextAfter: after}
+	scanned := 0
+	for p := after + 1; p <= x.head && len(page.Events) < limit; {
+		var run []event.Stored
+		if p <= x.chunked {
+			if scanned == maxScanChunks {
+				break
+			}
+			scanned++
+			chunk, err := s.chunk(ctx, chunkOf(p))
+			if err != nil {
+				return page, err
+			}
+			run = chunk[(p-1)%chunkSize:]
+		} else {
+			run = x.tail[p-x.chunked-1:]
+		}
+		for _, e := range run {
+			if len(page.Events) == limit {
+				break
+			}
+			if match.Match(e.Type) {
+				page.Events = append(page.Events, e)
+			}
+			page.NextAfter = e.Position
+			p = e.Position + 1
+		}
+	}
+	return page, nil
+}
+
+// Stream returns every event of stream in version order; found is false for an unknown
+// stream.
+func (s *Store) Stream(ctx context.Context, stream string) (events []event.Stored, found bool, err error) {
+	s.mu.RLock()
+	x := s.idx
+	positions := x.streams[stream] // appends never change the elements a reader sees
+	s.mu.RUnlock()
+	if len(positions) == 0 {
+		return nil, false, nil
+	}
+	events = make([]event.Stored, 0, len(positions))
+	for _, p := range positions {
+		if p > x.chunked {
+			events = append(events, x.tail[p-x.chunked-1])
+			continue
+		}
+		chunk, err := s.chunk(ctx, chunkOf(p))
+		if err != nil {
+			return nil, true, err
+		}
+		events = append(events, chunk[(p-1)%chunkSize])
+	}
+	return events, true, nil
+}
+
+// chunk returns the events of chunk n, from the cache or the database.
+func (s *Store) chunk(ctx context.Context, n int64) ([]event.Stored, error) {
+	if events, ok := s.chunks.get(n); ok {
+		return events, nil
+	}
+	doc, found, err := s.db.chunk(ctx, n)
+	if err != nil {
+		return nil, fmt.Errorf("read chunk %d: %w", n, err)
+	}
+	if !found || len(doc.Events) != chunkSize {
+		return nil, fmt.Errorf("chunk %d is missing or not whole", n)
+	}
+	events := make([]event.Stored, len(doc.Events))
+	for i, d := range doc.Events {
+		events[i] = d.event()
+	}
+	s.chunks.put(n, events)
+	return events, nil
+}
+
+// chunkCache keeps the most recently used chunks. Chunks never change once written, so a
+// cached chunk is never stale.
+type chunkCache struct {
+	mu    sync.Mutex
+	max   int
+	order *list.List // front = most recent; values are chunk numbers
+	items map[int64]*list.Element
+	data  map[int64][]event.Stored
+}
+
+func newChunkCache(max int) *chunkCache {
+	return &chunkCache{max: max, order: list.New(), items: map[int64]*list.Element{}, data: map[int64][]event.Stored{}}
+}
+
+func (c *chunkCache) get(n int64) ([]event.Stored, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[n]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(el)
+	return c.data[n], true
+}
+
+func (c *chunkCache) put(n int64, events []event.Stored) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[n]; ok {
+		return
+	}
+	c.items[n] = c.order.PushFront(n)
+	c.data[n] = events
+	if c.order.Len() > c.max {
+		oldest := c.order.Back()
+		c.order.Remove(oldest)
+		delete(c.items, oldest.Value.(int64))
+		delete(c.data, oldest.Value.(int64))
+	}
+}

@@ -1,0 +1,347 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/event"
+)
+
+// Limits of one writer batch: the commit document must stay well inside MongoDB's 16 MiB.
+const (
+	maxBatchEvents = 4000
+	maxBatchBytes  = 8 << 20
+)
+
+// ErrUnavailable means the store could not write to its database; nothing was stored by the
+// request that got it (or, if the database wrote but did not answer, a retry finds the
+// events stored and answers duplicate).
+var ErrUnavailable = errors.New("event store unavailable")
+
+// Store appends and reads events. One writer goroutine takes append requests in batches,
+// checks expected versions against the in-memory index, assigns versions and gap-free
+// global positions, and stores each batch as one atomic commit document. Readers see an
+// event only once its commit is stored. Safe for concurrent use.
+type Store struct {
+	db     *mongoStore
+	id     string
+	logger *slog.Logger
+	jobs   chan *appendJob
+	chunks *chunkCache
+
+	mu  sync.RWMutex
+	idx *index
+	// committed is closed and replaced each time head moves, to wake waiting readers.
+	committed chan struct{}
+}
+
+// index is the store's in-memory view, rebuilt from the database at start-up.
+type index struct {
+	head    int64 // last committed position
+	chunked int64 // last position stored in a chunk document
+	// tail holds the committed events after chunked, and tailCommit the first position
+	// of the commit each of them came in.
+	tail       []event.Stored
+	tailCommit []int64
+	streams    map[string][]int64 // stream -> positions; positions[v-1] has version v
+	ids        map[string]idEntry // event id -> where it was stored
+}
+
+type idEntry struct {
+	stream   string
+	position int64
+	version  int64
+}
+
+func (x *index) add(e event.Stored) {
+	x.streams[e.Stream] = append(x.streams[e.Stream], e.Position)
+	x.ids[e.ID] = idEntry{stream: e.Stream, position: e.Position, version: e.Version}
+	x.head = e.Position
+}
+
+type appendJob struct {
+	req   event.AppendRequest
+	reply chan event.AppendReply // buffered: the writer never blocks on it
+}
+
+// openStore loads the index from db and returns a store whose writer is not running yet.
+func openStore(ctx context.Context, db *mongoStore, logger *slog.Logger) (*Store, error) {
+	id, err := db.storeID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, id: id, logger: logger, jobs: make(chan *appendJob, 1024),
+		chunks: newChunkCache(256), committed: make(chan struct{})}
+	if err := s.reload(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ID is the identity of the store's data, created with it. A follower that finds another
+// id than it saw before is reading a different store and must start again from 0.
+func (s *Store) ID() string { return s.id }
+
+// Head returns the last committed position (0 for an empty store).
+func (s *Store) Head() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.idx.head
+}
+
+// reload rebuilds the index from the database: every chunk, then the commits after the last
+// chunk, then any chunk that a crash kept from being written.
+func (s *Store) reload(ctx context.Context) error {
+	start := time.Now()
+	x := &index{streams: map[string][]int64{}, ids: map[string]idEntry{}}
+	nextCommit := int64(1)
+	for n := int64(0); ; n++ {
+		doc, found, err := s.db.chunk(ctx, n)
+		if err != nil {
+			return fmt.Errorf("read chunk %d: %w", n, err)
+		}
+		if !found {
+			break
+		}
+		for _, d := range doc.Events {
+			x.add(d.event())
+		}
+		x.chunked, nextCommit = doc.Last, doc.TailCommit
+	}
+	for {
+		doc, found, err := s.db.commit(ctx, nextCommit)
+		if err != nil {
+			return fmt.Errorf("read commit at %d: %w", nextCommit, err)
+		}
+		if !found {
+			break
+		}
+		for _, d := range doc.Events {
+			if d.Position > x.chunked {
+				x.add(d.event())
+				x.tail = append(x.tail, d.event())
+				x.tailCommit = append(x.tailCommit, doc.First)
+			}
+		}
+		nextCommit = doc.Last + 1
+	}
+	s.mu.Lock()
+	s.idx = x
+	s.mu.Unlock()
+	s.writeChunks(ctx)
+	s.logger.Info("event store loaded", "store_id", s.id, "head", x.head,
+		"streams", len(x.streams), "duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// Append stores the request's events atomically, or none, and returns the reply of the
+// wire contract. It returns an error only when ctx ends before the writer answered (the
+// request may or may not have been stored; sending it again is safe).
+func (s *Store) Append(ctx context.Context, req event.AppendRequest) (event.AppendReply, error) {
+	job := &appendJob{req: req, reply: make(chan event.AppendReply, 1)}
+	select {
+	case s.jobs <- job:
+	case <-ctx.Done():
+		return event.AppendReply{}, ctx.Err()
+	}
+	select {
+	case r := <-job.reply:
+		return r, nil
+	case <-ctx.Done():
+		return event.AppendReply{}, ctx.Err()
+	}
+}
+
+// runWriter takes append requests until ctx is done. Requests that queue up while a commit
+// is being written form the next batch, so batches grow with load and cost no waiting.
+func (s *Store) runWriter(ctx context.Context) {
+	for {
+		var batch []*appendJob
+		select {
+		case <-ctx.Done():
+			return
+		case job := <-s.jobs:
+			batch = append(batch, job)
+		}
+		events, size := len(batch[0].req.Events), 0
+	gather:
+		for events < maxBatchEvents && size < maxBatchBytes {
+			select {
+			case job := <-s.jobs:
+				batch = append(batch, job)
+				events += len(job.req.Events)
+				for _, e := range job.req.Events {
+					size += len(e.Data) + 256
+				}
+			default:
+				break gather
+			}
+		}
+		s.commit(ctx, batch)
+	}
+}
+
+// decision is what the writer decided for one request of a batch.
+type decision struct {
+	job   *appendJob
+	reply event.AppendReply
+	// stored is true when the request's events are in the batch's commit.
+	stored bool
+}
+
+// commit decides every request of batch against the index, stores the accepted events as
+// one commit document, and answers each request.
+func (s *Store) commit(ctx context.Context, batch []*appendJob) {
+	s.mu.RLock()
+	x := s.idx
+	s.mu.RUnlock() // only this goroutine changes the index, so reading it unlocked is safe
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	position := x.head
+	versions := map[string]int64{}   // stream versions as this batch leaves them
+	batchIDs := map[string]idEntry{} // ids stored by this batch
+	var events []event.Stored
+	decisions := make([]decision, len(batch))
+	for i, job := range batch {
+		req := job.req
+		decisions[i].job = job
+		lookup := func(id string) (idEntry, bool) {
+			if e, ok := batchIDs[id]; ok {
+				return e, true
+			}
+			e, ok := x.ids[id]
+			return e, ok
+		}
+		if reply, done := duplicateReply(req, lookup); done {
+			decisions[i].reply = reply
+			continue
+		}
+		current, ok := versions[req.Stream]
+		if !ok {
+			current = int64(len(x.streams[req.Stream]))
+		}
+		if req.ExpectedVersion != nil && *req.ExpectedVersion != current {
+			decisions[i].reply = event.AppendReply{Error: event.ErrWrongExpectedVersion, CurrentVersion: &current}
+			continue
+		}
+		reply := event.AppendReply{OK: true, FirstVersion: current + 1, FirstPosition: position + 1}
+		for _, n := range req.Events {
+			position++
+			current++
+			data := n.Data
+			if len(data) == 0 || string(data) == "null" {
+				data = []byte("{}")
+			}
+			e := event.Stored{ID: n.ID, Stream: req.Stream, Version: current, Position: position,
+				Type: n.Type, Data: data, Metadata: n.Metadata, RecordedAt: now}
+			events = append(events, e)
+			batchIDs[e.ID] = idEntry{stream: e.Stream, position: e.Position, version: e.Version}
+		}
+		versions[req.Stream] = current
+		reply.LastVersion, reply.LastPosition = current, position
+		decisions[i].reply, decisions[i].stored = reply, true
+	}
+
+	if len(events) > 0 {
+		if err := s.db.insertCommit(ctx, events); err != nil {
+			s.logger.Error("store commit", "first_position", events[0].Position,
+				"events", len(events), "error", err)
+			for i := range decisions {
+				if decisions[i].reply.Error != event.ErrInvalid {
+					decisions[i].reply = event.AppendReply{Error: event.ErrUnavailable,
+						Message: "the event store could not write; send the request again"}
+				}
+			}
+			s.answer(decisions)
+			// The database may have stored the commit without saying so, or another writer
+			// may have: learn the truth before deciding anything else.
+			if err := s.reload(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Error("reload after failed commit", "error", err)
+			}
+			return
+		}
+		s.mu.Lock()
+		nx := *x // a new index value, so that readers holding the old one are unaffected
+		for _, e := range events {
+			nx.add(e)
+		}
+		nx.tail = append(nx.tail, events...)
+		for range events {
+			nx.tailCommit = append(nx.tailCommit, events[0].Position)
+		}
+		s.idx = &nx
+		close(s.committed)
+		s.committed = make(chan struct{})
+		s.mu.Unlock()
+	}
+	s.answer(decisions)
+	s.writeChunks(ctx)
+}
+
+func (s *Store) answer(decisions []decision) {
+	for _, d := range decisions {
+		d.job.reply <- d.reply
+	}
+}
+
+// duplicateReply answers a request whose events were all stored before with the original
+// result, and refuses one that mixes stored and new events. done is false for a request
+// that is entirely new.
+func duplicateReply(req event.AppendRequest, lookup func(id string) (idEntry, bool)) (reply event.AppendReply, done bool) {
+	var found []idEntry
+	for i, n := range req.Events {
+		e, ok := lookup(n.ID)
+		if !ok {
+			if len(found) > 0 {
+				return event.AppendReply{Error: event.ErrInvalid, Message: fmt.Sprintf(
+					"events[%d].id is new but events[0].id was stored before: a request is stored whole or not at all", i)}, true
+			}
+			continue
+		}
+		if len(found) != i {
+			return event.AppendReply{Error: event.ErrInvalid, Message: fmt.Sprintf(
+				"events[%d].id %q was stored before but events[0].id is new", i, n.ID)}, true
+		}
+		if e.stream != req.Stream {
+			return event.AppendReply{Error: event.ErrInvalid, Message: fmt.Sprintf(
+				"events[%d].id %q was stored before in another stream", i, n.ID)}, true
+		}
+		found = append(found, e)
+	}
+	if len(found) == 0 {
+		return event.AppendReply{}, false
+	}
+	first, last := found[0], found[len(found)-1]
+	return event.AppendReply{OK: true, Duplicate: true, FirstVersion: first.version,
+		LastVersion: last.version, FirstPosition: first.position, LastPosition: last.position}, true
+}
+
+// writeChunks stores every full chunk of the tail and drops it from memory. A failure is
+// logged and tried again after the next commit; until then the tail keeps the events.
+func (s *Store) writeChunks(ctx context.Context) {
+	for {
+		s.mu.RLock()
+		x := s.idx
+		s.mu.RUnlock()
+		if len(x.tail) < chunkSize {
+			return
+		}
+		n := chunkOf(x.tail[0].Position)
+		if err := s.db.insertChunk(ctx, n, x.tailCommit[chunkSize-1], x.tail[:chunkSize]); err != nil {
+			s.logger.Error("store chunk", "chunk", n, "error", err)
+			return
+		}
+		s.mu.Lock()
+		nx := *s.idx
+		nx.chunked = x.tail[chunkSize-1].Position
+		nx.tail = slices.Clone(nx.tail[chunkSize:])
+		nx.tailCommit = slices.Clone(nx.tailCommit[chunkSize:])
+		s.idx = &nx
+		s.mu.Unlock()
+	}
+}

@@ -1,0 +1,104 @@
+// Package eventclient is how a service uses the event store: Append sends an append request
+// over RabbitMQ (the wire contract in docs/eventstore.md), Feed reads the global feed over
+// HTTP, and Subscribe keeps a read model up to date (subscribe.go).
+package eventclient
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/bus"
+	"github.com/msdemo/msdemo/internal/event"
+)
+
+// Client talks to one event store. It is safe for concurrent use.
+type Client struct {
+	bus         *bus.Conn
+	baseURL     string // the event store's HTTP API, e.g. http://127.0.0.1:6005
+	http        *http.Client
+	appendQueue string
+	exchange    string
+}
+
+// New returns a client that appends over conn and reads from the event store at baseURL.
+// appendQueue and exchange may be empty for the contract's names.
+func New(conn *bus.Conn, baseURL, appendQueue, exchange string) *Client {
+	if appendQueue == "" {
+		appendQueue = event.AppendQueue
+	}
+	if exchange == "" {
+		exchange = event.Exchange
+	}
+	return &Client{bus: conn, baseURL: strings.TrimRight(baseURL, "/"), appendQueue: appendQueue,
+		exchange: exchange, http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Append sends req and returns the store's reply. An "unavailable" reply is retried with
+// backoff until ctx is done, which is safe because the store deduplicates by event id. The
+// error is non-nil only when no reply came (ctx done, or the bus closed).
+func (c *Client) Append(ctx context.Context, req event.AppendRequest) (event.AppendReply, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return event.AppendReply{}, fmt.Errorf("encode append request: %w", err)
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		raw, err := c.bus.Call(ctx, c.appendQueue, body)
+		if err != nil {
+			return event.AppendReply{}, fmt.Errorf("append to %s: %w", req.Stream, err)
+		}
+		var reply event.AppendReply
+		if err := json.Unmarshal(raw, &reply); err != nil {
+			return event.AppendReply{}, fmt.Errorf("decode append reply: %w", err)
+		}
+		if reply.Error != event.ErrUnavailable {
+			return reply, nil
+		}
+		select {
+		case <-ctx.Done():
+			return reply, nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// FeedPage is a page of the global feed (GET /events).
+type FeedPage struct {
+	StoreID   string         `json:"store_id"`
+	Events    []event.Stored `json:"events"`
+	NextAfter int64          `json:"next_after"`
+	Head      int64          `json:"head"`
+}
+
+// Feed reads up to limit events after position after whose types match one of types
+// ("order.placed" or "order.*"; none = all).
+func (c *Client) Feed(ctx context.Context, after int64, limit int, types []string) (FeedPage, error) {
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}, "limit": {strconv.Itoa(limit)}}
+	if len(types) > 0 {
+		q.Set("types", strings.Join(types, ","))
+	}
+	var page FeedPage
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+"/events?"+q.Encode(), nil)
+	if err != nil {
+		return page, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return page, fmt.Errorf("read event feed (EVENTSTORE_URL=%s): %w", c.baseURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return page, fmt.Errorf("read event feed: %s answered %s", c.baseURL, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		return page, fmt.Errorf("decode event feed: %w", err)
+	}
+	return page, nil
+}

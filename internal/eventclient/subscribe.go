@@ -1,0 +1,166 @@
+package eventclient
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/bus"
+	"github.com/msdemo/msdemo/internal/event"
+)
+
+// ReplayHeader marks a message replayed from a dead-letter queue. A subscription hands such
+// an event to Apply even when its position is behind the checkpoint.
+const ReplayHeader = "x-msdemo-replay"
+
+// StoreIDHeader carries the id of the store that published an event.
+const StoreIDHeader = "store_id"
+
+const feedPageSize = 500
+
+// ReadModel is what a subscription keeps up to date: a service's own view of the events.
+type ReadModel interface {
+	// Checkpoint returns the id of the store the read model follows and the position of
+	// the last event it applied ("" and 0 when it is empty).
+	Checkpoint(ctx context.Context) (storeID string, position int64, err error)
+	// Apply applies e and records (storeID, e.Position) as the checkpoint in the same
+	// transaction. It must be idempotent: an event it applied before (known by its id or
+	// its stream version) changes nothing, because the bus delivers at least once.
+	Apply(ctx context.Context, storeID string, e event.Stored) error
+	// Reset empties the read model, which from now on follows storeID from position 0.
+	// It is called when the store's id is not the one the checkpoint belongs to (the
+	// event store's data was replaced).
+	Reset(ctx context.Context, storeID string) error
+}
+
+// Subscription says which events a read model needs.
+type Subscription struct {
+	// Name names the durable queue "<Name>.events" (one per service, shared by its
+	// replicas, single active consumer so events are applied in order) and its dead-letter
+	// queue "<Name>.events.dead".
+	Name string
+	// Types are event types or aggregate wildcards ("product.*").
+	Types []string
+	// CaughtUp, if not nil, is closed once the read model has caught up with the store.
+	CaughtUp chan struct{}
+}
+
+// Subscribe keeps rm up to date until ctx is done: it binds the service's queue first, so
+// that nothing published from then on is missed, then reads the feed from rm's checkpoint
+// to the store's head, and then applies the queued and live events, skipping those the
+// feed already gave. An event whose Apply keeps failing ends in the dead-letter queue
+// after the bus's retries; the events after it are applied (a read model that cannot skip
+// one must fail it permanently and stop, which the service's health shows).
+func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, logger *slog.Logger) error {
+	s := &subscriber{client: c, sub: sub, rm: rm, logger: logger, caughtUp: make(chan struct{})}
+	consumer, err := c.bus.Consume(ctx, bus.QueueConfig{Name: sub.Name + ".events", Exchange: c.exchange,
+		Keys: sub.Types, Durable: true, SingleActive: true, DeadLetter: true, Prefetch: 256}, s.handleLive)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", sub.Name, err)
+	}
+	if err := s.catchUp(ctx, false); err != nil {
+		<-consumer.Done
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	close(s.caughtUp)
+	if sub.CaughtUp != nil {
+		close(sub.CaughtUp)
+	}
+	<-consumer.Done
+	return nil
+}
+
+type subscriber struct {
+	client   *Client
+	sub      Subscription
+	rm       ReadModel
+	logger   *slog.Logger
+	caughtUp chan struct{}
+	// storeID and applied are the store followed and the position up to which every
+	// matching event was applied. The live handler runs only after catch-up and one
+	// delivery at a time, so they need no lock.
+	storeID string
+	applied int64
+}
+
+// catchUp applies the feed from the checkpoint to the head. It retries while the event
+// store cannot be reached, until ctx is done. fromZero starts over for a new store.
+func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
+	storeID, after, err := s.rm.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("read checkpoint of %s: %w", s.sub.Name, err)
+	}
+	if fromZero {
+		after = 0
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		page, err := s.client.Feed(ctx, after, feedPageSize, s.sub.Types)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.logger.Warn("catch up: event store not reachable yet", "subscription", s.sub.Name, "error", err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		if page.StoreID != storeID && (storeID != "" || after > 0) {
+			s.logger.Warn("read model follows another event store: rebuilding it",
+				"subscription", s.sub.Name, "checkpoint_store_id", storeID, "store_id", page.StoreID)
+			if err := s.rm.Reset(ctx, page.StoreID); err != nil {
+				return fmt.Errorf("reset %s: %w", s.sub.Name, err)
+			}
+			after = 0
+		}
+		storeID = page.StoreID
+		for _, e := range page.Events {
+			if err := s.rm.Apply(ctx, storeID, e); err != nil {
+				return fmt.Errorf("apply %s (position %d) to %s: %w", e.Type, e.Position, s.sub.Name, err)
+			}
+		}
+		after = page.NextAfter
+		if after >= page.Head {
+			s.storeID, s.applied = storeID, after
+			return nil
+		}
+	}
+}
+
+// handleLive applies one event from the queue once catch-up is done.
+func (s *subscriber) handleLive(ctx context.Context, d bus.Delivery) error {
+	select {
+	case <-s.caughtUp:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var e event.Stored
+	if err := json.Unmarshal(d.Body, &e); err != nil {
+		return fmt.Errorf("decode event %s: %v: %w", d.ID, err, bus.ErrPermanent)
+	}
+	if id, _ := d.Headers[StoreIDHeader].(string); id != "" && id != s.storeID {
+		// The store was replaced: start over from its position 0, which covers this event.
+		if err := s.rm.Reset(ctx, id); err != nil {
+			return fmt.Errorf("reset %s: %w", s.sub.Name, err)
+		}
+		return s.catchUp(ctx, true)
+	}
+	_, replay := d.Headers[ReplayHeader]
+	if e.Position <= s.applied && !replay {
+		return nil // the feed gave it already, or it was published again after a crash
+	}
+	if err := s.rm.Apply(ctx, s.storeID, e); err != nil {
+		return fmt.Errorf("apply %s (position %d) to %s: %w", e.Type, e.Position, s.sub.Name, err)
+	}
+	s.applied = max(s.applied, e.Position)
+	return nil
+}

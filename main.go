@@ -1,0 +1,109 @@
+// Command msdemo runs the msdemo shop: every component in one process (the default), or one
+// component with -target=<name>, which is what each container in compose.yaml runs. In both
+// modes the components talk only over RabbitMQ and HTTP.
+//
+//	msdemo                        run every component
+//	msdemo -target=eventstore     run one component
+//	msdemo healthcheck -url URL   exit 0 when URL answers 200 (for container healthchecks)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "msdemo:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, loads the configuration from getenv, and runs what was asked until ctx
+// is done.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(ctx, args[1:])
+	}
+	flags := flag.NewFlagSet("msdemo", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	target := flags.String("target", "all", "component to run: all, "+strings.Join(componentNames(), ", "))
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	names := componentNames()
+	if *target != "all" {
+		if !slices.Contains(names, *target) {
+			return fmt.Errorf("unknown -target %q; one of: all, %s", *target, strings.Join(names, ", "))
+		}
+		names = []string{*target}
+	}
+	return runComponents(ctx, cfg, names, logger)
+}
+
+// runComponents starts the named components and waits for all of them. When one fails, the
+// others are stopped, and the first error is returned.
+func runComponents(ctx context.Context, cfg config, names []string, logger *slog.Logger) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for _, name := range names {
+		c := components[name]
+		log := logger.With("component", name)
+		wg.Go(func() {
+			if err := c(ctx, cfg, log); err != nil {
+				log.Error("component failed", "error", err)
+				cancel(fmt.Errorf("%s: %w", name, err))
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// healthcheck exits 0 when -url answers 200 within 3 s; the images have no curl.
+func healthcheck(ctx context.Context, args []string) error {
+	flags := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	url := flags.String("url", "", "URL that must answer 200")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", *url, resp.Status)
+	}
+	return nil
+}
