@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
+
+// ReplayHeader is set (to the time of the replay, RFC 3339) on a message that Replay put
+// back into its queue, so that a consumer can apply it even if it thinks it has seen it.
+const ReplayHeader = "x-msdemo-replay"
 
 // ErrNotFound is returned by Replay and Discard when no dead letter has the given id.
 var ErrNotFound = errors.New("bus: dead letter not found")
@@ -63,12 +69,18 @@ func (c *Conn) DeadLetters(ctx context.Context, queue string, limit int) ([]Deli
 }
 
 // Replay moves the dead letter with message id out of "<queue>.dead" back into queue
-// (through the default exchange, so only that queue gets it), with its body and headers.
+// (through the default exchange, so only that queue gets it), with its body and headers
+// plus ReplayHeader.
 // It is removed from the dead-letter queue only after the broker confirmed the copy.
 // It returns ErrNotFound if there is no such message.
 func (c *Conn) Replay(ctx context.Context, queue, id string) error {
 	return c.impl.takeDeadLetter(ctx, queue, id, func(d amqp.Delivery) error {
 		m := delivery(d).Message
+		m.Headers = maps.Clone(m.Headers)
+		if m.Headers == nil {
+			m.Headers = map[string]any{}
+		}
+		m.Headers[ReplayHeader] = time.Now().UTC().Format(time.RFC3339)
 		return c.impl.publish(ctx, "", []Routed{{Key: queue, Message: m}})
 	})
 }

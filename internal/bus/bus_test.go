@@ -170,12 +170,12 @@ func TestRetryThenDeadLetter(t *testing.T) {
 
 	var attempts atomic.Int32
 	var fixed atomic.Bool
-	replayed := make(chan string, 1)
+	replayed := make(chan bus.Delivery, 1)
 	cons, err := c.Consume(ctx, bus.QueueConfig{
 		Name: queue, Durable: true, DeadLetter: true, MaxAttempts: 3, Backoff: 10 * time.Millisecond,
 	}, func(_ context.Context, d bus.Delivery) error {
 		if fixed.Load() {
-			replayed <- d.ID
+			replayed <- d
 			return nil
 		}
 		attempts.Add(1)
@@ -215,9 +215,9 @@ func TestRetryThenDeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case id := <-replayed:
-		if id != "poison" {
-			t.Errorf("got %q replayed, want poison", id)
+	case d := <-replayed:
+		if d.ID != "poison" || d.Headers[bus.ReplayHeader] == nil {
+			t.Errorf("got %q replayed with headers %v, want poison with %s", d.ID, d.Headers, bus.ReplayHeader)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("got no replayed message within 10 s, want poison")
