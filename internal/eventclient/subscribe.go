@@ -11,10 +11,6 @@ import (
 	"github.com/msdemo/msdemo/internal/event"
 )
 
-// ReplayHeader marks a message replayed from a dead-letter queue. A subscription hands such
-// an event to Apply even when its position is behind the checkpoint.
-const ReplayHeader = "x-msdemo-replay"
-
 // StoreIDHeader carries the id of the store that published an event.
 const StoreIDHeader = "store_id"
 
@@ -120,7 +116,8 @@ func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
 			if err := s.rm.Reset(ctx, page.StoreID); err != nil {
 				return fmt.Errorf("reset %s: %w", s.sub.Name, err)
 			}
-			after = 0
+			storeID, after = page.StoreID, 0
+			continue
 		}
 		storeID = page.StoreID
 		for _, e := range page.Events {
@@ -154,7 +151,8 @@ func (s *subscriber) handleLive(ctx context.Context, d bus.Delivery) error {
 		}
 		return s.catchUp(ctx, true)
 	}
-	_, replay := d.Headers[ReplayHeader]
+	// A dead letter replayed may be behind the checkpoint; Apply's idempotency decides.
+	_, replay := d.Headers[bus.ReplayHeader]
 	if e.Position <= s.applied && !replay {
 		return nil // the feed gave it already, or it was published again after a crash
 	}
