@@ -197,31 +197,52 @@ func TestComposeURLsReachable(t *testing.T) {
 			if value == nil {
 				continue
 			}
-			u, err := url.Parse(*value)
-			if err != nil || u.Host == "" {
-				continue
-			}
-			host := u.Hostname()
-			target, ok := project.Services[host]
-			if !ok || host == name {
-				continue
-			}
-			if !shareNetwork(svc, target) {
-				t.Errorf("service %s: %s names %s, but they share no network (got %v and %v)",
-					name, key, host, keys(svc.Networks), keys(target.Networks))
-			}
-			if slices.Contains(servers, host) {
-				if _, ok := svc.DependsOn[host]; !ok {
-					t.Errorf("service %s: %s names server %s, but %s does not depend on it", name, key, host, name)
-				}
-			}
-			if c, ok := components[host]; ok {
-				if got, want := u.Port(), strconv.Itoa(c.port); got != want {
-					t.Errorf("service %s: %s port: got %q, want %q", name, key, got, want)
-				}
+			for _, u := range urlsIn(*value) {
+				checkURL(t, project, name, key, u)
 			}
 		}
 	}
+}
+
+// checkURL checks that u, found in the environment variable key of service name,
+// reaches the service it names.
+func checkURL(t *testing.T, project *types.Project, name, key string, u *url.URL) {
+	t.Helper()
+	svc := project.Services[name]
+	host := u.Hostname()
+	target, ok := project.Services[host]
+	if !ok || host == name {
+		return
+	}
+	if !shareNetwork(svc, target) {
+		t.Errorf("service %s: %s names %s, but they share no network (got %v and %v)",
+			name, key, host, keys(svc.Networks), keys(target.Networks))
+	}
+	if slices.Contains(servers, host) {
+		if _, ok := svc.DependsOn[host]; !ok {
+			t.Errorf("service %s: %s names server %s, but %s does not depend on it", name, key, host, name)
+		}
+	}
+	if c, ok := components[host]; ok {
+		if got, want := u.Port(), strconv.Itoa(c.port); got != want {
+			t.Errorf("service %s: %s port: got %q, want %q", name, key, got, want)
+		}
+	}
+}
+
+// urlsIn returns the URLs in an environment value: the value itself, or each
+// value of a "name=url,name=url" list such as GATEWAY_UPSTREAMS.
+func urlsIn(value string) []*url.URL {
+	var urls []*url.URL
+	for part := range strings.SplitSeq(value, ",") {
+		if name, rest, ok := strings.Cut(part, "="); ok && !strings.Contains(name, "://") {
+			part = rest
+		}
+		if u, err := url.Parse(strings.TrimSpace(part)); err == nil && u.Host != "" {
+			urls = append(urls, u)
+		}
+	}
+	return urls
 }
 
 // isMsdemo reports whether svc runs the msdemo image, whatever its tag.
