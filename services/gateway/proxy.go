@@ -13,8 +13,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// proxy forwards the request to a live instance of service, with path rest, and streams
-// the instance's response back. The request and response objects of ctx are reused as
+// proxy forwards the request to a live instance of service, with path rest, and relays
+// the instance's response. The request and response objects of ctx are reused as
 // the upstream request and response, which is what makes the proxy cheap.
 func (s *server) proxy(ctx *fasthttp.RequestCtx, service string, rest, id []byte) {
 	baseURL, ok := s.table.Pick(service)
@@ -59,12 +59,18 @@ func upstreamError(err error, service string, timeout time.Duration) (status int
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
 		errors.As(err, &netErr) && netErr.Timeout():
 		return fasthttp.StatusGatewayTimeout, fmt.Sprintf("%s did not answer within %s", service, timeout)
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return fasthttp.StatusBadGateway, fmt.Sprintf("the response of %s is larger than %d bytes", service, maxResponseSize)
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
 		return fasthttp.StatusServiceUnavailable, "too many requests in flight to " + service
 	default:
 		return fasthttp.StatusBadGateway, "cannot reach " + service
 	}
 }
+
+// maxResponseSize is the largest upstream response the gateway relays; a larger one is a
+// 502. Responses are read whole before they are sent on (see the package doc).
+const maxResponseSize = 64 << 20
 
 // upstream is one instance base URL with its pool of keep-alive connections.
 type upstream struct {
@@ -170,7 +176,7 @@ func (us *upstreams) get(baseURL string) (*upstream, error) {
 			IsTLS:                         isTLS,
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true, // forward names as the client sent them
-			StreamResponseBody:            true,
+			MaxResponseBodySize:           maxResponseSize,
 			MaxConns:                      1024,
 			MaxConnWaitTimeout:            us.timeout,
 			MaxIdleConnDuration:           time.Minute,
