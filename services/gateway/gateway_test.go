@@ -156,6 +156,8 @@ func TestProxy(t *testing.T) {
 			{"/product", "/", ""},
 			{"/product/", "/", ""},
 			{"/product?x=1", "/", "x=1"},
+			{"/product/streams/a%20b", "/streams/a b", ""},
+			{"/product/a/../b/./c", "/b/c", ""},
 		} {
 			e, _ := getEcho(t, "GET", base+tc.url, nil, "")
 			if e.Path != tc.path || e.RawQuery != tc.query {
@@ -182,6 +184,19 @@ func TestProxy(t *testing.T) {
 		e, _ := getEcho(t, "PUT", base+"/product/products/7", http.Header{"Content-Type": {"application/json"}}, `{"name":"tea"}`)
 		if e.Method != "PUT" || e.Body != `{"name":"tea"}` || e.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("PUT: upstream got %s %q (%s), want PUT {\"name\":\"tea\"} (application/json)", e.Method, e.Body, e.Header.Get("Content-Type"))
+		}
+	})
+
+	t.Run("chunked body", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", base+"/product/products", io.MultiReader(strings.NewReader("abc"), strings.NewReader("def")))
+		resp, err := http.DefaultClient.Do(req) // unknown length: sent chunked
+		if err != nil {
+			t.Fatalf("POST chunked: %v", err)
+		}
+		defer resp.Body.Close()
+		var e echo
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Body != "abcdef" {
+			t.Errorf("POST chunked: upstream got body %q (decode error %v), want abcdef", e.Body, err)
 		}
 	})
 
@@ -409,6 +424,20 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Errorf("GET /healthz after shutdown: got a response, want a connection error")
+	}
+}
+
+func TestBadStaticUpstreamFailsRun(t *testing.T) {
+	t.Parallel()
+	for _, static := range []map[string]string{
+		{"nope": "http://127.0.0.1:1"},
+		{"product": "127.0.0.1:6004"},
+		{"product": "ftp://127.0.0.1:6004"},
+	} {
+		err := gateway.Run(context.Background(), gateway.Config{Addr: testenv.FreeAddr(t), Static: static}, testenv.Logger(t))
+		if err == nil || !strings.Contains(err.Error(), "static upstream") {
+			t.Errorf("Run with Static %v: got %v, want a static upstream error", static, err)
+		}
 	}
 }
 

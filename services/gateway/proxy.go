@@ -172,15 +172,14 @@ func (us *upstreams) get(baseURL string) (*upstream, error) {
 	}
 	u = &upstream{
 		client: &fasthttp.HostClient{
-			Addr:                          addr,
-			IsTLS:                         isTLS,
-			NoDefaultUserAgentHeader:      true,
-			DisableHeaderNamesNormalizing: true, // forward names as the client sent them
-			MaxResponseBodySize:           maxResponseSize,
-			MaxConns:                      1024,
-			MaxConnWaitTimeout:            us.timeout,
-			MaxIdleConnDuration:           time.Minute,
-			ReadBufferSize:                8 << 10,
+			Addr:                     addr,
+			IsTLS:                    isTLS,
+			NoDefaultUserAgentHeader: true,
+			MaxResponseBodySize:      maxResponseSize,
+			MaxConns:                 1024,
+			MaxConnWaitTimeout:       us.timeout,
+			MaxIdleConnDuration:      time.Minute,
+			ReadBufferSize:           8 << 10,
 		},
 		scheme: []byte(parsed.Scheme),
 		host:   []byte(parsed.Host),
