@@ -56,24 +56,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer ln.Close()
 
-	// The database outlives everything else, so it gets a context of its own.
-	dbCtx, stopDB := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopDB()
-	uri := cfg.MongoURI
-	if uri == "" {
-		var ferretDone <-chan struct{}
-		uri, ferretDone, err = startFerretDB(dbCtx, filepath.Join(cfg.DataDir, "eventstore"), logger)
-		if err != nil {
-			return err
-		}
-		defer func() { stopDB(); <-ferretDone }()
-	}
-	db, err := openMongo(ctx, uri, cfg.Database)
+	db, err := openDatabase(ctx, cfg, logger)
 	if err != nil {
-		if cfg.MongoURI == "" {
-			return fmt.Errorf("embedded FerretDB: %w", err)
-		}
-		return fmt.Errorf("MongoDB at MONGODB_URI not reachable: %w", err)
+		return err
 	}
 	defer db.close(context.Background())
 
@@ -97,11 +82,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer stopWork()
 	var work sync.WaitGroup
 	work.Go(func() { store.runWriter(workCtx) })
-	pub := &publisher{store: store, bus: conn, exchange: cfg.Exchange}
+	pub := newPublisher(store, conn, cfg.Exchange)
+	followers := []*follower{store.indexer}
 	if !cfg.holdPublishing {
+		followers = append(followers, pub)
+	}
+	for _, f := range followers {
 		work.Go(func() {
-			if err := pub.run(workCtx); err != nil {
-				logger.Error("publisher stopped", "error", err)
+			if err := f.run(workCtx); err != nil {
+				logger.Error("follower stopped", "follower", f.mark, "error", err)
 			}
 		})
 	}
@@ -144,6 +133,41 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		err = nil
 	}
 	return err
+}
+
+// openDatabase connects to the MongoDB at cfg.MongoURI, or starts the embedded FerretDB
+// and indexes it. The embedded FerretDB outlives ctx: closing the store stops it.
+func openDatabase(ctx context.Context, cfg Config, logger *slog.Logger) (*mongoStore, error) {
+	if cfg.MongoURI != "" {
+		db, err := openMongo(ctx, cfg.MongoURI, cfg.Database)
+		if err != nil {
+			return nil, fmt.Errorf("MongoDB at MONGODB_URI not reachable: %w", err)
+		}
+		return db, nil
+	}
+	dir := filepath.Join(cfg.DataDir, "eventstore")
+	ferretCtx, stopFerret := context.WithCancel(context.Background())
+	uri, ferretDone, err := startFerretDB(ferretCtx, dir, logger)
+	if err != nil {
+		stopFerret()
+		return nil, err
+	}
+	stop := func() { stopFerret(); <-ferretDone }
+	db, err := openMongo(ctx, uri, cfg.Database)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("embedded FerretDB in %s: %w", dir, err)
+	}
+	db.stopEmbedded = stop
+	err = indexFerretIDs(ctx, dir, cfg.Database, db.client.Database(cfg.Database), collCommits, collChunks, collMeta)
+	if err == nil {
+		err = indexFerretIDs(ctx, dir, cfg.Database+"_pages", db.client.Database(cfg.Database+"_pages"), collPages)
+	}
+	if err != nil {
+		db.close(context.Background())
+		return nil, fmt.Errorf("embedded FerretDB in %s: %w", dir, err)
+	}
+	return db, nil
 }
 
 // appendHandler answers one append request. A malformed request gets an "invalid" reply;

@@ -192,6 +192,7 @@ func TestReloadAfterRestart(t *testing.T) {
 	if len(before) <= 2*chunkSize {
 		t.Fatalf("got %d events, want more than two chunks' worth", len(before))
 	}
+	checkStreams(t, ts, before) // the stream indexer may still be behind here
 	ts.stop()
 	ts = startStore(t, ts.cfg)
 	after := ts.feed(t)
@@ -206,6 +207,28 @@ func TestReloadAfterRestart(t *testing.T) {
 	r := ts.append(t, event.AppendRequest{Stream: "thing-0", Events: []event.New{newEvent("thing.happened", nil)}})
 	if !r.OK || r.FirstPosition != int64(len(before)+1) {
 		t.Fatalf("append after restart: got %+v, want position %d", r, len(before)+1)
+	}
+	checkStreams(t, ts, ts.feed(t))
+}
+
+// checkStreams fails unless each stream read gives the stream's events of the feed, in
+// version order.
+func checkStreams(t *testing.T, ts *testStore, feed []event.Stored) {
+	t.Helper()
+	want := map[string][]event.Stored{}
+	for _, e := range feed {
+		want[e.Stream] = append(want[e.Stream], e)
+	}
+	for stream, events := range want {
+		got, status := ts.stream(t, stream)
+		if status != http.StatusOK || len(got) != len(events) {
+			t.Fatalf("GET /streams/%s: got %d with %d events, want 200 with %d", stream, status, len(got), len(events))
+		}
+		for i := range events {
+			if got[i].ID != events[i].ID || got[i].Version != int64(i+1) {
+				t.Fatalf("%s[%d]: got %s version %d, want %s version %d", stream, i, got[i].ID, got[i].Version, events[i].ID, i+1)
+			}
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -27,32 +28,31 @@ import (
 //     "k<chunk number>", written once a chunk is full. A page of the global feed is then a
 //     few lookups however small the commits were. Chunks are derived from commits and are
 //     written again at start-up if a crash lost one.
-//   - meta: the store's identity ("store") and how far it has published ("published").
+//   - pages: each stream's events again, streamPageSize per document, _id
+//     "<stream>#<page>", kept by a follower of the commits (streams.go), so that reading
+//     a stream is a few lookups even when its events are spread over the whole store.
+//     They live in a database of their own ("<database>_pages"): on the embedded FerretDB
+//     that is another SQLite file, whose writes do not wait for the commits' (about +15%
+//     appends per second with 16 writers, BenchmarkAppend).
+//   - meta: the store's identity ("store") and how far each follower got ("published",
+//     "indexed").
 const (
 	collCommits = "commits"
 	collChunks  = "chunks"
 	collMeta    = "meta"
+	collPages   = "pages"
 	chunkSize   = 128
 )
 
-// eventDoc is a stored event in BSON. Data is kept as the JSON text the writer sent, so that
-// numbers and keys come back exactly as written on every backend.
-type eventDoc struct {
-	ID         string         `bson:"id"`
-	Stream     string         `bson:"stream"`
-	Version    int64          `bson:"version"`
-	Position   int64          `bson:"position"`
-	Type       string         `bson:"type"`
-	Data       string         `bson:"data"`
-	Metadata   event.Metadata `bson:"metadata"`
-	RecordedAt time.Time      `bson:"recorded_at"`
-}
-
+// The events of a commit or chunk are kept as one JSON array text, exactly the JSON the
+// store serves and publishes. FerretDB decodes a document field by field, about 50 us for
+// each event's fields; one text field costs a fraction of that, and a chunk read drops
+// from about 7 ms to well under 1 ms. The price: a mongosh user sees events as text.
 type commitDoc struct {
-	ID     string     `bson:"_id"`
-	First  int64      `bson:"first"`
-	Last   int64      `bson:"last"`
-	Events []eventDoc `bson:"events"`
+	ID     string `bson:"_id"`
+	First  int64  `bson:"first"`
+	Last   int64  `bson:"last"`
+	Events string `bson:"events"`
 }
 
 type chunkDoc struct {
@@ -61,8 +61,15 @@ type chunkDoc struct {
 	Last  int64  `bson:"last"`
 	// TailCommit is the first position of the commit that holds Last, where reading
 	// the commits after this chunk starts.
-	TailCommit int64      `bson:"tail_commit"`
-	Events     []eventDoc `bson:"events"`
+	TailCommit int64  `bson:"tail_commit"`
+	Events     string `bson:"events"`
+}
+
+// batch is a decoded commit or chunk.
+type batch struct {
+	First, Last int64
+	TailCommit  int64 // chunks only
+	Events      []event.Stored
 }
 
 type storeDoc struct {
@@ -71,9 +78,8 @@ type storeDoc struct {
 	CreatedAt time.Time `bson:"created_at"`
 }
 
-type publishedDoc struct {
+type markDoc struct {
 	ID       string `bson:"_id"`
-	StoreID  string `bson:"store_id"`
 	Position int64  `bson:"position"`
 }
 
@@ -83,14 +89,17 @@ func chunkID(n int64) string      { return fmt.Sprintf("k%012d", n) }
 // chunkOf is the number of the chunk that holds position p (positions start at 1).
 func chunkOf(p int64) int64 { return (p - 1) / chunkSize }
 
-func toDoc(e event.Stored) eventDoc {
-	return eventDoc{ID: e.ID, Stream: e.Stream, Version: e.Version, Position: e.Position,
-		Type: e.Type, Data: string(e.Data), Metadata: e.Metadata, RecordedAt: e.RecordedAt}
+func encodeEvents(events []event.Stored) (string, error) {
+	b, err := json.Marshal(events)
+	return string(b), err
 }
 
-func (d eventDoc) event() event.Stored {
-	return event.Stored{ID: d.ID, Stream: d.Stream, Version: d.Version, Position: d.Position,
-		Type: d.Type, Data: []byte(d.Data), Metadata: d.Metadata, RecordedAt: d.RecordedAt.UTC()}
+func decodeEvents(id, text string) ([]event.Stored, error) {
+	var events []event.Stored
+	if err := json.Unmarshal([]byte(text), &events); err != nil {
+		return nil, fmt.Errorf("decode events of %s: %w", id, err)
+	}
+	return events, nil
 }
 
 // errFenced means another writer stored a commit at a position this one meant to use.
@@ -102,6 +111,9 @@ type mongoStore struct {
 	commits *mongo.Collection
 	chunks  *mongo.Collection
 	meta    *mongo.Collection
+	pages   *mongo.Collection
+	// stopEmbedded stops an embedded FerretDB and waits until it has stopped.
+	stopEmbedded func()
 }
 
 // openMongo connects to uri and pings it. Writes wait for the journal of a majority, so an
@@ -121,10 +133,18 @@ func openMongo(ctx context.Context, uri, database string) (*mongoStore, error) {
 	}
 	db := client.Database(database)
 	return &mongoStore{client: client, commits: db.Collection(collCommits),
-		chunks: db.Collection(collChunks), meta: db.Collection(collMeta)}, nil
+		chunks: db.Collection(collChunks), meta: db.Collection(collMeta),
+		pages: client.Database(database + "_pages").Collection(collPages)}, nil
 }
 
-func (m *mongoStore) close(ctx context.Context) error { return m.client.Disconnect(ctx) }
+// close disconnects, then stops an embedded FerretDB.
+func (m *mongoStore) close(ctx context.Context) error {
+	err := m.client.Disconnect(ctx)
+	if m.stopEmbedded != nil {
+		m.stopEmbedded()
+	}
+	return err
+}
 
 // storeID returns the id of this store, creating it with the store's first use.
 func (m *mongoStore) storeID(ctx context.Context) (string, error) {
@@ -149,12 +169,12 @@ func (m *mongoStore) storeID(ctx context.Context) (string, error) {
 // insertCommit stores events (positions first..last) atomically. It returns errFenced when
 // a commit at first exists already.
 func (m *mongoStore) insertCommit(ctx context.Context, events []event.Stored) error {
-	doc := commitDoc{ID: commitID(events[0].Position), First: events[0].Position,
-		Last: events[len(events)-1].Position, Events: make([]eventDoc, len(events))}
-	for i, e := range events {
-		doc.Events[i] = toDoc(e)
+	text, err := encodeEvents(events)
+	if err != nil {
+		return err
 	}
-	_, err := m.commits.InsertOne(ctx, doc)
+	_, err = m.commits.InsertOne(ctx, commitDoc{ID: commitID(events[0].Position), First: events[0].Position,
+		Last: events[len(events)-1].Position, Events: text})
 	if mongo.IsDuplicateKeyError(err) {
 		return errFenced
 	}
@@ -162,23 +182,28 @@ func (m *mongoStore) insertCommit(ctx context.Context, events []event.Stored) er
 }
 
 // commit reads the commit that starts at first; found is false when there is none.
-func (m *mongoStore) commit(ctx context.Context, first int64) (doc commitDoc, found bool, err error) {
+func (m *mongoStore) commit(ctx context.Context, first int64) (b batch, found bool, err error) {
+	var doc commitDoc
 	err = m.commits.FindOne(ctx, bson.D{{Key: "_id", Value: commitID(first)}}).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return doc, false, nil
+		return b, false, nil
 	}
-	return doc, err == nil, err
+	if err != nil {
+		return b, false, err
+	}
+	events, err := decodeEvents(doc.ID, doc.Events)
+	return batch{First: doc.First, Last: doc.Last, Events: events}, true, err
 }
 
 // insertChunk stores chunk n. A chunk that exists already is left as it is: chunks are
 // derived from commits, so both copies hold the same events.
 func (m *mongoStore) insertChunk(ctx context.Context, n, tailCommit int64, events []event.Stored) error {
-	doc := chunkDoc{ID: chunkID(n), First: events[0].Position, Last: events[len(events)-1].Position,
-		TailCommit: tailCommit, Events: make([]eventDoc, len(events))}
-	for i, e := range events {
-		doc.Events[i] = toDoc(e)
+	text, err := encodeEvents(events)
+	if err != nil {
+		return err
 	}
-	_, err := m.chunks.InsertOne(ctx, doc)
+	_, err = m.chunks.InsertOne(ctx, chunkDoc{ID: chunkID(n), First: events[0].Position,
+		Last: events[len(events)-1].Position, TailCommit: tailCommit, Events: text})
 	if mongo.IsDuplicateKeyError(err) {
 		return nil
 	}
@@ -186,28 +211,68 @@ func (m *mongoStore) insertChunk(ctx context.Context, n, tailCommit int64, event
 }
 
 // chunk reads chunk n; found is false when there is none.
-func (m *mongoStore) chunk(ctx context.Context, n int64) (doc chunkDoc, found bool, err error) {
+func (m *mongoStore) chunk(ctx context.Context, n int64) (b batch, found bool, err error) {
+	var doc chunkDoc
 	err = m.chunks.FindOne(ctx, bson.D{{Key: "_id", Value: chunkID(n)}}).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return doc, false, nil
+		return b, false, nil
 	}
-	return doc, err == nil, err
+	if err != nil {
+		return b, false, err
+	}
+	events, err := decodeEvents(doc.ID, doc.Events)
+	if err == nil && (len(events) != chunkSize || doc.First != n*chunkSize+1) {
+		err = fmt.Errorf("chunk %s is not whole (%d events from position %d)", doc.ID, len(events), doc.First)
+	}
+	return batch{First: doc.First, Last: doc.Last, TailCommit: doc.TailCommit, Events: events}, true, err
 }
 
-// published returns how far events have been published for storeID (0 when never).
-func (m *mongoStore) published(ctx context.Context) (int64, error) {
-	var doc publishedDoc
-	err := m.meta.FindOne(ctx, bson.D{{Key: "_id", Value: "published"}}).Decode(&doc)
+// mark returns the position recorded under name (0 when none).
+func (m *mongoStore) mark(ctx context.Context, name string) (int64, error) {
+	var doc markDoc
+	err := m.meta.FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, nil
 	}
 	return doc.Position, err
 }
 
-// setPublished records that every event up to position has been published.
-func (m *mongoStore) setPublished(ctx context.Context, position int64) error {
-	_, err := m.meta.UpdateOne(ctx, bson.D{{Key: "_id", Value: "published"}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "position", Value: position}}}},
-		options.UpdateOne().SetUpsert(true))
+// setMark records position under name.
+func (m *mongoStore) setMark(ctx context.Context, name string, position int64) error {
+	_, err := m.meta.ReplaceOne(ctx, bson.D{{Key: "_id", Value: name}}, markDoc{ID: name, Position: position},
+		options.Replace().SetUpsert(true))
+	return err
+}
+
+type pageDoc struct {
+	ID     string `bson:"_id"`
+	Events string `bson:"events"`
+}
+
+func pageID(stream string, n int64) string { return fmt.Sprintf("%s#%d", stream, n) }
+
+// page reads page n of stream; found is false when there is none.
+func (m *mongoStore) page(ctx context.Context, stream string, n int64) (events []event.Stored, found bool, err error) {
+	var doc pageDoc
+	err = m.pages.FindOne(ctx, bson.D{{Key: "_id", Value: pageID(stream, n)}}).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	events, err = decodeEvents(doc.ID, doc.Events)
+	return events, err == nil, err
+}
+
+// putPage stores page n of stream, replacing what was there.
+func (m *mongoStore) putPage(ctx context.Context, stream string, n int64, events []event.Stored) error {
+	text, err := encodeEvents(events)
+	if err != nil {
+		return err
+	}
+	id := pageID(stream, n)
+	_, err = m.pages.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, pageDoc{ID: id, Events: text},
+		options.Replace().SetUpsert(true))
 	return err
 }

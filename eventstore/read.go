@@ -78,7 +78,8 @@ func (s *Store) Feed(ctx context.Context, after int64, limit int, match TypeFilt
 }
 
 // Stream returns every event of stream in version order; found is false for an unknown
-// stream.
+// stream. Versions that the stream indexer has copied into pages come from the pages, the
+// rest from the chunks and the tail.
 func (s *Store) Stream(ctx context.Context, stream string) (events []event.Stored, found bool, err error) {
 	s.mu.RLock()
 	x := s.idx
@@ -87,19 +88,46 @@ func (s *Store) Stream(ctx context.Context, stream string) (events []event.Store
 	if len(positions) == 0 {
 		return nil, false, nil
 	}
+	last := int64(len(positions))
+	indexed := s.indexer.done.Load()
 	events = make([]event.Stored, 0, len(positions))
-	for _, p := range positions {
-		if p > x.chunked {
-			events = append(events, x.tail[p-x.chunked-1])
-			continue
+	for v := int64(1); v <= last; {
+		if positions[v-1] <= indexed {
+			page, _, err := s.db.page(ctx, stream, (v-1)/streamPageSize)
+			if err != nil {
+				return nil, true, fmt.Errorf("read page of %s: %w", stream, err)
+			}
+			before := v
+			for _, e := range page {
+				if e.Version == v && v <= last {
+					events = append(events, e)
+					v++
+				}
+			}
+			if v > before {
+				continue
+			}
 		}
-		chunk, err := s.chunk(ctx, chunkOf(p))
+		e, err := s.eventAt(ctx, x, positions[v-1])
 		if err != nil {
 			return nil, true, err
 		}
-		events = append(events, chunk[(p-1)%chunkSize])
+		events = append(events, e)
+		v++
 	}
 	return events, true, nil
+}
+
+// eventAt returns the event at position p, which x has committed.
+func (s *Store) eventAt(ctx context.Context, x *index, p int64) (event.Stored, error) {
+	if p > x.chunked {
+		return x.tail[p-x.chunked-1], nil
+	}
+	chunk, err := s.chunk(ctx, chunkOf(p))
+	if err != nil {
+		return event.Stored{}, err
+	}
+	return chunk[(p-1)%chunkSize], nil
 }
 
 // chunk returns the events of chunk n, from the cache or the database.
@@ -111,13 +139,10 @@ func (s *Store) chunk(ctx context.Context, n int64) ([]event.Stored, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read chunk %d: %w", n, err)
 	}
-	if !found || len(doc.Events) != chunkSize {
-		return nil, fmt.Errorf("chunk %d is missing or not whole", n)
+	if !found {
+		return nil, fmt.Errorf("chunk %d is missing", n)
 	}
-	events := make([]event.Stored, len(doc.Events))
-	for i, d := range doc.Events {
-		events[i] = d.event()
-	}
+	events := doc.Events
 	s.chunks.put(n, events)
 	return events, nil
 }

@@ -19,7 +19,7 @@ const (
 )
 
 // newServer returns the read API: the global feed, one stream, and health.
-func newServer(s *Store, pub *publisher, logger *slog.Logger) http.Handler {
+func newServer(s *Store, pub *follower, logger *slog.Logger) http.Handler {
 	r := chi.NewRouter()
 	r.Get("/events", handleFeed(s))
 	r.Get("/streams/{stream}", handleStream(s))
@@ -95,10 +95,10 @@ func handleStream(s *Store) http.HandlerFunc {
 	}
 }
 
-func handleHealth(s *Store, pub *publisher) http.HandlerFunc {
+func handleHealth(s *Store, pub *follower) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, map[string]any{"status": "ok", "store_id": s.ID(),
-			"head": s.Head(), "published": pub.published.Load()})
+			"head": s.Head(), "published": pub.done.Load(), "indexed": s.indexer.done.Load()})
 	}
 }
 

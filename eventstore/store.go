@@ -33,6 +33,8 @@ type Store struct {
 	logger *slog.Logger
 	jobs   chan *appendJob
 	chunks *chunkCache
+	// indexer copies streams into pages; Stream reads how far it got.
+	indexer *follower
 
 	mu  sync.RWMutex
 	idx *index
@@ -69,7 +71,8 @@ type appendJob struct {
 	reply chan event.AppendReply // buffered: the writer never blocks on it
 }
 
-// openStore loads the index from db and returns a store whose writer is not running yet.
+// openStore loads the index from db and returns a store whose writer and stream indexer
+// are not running yet (runWriter, indexer.run).
 func openStore(ctx context.Context, db *mongoStore, logger *slog.Logger) (*Store, error) {
 	id, err := db.storeID(ctx)
 	if err != nil {
@@ -77,6 +80,7 @@ func openStore(ctx context.Context, db *mongoStore, logger *slog.Logger) (*Store
 	}
 	s := &Store{db: db, id: id, logger: logger, jobs: make(chan *appendJob, 1024),
 		chunks: newChunkCache(256), committed: make(chan struct{})}
+	s.indexer = newStreamIndexer(s)
 	if err := s.reload(ctx); err != nil {
 		return nil, err
 	}
@@ -108,8 +112,8 @@ func (s *Store) reload(ctx context.Context) error {
 		if !found {
 			break
 		}
-		for _, d := range doc.Events {
-			x.add(d.event())
+		for _, e := range doc.Events {
+			x.add(e)
 		}
 		x.chunked, nextCommit = doc.Last, doc.TailCommit
 	}
@@ -121,10 +125,10 @@ func (s *Store) reload(ctx context.Context) error {
 		if !found {
 			break
 		}
-		for _, d := range doc.Events {
-			if d.Position > x.chunked {
-				x.add(d.event())
-				x.tail = append(x.tail, d.event())
+		for _, e := range doc.Events {
+			if e.Position > x.chunked {
+				x.add(e)
+				x.tail = append(x.tail, e)
 				x.tailCommit = append(x.tailCommit, doc.First)
 			}
 		}

@@ -1,0 +1,127 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/testenv"
+)
+
+// openBenchStore runs a store without the bus on the embedded FerretDB in dir.
+func openBenchStore(b *testing.B, dir string) *Store {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := openDatabase(ctx, Config{DataDir: dir, Database: "bench"}, testenv.Logger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := openStore(ctx, db, testenv.Logger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runWriter(ctx) })
+	wg.Go(func() { _ = s.indexer.run(ctx) })
+	b.Cleanup(func() { cancel(); wg.Wait(); db.close(context.Background()) })
+	return s
+}
+
+// appendConcurrently appends requests from writers goroutines, one event per request.
+func appendConcurrently(b *testing.B, s *Store, writers, requests int, stream func(i int) string) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	go func() {
+		for i := range requests {
+			next <- i
+		}
+		close(next)
+	}()
+	for range writers {
+		wg.Go(func() {
+			for i := range next {
+				r, err := s.Append(context.Background(), event.AppendRequest{Stream: stream(i),
+					Events: []event.New{newEvent("bench.happened", map[string]any{"i": i, "note": "a typical small payload of an event"})}})
+				if err != nil || !r.OK {
+					b.Errorf("append: %+v %v", r, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkAppend measures appends per second with one writer and with 16 concurrent
+// writers, each request one event, straight to the store (no RabbitMQ).
+func BenchmarkAppend(b *testing.B) {
+	for _, writers := range []int{1, 16} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s := openBenchStore(b, b.TempDir())
+			b.ResetTimer()
+			start := time.Now()
+			appendConcurrently(b, s, writers, b.N, func(i int) string { return fmt.Sprintf("bench-%d", i%100) })
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
+		})
+	}
+}
+
+// BenchmarkReadAt100k measures reads with 100,000 events stored in 1,000 streams whose
+// events are spread over the whole store: a page of 500 from the global feed and one
+// whole stream (100 events), through the HTTP API, with cold and warm chunk caches.
+func BenchmarkReadAt100k(b *testing.B) {
+	const events, streams = 100_000, 1000
+	dir := b.TempDir()
+	s := openBenchStore(b, dir)
+	start := time.Now()
+	appendConcurrently(b, s, 64, events, func(i int) string { return fmt.Sprintf("item-%d", i%streams) })
+	b.Logf("stored %d events in %s", events, time.Since(start))
+	for s.indexer.done.Load() < s.Head() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Logf("stream pages written after %s", time.Since(start))
+	srv := httptest.NewServer(newServer(s, &follower{}, testenv.Logger(b)))
+	defer srv.Close()
+	get := func(b *testing.B, path string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || n == 0 {
+			b.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+	}
+	b.Run("feed-500", func(b *testing.B) {
+		for b.Loop() {
+			s.chunks = newChunkCache(256) // cold: every chunk from the database
+			get(b, fmt.Sprintf("/events?after=%d&limit=500", rand.IntN(events-500)))
+		}
+	})
+	b.Run("stream-100", func(b *testing.B) {
+		for b.Loop() {
+			s.chunks = newChunkCache(256)
+			get(b, fmt.Sprintf("/streams/item-%d", rand.IntN(streams)))
+		}
+	})
+	b.Run("stream-100-warm", func(b *testing.B) {
+		for b.Loop() {
+			get(b, fmt.Sprintf("/streams/item-%d", rand.IntN(streams)))
+		}
+	})
+	b.Run("reload", func(b *testing.B) {
+		for b.Loop() {
+			if err := s.reload(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,61 @@
+package eventstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/msdemo/msdemo/internal/testenv"
+)
+
+// The embedded FerretDB answers lookups by _id from an index, not by scanning the table
+// (see indexFerretIDs). If a FerretDB upgrade changes the query it sends, this fails.
+func TestFerretIDLookupsUseIndex(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, err := openDatabase(context.Background(), Config{DataDir: dir, Database: "plan"}, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.close(context.Background())
+	for _, c := range []struct{ database, collection string }{
+		{"plan", collCommits}, {"plan", collChunks}, {"plan", collMeta}, {"plan_pages", collPages},
+	} {
+		if plan := idQueryPlan(t, filepath.Join(dir, "eventstore", c.database+".sqlite"), c.collection); !strings.Contains(plan, "USING INDEX") {
+			t.Errorf("%s: query plan %q, want a search using an index", c.collection, plan)
+		}
+	}
+}
+
+// idQueryPlan explains the query that FerretDB's SQLite backend sends for a filter
+// {_id: "<string>"} on collection in the database file path.
+func idQueryPlan(t *testing.T, path, collection string) string {
+	t.Helper()
+	sqlDB, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	var table string
+	if err := sqlDB.QueryRow(`SELECT table_name FROM _ferretdb_collections WHERE name = ?`, collection).Scan(&table); err != nil {
+		t.Fatalf("table of %s: %v", collection, err)
+	}
+	rows, err := sqlDB.Query(fmt.Sprintf(`EXPLAIN QUERY PLAN SELECT _ferretdb_sjson FROM %q WHERE _ferretdb_sjson->'$._id' = ?`, table), `"k1"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
+}
