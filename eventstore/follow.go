@@ -14,9 +14,9 @@ import (
 // from the recorded mark, so handle must tolerate events it has seen before. The
 // publisher and the stream indexer are followers.
 type follower struct {
-	mark   string
-	store  *Store
-	batch  int
+	mark  string
+	store *Store
+	batch int
 	// linger is how long to wait after new commits before handling them, so that a
 	// follower with costly writes handles more events per batch.
 	linger time.Duration
