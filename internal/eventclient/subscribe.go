@@ -41,6 +41,8 @@ type Subscription struct {
 	Types []string
 	// CaughtUp, if not nil, is closed once the read model has caught up with the store.
 	CaughtUp chan struct{}
+	// Progress, if not nil, is advanced as events are applied (read-your-writes).
+	Progress *Progress
 }
 
 // Subscribe keeps rm up to date until ctx is done: it binds the service's queue first, so
@@ -126,6 +128,9 @@ func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
 			}
 		}
 		after = page.NextAfter
+		if s.sub.Progress != nil {
+			s.sub.Progress.Advance(after)
+		}
 		if after >= page.Head {
 			s.storeID, s.applied = storeID, after
 			return nil
@@ -160,5 +165,8 @@ func (s *subscriber) handleLive(ctx context.Context, d bus.Delivery) error {
 		return fmt.Errorf("apply %s (position %d) to %s: %w", e.Type, e.Position, s.sub.Name, err)
 	}
 	s.applied = max(s.applied, e.Position)
+	if s.sub.Progress != nil {
+		s.sub.Progress.Advance(s.applied)
+	}
 	return nil
 }
