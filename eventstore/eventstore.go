@@ -31,9 +31,11 @@ type Config struct {
 	MongoURI string
 	DataDir  string
 	Database string // default "msdemo_eventstore"
-	// Exchange and AppendQueue default to the contract's names; tests use their own.
-	Exchange    string
-	AppendQueue string
+	// Exchange, AppendQueue and RegistryExchange default to the shop's names; tests use
+	// their own.
+	Exchange         string
+	AppendQueue      string
+	RegistryExchange string
 	// AdvertiseURL is the URL announced to the gateway; empty means
 	// http://127.0.0.1:<port of Addr>.
 	AdvertiseURL string
@@ -67,7 +69,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("load event store: %w", err)
 	}
 
-	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger)
+	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, bus.WithName("eventstore"))
 	if err != nil {
 		return err
 	}
@@ -104,7 +106,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	advertise := cmp.Or(cfg.AdvertiseURL, registry.LoopbackURL(ln.Addr()))
 	work.Go(func() {
 		inst := registry.Instance{Service: "eventstore", Instance: registry.InstanceID("eventstore"), URL: advertise}
-		if err := registry.Announce(ctx, conn, inst, 0, logger); err != nil {
+		var opts []registry.Option
+		if cfg.RegistryExchange != "" {
+			opts = append(opts, registry.WithExchange(cfg.RegistryExchange))
+		}
+		if err := registry.Announce(ctx, conn, inst, 0, logger, opts...); err != nil {
 			logger.Error("announce to the gateway", "error", err)
 		}
 	})

@@ -42,6 +42,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/registry"
 )
@@ -62,6 +63,8 @@ type Config struct {
 	// RegistryExchange is the fanout exchange instances announce themselves on
 	// (default registry.Exchange, "msdemo.registry"). Tests set their own.
 	RegistryExchange string
+	// TokenKey verifies the bearer tokens of requests (package auth).
+	TokenKey auth.Key
 }
 
 const shutdownTimeout = 10 * time.Second
