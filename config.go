@@ -11,37 +11,58 @@ import (
 	"strings"
 
 	"github.com/msdemo/msdemo/eventstore"
+	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/services/gateway"
 )
 
 // config is everything msdemo reads from the environment, loaded once by run.
 type config struct {
-	RabbitMQURL string
-	MongoURI    string
-	DataDir     string
-	LogLevel    slog.Level
+	RabbitMQURL   string
+	MongoURI      string
+	PostgresURL   string
+	RedisURL      string
+	DataDir       string
+	EventstoreURL string // the event store's HTTP API, for the services' catch-up
+	GatewayURL    string // the REST API, for the sites
+	LogLevel      slog.Level
 	// Addr is each component's listen address, from <COMPONENT>_ADDR.
 	Addr map[string]string
+	// AdvertiseURL is the URL a single -target announces to the gateway (compose);
+	// empty in the all-in-one process, where each announces http://127.0.0.1:<port>.
+	AdvertiseURL string
 	// Upstreams are the gateway's static fallbacks, from GATEWAY_UPSTREAMS
 	// ("product=http://product:6004,customer=http://customer:6002").
 	Upstreams map[string]string
+	// TokenKeyHex is MSDEMO_TOKEN_KEY; empty: a key kept in DATA_DIR/token.key.
+	TokenKeyHex string
+	// TokenKey is loaded from TokenKeyHex or DATA_DIR by run, once.
+	TokenKey auth.Key
+	// AdminPassword is the bootstrap manager's password (MSDEMO_ADMIN_PASSWORD); empty:
+	// generated on first start and stored in DATA_DIR/admin-password.
+	AdminPassword string
 }
 
 // defaultAddr is each component's port (DESIGN.md).
 var defaultAddr = map[string]string{
 	"eventstore": ":6005",
 	"gateway":    ":8080",
+	"customer":   ":6002",
+	"product":    ":6004",
+	"order":      ":6003",
+	"accounting": ":6001",
+	"storefront": ":5001",
+	"admin":      ":5002",
 }
 
 // components maps each -target name to the function that runs it.
 var components = map[string]func(ctx context.Context, cfg config, logger *slog.Logger) error{
 	"eventstore": func(ctx context.Context, cfg config, logger *slog.Logger) error {
-		return eventstore.Run(ctx, eventstore.Config{Addr: cfg.Addr["eventstore"],
-			RabbitMQURL: cfg.RabbitMQURL, MongoURI: cfg.MongoURI, DataDir: cfg.DataDir}, logger)
+		return eventstore.Run(ctx, eventstore.Config{Addr: cfg.Addr["eventstore"], RabbitMQURL: cfg.RabbitMQURL,
+			MongoURI: cfg.MongoURI, DataDir: cfg.DataDir, AdvertiseURL: cfg.AdvertiseURL}, logger)
 	},
 	"gateway": func(ctx context.Context, cfg config, logger *slog.Logger) error {
-		return gateway.Run(ctx, gateway.Config{Addr: cfg.Addr["gateway"],
-			RabbitMQURL: cfg.RabbitMQURL, Static: cfg.Upstreams}, logger)
+		return gateway.Run(ctx, gateway.Config{Addr: cfg.Addr["gateway"], RabbitMQURL: cfg.RabbitMQURL,
+			Static: cfg.Upstreams, TokenKey: cfg.TokenKey}, logger)
 	},
 }
 
@@ -51,11 +72,16 @@ func componentNames() []string { return slices.Sorted(maps.Keys(components)) }
 // machine, and reports every problem at once.
 func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{
-		RabbitMQURL: cmp.Or(getenv("RABBITMQ_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
-		MongoURI:    getenv("MONGODB_URI"),
-		DataDir:     cmp.Or(getenv("DATA_DIR"), "data"),
-		Addr:        map[string]string{},
-		Upstreams:   map[string]string{},
+		RabbitMQURL:   cmp.Or(getenv("RABBITMQ_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
+		MongoURI:      getenv("MONGODB_URI"),
+		PostgresURL:   cmp.Or(getenv("POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		RedisURL:      cmp.Or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"),
+		DataDir:       cmp.Or(getenv("DATA_DIR"), "data"),
+		AdvertiseURL:  getenv("ADVERTISE_URL"),
+		TokenKeyHex:   getenv("MSDEMO_TOKEN_KEY"),
+		AdminPassword: getenv("MSDEMO_ADMIN_PASSWORD"),
+		Addr:          map[string]string{},
+		Upstreams:     map[string]string{},
 	}
 	var problems []error
 	if err := cfg.LogLevel.UnmarshalText([]byte(cmp.Or(getenv("LOG_LEVEL"), "info"))); err != nil {
@@ -64,6 +90,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	for name, addr := range defaultAddr {
 		cfg.Addr[name] = cmp.Or(getenv(strings.ToUpper(name)+"_ADDR"), addr)
 	}
+	cfg.EventstoreURL = cmp.Or(getenv("EVENTSTORE_URL"), localURL(cfg.Addr["eventstore"]))
+	cfg.GatewayURL = cmp.Or(getenv("GATEWAY_URL"), localURL(cfg.Addr["gateway"]))
 	if v := getenv("GATEWAY_UPSTREAMS"); v != "" {
 		for pair := range strings.SplitSeq(v, ",") {
 			service, url, ok := strings.Cut(strings.TrimSpace(pair), "=")
@@ -75,4 +103,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	return cfg, errors.Join(problems...)
+}
+
+// localURL is the URL of a listen address on this machine (":6005" -> http://127.0.0.1:6005).
+func localURL(addr string) string {
+	if strings.HasPrefix(addr, ":") {
+		return "http://127.0.0.1" + addr
+	}
+	return "http://" + addr
 }

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/msdemo/msdemo/internal/auth"
 )
 
 func main() {
@@ -50,6 +52,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if cfg.TokenKey, err = auth.LoadKey(cfg.TokenKeyHex, cfg.DataDir); err != nil {
+		return err
+	}
 
 	names := componentNames()
 	if *target != "all" {
