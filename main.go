@@ -47,6 +47,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
+	names := componentNames()
+	if *target != "all" {
+		if !slices.Contains(names, *target) {
+			return fmt.Errorf("unknown -target %q; one of: all, %s", *target, strings.Join(names, ", "))
+		}
+		names = []string{*target}
+	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
@@ -54,14 +61,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	if cfg.TokenKey, err = auth.LoadKey(cfg.TokenKeyHex, cfg.DataDir); err != nil {
 		return err
-	}
-
-	names := componentNames()
-	if *target != "all" {
-		if !slices.Contains(names, *target) {
-			return fmt.Errorf("unknown -target %q; one of: all, %s", *target, strings.Join(names, ", "))
-		}
-		names = []string{*target}
 	}
 	return runComponents(ctx, cfg, names, logger)
 }

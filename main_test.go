@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/systest"
+	"github.com/msdemo/msdemo/internal/testenv"
+)
+
+// lockedBuffer collects a process's output for the test to read while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// The shop as a newcomer starts it: the msdemo binary with an empty DATA_DIR and no other
+// settings than its ports (and a RabbitMQ vhost of the test's own). Every component is
+// healthy within 10 s, the REST API answers through the gateway, and SIGTERM stops the
+// process cleanly within 10 s.
+func TestAllInOneStartsAndStops(t *testing.T) {
+	t.Parallel()
+	bin := systest.Binary(t)
+	dataDir := t.TempDir()
+	env := []string{"DATA_DIR=" + dataDir, "RABBITMQ_URL=" + testenv.VHost(t), "LOG_LEVEL=info"}
+	urls := map[string]string{}
+	for name := range components {
+		addr := testenv.FreeAddr(t)
+		env = append(env, strings.ToUpper(name)+"_ADDR="+addr)
+		urls[name] = "http://" + addr
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), env...)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("msdemo output:\n%s", out.String())
+		}
+	})
+
+	for name, url := range urls {
+		testenv.WaitHealthy(t, url+"/healthz", 10*time.Second-time.Since(start))
+		t.Logf("%s healthy after %s", name, time.Since(start).Round(time.Millisecond))
+	}
+
+	// The REST API through the gateway, as curl would call it, with a manager's token
+	// signed by the key the process keeps in DATA_DIR.
+	key, err := auth.LoadKey("", dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := key.Sign(auth.Claims{User: "admin", Role: auth.Manager, ExpiresAt: time.Now().Add(time.Minute)})
+	var resp *http.Response
+	testenv.Eventually(t, 10*time.Second, "the gateway routes /eventstore/events", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, urls["gateway"]+"/eventstore/events", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return false
+		}
+		return true
+	})
+	var feed struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&feed)
+	resp.Body.Close()
+	if err != nil || feed.Events == nil {
+		t.Fatalf("GET /eventstore/events: got %v (error %v), want {\"events\": [...]}", feed, err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	stopAt := time.Now()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("msdemo exited with %v after SIGTERM, want exit status 0", err)
+		}
+		t.Logf("stopped %s after SIGTERM", time.Since(stopAt).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatalf("msdemo still running 10 s after SIGTERM")
+	}
+	if strings.Contains(out.String(), "panic") {
+		t.Errorf("output mentions a panic:\n%s", out.String())
+	}
+}
+
+func TestUnknownTargetIsAnError(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	err := run(t.Context(), []string{"-target=nope"}, func(string) string { return "" }, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "unknown -target") {
+		t.Fatalf("got %v, want an unknown -target error", err)
+	}
+}
