@@ -4,7 +4,6 @@ import (
 	"container/list"
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/msdemo/msdemo/internal/event"
@@ -24,25 +23,9 @@ type FeedPage struct {
 	Head int64
 }
 
-// TypeFilter matches event types against patterns: an exact type ("order.placed") or an
-// aggregate wildcard ("order.*"). An empty filter matches every type.
-type TypeFilter []string
-
-// Match reports whether the filter lets typ through.
-func (f TypeFilter) Match(typ string) bool {
-	if len(f) == 0 {
-		return true
-	}
-	for _, p := range f {
-		if p == typ || (strings.HasSuffix(p, ".*") && strings.HasPrefix(typ, p[:len(p)-1])) {
-			return true
-		}
-	}
-	return false
-}
-
-// Feed returns up to limit events after position after, in position order, that match.
-func (s *Store) Feed(ctx context.Context, after int64, limit int, match TypeFilter) (FeedPage, error) {
+// Feed returns up to limit events after position after, in position order, whose types
+// match one of types (event.TypeMatches; none: all).
+func (s *Store) Feed(ctx context.Context, after int64, limit int, types []string) (FeedPage, error) {
 	s.mu.RLock()
 	x := s.idx
 	s.mu.RUnlock() // x.tail, x.chunked and x.head are never changed in place
@@ -67,7 +50,7 @@ func (s *Store) Feed(ctx context.Context, after int64, limit int, match TypeFilt
 			if len(page.Events) == limit {
 				break
 			}
-			if match.Match(e.Type) {
+			if event.TypeMatches(types, e.Type) {
 				page.Events = append(page.Events, e)
 			}
 			page.NextAfter = e.Position

@@ -41,7 +41,8 @@ type feedResponse struct {
 	Head      int64          `json:"head"`
 }
 
-// handleFeed serves GET /events?after=P&limit=N&types=a.b,c.*
+// handleFeed serves GET /events?after=P&limit=N&types=a.b,c.* (patterns as in AMQP topic
+// bindings: event.TypeMatches).
 func handleFeed(s *Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -52,9 +53,11 @@ func handleFeed(s *Store) http.HandlerFunc {
 			httpjson.FieldErrors(w, "invalid query", fields)
 			return
 		}
-		var types TypeFilter
-		if t := q.Get("types"); t != "" {
-			types = strings.Split(t, ",")
+		var types []string
+		for t := range strings.SplitSeq(q.Get("types"), ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				types = append(types, t)
+			}
 		}
 		page, err := s.Feed(r.Context(), int64(after), limit, types)
 		if err != nil {

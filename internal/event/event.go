@@ -77,8 +77,3 @@ type AppendReply struct {
 	Message        string `json:"message,omitempty"`
 	CurrentVersion *int64 `json:"current_version,omitempty"`
 }
-
-// Page is the answer of the store's feed and stream reads.
-type Page struct {
-	Events []Stored `json:"events"`
-}

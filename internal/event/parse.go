@@ -91,7 +91,7 @@ func (e New) validate() error {
 	case e.ID == "":
 		return errors.New("id is empty")
 	case len(e.ID) > maxIDLen || !idPattern.MatchString(e.ID):
-		return fmt.Errorf("id %q is not a valid id (letters, digits, '-', at most %d)", e.ID, maxIDLen)
+		return fmt.Errorf("id %q is not a valid id (letters, digits and . _ : -, at most %d)", e.ID, maxIDLen)
 	case e.Type == "":
 		return errors.New("type is empty")
 	case !typePattern.MatchString(e.Type):

@@ -37,7 +37,8 @@ type Subscription struct {
 	// replicas, single active consumer so events are applied in order) and its dead-letter
 	// queue "<Name>.events.dead".
 	Name string
-	// Types are event types or aggregate wildcards ("product.*").
+	// Types are event types or patterns, as in AMQP topic bindings ("product.*",
+	// "order.#"; see event.TypeMatches); none means every type.
 	Types []string
 	// CaughtUp, if not nil, is closed once the read model has caught up with the store.
 	CaughtUp chan struct{}
@@ -53,8 +54,12 @@ type Subscription struct {
 // one must fail it permanently and stop, which the service's health shows).
 func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, logger *slog.Logger) error {
 	s := &subscriber{client: c, sub: sub, rm: rm, logger: logger, caughtUp: make(chan struct{})}
+	keys := sub.Types
+	if len(keys) == 0 {
+		keys = []string{"#"} // every type, as the feed gives without a filter
+	}
 	consumer, err := c.bus.Consume(ctx, bus.QueueConfig{Name: sub.Name + ".events", Exchange: c.exchange,
-		Keys: sub.Types, Durable: true, SingleActive: true, DeadLetter: true, Prefetch: 256}, s.handleLive)
+		Keys: keys, Durable: true, SingleActive: true, DeadLetter: true, Prefetch: 256}, s.handleLive)
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", sub.Name, err)
 	}

@@ -1,0 +1,81 @@
+package event
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestTypeMatches(t *testing.T) {
+	tests := []struct {
+		patterns []string
+		typ      string
+		want     bool
+	}{
+		{nil, "order.placed", true},
+		{[]string{"order.placed"}, "order.placed", true},
+		{[]string{"order.placed"}, "order.approved", false},
+		{[]string{"order.*"}, "order.placed", true},
+		{[]string{"order.*"}, "order.item.added", false},
+		{[]string{"order.*"}, "orders.placed", false},
+		{[]string{"order.#"}, "order.item.added", true},
+		{[]string{"order.#"}, "order", true},
+		{[]string{"#"}, "anything.at.all", true},
+		{[]string{"*.placed"}, "order.placed", true},
+		{[]string{"product.*", "order.placed"}, "order.placed", true},
+		{[]string{"product.*", "order.placed"}, "customer.registered", false},
+	}
+	for _, tt := range tests {
+		if got := TypeMatches(tt.patterns, tt.typ); got != tt.want {
+			t.Errorf("TypeMatches(%q, %q) = %v, want %v", tt.patterns, tt.typ, got, tt.want)
+		}
+	}
+}
+
+func TestParseAppendRequest(t *testing.T) {
+	valid := `{"stream": "product-1", "expected_version": 0, "events": [{"id": "e1", "type": "product.added", "data": {"n": 1}}]}`
+	tests := []struct {
+		name, body string
+		wantErr    bool
+	}{
+		{"valid", valid, false},
+		{"any version", `{"stream": "product-1", "events": [{"id": "e1", "type": "product.added"}]}`, false},
+		{"null data", `{"stream": "product-1", "events": [{"id": "e1", "type": "product.added", "data": null}]}`, false},
+		{"invalid JSON", `{"stream": `, true},
+		{"trailing data", valid + ` {}`, true},
+		{"empty stream", `{"stream": "", "events": [{"id": "e1", "type": "product.added"}]}`, true},
+		{"stream with space", `{"stream": "product 1", "events": [{"id": "e1", "type": "product.added"}]}`, true},
+		{"version as text", `{"stream": "product-1", "expected_version": "0", "events": [{"id": "e1", "type": "product.added"}]}`, true},
+		{"negative version", `{"stream": "product-1", "expected_version": -2, "events": [{"id": "e1", "type": "product.added"}]}`, true},
+		{"unknown field", `{"stream": "product-1", "expected": 0, "events": [{"id": "e1", "type": "product.added"}]}`, true},
+		{"no events", `{"stream": "product-1", "events": []}`, true},
+		{"empty type", `{"stream": "product-1", "events": [{"id": "e1", "type": ""}]}`, true},
+		{"type of one word", `{"stream": "product-1", "events": [{"id": "e1", "type": "added"}]}`, true},
+		{"data array", `{"stream": "product-1", "events": [{"id": "e1", "type": "product.added", "data": [1]}]}`, true},
+		{"repeated id", `{"stream": "product-1", "events": [{"id": "e1", "type": "a.b"}, {"id": "e1", "type": "a.b"}]}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseAppendRequest([]byte(tt.body))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("got error %v, want error: %v", err, tt.wantErr)
+			}
+			var invalid *InvalidError
+			if err != nil && !errors.As(err, &invalid) {
+				t.Fatalf("got %T, want *InvalidError", err)
+			}
+		})
+	}
+}
+
+// FuzzParseAppendRequest: no input makes the parser panic, and what it accepts is valid.
+func FuzzParseAppendRequest(f *testing.F) {
+	f.Add([]byte(`{"stream": "product-1", "expected_version": 0, "events": [{"id": "e1", "type": "product.added", "data": {"n": 1}}]}`))
+	f.Add([]byte(`{"stream": "x-1", "events": [{"id": "a", "type": "a.b", "data": null}]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := ParseAppendRequest(body)
+		if err == nil && req.Validate() != nil {
+			t.Fatalf("accepted a request that does not validate: %s", body)
+		}
+	})
+}
