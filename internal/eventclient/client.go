@@ -102,3 +102,32 @@ func (c *Client) Feed(ctx context.Context, after int64, limit int, types []strin
 	}
 	return page, nil
 }
+
+// Stream reads every event of stream (GET /streams/{stream}); found is false when the
+// stream does not exist. A service uses it to catch up one aggregate at once, e.g. after
+// a version conflict, when the events it lacks are still behind others in its queue.
+func (c *Client) Stream(ctx context.Context, stream string) (events []event.Stored, found bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+"/streams/"+url.PathEscape(stream), nil)
+	if err != nil {
+		return nil, false, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, false, fmt.Errorf("read stream %s (EVENTSTORE_URL=%s): %w", stream, c.baseURL, err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return nil, false, nil
+	default:
+		return nil, false, fmt.Errorf("read stream %s: %s answered %s", stream, c.baseURL, resp.Status)
+	}
+	var body struct {
+		Events []event.Stored `json:"events"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, false, fmt.Errorf("decode stream %s: %w", stream, err)
+	}
+	return body.Events, true, nil
+}
