@@ -1,0 +1,186 @@
+package product
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/service"
+)
+
+// catalog carries out the commands: it reads the aggregate from the read model, decides
+// with the domain rules, and appends the events (service.Runtime.Write, which waits until
+// the read model has applied them). A command that fails appends nothing.
+//
+// Rules within one stream are guarded by expected versions. Rules across streams (unique
+// category names, no product in an unknown category, no deleting a category that has
+// products) are checked under mu, so they hold for one instance of the service; two
+// replicas writing categories at the same moment could break them (a reservation stream
+// per name would close that gap).
+type catalog struct {
+	store *Store
+	write func(ctx context.Context, stream string, expected *int64, events ...event.New) (event.AppendReply, error)
+	mu    sync.Mutex
+}
+
+func version(n int64) *int64 { return &n }
+
+// AddCategory adds a category named in.Name.
+func (c *catalog) AddCategory(ctx context.Context, in CategoryInput) (Category, error) {
+	name, errs := in.ValidCategoryName()
+	if errs != nil {
+		return Category{}, errs
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	all, err := c.store.AllCategories(ctx)
+	if err != nil {
+		return Category{}, err
+	}
+	if err := CheckCategoryName(all, name, ""); err != nil {
+		return Category{}, err
+	}
+	id := CategoryID(newID())
+	reply, err := c.write(ctx, categoryStream(id), version(0),
+		service.NewEvent(CategoryAdded, CategoryAddedData{ID: id, Name: name}))
+	if err != nil {
+		return Category{}, fmt.Errorf("add category: %w", err)
+	}
+	return Category{ID: id, Name: name, Version: reply.LastVersion}, nil
+}
+
+// RenameCategory renames category id; in.ExpectedVersion, if set, must be its version.
+func (c *catalog) RenameCategory(ctx context.Context, id CategoryID, in CategoryUpdate) (Category, error) {
+	name, errs := in.ValidCategoryName()
+	if in.ExpectedVersion != nil && *in.ExpectedVersion < 1 {
+		if errs == nil {
+			errs = service.FieldErrors{}
+		}
+		errs["expected_version"] = "must be a whole number from 1"
+	}
+	if errs != nil {
+		return Category{}, errs
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cat, err := c.store.Category(ctx, id)
+	if err != nil {
+		return Category{}, err
+	}
+	expected := cat.Version
+	if in.ExpectedVersion != nil {
+		if err := CheckExpectedVersion(categoryStream(id), *in.ExpectedVersion, cat.Version); err != nil {
+			return Category{}, err
+		}
+	}
+	all, err := c.store.AllCategories(ctx)
+	if err != nil {
+		return Category{}, err
+	}
+	if err := CheckCategoryName(all, name, id); err != nil {
+		return Category{}, err
+	}
+	reply, err := c.write(ctx, categoryStream(id), version(expected),
+		service.NewEvent(CategoryRenamed, CategoryRenamedData{Name: name}))
+	if err != nil {
+		return Category{}, fmt.Errorf("rename category %s: %w", id, err)
+	}
+	return Category{ID: id, Name: name, Version: reply.LastVersion}, nil
+}
+
+// DeleteCategory deletes category id unless it still has products.
+func (c *catalog) DeleteCategory(ctx context.Context, id CategoryID) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cat, err := c.store.Category(ctx, id)
+	if err != nil {
+		return err
+	}
+	n, err := c.store.ProductsInCategory(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := CheckCategoryDeletable(n); err != nil {
+		return err
+	}
+	if _, err := c.write(ctx, categoryStream(id), version(cat.Version), service.NewEvent(CategoryDeleted, struct{}{})); err != nil {
+		return fmt.Errorf("delete category %s: %w", id, err)
+	}
+	return nil
+}
+
+// checkCategory returns a field error when category does not exist. The caller holds mu.
+func (c *catalog) checkCategory(ctx context.Context, category CategoryID) error {
+	_, err := c.store.Category(ctx, category)
+	if errors.Is(err, service.ErrNotFound) {
+		return service.FieldErrors{"category_id": "unknown category"}
+	}
+	return err
+}
+
+// AddProduct adds a product.
+func (c *catalog) AddProduct(ctx context.Context, in ProductInput) (Product, error) {
+	f, errs := in.ValidFields()
+	if errs != nil {
+		return Product{}, errs
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.checkCategory(ctx, f.CategoryID); err != nil {
+		return Product{}, err
+	}
+	id := ProductID(newID())
+	reply, err := c.write(ctx, productStream(id), version(0),
+		service.NewEvent(ProductAdded, ProductAddedData{ID: id, ProductFields: f}))
+	if err != nil {
+		return Product{}, fmt.Errorf("add product: %w", err)
+	}
+	return Product{ID: id, ProductFields: f, Version: reply.LastVersion}, nil
+}
+
+// UpdateProduct replaces the editable fields of product id, whose version must be
+// in.ExpectedVersion (else *service.ConflictError, and nothing changes).
+func (c *catalog) UpdateProduct(ctx context.Context, id ProductID, in ProductUpdate) (Product, error) {
+	f, errs := in.ValidFields()
+	expected, verrs := in.ValidExpectedVersion()
+	if errs != nil || verrs != nil {
+		if errs == nil {
+			errs = service.FieldErrors{}
+		}
+		for k, v := range verrs {
+			errs[k] = v
+		}
+		return Product{}, errs
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, err := c.store.Product(ctx, id)
+	if err != nil {
+		return Product{}, err
+	}
+	if err := c.checkCategory(ctx, f.CategoryID); err != nil {
+		return Product{}, err
+	}
+	if err := CheckExpectedVersion(productStream(id), expected, p.Version); err != nil {
+		return Product{}, err
+	}
+	reply, err := c.write(ctx, productStream(id), version(expected), service.NewEvent(ProductUpdated, f))
+	if err != nil {
+		return Product{}, fmt.Errorf("update product %s: %w", id, err)
+	}
+	return Product{ID: id, ProductFields: f, Version: reply.LastVersion}, nil
+}
+
+// DeleteProduct deletes product id.
+func (c *catalog) DeleteProduct(ctx context.Context, id ProductID) error {
+	p, err := c.store.Product(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := c.write(ctx, productStream(id), version(p.Version), service.NewEvent(ProductDeleted, struct{}{})); err != nil {
+		return fmt.Errorf("delete product %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+// Package product is the catalog service: categories and products, with their price and
+// stock.
+//
+// It is event sourced. Every change is an event appended to the event store, on the
+// stream "category-<id>" or "product-<id>" (ids: 10 random characters a-z, 2-7):
+//
+//	category.added   {id, name}
+//	category.renamed {name}
+//	category.deleted {}
+//	product.added    {id, name, description, supplier, category_id, price_cents, units_in_stock}
+//	product.updated  {name, description, supplier, category_id, price_cents, units_in_stock}
+//	product.deleted  {}
+//
+// product.updated replaces every editable field. The service keeps its read model in a
+// SQLite file, applies each event once (by stream version) with the checkpoint in the same
+// transaction, and rebuilds the file from the events when it is deleted (or with
+// Rebuild). A write answers once the read model shows it (read-your-writes).
+//
+// The HTTP API (at the gateway under /product): GET /categories, GET /categories/{id},
+// GET /products[?category_id=&limit=&after=], GET /products/{id} for anyone; POST, PUT,
+// DELETE of both for managers. Lists are ordered by name (without case), then id, and
+// page with ?after=<next_after of the previous page>.
+package product
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/service"
+)
+
+// Config is what the product service needs.
+type Config struct {
+	Service service.Config // Name defaults to "product"
+	// DBPath is the SQLite file of the read model; default <DataDir>/product.db.
+	DBPath  string
+	DataDir string
+	// SubscriptionName names the durable queue "<SubscriptionName>.events" the read
+	// model is fed from; default "product". Tests that share a broker set their own.
+	SubscriptionName string
+}
+
+// eventTypes are the events the read model applies.
+var eventTypes = []string{"category.*", "product.*"}
+
+func (cfg Config) withDefaults() Config {
+	cfg.Service.Name = cmp.Or(cfg.Service.Name, "product")
+	cfg.DBPath = cmp.Or(cfg.DBPath, filepath.Join(cmp.Or(cfg.DataDir, "data"), "product.db"))
+	cfg.SubscriptionName = cmp.Or(cfg.SubscriptionName, "product")
+	return cfg
+}
+
+// openStore opens the read model, creating its folder if needed.
+func openStore(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create the folder of %s: %w", path, err)
+	}
+	return OpenStore(ctx, path)
+}
+
+// Run runs the product service until ctx is done: it opens the read model, listens,
+// catches up with the event store and follows it, and serves the API (503 until caught
+// up). It returns an error if it cannot start or a part of it fails.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	cfg = cfg.withDefaults()
+	store, err := openStore(ctx, cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rt, err := service.Start(ctx, cfg.Service, logger)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	rt.Checkpoint = func(ctx context.Context) (int64, error) {
+		_, position, err := store.Checkpoint(ctx)
+		return position, err
+	}
+
+	caughtUp := make(chan struct{})
+	ready := func() bool {
+		select {
+		case <-caughtUp:
+			return true
+		default:
+			return false
+		}
+	}
+	sub := eventclient.Subscription{Name: cfg.SubscriptionName, Types: eventTypes,
+		Progress: rt.Progress, CaughtUp: caughtUp}
+	c := &catalog{store: store, write: rt.Write}
+	h := newServer(logger, rt.TokenKey, store, c, ready)
+	return rt.Serve(ctx, h, func(ctx context.Context) error {
+		if err := rt.Events.Subscribe(ctx, sub, store, logger); err != nil {
+			return fmt.Errorf("follow the event store: %w", err)
+		}
+		return nil
+	})
+}
+
+// Rebuild empties the read model and applies every catalog event from position 0 of the
+// event store at cfg.Service.EventstoreURL, then returns. It reads the store's HTTP feed
+// only (no broker needed). Run it while the service is stopped: a running service would
+// go on from its own position.
+func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	cfg = cfg.withDefaults()
+	store, err := openStore(ctx, cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	events := eventclient.New(nil, cfg.Service.EventstoreURL, "", "")
+	var after int64
+	applied := 0
+	for first := true; ; first = false {
+		page, err := events.Feed(ctx, after, 500, eventTypes)
+		if err != nil {
+			return fmt.Errorf("rebuild the product read model: %w", err)
+		}
+		if first {
+			if err := store.Reset(ctx, page.StoreID); err != nil {
+				return err
+			}
+		}
+		for _, e := range page.Events {
+			if err := store.Apply(ctx, page.StoreID, e); err != nil {
+				return fmt.Errorf("rebuild the product read model: %w", err)
+			}
+		}
+		applied += len(page.Events)
+		if page.NextAfter <= after && page.NextAfter < page.Head {
+			return errors.New("rebuild the product read model: the event feed does not advance")
+		}
+		after = page.NextAfter
+		if after >= page.Head {
+			break
+		}
+	}
+	logger.Info("product read model rebuilt", "events", applied, "position", after, "db", cfg.DBPath)
+	return nil
+}

@@ -1,0 +1,54 @@
+package product
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/httpjson"
+	"github.com/msdemo/msdemo/internal/service"
+)
+
+// newServer returns the service's HTTP API. Every route but /healthz answers 503 until
+// ready() (the read model has caught up), so that no decision is made on an old state.
+// Reads are open to anyone; writes need a manager's token (401 without one, 403 for
+// another role), checked here as well as at the gateway.
+func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, ready func() bool) http.Handler {
+	manager := auth.Require(auth.Manager)
+	api := http.NewServeMux()
+	api.Handle("GET /categories", handleCategoryList(store, logger))
+	api.Handle("GET /categories/{id}", handleCategoryShow(store, logger))
+	api.Handle("POST /categories", manager(handleCategoryCreate(c, logger)))
+	api.Handle("PUT /categories/{id}", manager(handleCategoryUpdate(c, logger)))
+	api.Handle("DELETE /categories/{id}", manager(handleCategoryDelete(c, logger)))
+	api.Handle("GET /products", handleProductList(store, logger))
+	api.Handle("GET /products/{id}", handleProductShow(store, logger))
+	api.Handle("POST /products", manager(handleProductCreate(c, logger)))
+	api.Handle("PUT /products/{id}", manager(handleProductUpdate(c, logger)))
+	api.Handle("DELETE /products/{id}", manager(handleProductDelete(c, logger)))
+	api.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpjson.Error(w, http.StatusNotFound, "no such route; see GET /categories and GET /products")
+	}))
+
+	var h http.Handler = whenReady(ready, api)
+	mw := service.Middleware(logger, key)
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", service.Health(ready))
+	mux.Handle("/", h)
+	return mux
+}
+
+// whenReady answers 503 until ready() is true.
+func whenReady(ready func() bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready() {
+			w.Header().Set("Retry-After", "1")
+			httpjson.Error(w, http.StatusServiceUnavailable, "catching up with the event store; try again shortly")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,376 @@
+package product
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/service"
+)
+
+// Store is the product service's read model: categories and products in a SQLite file,
+// kept up to date from the events (Apply) and read by the handlers. Apply runs on one
+// writer connection, so events are applied one at a time; reads use a pool of their own
+// and, in WAL mode, never wait for the writer. A Store is safe for concurrent use.
+type Store struct {
+	write *sql.DB // one connection: Apply and Reset
+	read  *sql.DB
+}
+
+var _ eventclient.ReadModel = (*Store)(nil)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS categories (
+	id      TEXT PRIMARY KEY,
+	name    TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS products (
+	id             TEXT PRIMARY KEY,
+	name           TEXT NOT NULL,
+	description    TEXT NOT NULL,
+	supplier       TEXT NOT NULL,
+	category_id    TEXT NOT NULL,
+	price_cents    INTEGER NOT NULL,
+	units_in_stock INTEGER NOT NULL,
+	version        INTEGER NOT NULL,
+	deleted        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS products_by_name ON products (deleted, name COLLATE NOCASE, id);
+CREATE INDEX IF NOT EXISTS products_by_category ON products (category_id, deleted, name COLLATE NOCASE, id);
+CREATE TABLE IF NOT EXISTS checkpoint (
+	one      INTEGER PRIMARY KEY CHECK (one = 1),
+	store_id TEXT NOT NULL,
+	position INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO checkpoint (one, store_id, position) VALUES (1, '', 0);
+`
+
+// OpenStore opens (creating if needed) the read model in the SQLite file at path, in WAL
+// mode with a busy timeout. Close releases it.
+func OpenStore(ctx context.Context, path string) (*Store, error) {
+	dsn := func(txlock string) string {
+		q := url.Values{"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)"}}
+		if txlock != "" {
+			q.Set("_txlock", txlock)
+		}
+		return "file:" + path + "?" + q.Encode()
+	}
+	write, err := sql.Open("sqlite", dsn("immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	if _, err := write.ExecContext(ctx, schema); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("create the read model in %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	return &Store{write: write, read: read}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// Checkpoint returns the store followed and the position of the last event applied.
+func (s *Store) Checkpoint(ctx context.Context) (storeID string, position int64, err error) {
+	err = s.read.QueryRowContext(ctx, `SELECT store_id, position FROM checkpoint`).Scan(&storeID, &position)
+	if err != nil {
+		return "", 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	return storeID, position, nil
+}
+
+// Reset empties the read model, which from now on follows storeID from position 0.
+func (s *Store) Reset(ctx context.Context, storeID string) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("reset read model: %w", err)
+	}
+	defer tx.Rollback()
+	for _, q := range []string{`DELETE FROM categories`, `DELETE FROM products`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("reset read model: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET store_id = ?, position = 0`, storeID); err != nil {
+		return fmt.Errorf("reset read model: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("reset read model: %w", err)
+	}
+	return nil
+}
+
+// Apply applies e and moves the checkpoint to its position, in one transaction. It is
+// idempotent by stream version: an event at or below the aggregate's version changes
+// nothing (only the checkpoint), one right above it is applied, and one further ahead is
+// an error (an event of the stream is missing). Event types of the product stream that
+// the catalog does not know yet still count as versions.
+func (s *Store) Apply(ctx context.Context, storeID string, e event.Stored) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", e.Type, err)
+	}
+	defer tx.Rollback()
+	if err := applyEvent(ctx, tx, e); err != nil {
+		return fmt.Errorf("apply %s v%d of %s (position %d): %w", e.Type, e.Version, e.Stream, e.Position, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET store_id = ?, position = max(position, ?)`,
+		storeID, e.Position); err != nil {
+		return fmt.Errorf("apply %s: move checkpoint: %w", e.Type, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("apply %s: commit: %w", e.Type, err)
+	}
+	return nil
+}
+
+// applyEvent changes the row of e's aggregate, if e is the next version of it.
+func applyEvent(ctx context.Context, tx *sql.Tx, e event.Stored) error {
+	table, id, ok := strings.Cut(e.Stream, "-")
+	switch {
+	case !ok || (table != "category" && table != "product"):
+		return nil // not the catalog's
+	case table == "category":
+		table = "categories"
+	default:
+		table = "products"
+	}
+	var version int64
+	err := tx.QueryRowContext(ctx, `SELECT version FROM `+table+` WHERE id = ?`, id).Scan(&version)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	switch {
+	case e.Version <= version:
+		return nil // applied before
+	case e.Version > version+1:
+		return fmt.Errorf("the read model is at version %d: events are missing", version)
+	case version == 0 && e.Type != CategoryAdded && e.Type != ProductAdded:
+		return fmt.Errorf("the stream's first event is %s, want an added event", e.Type)
+	}
+
+	var res sql.Result
+	switch e.Type {
+	case CategoryAdded:
+		var d CategoryAddedData
+		if err := decodeData(e, &d); err != nil {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, `INSERT INTO categories (id, name, version) VALUES (?, ?, ?)`,
+			id, d.Name, e.Version)
+	case CategoryRenamed:
+		var d CategoryRenamedData
+		if err := decodeData(e, &d); err != nil {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE categories SET name = ?, version = ? WHERE id = ?`, d.Name, e.Version, id)
+	case CategoryDeleted:
+		res, err = tx.ExecContext(ctx, `UPDATE categories SET deleted = 1, version = ? WHERE id = ?`, e.Version, id)
+	case ProductAdded:
+		var d ProductAddedData
+		if err := decodeData(e, &d); err != nil {
+			return err
+		}
+		f := d.ProductFields
+		res, err = tx.ExecContext(ctx, `INSERT INTO products (id, name, description, supplier, category_id,
+			price_cents, units_in_stock, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, f.Name, f.Description, f.Supplier, f.CategoryID, f.PriceCents, f.UnitsInStock, e.Version)
+	case ProductUpdated:
+		var f ProductFields
+		if err := decodeData(e, &f); err != nil {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE products SET name = ?, description = ?, supplier = ?,
+			category_id = ?, price_cents = ?, units_in_stock = ?, version = ? WHERE id = ?`,
+			f.Name, f.Description, f.Supplier, f.CategoryID, f.PriceCents, f.UnitsInStock, e.Version, id)
+	case ProductDeleted:
+		res, err = tx.ExecContext(ctx, `UPDATE products SET deleted = 1, version = ? WHERE id = ?`, e.Version, id)
+	default:
+		// A type added later (the saga's stock events): the version moves on, so that the
+		// events after it apply.
+		res, err = tx.ExecContext(ctx, `UPDATE `+table+` SET version = ? WHERE id = ?`, e.Version, id)
+	}
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("changed %d rows, want 1 (%v)", n, err)
+	}
+	return nil
+}
+
+func decodeData(e event.Stored, v any) error {
+	if err := json.Unmarshal(e.Data, v); err != nil {
+		return fmt.Errorf("decode data: %w", err)
+	}
+	return nil
+}
+
+// Category returns the category id, or service.ErrNotFound when there is none or it was
+// deleted.
+func (s *Store) Category(ctx context.Context, id CategoryID) (Category, error) {
+	var c Category
+	err := s.read.QueryRowContext(ctx, `SELECT id, name, version FROM categories WHERE id = ? AND deleted = 0`, id).
+		Scan(&c.ID, &c.Name, &c.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("category %s: %w", id, service.ErrNotFound)
+	}
+	if err != nil {
+		return c, fmt.Errorf("read category %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// Categories returns up to limit categories ordered by name (without case) then id, those
+// after the category after if it is not empty; more says whether there are others after
+// them. An unknown after is a field error.
+func (s *Store) Categories(ctx context.Context, limit int, after CategoryID) (cs []Category, more bool, err error) {
+	q := `SELECT id, name, version FROM categories WHERE deleted = 0`
+	args := []any{}
+	if after != "" {
+		var name string
+		if err := s.read.QueryRowContext(ctx, `SELECT name FROM categories WHERE id = ?`, after).Scan(&name); err != nil {
+			return nil, false, unknownAfter(err)
+		}
+		q += ` AND (name > ? COLLATE NOCASE OR (name = ? COLLATE NOCASE AND id > ?))`
+		args = append(args, name, name, after)
+	}
+	q += ` ORDER BY name COLLATE NOCASE, id LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list categories: %w", err)
+	}
+	defer rows.Close()
+	cs = []Category{}
+	for rows.Next() {
+		var c Category
+		if err := rows.Scan(&c.ID, &c.Name, &c.Version); err != nil {
+			return nil, false, fmt.Errorf("list categories: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("list categories: %w", err)
+	}
+	if len(cs) > limit {
+		return cs[:limit], true, nil
+	}
+	return cs, false, nil
+}
+
+// AllCategories returns every category that is not deleted.
+func (s *Store) AllCategories(ctx context.Context) ([]Category, error) {
+	var all []Category
+	var after CategoryID
+	for {
+		page, more, err := s.Categories(ctx, 1000, after)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if !more {
+			return all, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+const productColumns = `id, name, description, supplier, category_id, price_cents, units_in_stock, version`
+
+func scanProduct(row interface{ Scan(...any) error }) (Product, error) {
+	var p Product
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Supplier, &p.CategoryID, &p.PriceCents, &p.UnitsInStock, &p.Version)
+	return p, err
+}
+
+// Product returns the product id, or service.ErrNotFound when there is none or it was
+// deleted.
+func (s *Store) Product(ctx context.Context, id ProductID) (Product, error) {
+	p, err := scanProduct(s.read.QueryRowContext(ctx, `SELECT `+productColumns+` FROM products WHERE id = ? AND deleted = 0`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("product %s: %w", id, service.ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("read product %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// Products returns up to limit products, of category if it is not empty, ordered by name
+// (without case) then id, those after the product after if it is not empty; more says
+// whether there are others after them. An unknown after is a field error.
+func (s *Store) Products(ctx context.Context, category CategoryID, limit int, after ProductID) (ps []Product, more bool, err error) {
+	q := `SELECT ` + productColumns + ` FROM products WHERE deleted = 0`
+	args := []any{}
+	if category != "" {
+		q += ` AND category_id = ?`
+		args = append(args, category)
+	}
+	if after != "" {
+		var name string
+		if err := s.read.QueryRowContext(ctx, `SELECT name FROM products WHERE id = ?`, after).Scan(&name); err != nil {
+			return nil, false, unknownAfter(err)
+		}
+		q += ` AND (name > ? COLLATE NOCASE OR (name = ? COLLATE NOCASE AND id > ?))`
+		args = append(args, name, name, after)
+	}
+	q += ` ORDER BY name COLLATE NOCASE, id LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list products: %w", err)
+	}
+	defer rows.Close()
+	ps = []Product{}
+	for rows.Next() {
+		p, err := scanProduct(rows)
+		if err != nil {
+			return nil, false, fmt.Errorf("list products: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("list products: %w", err)
+	}
+	if len(ps) > limit {
+		return ps[:limit], true, nil
+	}
+	return ps, false, nil
+}
+
+func unknownAfter(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return service.FieldErrors{"after": "unknown id: pass the next_after of the previous page"}
+	}
+	return fmt.Errorf("read page start: %w", err)
+}
+
+// ProductsInCategory counts the products of category that are not deleted.
+func (s *Store) ProductsInCategory(ctx context.Context, category CategoryID) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM products WHERE category_id = ? AND deleted = 0`, category).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count products of %s: %w", category, err)
+	}
+	return n, nil
+}
