@@ -2,23 +2,81 @@ package gateway
 
 import (
 	"bytes"
+	"errors"
+	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/msdemo/msdemo/internal/auth"
 )
 
-// authenticate is the one place where the gateway decides who is calling, before a
-// request is forwarded to service. It returns false when the request must not be
-// forwarded, after writing the response.
-//
-// Today it only makes sure that no client can claim an identity: it removes the identity
-// headers a client sent. When tokens arrive, this is where the gateway verifies the bearer
-// token of the Authorization header and sets X-User and X-User-Role for the services,
-// answering 401 for a bad or expired token. The services trust those headers because only
-// the gateway can set them.
-func authenticate(ctx *fasthttp.RequestCtx, service string) bool {
-	_ = service // which services need a token is decided here, later
-	deleteHeaders(&ctx.Request.Header, isIdentityHeader)
+// authorize is the one place where the gateway decides who is calling and whether they may
+// call route r, before the request is handled or forwarded. segs are the path's segments.
+// It returns false when the request must not go on, after writing the response:
+//   - identity headers the client sent are removed, whatever happens next;
+//   - a bearer token, when there is one, must be valid and unexpired (401 otherwise), on
+//     every route, as the services' own auth.Authenticate does;
+//   - a route for logged-in users without a token gets 401, a token of the wrong role or
+//     user 403;
+//   - a request that goes on carries X-Msdemo-User and X-Msdemo-Role, the token's user
+//     and role, for the services' logs. The Authorization header is forwarded unchanged:
+//     the services verify the token again and check what the path does not show (the
+//     owner of an order).
+func (s *server) authorize(ctx *fasthttp.RequestCtx, r *compiledRoute, segs [][]byte) bool {
+	h := &ctx.Request.Header
+	deleteHeaders(h, isIdentityHeader)
+
+	var claims auth.Claims
+	loggedIn := false
+	if header := h.Peek("Authorization"); len(header) > 0 {
+		if token := auth.BearerToken(string(header)); token != "" {
+			var err error
+			claims, err = s.tokenKey.Verify(token, time.Now())
+			if err != nil {
+				msg := "invalid token"
+				if errors.Is(err, auth.ErrExpiredToken) {
+					msg = "token expired: log in again"
+				}
+				writeError(ctx, fasthttp.StatusUnauthorized, msg)
+				return false
+			}
+			loggedIn = true
+		}
+	}
+
+	if r.access.who != whoAnyone && !loggedIn {
+		writeError(ctx, fasthttp.StatusUnauthorized, "log in first")
+		return false
+	}
+	if msg := forbidden(r, claims, segs); msg != "" {
+		writeError(ctx, fasthttp.StatusForbidden, msg)
+		return false
+	}
+	if loggedIn {
+		h.Set("X-Msdemo-User", claims.User)
+		h.Set("X-Msdemo-Role", string(claims.Role))
+	}
 	return true
+}
+
+// forbidden returns why claims may not call r, or "" if they may. Anonymous callers have
+// been dealt with before.
+func forbidden(r *compiledRoute, c auth.Claims, segs [][]byte) string {
+	switch r.access.who {
+	case whoCustomer:
+		if c.Role != auth.Customer {
+			return "only customers may do this"
+		}
+	case whoManager:
+		if c.Role != auth.Manager {
+			return "only managers may do this"
+		}
+	case whoSelfOrManager:
+		if c.Role != auth.Manager && string(segs[r.self]) != c.User {
+			return "only that user or a manager may do this"
+		}
+	}
+	return ""
 }
 
 var (

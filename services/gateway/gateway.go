@@ -3,6 +3,10 @@
 // accounting, eventstore), found in a registry that the instances feed by announcing
 // themselves on the bus (package registry), with a static URL per service as a fallback.
 //
+// Only the routes of the policy (policy.go, the REST table of DESIGN.md) are reachable,
+// and only by the callers it allows: the gateway verifies bearer tokens (package auth) and
+// answers 401 or 403 itself. GET /openapi.yaml describes the same routes.
+//
 // It is built on github.com/valyala/fasthttp rather than net/http's ReverseProxy: proxying
 // is all the gateway does, and with fasthttp (a pooled keep-alive client per upstream,
 // requests and responses reused between requests, no allocation per request) it reached
@@ -17,7 +21,8 @@
 //   - Every request carries an X-Request-Id, upstream and back: the client's own if it is a
 //     short token (up to 64 of A-Z a-z 0-9 - _ . :), a new one otherwise.
 //   - Identity headers a client sends (X-User, X-User-Role, X-Forwarded-User, X-Msdemo-*)
-//     are removed; only the gateway may set them (see authenticate).
+//     are removed; the gateway sets X-Msdemo-User and X-Msdemo-Role from a valid token
+//     (see authorize). Authorization is forwarded unchanged.
 //   - X-Forwarded-For (the client's address, replacing any sent), X-Forwarded-Host and
 //     X-Forwarded-Proto are set; Host is the upstream's.
 //   - A request body is read whole, up to 1 MiB (413 beyond). A response is read whole (up to 64 MiB)
@@ -25,11 +30,12 @@
 //     services answer bounded JSON pages, and re-streaming their chunked responses cost a
 //     flush per chunk: about a third more CPU per request. Nothing long-lived (SSE,
 //     WebSocket) goes through the gateway; the sites serve their event streams themselves.
-//   - Errors are JSON {"error": "..."}: 404 unknown service, 503 no instance up, 502
-//     upstream unreachable, 504 upstream did not answer within Config.RequestTimeout.
+//   - Errors are JSON {"error": "..."}: 404 no such route, 405 another method, 401 no
+//     token or a bad one, 403 not allowed, 503 no instance up, 502 upstream unreachable,
+//     504 upstream did not answer within Config.RequestTimeout.
 //
-// Besides the proxy it serves GET /healthz and GET /registry (the live instances and the
-// static fallbacks, for the admin site).
+// Besides the proxy it serves GET /healthz, GET /registry (the live instances and the
+// static fallbacks, for the admin site; managers only) and GET /openapi.yaml.
 package gateway
 
 import (
@@ -63,7 +69,7 @@ type Config struct {
 	// RegistryExchange is the fanout exchange instances announce themselves on
 	// (default registry.Exchange, "msdemo.registry"). Tests set their own.
 	RegistryExchange string
-	// TokenKey verifies the bearer tokens of requests (package auth).
+	// TokenKey verifies the bearer tokens of requests (package auth). It is required.
 	TokenKey auth.Key
 }
 
@@ -72,16 +78,19 @@ const shutdownTimeout = 10 * time.Second
 // Run serves the gateway until ctx is done, then shuts down gracefully: it stops
 // accepting connections and lets requests in flight finish for up to 10 seconds. It
 // returns an error if the address cannot be listened on, the bus cannot be reached, or the
-// registry cannot be consumed, or a static upstream is not an http(s) URL of a known
-// service; nil after a clean shutdown.
+// registry cannot be consumed, a static upstream is not an http(s) URL of a known
+// service, or Config.TokenKey is unset; nil after a clean shutdown.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	cfg.Addr = cmp.Or(cfg.Addr, ":8080")
 	cfg.RabbitMQURL = cmp.Or(cfg.RabbitMQURL, "amqp://guest:guest@127.0.0.1:5672/")
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 30*time.Second)
 	cfg.RegistryExchange = cmp.Or(cfg.RegistryExchange, registry.Exchange)
 	logger = logger.With("component", "gateway")
+	if unsetKey(cfg.TokenKey) {
+		return errors.New("gateway: Config.TokenKey is unset")
+	}
 	table := registry.NewTable(registry.DefaultTTL, cfg.Static)
-	srv := newServer(table, cfg.RequestTimeout, logger)
+	srv := newServer(table, cfg.TokenKey, cfg.RequestTimeout, logger)
 	defer srv.upstreams.closeIdle()
 	for service, url := range cfg.Static {
 		if !slices.Contains(services, service) {
@@ -147,4 +156,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	logger.InfoContext(ctx, "gateway stopped")
 	return runErr
+}
+
+// unsetKey reports whether key is the zero auth.Key: it would accept tokens signed with an
+// empty secret, which anyone can make.
+func unsetKey(key auth.Key) bool {
+	probe := auth.Claims{User: "probe", Role: auth.Customer, ExpiresAt: time.Now().Add(time.Minute)}
+	_, err := key.Verify(auth.Key{}.Sign(probe), time.Now())
+	return err == nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/testenv"
@@ -66,12 +67,28 @@ func testExchange(t *testing.T) string {
 	return name
 }
 
-// startGateway runs the gateway on a free port until the test ends and returns its base URL
-// once /healthz answers.
+// testKey signs the tokens of the tests; startGateway verifies with it.
+var testKey, _ = auth.NewKey([]byte("a test key of thirty-two bytes.."))
+
+// bearer returns an Authorization header with a valid token for user with role.
+func bearer(user string, role auth.Role) http.Header {
+	token := testKey.Sign(auth.Claims{User: user, Role: role, ExpiresAt: time.Now().Add(time.Hour)})
+	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
+// asManager and asCustomer are headers of a manager and of a customer, ann.
+var (
+	asManager  = bearer("mia", auth.Manager)
+	asCustomer = bearer("ann", auth.Customer)
+)
+
+// startGateway runs the gateway on a free port with testKey until the test ends and returns
+// its base URL once /healthz answers.
 func startGateway(t *testing.T, cfg gateway.Config) string {
 	t.Helper()
 	cfg.Addr = testenv.FreeAddr(t)
 	cfg.RabbitMQURL = testenv.RabbitMQURL()
+	cfg.TokenKey = testKey
 	if cfg.RegistryExchange == "" {
 		cfg.RegistryExchange = testExchange(t)
 	}
@@ -147,19 +164,17 @@ func getEcho(t *testing.T, method, url string, header http.Header, body string) 
 func TestProxy(t *testing.T) {
 	t.Parallel()
 	upstream, conns := newEcho(t)
-	base := startGateway(t, gateway.Config{Static: map[string]string{"product": upstream.URL}})
+	base := startGateway(t, gateway.Config{Static: map[string]string{"product": upstream.URL, "eventstore": upstream.URL}})
 
 	t.Run("path and query", func(t *testing.T) {
 		for _, tc := range []struct{ url, path, query string }{
 			{"/product/products/7?category_id=3&q=a%20b", "/products/7", "category_id=3&q=a%20b"},
-			{"/product/products/", "/products/", ""},
-			{"/product", "/", ""},
-			{"/product/", "/", ""},
-			{"/product?x=1", "/", "x=1"},
-			{"/product/streams/a%20b", "/streams/a b", ""},
-			{"/product/a/../b/./c", "/b/c", ""},
+			{"/product/products?x=1", "/products", "x=1"},
+			{"/product//products", "/products", ""},
+			{"/eventstore/streams/a%20b", "/streams/a b", ""},
+			{"/product/a/../products/./7", "/products/7", ""},
 		} {
-			e, _ := getEcho(t, "GET", base+tc.url, nil, "")
+			e, _ := getEcho(t, "GET", base+tc.url, asManager, "")
 			if e.Path != tc.path || e.RawQuery != tc.query {
 				t.Errorf("GET %s: upstream got path %q query %q, want %q %q", tc.url, e.Path, e.RawQuery, tc.path, tc.query)
 			}
@@ -181,7 +196,8 @@ func TestProxy(t *testing.T) {
 	})
 
 	t.Run("method and body", func(t *testing.T) {
-		e, _ := getEcho(t, "PUT", base+"/product/products/7", http.Header{"Content-Type": {"application/json"}}, `{"name":"tea"}`)
+		header := http.Header{"Content-Type": {"application/json"}, "Authorization": asManager["Authorization"]}
+		e, _ := getEcho(t, "PUT", base+"/product/products/7", header, `{"name":"tea"}`)
 		if e.Method != "PUT" || e.Body != `{"name":"tea"}` || e.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("PUT: upstream got %s %q (%s), want PUT {\"name\":\"tea\"} (application/json)", e.Method, e.Body, e.Header.Get("Content-Type"))
 		}
@@ -189,6 +205,7 @@ func TestProxy(t *testing.T) {
 
 	t.Run("chunked body", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", base+"/product/products", io.MultiReader(strings.NewReader("abc"), strings.NewReader("def")))
+		req.Header = asManager.Clone()
 		resp, err := http.DefaultClient.Do(req) // unknown length: sent chunked
 		if err != nil {
 			t.Fatalf("POST chunked: %v", err)
@@ -208,16 +225,18 @@ func TestProxy(t *testing.T) {
 			"X-Msdemo-Verified": {"yes"},
 			"x-msdemo-lower":    {"yes"},
 			"X-Forwarded-For":   {"6.6.6.6"},
-			"Authorization":     {"Bearer abc"},
+			"Authorization":     asManager["Authorization"],
 			"X-Custom":          {"kept"},
 		}, "")
-		for _, name := range []string{"X-User", "X-User-Role", "X-Forwarded-User", "X-Msdemo-Verified", "X-Msdemo-Lower"} {
+		for _, name := range []string{"X-User", "X-User-Role", "X-Forwarded-User", "X-Msdemo-Verified", "X-Msdemo-Lower"} { // set by the client
 			if v := e.Header.Get(name); v != "" {
 				t.Errorf("upstream got %s: %q, want it stripped", name, v)
 			}
 		}
 		for name, want := range map[string]string{
-			"Authorization":     "Bearer abc",
+			"Authorization":     asManager.Get("Authorization"),
+			"X-Msdemo-User":     "mia",
+			"X-Msdemo-Role":     "manager",
 			"X-Custom":          "kept",
 			"X-Forwarded-For":   "127.0.0.1",
 			"X-Forwarded-Proto": "http",
@@ -233,7 +252,7 @@ func TestProxy(t *testing.T) {
 	})
 
 	t.Run("request id", func(t *testing.T) {
-		e, h := getEcho(t, "GET", base+"/product/x", http.Header{"X-Request-Id": {"client-id.42:a_b"}}, "")
+		e, h := getEcho(t, "GET", base+"/product/products", http.Header{"X-Request-Id": {"client-id.42:a_b"}}, "")
 		if got, resp := e.Header.Get("X-Request-Id"), h.Get("X-Request-Id"); got != "client-id.42:a_b" || resp != "client-id.42:a_b" {
 			t.Errorf("sane client id: got upstream %q, response %q, want client-id.42:a_b both", got, resp)
 		}
@@ -243,7 +262,7 @@ func TestProxy(t *testing.T) {
 			if sent != "" {
 				header.Set("X-Request-Id", sent)
 			}
-			e, h := getEcho(t, "GET", base+"/product/x", header, "")
+			e, h := getEcho(t, "GET", base+"/product/products", header, "")
 			got, resp := e.Header.Get("X-Request-Id"), h.Get("X-Request-Id")
 			if got == "" || got == sent || got != resp || seen[got] {
 				t.Errorf("client id %q: got upstream %q, response %q, want one new unique id in both", sent, got, resp)
@@ -254,7 +273,7 @@ func TestProxy(t *testing.T) {
 
 	t.Run("1 MiB body there and back", func(t *testing.T) {
 		big := strings.Repeat("0123456789", 110_000)[:1<<20] // the largest body allowed
-		e, _ := getEcho(t, "POST", base+"/product/big", nil, big)
+		e, _ := getEcho(t, "POST", base+"/product/products", asManager, big)
 		if len(e.Body) != 1<<20 {
 			t.Errorf("1 MiB request body: upstream got %d bytes, want %d", len(e.Body), 1<<20)
 		}
@@ -302,14 +321,19 @@ func TestErrors(t *testing.T) {
 	}{
 		{"unknown service", "GET", "/nope/x", "", 404, ""},
 		{"root", "GET", "/", "", 404, ""},
+		{"service alone", "GET", "/product", "", 404, ""},
 		{"service name prefix", "GET", "/products/1", "", 404, ""},
+		{"route not in the policy", "GET", "/product/x", "", 404, ""},
+		{"service healthz", "GET", "/product/healthz", "", 404, ""},
+		{"too many segments", "GET", "/product/a/b/c/d/e/f/g/h/i", "", 404, ""},
 		{"no instance", "GET", "/order/orders", "", 503, `{"error":"no instance of order is up"}`},
 		{"upstream down", "GET", "/accounting/invoices", "", 502, `{"error":"cannot reach accounting"}`},
 		{"upstream timeout", "GET", "/eventstore/events", "", 504, ""},
 		{"healthz method", "POST", "/healthz", "", 405, ""},
+		{"route method", "PATCH", "/product/products/7", "", 405, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, h, body := do(t, tc.method, base+tc.path, nil, tc.body)
+			status, h, body := do(t, tc.method, base+tc.path, asManager, tc.body)
 			checkJSONError(t, tc.method, tc.path, tc.status, tc.want, status, h, body)
 		})
 	}
@@ -320,6 +344,7 @@ func TestErrors(t *testing.T) {
 	t.Run("body too large", func(t *testing.T) {
 		client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 10 * time.Second}}
 		req, _ := http.NewRequest("POST", base+"/product/products", strings.NewReader(strings.Repeat("x", 1<<20+1)))
+		req.Header = asManager.Clone()
 		req.Header.Set("Expect", "100-continue")
 		resp, err := client.Do(req)
 		if err != nil {
@@ -359,10 +384,15 @@ func TestHealthzAndRegistry(t *testing.T) {
 		t.Errorf("GET /healthz: got %d %s, want 200 {\"status\":\"ok\"}", status, body)
 	}
 
-	status, _, body = do(t, "GET", base+"/registry", nil, "")
+	status, _, body = do(t, "GET", base+"/registry", asManager, "")
 	want := `{"instances":[],"static":{"product":"http://127.0.0.1:6004"},"ttl_seconds":6}`
 	if status != 200 || string(body) != want {
 		t.Errorf("GET /registry: got %d %s, want 200 %s", status, body, want)
+	}
+
+	status, h, body := do(t, "GET", base+"/openapi.yaml", nil, "")
+	if ct := h.Get("Content-Type"); status != 200 || ct != "application/yaml" || !bytes.HasPrefix(body, []byte("openapi: 3.")) {
+		t.Errorf("GET /openapi.yaml: got %d %q %.20q, want 200 application/yaml \"openapi: 3.\"...", status, ct, body)
 	}
 }
 
@@ -383,6 +413,7 @@ func TestGracefulShutdown(t *testing.T) {
 		RabbitMQURL:      testenv.RabbitMQURL(),
 		RegistryExchange: testExchange(t),
 		Static:           map[string]string{"order": slow.URL},
+		TokenKey:         testKey,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -398,7 +429,9 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	res := make(chan result, 1)
 	go func() {
-		resp, err := http.Get(base + "/order/orders")
+		req, _ := http.NewRequest("GET", base+"/order/orders", nil)
+		req.Header = asCustomer.Clone()
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			res <- result{err: err}
 			return
@@ -434,7 +467,7 @@ func TestBadStaticUpstreamFailsRun(t *testing.T) {
 		{"product": "127.0.0.1:6004"},
 		{"product": "ftp://127.0.0.1:6004"},
 	} {
-		err := gateway.Run(context.Background(), gateway.Config{Addr: testenv.FreeAddr(t), Static: static}, testenv.Logger(t))
+		err := gateway.Run(context.Background(), gateway.Config{Addr: testenv.FreeAddr(t), Static: static, TokenKey: testKey}, testenv.Logger(t))
 		if err == nil || !strings.Contains(err.Error(), "static upstream") {
 			t.Errorf("Run with Static %v: got %v, want a static upstream error", static, err)
 		}
@@ -448,9 +481,17 @@ func TestBusyPortFailsRun(t *testing.T) {
 		t.Fatalf("listen: %v", err)
 	}
 	defer ln.Close()
-	err = gateway.Run(context.Background(), gateway.Config{Addr: ln.Addr().String()}, testenv.Logger(t))
+	err = gateway.Run(context.Background(), gateway.Config{Addr: ln.Addr().String(), TokenKey: testKey}, testenv.Logger(t))
 	if err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Errorf("Run on a busy port: got %v, want a listen error", err)
+	}
+}
+
+func TestNoTokenKeyFailsRun(t *testing.T) {
+	t.Parallel()
+	err := gateway.Run(context.Background(), gateway.Config{Addr: testenv.FreeAddr(t)}, testenv.Logger(t))
+	if err == nil || !strings.Contains(err.Error(), "TokenKey") {
+		t.Errorf("Run without a TokenKey: got %v, want a TokenKey error", err)
 	}
 }
 
@@ -501,7 +542,7 @@ func TestRegistryOverBus(t *testing.T) {
 	silence()
 	announced := <-silentDone
 	waitStatus(t, base+"/order/orders", 200, 5*time.Second)
-	status, _, b := do(t, "GET", base+"/registry", nil, "")
+	status, _, b := do(t, "GET", base+"/registry", asManager, "")
 	var view struct{ Instances []registry.Entry }
 	if err := json.Unmarshal(b, &view); status != 200 || err != nil || len(view.Instances) != 2 {
 		t.Errorf("GET /registry: got %d %s, want 200 with 2 instances", status, b)
@@ -515,7 +556,7 @@ func TestRegistryOverBus(t *testing.T) {
 	waitStatus(t, base+"/order/orders", 503, 2*time.Second)
 
 	// Silence is noticed after the TTL, not before.
-	if status, _, _ := do(t, "GET", base+"/customer/users", nil, ""); status != 200 && time.Since(announced) < registry.DefaultTTL-time.Second {
+	if status, _, _ := do(t, "GET", base+"/customer/users", asManager, ""); status != 200 && time.Since(announced) < registry.DefaultTTL-time.Second {
 		t.Errorf("silent instance before its TTL: got status %d, want 200", status)
 	}
 	waitStatus(t, base+"/customer/users", 503, registry.DefaultTTL+3*time.Second)
@@ -524,12 +565,13 @@ func TestRegistryOverBus(t *testing.T) {
 	}
 }
 
-// waitStatus polls GET url until it answers status, and fails the test after within.
+// waitStatus polls GET url as a manager until it answers status, and fails the test after
+// within.
 func waitStatus(t *testing.T, url string, status int, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		got, _, body := do(t, "GET", url, nil, "")
+		got, _, body := do(t, "GET", url, asManager, "")
 		if got == status {
 			return
 		}

@@ -1,8 +1,8 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/registry"
 )
 
@@ -19,14 +20,18 @@ const maxBodySize = 1 << 20
 
 // server holds what the gateway's handlers need.
 type server struct {
+	routes    *router
+	tokenKey  auth.Key
 	table     *registry.Table
 	upstreams *upstreams
 	ids       *idGenerator
 	logger    *slog.Logger
 }
 
-func newServer(table *registry.Table, timeout time.Duration, logger *slog.Logger) *server {
+func newServer(table *registry.Table, tokenKey auth.Key, timeout time.Duration, logger *slog.Logger) *server {
 	return &server{
+		routes:    newRouter(policy),
+		tokenKey:  tokenKey,
 		table:     table,
 		upstreams: newUpstreams(timeout),
 		ids:       newIDGenerator(),
@@ -54,7 +59,7 @@ func (s *server) httpServer() *fasthttp.Server {
 	}
 }
 
-// handle is the gateway's one handler: it lists every route.
+// handle is the gateway's one handler; the routes are the policy's.
 func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
 	// The access log costs allocations, so it is only written at debug level.
@@ -67,22 +72,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	var idBuf [maxIDLen]byte
 	id := s.requestID(&ctx.Request.Header, idBuf[:0])
 
-	switch string(path) {
-	case "/healthz":
-		s.handleHealthz(ctx)
-	case "/registry":
-		s.handleRegistry(ctx)
-	default:
-		service, rest := splitService(path)
-		if service == "" {
-			writeError(ctx, fasthttp.StatusNotFound, "no such service; the API is under /customer, /product, /order, /accounting and /eventstore")
-			break
-		}
-		if !authenticate(ctx, service) {
-			break
-		}
-		s.proxy(ctx, service, rest, id)
-	}
+	s.route(ctx, path, id)
 	// The proxied response replaced anything set before it, so the id is set last.
 	ctx.Response.Header.SetBytesV("X-Request-Id", id)
 
@@ -96,35 +86,52 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// services are the first path segments the gateway forwards.
-var services = []string{"customer", "product", "order", "accounting", "eventstore"}
-
-var slash = []byte("/")
-
-// splitService splits path "/product/products/7" into "product" and "/products/7". It
-// returns service "" if the first segment names no service. The service is one of the
-// constants in services, so using it costs no allocation.
-func splitService(path []byte) (service string, rest []byte) {
-	first := path[1:] // fasthttp paths start with "/"
-	rest = slash
-	if i := bytes.IndexByte(first, '/'); i >= 0 {
-		first, rest = first[:i], first[i:]
-	}
-	for _, name := range services {
-		if string(first) == name {
-			return name, rest
-		}
-	}
-	return "", nil
-}
-
-func (s *server) handleHealthz(ctx *fasthttp.RequestCtx) {
-	if !allowGet(ctx) {
+// route answers the request for path through the policy: 404 or 405 for a route that is
+// not in it, 401 or 403 for a caller who may not call it, and otherwise the gateway's own
+// handler or the service's answer.
+func (s *server) route(ctx *fasthttp.RequestCtx, path, id []byte) {
+	var segBuf [maxSegments][]byte
+	segs, ok := splitPath(path, segBuf[:0])
+	if !ok {
+		writeError(ctx, fasthttp.StatusNotFound, notFound)
 		return
 	}
-	ctx.SetContentType("application/json")
-	ctx.SetBodyString(`{"status":"ok"}`)
+	r, pathKnown := s.routes.match(ctx.Method(), segs)
+	if r == nil {
+		if pathKnown {
+			ctx.Response.Header.Set("Allow", s.routes.allowed(segs))
+			writeError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		writeError(ctx, fasthttp.StatusNotFound, notFound)
+		return
+	}
+	if !s.authorize(ctx, r, segs) {
+		return
+	}
+	switch r.pattern {
+	case "/healthz":
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"status":"ok"}`)
+	case "/registry":
+		s.handleRegistry(ctx)
+	case "/openapi.yaml":
+		ctx.SetContentType("application/yaml")
+		ctx.SetBody(openAPI)
+	default:
+		s.proxy(ctx, r.service, path[1+len(r.service):], id)
+	}
 }
+
+const notFound = "no such route; the API is described at GET /openapi.yaml"
+
+// openAPI is the OpenAPI 3 document of the API: every route of policy.
+//
+//go:embed openapi.yaml
+var openAPI []byte
+
+// services are the services the gateway forwards to, the first segments of their routes.
+var services = []string{"customer", "product", "order", "accounting", "eventstore"}
 
 // registryView is the body of GET /registry.
 type registryView struct {
@@ -134,9 +141,6 @@ type registryView struct {
 }
 
 func (s *server) handleRegistry(ctx *fasthttp.RequestCtx) {
-	if !allowGet(ctx) {
-		return
-	}
 	view := registryView{
 		Instances:  s.table.Instances(),
 		Static:     s.table.Static(),
@@ -146,15 +150,6 @@ func (s *server) handleRegistry(ctx *fasthttp.RequestCtx) {
 		view.Instances = []registry.Entry{}
 	}
 	writeJSON(ctx, fasthttp.StatusOK, view)
-}
-
-func allowGet(ctx *fasthttp.RequestCtx) bool {
-	if ctx.IsGet() || ctx.IsHead() {
-		return true
-	}
-	ctx.Response.Header.Set("Allow", "GET, HEAD")
-	writeError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
-	return false
 }
 
 // handleBadRequest answers a request that fasthttp could not read.
