@@ -1,0 +1,260 @@
+// Package customer is msdemo's customer service: registration, login (it issues the shop's
+// tokens), profiles and credit. Every change is an event in the customer's stream
+// "customer-<username>" (domain.go); the service answers reads from its read model in
+// Redis (redis.go), which it keeps up to date from the event store and can rebuild from it
+// at any time. routes.go lists its HTTP API; DESIGN.md describes the shop around it.
+//
+// On its first start against an event store, the service registers the manager "admin"
+// (see Config.AdminPassword).
+package customer
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/service"
+)
+
+// Config is what the customer service needs.
+type Config struct {
+	Service  service.Config // Name defaults to "customer"
+	RedisURL string
+	// KeyPrefix prefixes every Redis key of the read model (default "msdemo:customer:");
+	// tests use their own.
+	KeyPrefix string
+	// DataDir holds admin-password when AdminPassword is empty.
+	DataDir string
+	// AdminPassword is the password of the manager "admin" registered on first start.
+	// Empty: a random one, stored in DataDir/admin-password (created once, reused after)
+	// and printed once to stderr.
+	AdminPassword string
+	// StartCreditCents is the credit of a new customer (default 100000).
+	StartCreditCents int64
+	// TokenTTL is how long a login token is valid (default 24 h).
+	TokenTTL time.Duration
+	// Subscription names the durable queue "<Subscription>.events" that feeds the read
+	// model (default "customer"); tests running beside each other set their own.
+	Subscription string
+}
+
+// adminUser is the manager that the service registers on its first start.
+const adminUser = "admin"
+
+func (cfg *Config) setDefaults() {
+	cfg.Service.Name = cmp.Or(cfg.Service.Name, "customer")
+	cfg.KeyPrefix = cmp.Or(cfg.KeyPrefix, "msdemo:customer:")
+	cfg.StartCreditCents = cmp.Or(cfg.StartCreditCents, 100000)
+	cfg.TokenTTL = cmp.Or(cfg.TokenTTL, 24*time.Hour)
+	cfg.Subscription = cmp.Or(cfg.Subscription, "customer")
+}
+
+// Run runs the customer service until ctx is done: it catches its read model up with the
+// event store, registers the manager "admin" if there is none, and serves the API; its
+// /healthz answers 503 until then. An unreachable Redis or RabbitMQ, or a busy port,
+// fails Run at once.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	cfg.setDefaults()
+	if cfg.AdminPassword != "" {
+		if p := passwordProblem(cfg.AdminPassword); p != "" {
+			return fmt.Errorf("MSDEMO_ADMIN_PASSWORD %s", p)
+		}
+	}
+	rdb, err := openRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	rt, err := service.Start(ctx, cfg.Service, logger)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	app, err := newApp(cfg, rt, newStore(rdb, cfg.KeyPrefix))
+	if err != nil {
+		return err
+	}
+	return rt.Serve(ctx, app.routes(), app.subscribe, app.bootstrap)
+}
+
+// Rebuild deletes the read model and applies every customer event from the event store's
+// position 0 up to its head, then returns. Run it while the service is stopped (or expect
+// the running service to retry events while the rebuild passes them).
+func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	cfg.setDefaults()
+	rdb, err := openRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	users := newStore(rdb, cfg.KeyPrefix)
+	events := eventclient.New(nil, cfg.Service.EventstoreURL, "", "") // reads the feed only
+	var after, applied int64
+	for first := true; ; first = false {
+		page, err := events.Feed(ctx, after, 500, subscribedTypes)
+		if err != nil {
+			return fmt.Errorf("rebuild customer read model: %w", err)
+		}
+		if first {
+			if err := users.Reset(ctx, page.StoreID); err != nil {
+				return fmt.Errorf("rebuild customer read model: %w", err)
+			}
+		}
+		for _, e := range page.Events {
+			if err := users.Apply(ctx, page.StoreID, e); err != nil {
+				return fmt.Errorf("rebuild customer read model: %w", err)
+			}
+			applied++
+		}
+		after = page.NextAfter
+		if after >= page.Head {
+			logger.Info("customer read model rebuilt", "events", applied, "position", after)
+			return nil
+		}
+	}
+}
+
+// subscribedTypes are the events the read model applies.
+var subscribedTypes = []string{"customer.*"}
+
+func openRedis(ctx context.Context, url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL %q: %w", url, err)
+	}
+	rdb := redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis not reachable at REDIS_URL=%s (start it with `redis-server --daemonize yes`): %w", url, err)
+	}
+	return rdb, nil
+}
+
+// app is the running service: what its handlers and tasks share.
+type app struct {
+	cfg    Config
+	rt     *service.Runtime
+	users  *store
+	logger *slog.Logger
+	// caughtUp is closed when the read model has caught up; ready is set after the
+	// admin bootstrap that follows.
+	caughtUp chan struct{}
+	ready    atomic.Bool
+	// dummyHash is checked at a login of an unknown user, so that it takes as long as one
+	// with a wrong password.
+	dummyHash string
+}
+
+func newApp(cfg Config, rt *service.Runtime, users *store) (*app, error) {
+	dummy, err := auth.HashPassword("not a password of anyone")
+	if err != nil {
+		return nil, fmt.Errorf("hash dummy password: %w", err)
+	}
+	rt.Checkpoint = users.Position
+	return &app{cfg: cfg, rt: rt, users: users, logger: rt.Logger, caughtUp: make(chan struct{}), dummyHash: dummy}, nil
+}
+
+// subscribe keeps the read model up to date until ctx is done.
+func (a *app) subscribe(ctx context.Context) error {
+	return a.rt.Events.Subscribe(ctx, eventclient.Subscription{Name: a.cfg.Subscription, Types: subscribedTypes,
+		Progress: a.rt.Progress, CaughtUp: a.caughtUp}, a.users, a.logger)
+}
+
+// bootstrap waits for the catch-up, registers the manager "admin" if there is none, and
+// then marks the service ready.
+func (a *app) bootstrap(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-a.caughtUp:
+	}
+	_, err := a.users.Customer(ctx, adminUser)
+	switch {
+	case errors.Is(err, service.ErrNotFound):
+		if err := a.registerAdmin(ctx); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	a.ready.Store(true)
+	return nil
+}
+
+func (a *app) registerAdmin(ctx context.Context) error {
+	password := a.cfg.AdminPassword
+	if password == "" {
+		var err error
+		if password, err = adminPassword(a.cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	events, err := Register(Registration{Username: adminUser, FullName: "Shop manager",
+		Email: "admin@msdemo.example", Password: password}, auth.Manager, 0)
+	if err != nil {
+		return fmt.Errorf("register %s: %w", adminUser, err)
+	}
+	zero := int64(0)
+	_, err = a.rt.Write(ctx, Stream(adminUser), &zero, events...)
+	var conflict *service.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		return nil // another replica registered it
+	case err != nil:
+		return fmt.Errorf("register %s: %w", adminUser, err)
+	}
+	a.logger.Info("registered the manager", "username", adminUser)
+	return nil
+}
+
+// adminPassword returns the password in dataDir/admin-password, creating the file with a
+// random password first if there is none (and telling the operator, once, on stderr).
+func adminPassword(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "admin-password")
+	if b, err := os.ReadFile(path); err == nil {
+		if p := strings.TrimSpace(string(b)); passwordProblem(p) == "" {
+			return p, nil
+		}
+		return "", fmt.Errorf("%s does not hold a password of 8 to 72 bytes", path)
+	}
+	var random [18]byte
+	_, _ = rand.Read(random[:])
+	password := base64.RawURLEncoding.EncodeToString(random[:]) // 24 characters
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return "", fmt.Errorf("create DATA_DIR: %w", err)
+	}
+	// Write a temporary file, then link it into place: a replica starting at the same
+	// time either wins the link or reads the complete file of the one that did.
+	tmp, err := os.CreateTemp(dataDir, ".admin-password-*")
+	if err != nil {
+		return "", fmt.Errorf("create admin password file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(password + "\n")
+	if err = errors.Join(err, tmp.Chmod(0o600), tmp.Close()); err != nil {
+		return "", fmt.Errorf("write admin password file: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
+		return adminPassword(dataDir)
+	} else if err != nil {
+		return "", fmt.Errorf("create %s: %w", path, err)
+	}
+	fmt.Fprintf(os.Stderr, "msdemo: created the manager account %q with password %s (stored in %s)\n",
+		adminUser, password, path)
+	return password, nil
+}

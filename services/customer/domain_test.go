@@ -1,0 +1,242 @@
+package customer
+
+import (
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/service"
+)
+
+func TestRegistrationValidate(t *testing.T) {
+	valid := Registration{Username: "ann.lee_2", FullName: "Ann Lee", Email: "ann@example.com", Password: "correct horse"}
+	tests := []struct {
+		name       string
+		change     func(r *Registration)
+		wantFields []string
+	}{
+		{"valid", func(*Registration) {}, nil},
+		{"all missing", func(r *Registration) { *r = Registration{} }, []string{"email", "full_name", "password", "username"}},
+		{"username too short", func(r *Registration) { r.Username = "an" }, []string{"username"}},
+		{"username 32", func(r *Registration) { r.Username = "a" + strings.Repeat("b", 31) }, nil},
+		{"username 33", func(r *Registration) { r.Username = "a" + strings.Repeat("b", 32) }, []string{"username"}},
+		{"username upper case", func(r *Registration) { r.Username = "Ann" }, []string{"username"}},
+		{"username starts with digit", func(r *Registration) { r.Username = "1ann" }, []string{"username"}},
+		{"username with slash", func(r *Registration) { r.Username = "ann/../x" }, []string{"username"}},
+		{"username with space", func(r *Registration) { r.Username = "ann lee" }, []string{"username"}},
+		{"username unicode", func(r *Registration) { r.Username = "annë" }, []string{"username"}},
+		{"name blank", func(r *Registration) { r.FullName = "   " }, []string{"full_name"}},
+		{"name 100 runes", func(r *Registration) { r.FullName = strings.Repeat("é", 100) }, nil},
+		{"name 101 runes", func(r *Registration) { r.FullName = strings.Repeat("é", 101) }, []string{"full_name"}},
+		{"name 10 KB", func(r *Registration) { r.FullName = strings.Repeat("x", 10<<10) }, []string{"full_name"}},
+		{"name control char", func(r *Registration) { r.FullName = "Ann\x00Lee" }, []string{"full_name"}},
+		{"name newline", func(r *Registration) { r.FullName = "Ann\nLee" }, []string{"full_name"}},
+		{"name bad UTF-8", func(r *Registration) { r.FullName = "Ann \xff" }, []string{"full_name"}},
+		{"email no at", func(r *Registration) { r.Email = "ann.example.com" }, []string{"email"}},
+		{"email two ats", func(r *Registration) { r.Email = "ann@b@example.com" }, []string{"email"}},
+		{"email no dot in domain", func(r *Registration) { r.Email = "ann@localhost" }, []string{"email"}},
+		{"email empty label", func(r *Registration) { r.Email = "ann@example..com" }, []string{"email"}},
+		{"email space", func(r *Registration) { r.Email = "an n@example.com" }, []string{"email"}},
+		{"email plus", func(r *Registration) { r.Email = "ann+shop@mail.example.com" }, nil},
+		{"email 255 bytes", func(r *Registration) { r.Email = "a@" + strings.Repeat("b", 249) + ".com" }, []string{"email"}},
+		{"password 7 bytes", func(r *Registration) { r.Password = "1234567" }, []string{"password"}},
+		{"password 72 bytes", func(r *Registration) { r.Password = strings.Repeat("p", 72) }, nil},
+		{"password 73 bytes", func(r *Registration) { r.Password = strings.Repeat("p", 73) }, []string{"password"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := valid
+			tt.change(&r)
+			if got := fieldNames(r.Validate()); !slices.Equal(got, tt.wantFields) {
+				t.Errorf("got invalid fields %v, want %v", got, tt.wantFields)
+			}
+		})
+	}
+}
+
+func fieldNames(err error) []string {
+	var fields service.FieldErrors
+	if !errors.As(err, &fields) {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(fields))
+}
+
+func TestRegisterStoresOnlyAHash(t *testing.T) {
+	events, err := Register(Registration{Username: "ann", FullName: " Ann Lee ", Email: "ann@example.com",
+		Password: "correct horse"}, auth.Customer, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].Type != EventRegistered {
+		t.Fatalf("got %d events %v, want one %s", len(events), events, EventRegistered)
+	}
+	if strings.Contains(string(events[0].Data), "correct horse") {
+		t.Fatalf("event data %s holds the password", events[0].Data)
+	}
+	var d Registered
+	if err := json.Unmarshal(events[0].Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if !auth.CheckPassword(d.PasswordHash, "correct horse") {
+		t.Errorf("password_hash %q does not check against the password", d.PasswordHash)
+	}
+	want := Registered{Username: "ann", FullName: "Ann Lee", Email: "ann@example.com", PasswordHash: d.PasswordHash,
+		Role: auth.Customer, CreditCents: 500}
+	if d != want {
+		t.Errorf("got data %+v, want %+v", d, want)
+	}
+}
+
+func stored(version int64, typ string, data any) event.Stored {
+	raw, _ := json.Marshal(data)
+	return event.Stored{Stream: "customer-ann", Version: version, Type: typ, Data: raw}
+}
+
+func TestApply(t *testing.T) {
+	registered := stored(1, EventRegistered, Registered{Username: "ann", FullName: "Ann", Email: "a@b.co",
+		PasswordHash: "h1", Role: auth.Customer, CreditCents: 1000})
+	ann := Customer{Username: "ann", FullName: "Ann", Email: "a@b.co", PasswordHash: "h1", Role: auth.Customer,
+		CreditCents: 1000, Version: 1}
+	tests := []struct {
+		name        string
+		from        Customer
+		e           event.Stored
+		want        Customer
+		wantApplied bool
+		wantErr     error
+	}{
+		{"registered", Customer{}, registered, ann, true, nil},
+		{"registered again is skipped", ann, registered, ann, false, nil},
+		{"profile updated", ann, stored(2, EventProfileUpdated, ProfileUpdated{FullName: "Ann Lee", Email: "x@y.co"}),
+			Customer{"ann", "Ann Lee", "x@y.co", "h1", auth.Customer, 1000, 2}, true, nil},
+		{"password changed", ann, stored(2, EventPasswordChanged, PasswordChanged{PasswordHash: "h2"}),
+			Customer{"ann", "Ann", "a@b.co", "h2", auth.Customer, 1000, 2}, true, nil},
+		{"credit set", ann, stored(2, EventCreditSet, CreditSet{CreditCents: 7}),
+			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 7, 2}, true, nil},
+		{"credit reserved", ann, stored(2, EventCreditReserved, CreditReservation{OrderID: "o1", AmountCents: 300}),
+			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 700, 2}, true, nil},
+		{"credit released", ann, stored(2, EventCreditReleased, CreditReservation{OrderID: "o1", AmountCents: 300}),
+			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1300, 2}, true, nil},
+		{"credit rejected: version only", ann, stored(2, EventCreditRejected, CreditReservation{OrderID: "o1", AmountCents: 5000, Reason: "too little"}),
+			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1000, 2}, true, nil},
+		{"unknown type: version only", ann, stored(2, "customer.frobbed", map[string]int{"x": 1}),
+			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1000, 2}, true, nil},
+		{"gap", ann, stored(3, EventCreditSet, CreditSet{CreditCents: 7}), ann, false, ErrVersionGap},
+		{"bad data", ann, stored(2, EventCreditSet, "not an object"), ann, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, applied, err := tt.from.Apply(tt.e)
+			if tt.name == "bad data" {
+				if err == nil {
+					t.Fatal("got no error for data that is not an object, want one")
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("got error %v, want %v", err, tt.wantErr)
+			}
+			if got != tt.want || applied != tt.wantApplied {
+				t.Errorf("got %+v applied=%v, want %+v applied=%v", got, applied, tt.want, tt.wantApplied)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestUpdateProfile(t *testing.T) {
+	ann := Customer{Username: "ann", FullName: "Ann", Email: "a@b.co", Role: auth.Customer, Version: 4}
+	tests := []struct {
+		name       string
+		ch         ProfileChange
+		wantTypes  []string
+		wantFields []string
+		wantErr    bool // a conflict
+	}{
+		{"same: nothing", ProfileChange{FullName: "Ann", Email: "a@b.co"}, nil, nil, false},
+		{"same, right version", ProfileChange{FullName: "Ann", Email: "a@b.co", ExpectedVersion: ptr[int64](4)}, nil, nil, false},
+		{"same, stale version", ProfileChange{FullName: "Ann", Email: "a@b.co", ExpectedVersion: ptr[int64](3)}, nil, nil, true},
+		{"new name", ProfileChange{FullName: "Ann Lee", Email: "a@b.co"}, []string{EventProfileUpdated}, nil, false},
+		{"password only", ProfileChange{FullName: "Ann", Email: "a@b.co", Password: ptr("new secret")}, []string{EventPasswordChanged}, nil, false},
+		{"both", ProfileChange{FullName: "Ann", Email: "c@d.co", Password: ptr("new secret")}, []string{EventProfileUpdated, EventPasswordChanged}, nil, false},
+		{"empty password", ProfileChange{FullName: "Ann", Email: "a@b.co", Password: ptr("")}, nil, []string{"password"}, false},
+		{"missing fields", ProfileChange{}, nil, []string{"email", "full_name"}, false},
+		{"version 0", ProfileChange{FullName: "Ann", Email: "a@b.co", ExpectedVersion: ptr[int64](0)}, nil, []string{"expected_version"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := UpdateProfile(ann, tt.ch)
+			checkDecision(t, events, err, tt.wantTypes, tt.wantFields, tt.wantErr)
+		})
+	}
+}
+
+func TestSetCredit(t *testing.T) {
+	ann := Customer{Username: "ann", CreditCents: 100, Version: 2}
+	tests := []struct {
+		name       string
+		ch         CreditChange
+		wantTypes  []string
+		wantFields []string
+		wantErr    bool
+	}{
+		{"set", CreditChange{ptr[int64](5), ptr[int64](2)}, []string{EventCreditSet}, nil, false},
+		{"zero", CreditChange{ptr[int64](0), ptr[int64](2)}, []string{EventCreditSet}, nil, false},
+		{"max", CreditChange{ptr[int64](MaxCreditCents), ptr[int64](2)}, []string{EventCreditSet}, nil, false},
+		{"same", CreditChange{ptr[int64](100), ptr[int64](2)}, nil, nil, false},
+		{"same, stale", CreditChange{ptr[int64](100), ptr[int64](1)}, nil, nil, true},
+		{"negative", CreditChange{ptr[int64](-1), ptr[int64](2)}, nil, []string{"credit_cents"}, false},
+		{"absurd", CreditChange{ptr[int64](MaxCreditCents + 1), ptr[int64](2)}, nil, []string{"credit_cents"}, false},
+		{"missing", CreditChange{}, nil, []string{"credit_cents", "expected_version"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := SetCredit(ann, tt.ch)
+			checkDecision(t, events, err, tt.wantTypes, tt.wantFields, tt.wantErr)
+		})
+	}
+}
+
+func checkDecision(t *testing.T, events []event.New, err error, wantTypes, wantFields []string, wantConflict bool) {
+	t.Helper()
+	var conflict *service.ConflictError
+	switch {
+	case wantConflict:
+		if !errors.As(err, &conflict) {
+			t.Fatalf("got error %v, want a conflict", err)
+		}
+		return
+	case wantFields != nil:
+		if got := fieldNames(err); !slices.Equal(got, wantFields) {
+			t.Fatalf("got invalid fields %v (error %v), want %v", got, err, wantFields)
+		}
+		return
+	case err != nil:
+		t.Fatalf("got error %v, want none", err)
+	}
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	if !slices.Equal(types, wantTypes) {
+		t.Errorf("got events %v, want %v", types, wantTypes)
+	}
+}
+
+func TestCustomerWith(t *testing.T) {
+	events, err := Register(Registration{Username: "bob", FullName: "Bob", Email: "b@c.de", Password: "12345678"}, auth.Manager, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Customer{}.With(events, 1)
+	if err != nil || c.Username != "bob" || c.Role != auth.Manager || c.Version != 1 {
+		t.Fatalf("got %+v, %v; want bob, manager, version 1", c, err)
+	}
+}
