@@ -31,6 +31,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/service"
 )
@@ -41,9 +43,9 @@ type Config struct {
 	// DBPath is the SQLite file of the read model; default <DataDir>/product.db.
 	DBPath  string
 	DataDir string
-	// SubscriptionName names the durable queue "<SubscriptionName>.events" the read
-	// model is fed from; default "product". Tests that share a broker set their own.
-	SubscriptionName string
+	// Subscription names the durable queue "<Subscription>.events" the read model is
+	// fed from; default "product". Tests that share a broker set their own.
+	Subscription string
 }
 
 // eventTypes are the events the read model applies.
@@ -52,7 +54,7 @@ var eventTypes = []string{"category.*", "product.*"}
 func (cfg Config) withDefaults() Config {
 	cfg.Service.Name = cmp.Or(cfg.Service.Name, "product")
 	cfg.DBPath = cmp.Or(cfg.DBPath, filepath.Join(cmp.Or(cfg.DataDir, "data"), "product.db"))
-	cfg.SubscriptionName = cmp.Or(cfg.SubscriptionName, "product")
+	cfg.Subscription = cmp.Or(cfg.Subscription, "product")
 	return cfg
 }
 
@@ -93,10 +95,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return false
 		}
 	}
-	sub := eventclient.Subscription{Name: cfg.SubscriptionName, Types: eventTypes,
+	sub := eventclient.Subscription{Name: cfg.Subscription, Types: eventTypes,
 		Progress: rt.Progress, CaughtUp: caughtUp}
 	c := &catalog{store: store, write: rt.Write}
-	h := newServer(logger, rt.TokenKey, store, c, ready)
+	deadLetters := chi.NewRouter()
+	rt.MountDeadLetters(deadLetters)
+	h := newServer(logger, rt.TokenKey, store, c, deadLetters, ready)
 	return rt.Serve(ctx, h, func(ctx context.Context) error {
 		if err := rt.Events.Subscribe(ctx, sub, store, logger); err != nil {
 			return fmt.Errorf("follow the event store: %w", err)

@@ -12,8 +12,9 @@ import (
 // newServer returns the service's HTTP API. Every route but /healthz answers 503 until
 // ready() (the read model has caught up), so that no decision is made on an old state.
 // Reads are open to anyone; writes need a manager's token (401 without one, 403 for
-// another role), checked here as well as at the gateway.
-func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, ready func() bool) http.Handler {
+// another role), checked here as well as at the gateway. deadLetters serves the managers'
+// /dead-letters routes of the service's event queue (service.Runtime.MountDeadLetters).
+func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, deadLetters http.Handler, ready func() bool) http.Handler {
 	manager := auth.Require(auth.Manager)
 	api := http.NewServeMux()
 	api.Handle("GET /categories", handleCategoryList(store, logger))
@@ -26,6 +27,8 @@ func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, read
 	api.Handle("POST /products", manager(handleProductCreate(c, logger)))
 	api.Handle("PUT /products/{id}", manager(handleProductUpdate(c, logger)))
 	api.Handle("DELETE /products/{id}", manager(handleProductDelete(c, logger)))
+	api.Handle("/dead-letters", deadLetters)
+	api.Handle("/dead-letters/", deadLetters)
 	api.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "no such route; see GET /categories and GET /products")
 	}))
