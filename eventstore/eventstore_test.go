@@ -31,7 +31,21 @@ type testStore struct {
 // a stopped store to start it again on the same data.
 func startStore(t *testing.T, cfg Config) *testStore {
 	t.Helper()
+	return startStoreOn(t, cfg, "")
+}
+
+// startStoreOn is startStore with the test's own connection on the broker at vhostURL
+// (empty: RABBITMQ_URL).
+func startStoreOn(t *testing.T, cfg Config, vhostURL string) *testStore {
+	t.Helper()
 	conn := testenv.Bus(t)
+	if vhostURL != "" {
+		var err error
+		if conn, err = bus.Dial(context.Background(), vhostURL, testenv.Logger(t)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+	}
 	if cfg.DataDir == "" {
 		name := testenv.Name(t)
 		cfg = Config{DataDir: t.TempDir(), RabbitMQURL: testenv.RabbitMQURL(),
@@ -480,5 +494,70 @@ func TestPublishesAfterCrashBetweenStoreAndPublish(t *testing.T) {
 	cancel()
 	if err := <-subDone; err != nil {
 		t.Errorf("Subscribe: %v", err)
+	}
+}
+
+// RabbitMQ drops every connection twice while writers append and a subscriber follows:
+// appending, publishing and consuming resume by themselves, every acknowledged append is
+// stored, and the subscriber applies each stored event exactly once.
+func TestConnectionsDroppedMidStream(t *testing.T) {
+	t.Parallel()
+	vhost := testenv.VHost(t)
+	name := testenv.Name(t)
+	cfg := Config{DataDir: t.TempDir(), RabbitMQURL: vhost, Exchange: name + ".events", AppendQueue: name + ".append"}
+	ts := startStoreOn(t, cfg, vhost)
+	model := &countingModel{applied: map[string]int{}}
+	sub := eventclient.Subscription{Name: name, Types: []string{"drop.*"}, CaughtUp: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = ts.client.Subscribe(ctx, sub, model, testenv.Logger(t)) }()
+	<-sub.CaughtUp
+
+	const writers, perWriter = 4, 100
+	var (
+		mu    sync.Mutex
+		acked []string
+		wg    sync.WaitGroup
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				e := newEvent("drop.tested", map[string]int{"w": w, "i": i})
+				actx, acancel := context.WithTimeout(context.Background(), 30*time.Second)
+				r, err := ts.client.Append(actx, event.AppendRequest{Stream: fmt.Sprintf("drop-%d", w), Events: []event.New{e}})
+				acancel()
+				if err != nil || !r.OK {
+					t.Errorf("append: %+v %v", r, err)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, e.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	for _, at := range []int{100, 250} {
+		testenv.Eventually(t, 30*time.Second, "appends go on", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(acked) >= at
+		})
+		if n := testenv.DropConnections(t, vhost); n == 0 {
+			t.Fatalf("dropped no connections at %d appends", at)
+		}
+	}
+	wg.Wait()
+	testenv.Eventually(t, 30*time.Second, "every acknowledged event applied", func() bool {
+		return len(model.counts()) == writers*perWriter
+	})
+	time.Sleep(300 * time.Millisecond) // a duplicate would arrive by now
+	counts := model.counts()
+	for _, id := range acked {
+		if counts[id] != 1 {
+			t.Errorf("event %s applied %d times, want 1", id, counts[id])
+		}
+	}
+	if n := len(ts.feed(t)); n != writers*perWriter {
+		t.Errorf("feed has %d events, want %d", n, writers*perWriter)
 	}
 }
