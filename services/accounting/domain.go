@@ -1,0 +1,144 @@
+package accounting
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Event types the service reads and writes.
+const (
+	typeOrderApproved = "order.approved"
+	typeInvoiceIssued = "invoice.issued"
+)
+
+// OrderID is the id of an order; its invoice is keyed by it.
+type OrderID string
+
+// orderIDPattern keeps an order id usable as the tail of a stream name ("invoice-<id>").
+var orderIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,150}$`)
+
+// Approved is the data of order.approved, on the stream "order-<order_id>", as the order
+// service appends it.
+type Approved struct {
+	OrderID        OrderID `json:"order_id"`
+	Customer       string  `json:"customer"`
+	ProductID      string  `json:"product_id"`
+	Quantity       int64   `json:"quantity"`
+	UnitPriceCents int64   `json:"unit_price_cents"`
+	TotalCents     int64   `json:"total_cents"`
+}
+
+// Invoice is what accounting issues for an approved order: the data of invoice.issued on
+// the stream "invoice-<order_id>", and the document the read model keeps.
+type Invoice struct {
+	OrderID        OrderID   `json:"order_id"`
+	Number         string    `json:"number"` // "INV-<order_id>"
+	Customer       string    `json:"customer"`
+	ProductID      string    `json:"product_id"`
+	Quantity       int64     `json:"quantity"`
+	UnitPriceCents int64     `json:"unit_price_cents"`
+	TotalCents     int64     `json:"total_cents"`
+	IssuedAt       time.Time `json:"issued_at"`
+}
+
+// ErrMalformed says an event's data breaks the contract; applying it again cannot help.
+var ErrMalformed = errors.New("malformed event")
+
+// ParseApproved decodes and checks the data of an order.approved event of stream. Every
+// error wraps ErrMalformed. Fields it does not know are ignored, so that the order service
+// may add some.
+func ParseApproved(stream string, data []byte) (Approved, error) {
+	var a Approved
+	if err := decode(data, &a); err != nil {
+		return a, err
+	}
+	if err := a.check(); err != nil {
+		return a, err
+	}
+	if stream != "order-"+string(a.OrderID) {
+		return a, fmt.Errorf("order_id %q is not the one of stream %q: %w", a.OrderID, stream, ErrMalformed)
+	}
+	return a, nil
+}
+
+func (a Approved) check() error {
+	switch {
+	case !orderIDPattern.MatchString(string(a.OrderID)):
+		return fmt.Errorf("order_id %q is empty or not an id: %w", a.OrderID, ErrMalformed)
+	case strings.TrimSpace(a.Customer) == "":
+		return fmt.Errorf("customer is empty: %w", ErrMalformed)
+	case strings.TrimSpace(a.ProductID) == "":
+		return fmt.Errorf("product_id is empty: %w", ErrMalformed)
+	case a.Quantity < 1:
+		return fmt.Errorf("quantity %d is below 1: %w", a.Quantity, ErrMalformed)
+	case a.UnitPriceCents < 0:
+		return fmt.Errorf("unit_price_cents %d is negative: %w", a.UnitPriceCents, ErrMalformed)
+	case a.UnitPriceCents > 0 && a.Quantity > math.MaxInt64/a.UnitPriceCents:
+		return fmt.Errorf("quantity times unit_price_cents overflows: %w", ErrMalformed)
+	case a.TotalCents != a.Quantity*a.UnitPriceCents:
+		return fmt.Errorf("total_cents %d is not quantity %d times unit_price_cents %d: %w",
+			a.TotalCents, a.Quantity, a.UnitPriceCents, ErrMalformed)
+	}
+	return nil
+}
+
+// Invoice returns the invoice for a, issued at issuedAt. Its number and time depend only
+// on its arguments, so issuing again for the same approval gives the same invoice: the
+// service passes the approval's recorded time, truncated to milliseconds.
+func (a Approved) Invoice(issuedAt time.Time) Invoice {
+	return Invoice{OrderID: a.OrderID, Number: "INV-" + string(a.OrderID), Customer: a.Customer,
+		ProductID: a.ProductID, Quantity: a.Quantity, UnitPriceCents: a.UnitPriceCents,
+		TotalCents: a.TotalCents, IssuedAt: issuedAt.UTC().Truncate(time.Millisecond)}
+}
+
+// ParseIssued decodes and checks the data of an invoice.issued event of stream. Every
+// error wraps ErrMalformed.
+func ParseIssued(stream string, data []byte) (Invoice, error) {
+	var inv Invoice
+	if err := decode(data, &inv); err != nil {
+		return inv, err
+	}
+	a := Approved{OrderID: inv.OrderID, Customer: inv.Customer, ProductID: inv.ProductID,
+		Quantity: inv.Quantity, UnitPriceCents: inv.UnitPriceCents, TotalCents: inv.TotalCents}
+	switch err := a.check(); {
+	case err != nil:
+		return inv, err
+	case stream != InvoiceStream(inv.OrderID):
+		return inv, fmt.Errorf("order_id %q is not the one of stream %q: %w", inv.OrderID, stream, ErrMalformed)
+	case inv.Number == "":
+		return inv, fmt.Errorf("number is empty: %w", ErrMalformed)
+	case inv.IssuedAt.IsZero():
+		return inv, fmt.Errorf("issued_at is missing: %w", ErrMalformed)
+	}
+	return inv, nil
+}
+
+// InvoiceStream is the stream of an order's invoice.
+func InvoiceStream(id OrderID) string { return "invoice-" + string(id) }
+
+// invoiceNamespace is the UUID namespace of invoice event ids.
+var invoiceNamespace = uuid.MustParse("5b0c4a62-6a53-4f0e-9b8e-0d3c2a8f7e11")
+
+// InvoiceEventID is the id of the invoice.issued event of an order. It is the same every
+// time, so the event store stores an order's invoice once however often it is sent.
+func InvoiceEventID(id OrderID) string {
+	return uuid.NewSHA1(invoiceNamespace, []byte(string(id)+"/invoice")).String()
+}
+
+func decode(data []byte, v any) error {
+	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+		return fmt.Errorf("data is not a JSON object: %w", ErrMalformed)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("data: %v: %w", err, ErrMalformed)
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+package accounting
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/msdemo/msdemo/internal/service"
+)
+
+// Store is the accounting read model in PostgreSQL: each invoice as a JSON document
+// (JSONB, the seed kept them in CouchDB) beside the columns the queries need, and the
+// checkpoint. A change and the checkpoint are written in one transaction. A Store is
+// safe for concurrent use; the subscription applies events one at a time.
+type Store struct {
+	db *pgxpool.Pool
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS invoices (
+	order_id    text PRIMARY KEY,
+	customer    text NOT NULL,
+	total_cents bigint NOT NULL,
+	issued_at   timestamptz NOT NULL,
+	version     bigint NOT NULL,
+	doc         jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invoices_newest ON invoices (issued_at DESC, order_id DESC);
+CREATE INDEX IF NOT EXISTS invoices_customer_newest ON invoices (customer, issued_at DESC, order_id DESC);
+CREATE TABLE IF NOT EXISTS checkpoint (
+	one      boolean PRIMARY KEY DEFAULT true CHECK (one),
+	store_id text NOT NULL,
+	position bigint NOT NULL
+);
+INSERT INTO checkpoint (store_id, position) VALUES ('', 0) ON CONFLICT DO NOTHING;
+`
+
+// NewStore creates the tables in db if missing and returns the store. The caller closes
+// db after the store's last use.
+func NewStore(ctx context.Context, db *pgxpool.Pool) (*Store, error) {
+	if _, err := db.Exec(ctx, schema); err != nil {
+		return nil, fmt.Errorf("create the accounting read model: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Checkpoint returns the store id and position of the last event applied.
+func (s *Store) Checkpoint(ctx context.Context) (storeID string, position int64, err error) {
+	err = s.db.QueryRow(ctx, `SELECT store_id, position FROM checkpoint`).Scan(&storeID, &position)
+	if err != nil {
+		return "", 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	return storeID, position, nil
+}
+
+// Reset empties the read model, which then follows storeID from position 0.
+func (s *Store) Reset(ctx context.Context, storeID string) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `TRUNCATE invoices`); err != nil {
+			return fmt.Errorf("reset invoices: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE checkpoint SET store_id = $1, position = 0`, storeID); err != nil {
+			return fmt.Errorf("reset checkpoint: %w", err)
+		}
+		return nil
+	})
+}
+
+// Skip records position as applied without changing anything else: the event needed no
+// change. The checkpoint never moves back (a replayed dead letter is behind it).
+func (s *Store) Skip(ctx context.Context, storeID string, position int64) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return advance(ctx, tx, storeID, position) })
+}
+
+// AddInvoice stores inv at the invoice stream's version, unless the store has that version
+// or a later one, and records position as applied, in one transaction.
+func (s *Store) AddInvoice(ctx context.Context, storeID string, position int64, inv Invoice, version int64) error {
+	doc, err := json.Marshal(inv)
+	if err != nil {
+		return fmt.Errorf("encode invoice %s: %w", inv.OrderID, err)
+	}
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO invoices (order_id, customer, total_cents, issued_at, version, doc)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (order_id) DO UPDATE SET customer = excluded.customer,
+				total_cents = excluded.total_cents, issued_at = excluded.issued_at,
+				version = excluded.version, doc = excluded.doc
+			WHERE invoices.version < excluded.version`,
+			string(inv.OrderID), inv.Customer, inv.TotalCents, inv.IssuedAt, version, doc)
+		if err != nil {
+			return fmt.Errorf("store invoice %s: %w", inv.OrderID, err)
+		}
+		return advance(ctx, tx, storeID, position)
+	})
+}
+
+func advance(ctx context.Context, tx pgx.Tx, storeID string, position int64) error {
+	_, err := tx.Exec(ctx, `UPDATE checkpoint SET store_id = $1, position = GREATEST(position, $2)`, storeID, position)
+	if err != nil {
+		return fmt.Errorf("advance checkpoint to %d: %w", position, err)
+	}
+	return nil
+}
+
+// StoredInvoice is an invoice with the version of its stream.
+type StoredInvoice struct {
+	Invoice
+	Version int64 `json:"version"`
+}
+
+// HasInvoice reports whether the order's invoice is in the read model.
+func (s *Store) HasInvoice(ctx context.Context, id OrderID) (bool, error) {
+	var found bool
+	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoices WHERE order_id = $1)`, string(id)).Scan(&found)
+	if err != nil {
+		return false, fmt.Errorf("look up invoice %s: %w", id, err)
+	}
+	return found, nil
+}
+
+// Invoice returns the order's invoice, or service.ErrNotFound.
+func (s *Store) Invoice(ctx context.Context, id OrderID) (StoredInvoice, error) {
+	var inv StoredInvoice
+	err := s.db.QueryRow(ctx, `SELECT doc, version FROM invoices WHERE order_id = $1`, string(id)).
+		Scan(&inv.Invoice, &inv.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return inv, service.ErrNotFound
+	}
+	if err != nil {
+		return inv, fmt.Errorf("read invoice %s: %w", id, err)
+	}
+	return inv, nil
+}
+
+// Invoices returns up to limit invoices, newest first, of customer ("" for everyone's),
+// after the invoice of order after ("" from the start; an unknown one gives none). more
+// says whether there are further ones.
+func (s *Store) Invoices(ctx context.Context, customer string, limit int, after OrderID) (list []StoredInvoice, more bool, err error) {
+	rows, err := s.db.Query(ctx, `
+		SELECT doc, version FROM invoices i
+		WHERE ($1 = '' OR i.customer = $1)
+		  AND ($2 = '' OR (i.issued_at, i.order_id) <
+		       (SELECT a.issued_at, a.order_id FROM invoices a WHERE a.order_id = $2))
+		ORDER BY i.issued_at DESC, i.order_id DESC
+		LIMIT $3`, customer, string(after), limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("list invoices: %w", err)
+	}
+	list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (StoredInvoice, error) {
+		var inv StoredInvoice
+		err := row.Scan(&inv.Invoice, &inv.Version)
+		return inv, err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("list invoices: %w", err)
+	}
+	if len(list) > limit {
+		return list[:limit], true, nil
+	}
+	return list, false, nil
+}
+
+// Revenue is the sum of all invoices.
+type Revenue struct {
+	RevenueCents int64 `json:"revenue_cents"`
+	Invoices     int64 `json:"invoices"`
+}
+
+// Revenue returns the total and the number of invoices.
+func (s *Store) Revenue(ctx context.Context) (Revenue, error) {
+	var r Revenue
+	err := s.db.QueryRow(ctx, `SELECT COALESCE(SUM(total_cents), 0)::bigint, COUNT(*) FROM invoices`).
+		Scan(&r.RevenueCents, &r.Invoices)
+	if err != nil {
+		return r, fmt.Errorf("sum invoices: %w", err)
+	}
+	return r, nil
+}
