@@ -52,7 +52,9 @@ type ledger struct {
 
 var _ eventclient.ReadModel = (*ledger)(nil)
 
-func (l *ledger) Checkpoint(ctx context.Context) (string, int64, error) { return l.store.Checkpoint(ctx) }
+func (l *ledger) Checkpoint(ctx context.Context) (string, int64, error) {
+	return l.store.Checkpoint(ctx)
+}
 
 func (l *ledger) Reset(ctx context.Context, storeID string) error { return l.store.Reset(ctx, storeID) }
 
