@@ -1,0 +1,323 @@
+package order
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/msdemo/msdemo/internal/event"
+)
+
+// OrderID is an order's id: 12 random characters a-z, 2-7.
+type OrderID string
+
+const idLen = 12
+
+// newOrderID returns a random order id.
+func newOrderID() OrderID {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+	b := make([]byte, idLen)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[b[i]&31]
+	}
+	return OrderID(b)
+}
+
+// validOrderID reports whether id has the shape of a generated id, so that a path like
+// /orders/../x never reaches the read model.
+func validOrderID(id string) bool {
+	if len(id) != idLen {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// Stream returns the event stream of the order id.
+func Stream(id OrderID) string { return "order-" + string(id) }
+
+// Event types of an order's stream. They are the shop's contract (DESIGN.md, "The order
+// saga"): accounting invoices from order.approved alone.
+const (
+	EventPlaced   = "order.placed"
+	EventApproved = "order.approved"
+	EventRejected = "order.rejected"
+)
+
+// The participants' events that the saga waits for, and what follows it.
+const (
+	EventStockReserved  = "product.stock-reserved"
+	EventStockRejected  = "product.stock-rejected"
+	EventStockReleased  = "product.stock-released"
+	EventCreditReserved = "customer.credit-reserved"
+	EventCreditRejected = "customer.credit-rejected"
+	EventCreditReleased = "customer.credit-released"
+	EventInvoiceIssued  = "invoice.issued"
+)
+
+// Status is where an order stands.
+type Status string
+
+// The statuses of an order.
+const (
+	Pending  Status = "pending"
+	Approved Status = "approved"
+	Rejected Status = "rejected"
+)
+
+// Reasons for a rejection that this service gives; the participants give their own ("out
+// of stock", "not enough credit", ...).
+const (
+	ReasonUnknownProduct = "unknown product"
+	ReasonProductDeleted = "product deleted"
+	ReasonTimedOut       = "timed out"
+)
+
+// Step is one thing that happened to an order, as its timeline shows it.
+type Step string
+
+// The steps of an order's timeline.
+const (
+	StepPlaced         Step = "placed"
+	StepStockReserved  Step = "stock reserved"
+	StepStockRejected  Step = "stock rejected"
+	StepCreditReserved Step = "credit reserved"
+	StepCreditRejected Step = "credit rejected"
+	StepApproved       Step = "approved"
+	StepRejected       Step = "rejected"
+	StepInvoiced       Step = "invoiced"
+	StepStockReleased  Step = "stock released"
+	StepCreditReleased Step = "credit released"
+	// StepTimedOut is not recorded: it is the sweeper's input to Decide when an order has
+	// been pending longer than the saga timeout.
+	StepTimedOut Step = "timed out"
+)
+
+// stepOf maps the event types the saga follows to their timeline step.
+var stepOf = map[string]Step{
+	EventPlaced:         StepPlaced,
+	EventApproved:       StepApproved,
+	EventRejected:       StepRejected,
+	EventStockReserved:  StepStockReserved,
+	EventStockRejected:  StepStockRejected,
+	EventStockReleased:  StepStockReleased,
+	EventCreditReserved: StepCreditReserved,
+	EventCreditRejected: StepCreditRejected,
+	EventCreditReleased: StepCreditReleased,
+	EventInvoiceIssued:  StepInvoiced,
+}
+
+// TimelineEntry is a step of an order with its time (the event's recorded_at) and reason.
+type TimelineEntry struct {
+	Step   Step      `json:"step"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Order is an order as the read model holds it.
+type Order struct {
+	ID             OrderID         `json:"id"`
+	Customer       string          `json:"customer"`
+	ProductID      string          `json:"product_id"`
+	Quantity       int64           `json:"quantity"`
+	UnitPriceCents int64           `json:"unit_price_cents"`
+	TotalCents     int64           `json:"total_cents"`
+	Status         Status          `json:"status"`
+	Reason         string          `json:"reason"`
+	PlacedAt       time.Time       `json:"placed_at"`
+	Timeline       []TimelineEntry `json:"timeline,omitempty"`
+	Version        int64           `json:"version"`
+}
+
+// has returns the entry of step in o's timeline.
+func (o Order) has(step Step) (TimelineEntry, bool) {
+	for _, e := range o.Timeline {
+		if e.Step == step {
+			return e, true
+		}
+	}
+	return TimelineEntry{}, false
+}
+
+// Placed is the data of order.placed and of order.approved (which repeats it, so that
+// accounting can invoice from order.approved alone).
+type Placed struct {
+	OrderID        OrderID `json:"order_id"`
+	Customer       string  `json:"customer"`
+	ProductID      string  `json:"product_id"`
+	Quantity       int64   `json:"quantity"`
+	UnitPriceCents int64   `json:"unit_price_cents"`
+	TotalCents     int64   `json:"total_cents"`
+}
+
+// RejectedData is the data of order.rejected.
+type RejectedData struct {
+	OrderID  OrderID `json:"order_id"`
+	Customer string  `json:"customer"`
+	Reason   string  `json:"reason"`
+}
+
+// Reply is the data of a participant's event about an order (stock-reserved, -rejected,
+// -released; credit-reserved, ...; invoice.issued): only what the saga reads of it.
+type Reply struct {
+	OrderID OrderID `json:"order_id"`
+	Reason  string  `json:"reason"`
+}
+
+// Price is what the read model knows about a product's price.
+type Price struct {
+	Cents   int64
+	Known   bool // a product.added was seen
+	Deleted bool
+}
+
+// PlaceOrder is the input of POST /orders.
+type PlaceOrder struct {
+	ProductID *string `json:"product_id"`
+	Quantity  *int64  `json:"quantity"`
+}
+
+// The limits of an order.
+const (
+	MaxQuantity     = 1000
+	maxProductIDLen = 64
+)
+
+// Validate returns the problems of in as FieldErrors-shaped map (empty when valid).
+func (in PlaceOrder) Validate() map[string]string {
+	errs := map[string]string{}
+	switch {
+	case in.ProductID == nil || *in.ProductID == "":
+		errs["product_id"] = "required"
+	case !validProductID(*in.ProductID):
+		errs["product_id"] = "is not a product id (lower-case letters and digits)"
+	}
+	switch {
+	case in.Quantity == nil:
+		errs["quantity"] = "required"
+	case *in.Quantity < 1 || *in.Quantity > MaxQuantity:
+		errs["quantity"] = fmt.Sprintf("must be a whole number from 1 to %d", MaxQuantity)
+	}
+	return errs
+}
+
+func validProductID(id string) bool {
+	if len(id) > maxProductIDLen {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return id != ""
+}
+
+// Place decides a valid order in of customer, priced at p: order.placed, followed in the
+// same append by order.rejected when the product is unknown or deleted (then nothing is
+// reserved for long: participants that reserve anyway see the rejection and release).
+// It returns the events and the status and reason the order has after them.
+func Place(id OrderID, customer string, in PlaceOrder, p Price) ([]event.New, Status, string) {
+	placed := Placed{OrderID: id, Customer: customer, ProductID: *in.ProductID, Quantity: *in.Quantity}
+	reason := ""
+	switch {
+	case !p.Known:
+		reason = ReasonUnknownProduct
+	case p.Deleted:
+		reason = ReasonProductDeleted
+	default:
+		placed.UnitPriceCents = p.Cents
+		placed.TotalCents = p.Cents * *in.Quantity
+	}
+	events := []event.New{newEvent(uuid.NewString(), EventPlaced, placed)}
+	if reason == "" {
+		return events, Pending, ""
+	}
+	o := Order{ID: id, Customer: customer}
+	return append(events, decisionEvent(o, Decision{Reject: true, Reason: reason})), Rejected, reason
+}
+
+// Decision is what the saga appends to an order: nothing (the zero Decision), order.approved
+// or order.rejected with a reason.
+type Decision struct {
+	Approve bool
+	Reject  bool
+	Reason  string
+}
+
+// None reports whether d appends nothing.
+func (d Decision) None() bool { return !d.Approve && !d.Reject }
+
+// Decide returns what to append to order o when step happens to it (o's timeline may
+// already hold step: recording a step twice changes nothing). Only a pending order is
+// decided. A rejection by either participant rejects it with the participant's reason;
+// both reservations approve it; the saga timeout (StepTimedOut) rejects it with "timed
+// out" unless both reservations are there. Decide is deterministic, so that a decision
+// made again after a crash is the same event.
+func Decide(o Order, step Step, reason string) Decision {
+	if o.Status != Pending {
+		return Decision{}
+	}
+	switch step {
+	case StepStockRejected, StepCreditRejected:
+		return Decision{Reject: true, Reason: cmpReason(reason, step)}
+	}
+	if e, ok := o.has(StepStockRejected); ok {
+		return Decision{Reject: true, Reason: cmpReason(e.Reason, StepStockRejected)}
+	}
+	if e, ok := o.has(StepCreditRejected); ok {
+		return Decision{Reject: true, Reason: cmpReason(e.Reason, StepCreditRejected)}
+	}
+	_, stock := o.has(StepStockReserved)
+	_, credit := o.has(StepCreditReserved)
+	stock = stock || step == StepStockReserved
+	credit = credit || step == StepCreditReserved
+	switch {
+	case stock && credit:
+		return Decision{Approve: true}
+	case step == StepTimedOut:
+		return Decision{Reject: true, Reason: ReasonTimedOut}
+	}
+	return Decision{}
+}
+
+// cmpReason is reason, or the step itself when a participant gave none.
+func cmpReason(reason string, step Step) string {
+	if strings.TrimSpace(reason) == "" {
+		return string(step)
+	}
+	return reason
+}
+
+// decisionNamespace makes the ids of decisions: an order has at most one approval and one
+// rejection, so "<order id>/approved" names the event, and a decision made again after a
+// crash is recognised by the event store as the same event.
+var decisionNamespace = uuid.MustParse("6f1c0a4e-5b7d-4f0e-9a53-0d9b7e8c2a11")
+
+// decisionEvent returns the event of decision d (not None) about o.
+func decisionEvent(o Order, d Decision) event.New {
+	if d.Approve {
+		return newEvent(uuid.NewSHA1(decisionNamespace, []byte(string(o.ID)+"/approved")).String(), EventApproved,
+			Placed{OrderID: o.ID, Customer: o.Customer, ProductID: o.ProductID, Quantity: o.Quantity,
+				UnitPriceCents: o.UnitPriceCents, TotalCents: o.TotalCents})
+	}
+	return newEvent(uuid.NewSHA1(decisionNamespace, []byte(string(o.ID)+"/rejected")).String(), EventRejected,
+		RejectedData{OrderID: o.ID, Customer: o.Customer, Reason: d.Reason})
+}
+
+func newEvent(id, typ string, data any) event.New {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		panic(fmt.Sprintf("event %s: %v", typ, err)) // the data types above always marshal
+	}
+	return event.New{ID: id, Type: typ, Data: raw}
+}

@@ -1,0 +1,131 @@
+package order
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/httpjson"
+	"github.com/msdemo/msdemo/internal/service"
+)
+
+// placed is the body of the 202 that answers POST /orders.
+type placed struct {
+	ID     OrderID `json:"id"`
+	Status Status  `json:"status"`
+	Reason string  `json:"reason,omitempty"`
+}
+
+// handleOrderPlace serves POST /orders {product_id, quantity}: 202 {id, status, reason}
+// with Location /order/orders/<id>, once the read model shows the order. Bad input is 400
+// with the fields, and nothing is appended.
+func handleOrderPlace(rt *service.Runtime, store *Store, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in PlaceOrder
+		if err := service.Decode(r, &in); err != nil {
+			service.Error(w, r, logger, err)
+			return
+		}
+		if errs := in.Validate(); len(errs) > 0 {
+			service.Error(w, r, logger, service.FieldErrors(errs))
+			return
+		}
+		price, err := store.Price(r.Context(), *in.ProductID)
+		if err != nil {
+			service.Error(w, r, logger, err)
+			return
+		}
+		c, _ := auth.FromContext(r.Context())
+		expectNew := int64(0)
+		for try := 1; ; try++ {
+			id := newOrderID()
+			events, status, reason := Place(id, c.User, in, price)
+			_, err := rt.Write(r.Context(), Stream(id), &expectNew, events...)
+			var conflict *service.ConflictError
+			if errors.As(err, &conflict) && try < 3 {
+				continue // the random id is taken: draw another
+			}
+			if err != nil {
+				service.Error(w, r, logger, err)
+				return
+			}
+			w.Header().Set("Location", "/order/orders/"+string(id))
+			httpjson.Write(w, http.StatusAccepted, placed{ID: id, Status: status, Reason: reason})
+			return
+		}
+	})
+}
+
+// orderPage is the body of GET /orders.
+type orderPage struct {
+	Orders    []Order `json:"orders"`
+	NextAfter string  `json:"next_after"` // "" on the last page
+}
+
+// handleOrderList serves GET /orders[?status=&limit=&after=]: a customer's own orders, or
+// every order for a manager, newest first, without timelines.
+func handleOrderList(store *Store, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit, after, err := service.PageParams(r)
+		if err != nil {
+			service.Error(w, r, logger, err)
+			return
+		}
+		f := OrderFilter{Status: Status(r.URL.Query().Get("status"))}
+		switch f.Status {
+		case "", Pending, Approved, Rejected:
+		default:
+			service.Error(w, r, logger, service.FieldErrors{"status": "must be pending, approved or rejected"})
+			return
+		}
+		if after != "" && !validOrderID(after) {
+			service.Error(w, r, logger, service.FieldErrors{"after": "is not an order id"})
+			return
+		}
+		c, _ := auth.FromContext(r.Context())
+		if c.Role != auth.Manager {
+			f.Customer = c.User
+		}
+		orders, more, err := store.Orders(r.Context(), f, limit, OrderID(after))
+		if err != nil {
+			service.Error(w, r, logger, err)
+			return
+		}
+		page := orderPage{Orders: orders}
+		if page.Orders == nil {
+			page.Orders = []Order{}
+		}
+		if more {
+			page.NextAfter = string(orders[len(orders)-1].ID)
+		}
+		httpjson.Write(w, http.StatusOK, page)
+	})
+}
+
+// handleOrderShow serves GET /orders/{id}: the order with its timeline, for its customer
+// or a manager; anyone else gets 404, as for an order that does not exist.
+func handleOrderShow(store *Store, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		if !validOrderID(id) {
+			service.Error(w, r, logger, service.ErrNotFound)
+			return
+		}
+		o, err := store.Order(r.Context(), OrderID(id))
+		if err != nil {
+			service.Error(w, r, logger, err)
+			return
+		}
+		if c, _ := auth.FromContext(r.Context()); !c.May(o.Customer) {
+			service.Error(w, r, logger, service.ErrNotFound)
+			return
+		}
+		if o.Timeline == nil {
+			o.Timeline = []TimelineEntry{}
+		}
+		httpjson.Write(w, http.StatusOK, o)
+	})
+}

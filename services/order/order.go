@@ -1,0 +1,164 @@
+// Package order is the order service: customers place orders, and the service orchestrates
+// the order saga (DESIGN.md, "The order saga") with its state in PostgreSQL.
+//
+// An order's events are on the stream "order-<id>" (id: 12 random characters a-z, 2-7):
+//
+//	order.placed   {order_id, customer, product_id, quantity, unit_price_cents, total_cents}
+//	order.approved {order_id, customer, product_id, quantity, unit_price_cents, total_cents}
+//	order.rejected {order_id, customer, reason}
+//
+// The saga: POST /orders prices the order from the service's own read model of products
+// (product.added, product.updated, product.deleted) and appends order.placed; an unknown or
+// deleted product gets order.rejected in the same append. The product and customer
+// services reserve stock and credit in parallel and answer on their own streams with
+// product.stock-reserved / -rejected {order_id, quantity | reason} and
+// customer.credit-reserved / -rejected {order_id, amount_cents | reason}. While applying
+// those events this service decides: both reserved gives order.approved, either rejected
+// gives order.rejected with the participant's reason, and a sweeper rejects orders still
+// pending after the saga timeout ("timed out"). Whoever holds a reservation of a rejected
+// order releases it (product.stock-released, customer.credit-released); accounting
+// invoices approved orders (invoice.issued). Every step is on the order's timeline, with
+// the steps "placed", "stock reserved", "stock rejected", "credit reserved", "credit
+// rejected", "approved", "rejected", "invoiced", "stock released", "credit released".
+//
+// Decisions are appended with the order stream's expected version and deterministic event
+// ids, and applied at once in the transaction that marks their trigger applied (saga.go),
+// so a crash anywhere resumes and a redelivered event changes nothing.
+//
+// The HTTP API (at the gateway under /order): POST /orders {product_id, quantity} for
+// customers (202 {id, status, reason}); GET /orders[?status=&limit=&after=] (a customer's
+// own, all for a manager; newest first); GET /orders/{id} with its timeline (the owner or a
+// manager; 404 for anyone else); the managers' /dead-letters; GET /healthz.
+package order
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/service"
+)
+
+// Config is what the order service needs.
+type Config struct {
+	Service     service.Config // Name defaults to "order"
+	PostgresURL string
+	Database    string // default "msdemo_order"; tests use their own
+	// SagaTimeout is how long an order may stay pending before it is rejected ("timed
+	// out"); default 30 s. SweepInterval is how often that is checked; default 1 s.
+	SagaTimeout   time.Duration
+	SweepInterval time.Duration
+	// Subscription names the durable queue "<Subscription>.events" the read model is fed
+	// from; default "order". Tests that share a broker set their own.
+	Subscription string
+}
+
+// eventTypes are the events the read model applies.
+var eventTypes = []string{"order.*", "product.added", "product.updated", "product.deleted",
+	EventStockReserved, EventStockRejected, EventStockReleased,
+	EventCreditReserved, EventCreditRejected, EventCreditReleased, EventInvoiceIssued}
+
+func (cfg Config) withDefaults() Config {
+	cfg.Service.Name = cmp.Or(cfg.Service.Name, "order")
+	cfg.Database = cmp.Or(cfg.Database, "msdemo_order")
+	cfg.SagaTimeout = cmp.Or(cfg.SagaTimeout, 30*time.Second)
+	cfg.SweepInterval = cmp.Or(cfg.SweepInterval, time.Second)
+	cfg.Subscription = cmp.Or(cfg.Subscription, "order")
+	return cfg
+}
+
+// Run runs the order service until ctx is done: it opens the read model, listens, catches
+// up with the event store and follows it (deciding the saga as it goes), sweeps timed-out
+// orders, and serves the API (503 until caught up). It returns an error if it cannot start
+// or a part of it fails.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	cfg = cfg.withDefaults()
+	store, err := OpenStore(ctx, cfg.PostgresURL, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rt, err := service.Start(ctx, cfg.Service, logger)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	rt.Checkpoint = func(ctx context.Context) (int64, error) {
+		_, position, err := store.Checkpoint(ctx)
+		return position, err
+	}
+
+	caughtUp := make(chan struct{})
+	ready := func() bool {
+		select {
+		case <-caughtUp:
+			return true
+		default:
+			return false
+		}
+	}
+	saga := NewSaga(store, rt.Events, logger)
+	sub := eventclient.Subscription{Name: cfg.Subscription, Types: eventTypes, Progress: rt.Progress, CaughtUp: caughtUp}
+	h := newServer(logger, rt, store, ready)
+	return rt.Serve(ctx, h,
+		func(ctx context.Context) error {
+			if err := rt.Events.Subscribe(ctx, sub, saga, logger); err != nil {
+				return fmt.Errorf("follow the event store: %w", err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			select { // decide timeouts only on a read model that has caught up
+			case <-caughtUp:
+			case <-ctx.Done():
+				return nil
+			}
+			return saga.Sweep(ctx, cfg.SweepInterval, cfg.SagaTimeout)
+		})
+}
+
+// Rebuild empties the read model and applies every event it follows from position 0 of
+// the event store at cfg.Service.EventstoreURL, then returns. It reads the store's HTTP
+// feed only (no broker needed) and decides nothing: a decision lost in a crash is made by
+// the running service's sweeper. Run it while the service is stopped.
+func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	cfg = cfg.withDefaults()
+	store, err := OpenStore(ctx, cfg.PostgresURL, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	events := eventclient.New(nil, cfg.Service.EventstoreURL, "", "")
+	var after int64
+	applied := 0
+	for first := true; ; first = false {
+		page, err := events.Feed(ctx, after, 500, eventTypes)
+		if err != nil {
+			return fmt.Errorf("rebuild the order read model: %w", err)
+		}
+		if first {
+			if err := store.Reset(ctx, page.StoreID); err != nil {
+				return fmt.Errorf("rebuild the order read model: %w", err)
+			}
+		}
+		for _, e := range page.Events {
+			if err := store.Apply(ctx, page.StoreID, e); err != nil {
+				return fmt.Errorf("rebuild the order read model: %w", err)
+			}
+		}
+		applied += len(page.Events)
+		if page.NextAfter <= after && page.NextAfter < page.Head {
+			return errors.New("rebuild the order read model: the event feed does not advance")
+		}
+		after = page.NextAfter
+		if after >= page.Head {
+			break
+		}
+	}
+	logger.Info("order read model rebuilt", "events", applied, "position", after, "database", cfg.Database)
+	return nil
+}

@@ -1,0 +1,363 @@
+package order
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/postgres"
+	"github.com/msdemo/msdemo/internal/service"
+)
+
+// Store is the order service's read model in PostgreSQL: orders with their timelines, the
+// prices of products, and the checkpoint. Its Apply only records what the events say; the
+// saga (saga.go) applies events through the same helpers and decides as it goes. A Store
+// is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ eventclient.ReadModel = (*Store)(nil)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS orders (
+	id               text PRIMARY KEY,
+	customer         text NOT NULL,
+	product_id       text NOT NULL,
+	quantity         bigint NOT NULL,
+	unit_price_cents bigint NOT NULL,
+	total_cents      bigint NOT NULL,
+	status           text NOT NULL,
+	reason           text NOT NULL DEFAULT '',
+	placed_at        timestamptz NOT NULL,
+	version          bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_newest ON orders (placed_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS orders_of_customer ON orders (customer, placed_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS orders_pending ON orders (placed_at) WHERE status = 'pending';
+CREATE TABLE IF NOT EXISTS timeline (
+	order_id text NOT NULL,
+	step     text NOT NULL,
+	at       timestamptz NOT NULL,
+	reason   text NOT NULL DEFAULT '',
+	PRIMARY KEY (order_id, step)
+);
+CREATE TABLE IF NOT EXISTS prices (
+	product_id  text PRIMARY KEY,
+	price_cents bigint NOT NULL,
+	deleted     boolean NOT NULL,
+	version     bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoint (
+	one      integer PRIMARY KEY CHECK (one = 1),
+	store_id text NOT NULL,
+	position bigint NOT NULL
+);
+INSERT INTO checkpoint (one, store_id, position) VALUES (1, '', 0) ON CONFLICT DO NOTHING;
+`
+
+// schemaLock is the advisory lock that keeps replicas starting at once from creating
+// the tables at the same time.
+const schemaLock = 0x6f72646572 // "order"
+
+// OpenStore opens the read model in database on the PostgreSQL server of serverURL,
+// creating the database and the tables when missing. Close releases it.
+func OpenStore(ctx context.Context, serverURL, database string) (*Store, error) {
+	pool, err := postgres.Open(ctx, serverURL, database)
+	if err != nil {
+		return nil, err
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, schemaLock); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, schema)
+		return err
+	})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("create the order read model in %s: %w", database, err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() { s.pool.Close() }
+
+// Checkpoint returns the store id and the position of the last event applied.
+func (s *Store) Checkpoint(ctx context.Context) (storeID string, position int64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT store_id, position FROM checkpoint`).Scan(&storeID, &position)
+	if err != nil {
+		return "", 0, fmt.Errorf("read the checkpoint: %w", err)
+	}
+	return storeID, position, nil
+}
+
+// Reset empties the read model, which then follows storeID from position 0.
+func (s *Store) Reset(ctx context.Context, storeID string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `TRUNCATE orders, timeline, prices`); err != nil {
+			return fmt.Errorf("empty the read model: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE checkpoint SET store_id = $1, position = 0`, storeID); err != nil {
+			return fmt.Errorf("reset the checkpoint: %w", err)
+		}
+		return nil
+	})
+}
+
+// Apply records e (idempotently: order events by stream version, participants' steps
+// once per order and step, prices by product version) and the checkpoint in one
+// transaction. It decides nothing: Rebuild uses it, the running service uses Saga.Apply.
+func (s *Store) Apply(ctx context.Context, storeID string, e event.Stored) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := applyEvent(ctx, tx, e); err != nil {
+			return fmt.Errorf("apply %s v%d of %s (position %d): %w", e.Type, e.Version, e.Stream, e.Position, err)
+		}
+		return setCheckpoint(ctx, tx, storeID, e.Position)
+	})
+}
+
+// errGap says an order event came before one of its stream's earlier events; the saga
+// then reads the stream from the event store.
+var errGap = errors.New("an earlier event of the order stream is missing")
+
+// applyEvent records e in tx, whatever it is about.
+func applyEvent(ctx context.Context, tx pgx.Tx, e event.Stored) error {
+	switch {
+	case e.Type == "product.added" || e.Type == "product.updated" || e.Type == "product.deleted":
+		return applyPrice(ctx, tx, e)
+	case strings.HasPrefix(e.Stream, "order-"):
+		id := OrderID(strings.TrimPrefix(e.Stream, "order-"))
+		version, err := lockOrder(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		return applyOrderEvent(ctx, tx, id, version, e)
+	}
+	step, ok := stepOf[e.Type]
+	if !ok {
+		return nil // not the saga's
+	}
+	var r Reply
+	if err := json.Unmarshal(e.Data, &r); err != nil || !validOrderID(string(r.OrderID)) {
+		return nil // not about an order of this service: nothing to record
+	}
+	return recordStep(ctx, tx, r.OrderID, step, e.RecordedAt, r.Reason)
+}
+
+// lockOrder locks the row of order id for the transaction and returns its version (0
+// when there is no such order yet).
+func lockOrder(ctx context.Context, tx pgx.Tx, id OrderID) (int64, error) {
+	var version int64
+	err := tx.QueryRow(ctx, `SELECT version FROM orders WHERE id = $1 FOR UPDATE`, id).Scan(&version)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("lock order %s: %w", id, err)
+	}
+	return version, nil
+}
+
+// applyOrderEvent applies e of order id's stream, whose row is at version: only the next
+// version changes the order; an event applied before refreshes the time of its step
+// (the saga records its own decisions at once, with the time it decided, and the event
+// store's recorded_at replaces that when the event comes back from the bus).
+func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, e event.Stored) error {
+	step := stepOf[e.Type]
+	switch {
+	case e.Version <= version:
+		if step == "" {
+			return nil
+		}
+		_, err := tx.Exec(ctx, `UPDATE timeline SET at = $3 WHERE order_id = $1 AND step = $2 AND at <> $3`,
+			id, step, e.RecordedAt)
+		return err
+	case e.Version > version+1:
+		return fmt.Errorf("order %s is at version %d, event is version %d: %w", id, version, e.Version, errGap)
+	}
+	var err error
+	switch e.Type {
+	case EventPlaced:
+		var p Placed
+		if err := json.Unmarshal(e.Data, &p); err != nil {
+			return fmt.Errorf("decode %s: %w", e.Type, err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO orders (id, customer, product_id, quantity, unit_price_cents,
+			total_cents, status, placed_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			id, p.Customer, p.ProductID, p.Quantity, p.UnitPriceCents, p.TotalCents, Pending, e.RecordedAt, e.Version)
+	case EventApproved:
+		_, err = tx.Exec(ctx, `UPDATE orders SET status = $2, version = $3 WHERE id = $1`, id, Approved, e.Version)
+	case EventRejected:
+		var r RejectedData
+		if err := json.Unmarshal(e.Data, &r); err != nil {
+			return fmt.Errorf("decode %s: %w", e.Type, err)
+		}
+		_, err = tx.Exec(ctx, `UPDATE orders SET status = $2, reason = $3, version = $4 WHERE id = $1`,
+			id, Rejected, r.Reason, e.Version)
+		if err == nil {
+			err = recordStep(ctx, tx, id, step, e.RecordedAt, r.Reason)
+		}
+		return err
+	default: // a later order.* type this version does not know: it moves the version only
+		_, err = tx.Exec(ctx, `UPDATE orders SET version = $2 WHERE id = $1`, id, e.Version)
+	}
+	if err == nil && step != "" {
+		err = recordStep(ctx, tx, id, step, e.RecordedAt, "")
+	}
+	if err != nil {
+		return fmt.Errorf("apply %s to order %s: %w", e.Type, id, err)
+	}
+	return nil
+}
+
+// recordStep adds step to the timeline of order id unless it is there.
+func recordStep(ctx context.Context, tx pgx.Tx, id OrderID, step Step, at time.Time, reason string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO timeline (order_id, step, at, reason) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (order_id, step) DO NOTHING`, id, step, at, reason)
+	if err != nil {
+		return fmt.Errorf("record %s of order %s: %w", step, id, err)
+	}
+	return nil
+}
+
+// applyPrice records the price of a product event that is newer than the one recorded
+// (the service sees only some types of a product's stream, so versions jump).
+func applyPrice(ctx context.Context, tx pgx.Tx, e event.Stored) error {
+	id := strings.TrimPrefix(e.Stream, "product-")
+	var p struct {
+		PriceCents *int64 `json:"price_cents"`
+	}
+	if e.Type != "product.deleted" {
+		if err := json.Unmarshal(e.Data, &p); err != nil {
+			return fmt.Errorf("decode %s: %w", e.Type, err)
+		}
+	}
+	deleted := e.Type == "product.deleted"
+	_, err := tx.Exec(ctx, `INSERT INTO prices AS p (product_id, price_cents, deleted, version)
+		VALUES ($1, coalesce($2, 0), $3, $4)
+		ON CONFLICT (product_id) DO UPDATE SET price_cents = coalesce($2, p.price_cents),
+			deleted = $3, version = $4
+		WHERE p.version < $4`, id, p.PriceCents, deleted, e.Version)
+	if err != nil {
+		return fmt.Errorf("record the price of product %s: %w", id, err)
+	}
+	return nil
+}
+
+func setCheckpoint(ctx context.Context, tx pgx.Tx, storeID string, position int64) error {
+	_, err := tx.Exec(ctx, `UPDATE checkpoint SET store_id = $1, position = greatest(position, $2)`, storeID, position)
+	if err != nil {
+		return fmt.Errorf("move the checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Price returns what the read model knows of the price of product id.
+func (s *Store) Price(ctx context.Context, id string) (Price, error) {
+	var p Price
+	err := s.pool.QueryRow(ctx, `SELECT price_cents, deleted FROM prices WHERE product_id = $1`, id).
+		Scan(&p.Cents, &p.Deleted)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return Price{}, nil
+	case err != nil:
+		return Price{}, fmt.Errorf("read the price of product %s: %w", id, err)
+	}
+	p.Known = true
+	return p, nil
+}
+
+const orderColumns = `id, customer, product_id, quantity, unit_price_cents, total_cents, status, reason, placed_at, version`
+
+func scanOrder(row pgx.Row) (Order, error) {
+	var o Order
+	err := row.Scan(&o.ID, &o.Customer, &o.ProductID, &o.Quantity, &o.UnitPriceCents, &o.TotalCents,
+		&o.Status, &o.Reason, &o.PlacedAt, &o.Version)
+	o.PlacedAt = o.PlacedAt.UTC()
+	return o, err
+}
+
+// Order returns order id with its timeline, or service.ErrNotFound.
+func (s *Store) Order(ctx context.Context, id OrderID) (Order, error) {
+	return loadOrder(ctx, s.pool, id)
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// loadOrder reads order id with its timeline, in the order the steps happened; a missing
+// order is service.ErrNotFound.
+func loadOrder(ctx context.Context, q querier, id OrderID) (Order, error) {
+	o, err := scanOrder(q.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return Order{}, service.ErrNotFound
+	case err != nil:
+		return Order{}, fmt.Errorf("read order %s: %w", id, err)
+	}
+	rows, err := q.Query(ctx, `SELECT step, at, reason FROM timeline WHERE order_id = $1 ORDER BY at, step`, id)
+	if err != nil {
+		return Order{}, fmt.Errorf("read the timeline of order %s: %w", id, err)
+	}
+	o.Timeline, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (TimelineEntry, error) {
+		var e TimelineEntry
+		err := row.Scan(&e.Step, &e.At, &e.Reason)
+		e.At = e.At.UTC()
+		return e, err
+	})
+	if err != nil {
+		return Order{}, fmt.Errorf("read the timeline of order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// OrderFilter selects orders: of one customer ("" = all), with one status ("" = any).
+type OrderFilter struct {
+	Customer string
+	Status   Status
+}
+
+// Orders returns up to limit orders that match f, newest first, starting after the order
+// with id after ("" = from the newest), without their timelines; more says whether
+// another page follows.
+func (s *Store) Orders(ctx context.Context, f OrderFilter, limit int, after OrderID) ([]Order, bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+orderColumns+` FROM orders
+		WHERE ($1 = '' OR customer = $1) AND ($2 = '' OR status = $2)
+		  AND ($3 = '' OR (placed_at, id) < (SELECT placed_at, id FROM orders WHERE id = $3))
+		ORDER BY placed_at DESC, id DESC LIMIT $4`, f.Customer, string(f.Status), string(after), limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("list orders: %w", err)
+	}
+	orders, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Order, error) { return scanOrder(row) })
+	if err != nil {
+		return nil, false, fmt.Errorf("list orders: %w", err)
+	}
+	if len(orders) > limit {
+		return orders[:limit], true, nil
+	}
+	return orders, false, nil
+}
+
+// pendingSince returns up to limit orders that have been pending since before t.
+func (s *Store) pendingSince(ctx context.Context, t time.Time, limit int) ([]OrderID, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM orders WHERE status = 'pending' AND placed_at < $1
+		ORDER BY placed_at LIMIT $2`, t, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find orders pending since %s: %w", t, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[OrderID])
+	if err != nil {
+		return nil, fmt.Errorf("find orders pending since %s: %w", t, err)
+	}
+	return ids, nil
+}

@@ -1,0 +1,224 @@
+package order
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/service"
+)
+
+// Saga is the read model as the running service keeps it: it applies events like
+// Store.Apply and, while it does, makes the saga's decisions and appends them.
+//
+// Decisions are made while applying, so a crash anywhere resumes: the triggering event is
+// marked applied only in the transaction that also applies the decision, and a decision
+// made again has the same event id (the event store deduplicates it). Every decision is
+// appended with the order stream's expected version, so when several replicas' sweepers
+// and the subscription decide at once, exactly one decision wins; the others read the
+// stream, apply what they lacked, and decide again (which then appends nothing).
+type Saga struct {
+	store  *Store
+	events *eventclient.Client
+	logger *slog.Logger
+}
+
+var _ eventclient.ReadModel = (*Saga)(nil)
+
+// NewSaga returns the deciding read model over store, appending with events.
+func NewSaga(store *Store, events *eventclient.Client, logger *slog.Logger) *Saga {
+	return &Saga{store: store, events: events, logger: logger}
+}
+
+// Checkpoint returns the store's checkpoint.
+func (s *Saga) Checkpoint(ctx context.Context) (string, int64, error) { return s.store.Checkpoint(ctx) }
+
+// Reset empties the store.
+func (s *Saga) Reset(ctx context.Context, storeID string) error { return s.store.Reset(ctx, storeID) }
+
+// Apply applies e and the decision it leads to, if any, with the checkpoint, in one
+// transaction.
+func (s *Saga) Apply(ctx context.Context, storeID string, e event.Stored) error {
+	id, step, reason, ok := aboutOrder(e)
+	if !ok {
+		return s.store.Apply(ctx, storeID, e)
+	}
+	err := s.settle(ctx, id, step, reason, &e, func(tx pgx.Tx) error {
+		if err := applyEvent(ctx, tx, e); err != nil {
+			return err
+		}
+		return setCheckpoint(ctx, tx, storeID, e.Position)
+	})
+	if err != nil {
+		return fmt.Errorf("apply %s v%d of %s (position %d): %w", e.Type, e.Version, e.Stream, e.Position, err)
+	}
+	return nil
+}
+
+// aboutOrder returns the order e is about and its step: its stream's for an order event,
+// the data's order_id for a participant's.
+func aboutOrder(e event.Stored) (id OrderID, step Step, reason string, ok bool) {
+	step, ok = stepOf[e.Type]
+	if !ok {
+		return "", "", "", false
+	}
+	if rest, isOrder := strings.CutPrefix(e.Stream, "order-"); isOrder {
+		return OrderID(rest), step, "", true
+	}
+	var r Reply
+	if err := json.Unmarshal(e.Data, &r); err != nil || !validOrderID(string(r.OrderID)) {
+		return "", "", "", false
+	}
+	return r.OrderID, step, r.Reason, true
+}
+
+// maxTries bounds how often settle re-reads an order stream that moved meanwhile.
+const maxTries = 5
+
+// settle runs record (may be nil) in a transaction that holds the order's row, then
+// decides on the order as it is after it (Decide with step and reason). A decision is
+// appended with the expected version while the row is held, and applied at once in the
+// same transaction. When the stream has moved on (a version conflict, a duplicate of a
+// decision made before a crash, or a gap in the order events), it rolls back, reads the
+// stream from the event store, applies what the read model lacks, and starts over.
+// trigger, if not nil, is the event that caused the decision (its causation).
+func (s *Saga) settle(ctx context.Context, id OrderID, step Step, reason string, trigger *event.Stored, record func(pgx.Tx) error) error {
+	for try := 1; ; try++ {
+		var behind bool
+		err := pgx.BeginFunc(ctx, s.store.pool, func(tx pgx.Tx) error {
+			if _, err := lockOrder(ctx, tx, id); err != nil {
+				return err
+			}
+			if record != nil {
+				if err := record(tx); err != nil {
+					return err
+				}
+			}
+			o, err := loadOrder(ctx, tx, id)
+			if errors.Is(err, service.ErrNotFound) {
+				return nil // no such order (yet): nothing to decide
+			} else if err != nil {
+				return err
+			}
+			d := Decide(o, step, reason)
+			if d.None() {
+				return nil
+			}
+			decided, err := s.append(ctx, o, d, trigger)
+			if err != nil {
+				return err
+			}
+			if decided == nil {
+				behind = true
+				return errBehind
+			}
+			return applyOrderEvent(ctx, tx, id, o.Version, *decided)
+		})
+		switch {
+		case err == nil:
+			return nil
+		case !behind && !errors.Is(err, errGap):
+			return err
+		case try == maxTries:
+			return fmt.Errorf("decide order %s: its stream kept moving (%d tries)", id, try)
+		}
+		if err := s.catchUpOrder(ctx, id); err != nil {
+			return err
+		}
+	}
+}
+
+// errBehind rolls back a transaction whose decision lost to one already stored.
+var errBehind = errors.New("the order stream has moved on")
+
+// decisionTimeout bounds an append of a decision.
+const decisionTimeout = 10 * time.Second
+
+// append appends decision d about o and returns the event as stored, or nil when the
+// stream has moved on or the decision was stored before (the caller then reads the
+// stream, which holds the truth).
+func (s *Saga) append(ctx context.Context, o Order, d Decision, trigger *event.Stored) (*event.Stored, error) {
+	e := decisionEvent(o, d)
+	if trigger != nil {
+		e.Metadata = event.Metadata{CorrelationID: trigger.Metadata.CorrelationID, CausationID: trigger.ID}
+	}
+	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)
+	defer cancel()
+	expected := o.Version
+	reply, err := s.events.Append(ctx, event.AppendRequest{Stream: Stream(o.ID), ExpectedVersion: &expected,
+		Events: []event.New{e}})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("append %s to order %s: %w", e.Type, o.ID, err)
+	case reply.Error == event.ErrWrongExpectedVersion || reply.Duplicate:
+		return nil, nil
+	case !reply.OK:
+		return nil, fmt.Errorf("append %s to order %s: %s %s", e.Type, o.ID, reply.Error, reply.Message)
+	}
+	s.logger.Debug("order decided", "order_id", o.ID, "type", e.Type, "reason", d.Reason)
+	// The store's recorded_at is not in the reply: now stands for it until the event
+	// comes back from the bus (applyOrderEvent).
+	return &event.Stored{ID: e.ID, Stream: Stream(o.ID), Version: reply.FirstVersion, Position: reply.FirstPosition,
+		Type: e.Type, Data: e.Data, Metadata: e.Metadata, RecordedAt: time.Now().UTC().Truncate(time.Millisecond)}, nil
+}
+
+// catchUpOrder reads order id's stream from the event store and applies the events the
+// read model lacks (without moving the checkpoint: the bus brings them again, and they
+// are skipped by version).
+func (s *Saga) catchUpOrder(ctx context.Context, id OrderID) error {
+	events, _, err := s.events.Stream(ctx, Stream(id))
+	if err != nil {
+		return fmt.Errorf("catch up order %s: %w", id, err)
+	}
+	return pgx.BeginFunc(ctx, s.store.pool, func(tx pgx.Tx) error {
+		version, err := lockOrder(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		for _, e := range events {
+			if err := applyOrderEvent(ctx, tx, id, version, e); err != nil {
+				return fmt.Errorf("catch up order %s: %w", id, err)
+			}
+			version = max(version, e.Version)
+		}
+		return nil
+	})
+}
+
+// sweepBatch is how many timed-out orders one sweep handles at most.
+const sweepBatch = 100
+
+// Sweep rejects ("timed out") the orders pending longer than timeout, every interval,
+// until ctx is done. Every replica may sweep: the expected version lets one decision win.
+// A failed sweep is logged and tried again at the next tick.
+func (s *Saga) Sweep(ctx context.Context, interval, timeout time.Duration) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		ids, err := s.store.pendingSince(ctx, time.Now().Add(-timeout), sweepBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.logger.Warn("sweep timed-out orders", "error", err)
+			}
+			continue
+		}
+		for _, id := range ids {
+			if err := s.settle(ctx, id, StepTimedOut, "", nil, nil); err != nil && ctx.Err() == nil {
+				s.logger.Warn("time out an order", "order_id", id, "error", err)
+			}
+		}
+	}
+}
