@@ -7,12 +7,18 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/msdemo/msdemo/eventstore"
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/service"
+	"github.com/msdemo/msdemo/services/customer"
 	"github.com/msdemo/msdemo/services/gateway"
+	"github.com/msdemo/msdemo/services/product"
 )
 
 // config is everything msdemo reads from the environment, loaded once by run.
@@ -40,6 +46,14 @@ type config struct {
 	// AdminPassword is the bootstrap manager's password (MSDEMO_ADMIN_PASSWORD); empty:
 	// generated on first start and stored in DATA_DIR/admin-password.
 	AdminPassword string
+	// Namespace prefixes what the shop keeps on the shared servers (MSDEMO_NAMESPACE,
+	// default "msdemo"): PostgreSQL databases <namespace>_order, Redis keys
+	// <namespace>:customer:..., so that two shops (or tests) can share the servers.
+	Namespace string
+	// StartCreditCents is a new customer's credit (MSDEMO_START_CREDIT_CENTS).
+	StartCreditCents int64
+	// SagaTimeout is how long an order may stay pending (SAGA_TIMEOUT, default 30s).
+	SagaTimeout time.Duration
 }
 
 // defaultAddr is each component's port (DESIGN.md).
@@ -64,6 +78,39 @@ var components = map[string]func(ctx context.Context, cfg config, logger *slog.L
 		return gateway.Run(ctx, gateway.Config{Addr: cfg.Addr["gateway"], RabbitMQURL: cfg.RabbitMQURL,
 			Static: cfg.Upstreams, TokenKey: cfg.TokenKey}, logger)
 	},
+	"customer": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return customer.Run(ctx, customerConfig(cfg), logger)
+	},
+	"product": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return product.Run(ctx, productConfig(cfg), logger)
+	},
+}
+
+// rebuilders maps each service with a read model to the function that rebuilds it from
+// the event store (`msdemo rebuild -target=<service>`).
+var rebuilders = map[string]func(ctx context.Context, cfg config, logger *slog.Logger) error{
+	"customer": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return customer.Rebuild(ctx, customerConfig(cfg), logger)
+	},
+	"product": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return product.Rebuild(ctx, productConfig(cfg), logger)
+	},
+}
+
+// serviceConfig is the frame configuration of the backend service name.
+func serviceConfig(cfg config, name string) service.Config {
+	return service.Config{Name: name, Addr: cfg.Addr[name], AdvertiseURL: cfg.AdvertiseURL,
+		RabbitMQURL: cfg.RabbitMQURL, EventstoreURL: cfg.EventstoreURL, TokenKey: cfg.TokenKey}
+}
+
+func customerConfig(cfg config) customer.Config {
+	return customer.Config{Service: serviceConfig(cfg, "customer"), RedisURL: cfg.RedisURL,
+		KeyPrefix: cfg.Namespace + ":customer:", DataDir: cfg.DataDir, AdminPassword: cfg.AdminPassword,
+		StartCreditCents: cfg.StartCreditCents}
+}
+
+func productConfig(cfg config) product.Config {
+	return product.Config{Service: serviceConfig(cfg, "product"), DataDir: cfg.DataDir}
 }
 
 func componentNames() []string { return slices.Sorted(maps.Keys(components)) }
@@ -80,10 +127,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 		AdvertiseURL:  getenv("ADVERTISE_URL"),
 		TokenKeyHex:   getenv("MSDEMO_TOKEN_KEY"),
 		AdminPassword: getenv("MSDEMO_ADMIN_PASSWORD"),
+		Namespace:     cmp.Or(getenv("MSDEMO_NAMESPACE"), "msdemo"),
 		Addr:          map[string]string{},
 		Upstreams:     map[string]string{},
 	}
 	var problems []error
+	if !namespacePattern.MatchString(cfg.Namespace) {
+		problems = append(problems, fmt.Errorf("MSDEMO_NAMESPACE %q: want lower-case letters, digits and _, starting with a letter", cfg.Namespace))
+	}
+	var err error
+	if cfg.StartCreditCents, err = parseInt(getenv("MSDEMO_START_CREDIT_CENTS"), 100_000); err != nil || cfg.StartCreditCents < 0 {
+		problems = append(problems, fmt.Errorf("MSDEMO_START_CREDIT_CENTS: want a whole number of cents >= 0"))
+	}
+	if cfg.SagaTimeout, err = time.ParseDuration(cmp.Or(getenv("SAGA_TIMEOUT"), "30s")); err != nil || cfg.SagaTimeout <= 0 {
+		problems = append(problems, fmt.Errorf("SAGA_TIMEOUT: want a duration such as 30s"))
+	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(cmp.Or(getenv("LOG_LEVEL"), "info"))); err != nil {
 		problems = append(problems, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
@@ -103,6 +161,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	return cfg, errors.Join(problems...)
+}
+
+var namespacePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,30}$`)
+
+func parseInt(v string, def int64) (int64, error) {
+	if v == "" {
+		return def, nil
+	}
+	return strconv.ParseInt(v, 10, 64)
 }
 
 // localURL is the URL of a listen address on this machine (":6005" -> http://127.0.0.1:6005).

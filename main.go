@@ -4,6 +4,7 @@
 //
 //	msdemo                        run every component
 //	msdemo -target=eventstore     run one component
+//	msdemo rebuild -target=order  rebuild a read model from the event store (all: every one)
 //	msdemo healthcheck -url URL   exit 0 when URL answers 200 (for container healthchecks)
 package main
 
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -41,16 +43,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, args[1:])
 	}
-	flags := flag.NewFlagSet("msdemo", flag.ContinueOnError)
+	command := "run"
+	if len(args) > 0 && args[0] == "rebuild" {
+		command, args = "rebuild", args[1:]
+	}
+	flags := flag.NewFlagSet("msdemo "+command, flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	target := flags.String("target", "all", "component to run: all, "+strings.Join(componentNames(), ", "))
+	target := flags.String("target", "all", "component: all, "+strings.Join(componentNames(), ", "))
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	names := componentNames()
+	if command == "rebuild" {
+		names = slices.Sorted(maps.Keys(rebuilders))
+	}
 	if *target != "all" {
 		if !slices.Contains(names, *target) {
-			return fmt.Errorf("unknown -target %q; one of: all, %s", *target, strings.Join(names, ", "))
+			return fmt.Errorf("unknown -target %q for %s; one of: all, %s", *target, command, strings.Join(names, ", "))
 		}
 		names = []string{*target}
 	}
@@ -61,6 +70,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	if cfg.TokenKey, err = auth.LoadKey(cfg.TokenKeyHex, cfg.DataDir); err != nil {
 		return err
+	}
+	if command == "rebuild" {
+		return rebuild(ctx, cfg, names, logger)
 	}
 	return runComponents(ctx, cfg, names, logger)
 }
@@ -76,6 +88,10 @@ func runComponents(ctx context.Context, cfg config, names []string, logger *slog
 		log := logger.With("component", name)
 		wg.Go(func() {
 			if err := c(ctx, cfg, log); err != nil {
+				if ctx.Err() != nil { // stopping already: the first failure was reported
+					log.Debug("component stopped with error", "error", err)
+					return
+				}
 				log.Error("component failed", "error", err)
 				cancel(fmt.Errorf("%s: %w", name, err))
 			}
@@ -84,6 +100,19 @@ func runComponents(ctx context.Context, cfg config, names []string, logger *slog
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
+	}
+	return nil
+}
+
+// rebuild deletes the read models of the named services and rebuilds them from the event
+// store, one after the other. The services should be stopped meanwhile.
+func rebuild(ctx context.Context, cfg config, names []string, logger *slog.Logger) error {
+	for _, name := range names {
+		start := time.Now()
+		if err := rebuilders[name](ctx, cfg, logger.With("component", name)); err != nil {
+			return fmt.Errorf("rebuild %s: %w", name, err)
+		}
+		logger.Info("read model rebuilt", "component", name, "duration_ms", time.Since(start).Milliseconds())
 	}
 	return nil
 }

@@ -54,6 +54,10 @@ type Subscription struct {
 // one must fail it permanently and stop, which the service's health shows).
 func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, logger *slog.Logger) error {
 	s := &subscriber{client: c, sub: sub, rm: rm, logger: logger, caughtUp: make(chan struct{})}
+	// The event store declares the exchange too; whoever starts first creates it.
+	if err := c.bus.DeclareExchange(ctx, c.exchange, "topic"); err != nil {
+		return fmt.Errorf("subscribe %s: declare exchange %s: %w", sub.Name, c.exchange, err)
+	}
 	keys := sub.Types
 	if len(keys) == 0 {
 		keys = []string{"#"} // every type, as the feed gives without a filter
