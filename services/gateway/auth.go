@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -29,9 +30,9 @@ func (s *server) authorize(ctx *fasthttp.RequestCtx, r *compiledRoute, segs [][]
 	var claims auth.Claims
 	loggedIn := false
 	if header := h.Peek("Authorization"); len(header) > 0 {
-		if token := auth.BearerToken(string(header)); token != "" {
+		if token := bearerToken(header); len(token) > 0 {
 			var err error
-			claims, err = s.tokenKey.Verify(token, time.Now())
+			claims, err = s.tokens.verify(s.tokenKey, token, time.Now())
 			if err != nil {
 				msg := "invalid token"
 				if errors.Is(err, auth.ErrExpiredToken) {
@@ -77,6 +78,59 @@ func forbidden(r *compiledRoute, c auth.Claims, segs [][]byte) string {
 		}
 	}
 	return ""
+}
+
+var (
+	space  = []byte(" ")
+	bearer = []byte("Bearer")
+)
+
+// bearerToken returns the token of an Authorization header value "Bearer <token>", or
+// nil: auth.BearerToken on bytes.
+func bearerToken(header []byte) []byte {
+	scheme, token, ok := bytes.Cut(header, space)
+	if !ok || !bytes.EqualFold(scheme, bearer) {
+		return nil
+	}
+	return bytes.TrimSpace(token)
+}
+
+// tokenCache remembers the claims of the tokens verified lately. A client sends the same
+// token with every request, and verifying it (an HMAC, base64 and JSON decoding, 21
+// allocations) cost a fifth of the gateway's throughput; a hit costs a map lookup. Only
+// the exact string of a token that verified is a hit, and its expiry is checked on every
+// use. It is safe for concurrent use.
+type tokenCache struct {
+	mu     sync.RWMutex
+	claims map[string]auth.Claims
+}
+
+// maxCachedTokens bounds the cache (tokens have at most 1 KiB); when it is full it is
+// emptied, which costs one verification per client.
+const maxCachedTokens = 10_000
+
+// verify returns the claims of token if it is signed with key and not expired at now, as
+// key.Verify does.
+func (c *tokenCache) verify(key auth.Key, token []byte, now time.Time) (auth.Claims, error) {
+	c.mu.RLock()
+	claims, ok := c.claims[string(token)]
+	c.mu.RUnlock()
+	if !ok {
+		var err error
+		if claims, err = key.Verify(string(token), now); err != nil {
+			return claims, err
+		}
+		c.mu.Lock()
+		if len(c.claims) >= maxCachedTokens {
+			clear(c.claims)
+		}
+		c.claims[string(token)] = claims
+		c.mu.Unlock()
+	}
+	if !now.Before(claims.ExpiresAt) {
+		return claims, auth.ErrExpiredToken
+	}
+	return claims, nil
 }
 
 var (

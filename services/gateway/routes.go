@@ -22,6 +22,7 @@ const maxBodySize = 1 << 20
 type server struct {
 	routes    *router
 	tokenKey  auth.Key
+	tokens    *tokenCache
 	table     *registry.Table
 	upstreams *upstreams
 	ids       *idGenerator
@@ -32,6 +33,7 @@ func newServer(table *registry.Table, tokenKey auth.Key, timeout time.Duration, 
 	return &server{
 		routes:    newRouter(policy),
 		tokenKey:  tokenKey,
+		tokens:    &tokenCache{claims: make(map[string]auth.Claims)},
 		table:     table,
 		upstreams: newUpstreams(timeout),
 		ids:       newIDGenerator(),
