@@ -66,7 +66,7 @@ func TestOpenAPIMatchesPolicy(t *testing.T) {
 			t.Errorf("%s is in openapi.yaml, not in the policy", key)
 		}
 	}
-	checkRefs(t, doc, doc, "")
+	checkTree(t, doc, doc, "")
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
@@ -138,20 +138,41 @@ func resolve(doc map[string]any, v any) map[string]any {
 	return target
 }
 
-// checkRefs checks that every $ref under v points to something in doc.
-func checkRefs(t *testing.T, doc map[string]any, v any, where string) {
+var (
+	jsonField      = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	schemaKeywords = []string{"$ref", "type", "format", "description", "enum", "items", "properties",
+		"required", "additionalProperties", "example", "minimum", "maximum", "maxLength", "nullable"}
+)
+
+// checkTree checks that every $ref under v points to something in doc, and that every
+// property of a schema is a snake_case JSON field with a schema of known keywords (an
+// unquoted comma in a YAML flow mapping makes a key of half a sentence).
+func checkTree(t *testing.T, doc map[string]any, v any, where string) {
 	t.Helper()
 	switch v := v.(type) {
 	case map[string]any:
 		if ref, ok := v["$ref"].(string); ok && resolve(doc, v) == nil {
 			t.Errorf("%s: $ref %q points to nothing", where, ref)
 		}
+		if props, ok := v["properties"].(map[string]any); ok {
+			for name, schema := range props {
+				if !jsonField.MatchString(name) {
+					t.Errorf("%s: property %q, want a snake_case field name", where, name)
+				}
+				schema, _ := schema.(map[string]any)
+				for k := range schema {
+					if !slices.Contains(schemaKeywords, k) {
+						t.Errorf("%s/%s: schema key %q, want one of %v", where, name, k, schemaKeywords)
+					}
+				}
+			}
+		}
 		for k, child := range v {
-			checkRefs(t, doc, child, where+"/"+k)
+			checkTree(t, doc, child, where+"/"+k)
 		}
 	case []any:
 		for _, child := range v {
-			checkRefs(t, doc, child, where+"/[]")
+			checkTree(t, doc, child, where+"/[]")
 		}
 	}
 }
