@@ -1,0 +1,149 @@
+package web
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// SessionConfig says where sessions live and what their cookie is.
+type SessionConfig struct {
+	RedisURL string
+	// Prefix prefixes every session key in Redis, e.g. "msdemo:storefront:session:".
+	Prefix string
+	// CookieName must differ between sites on one host: browsers share cookies across
+	// ports.
+	CookieName string
+	// Lifetime is the longest a session lives (default 24 h, a login token's life).
+	Lifetime time.Duration
+	// Secure marks the cookie Secure (HTTPS only); false for http://localhost.
+	Secure bool
+}
+
+// Sessions are the users' sessions, kept in Redis so that every replica of a site shares
+// them. The cookie is HttpOnly and SameSite=Lax.
+type Sessions struct {
+	*scs.SessionManager
+	rdb *redis.Client
+}
+
+// User is who is logged in, as the session keeps it.
+type User struct {
+	Username  string
+	Role      string // "customer" or "manager"
+	Token     string // bearer token for the API
+	ExpiresAt time.Time
+}
+
+// Kind of a flash message, also its CSS class suffix.
+type FlashKind string
+
+// Flash kinds.
+const (
+	FlashSuccess FlashKind = "success"
+	FlashError   FlashKind = "error"
+	FlashInfo    FlashKind = "info"
+)
+
+// Flash is a message shown once, on the next page the user sees.
+type Flash struct {
+	Kind    FlashKind
+	Message string
+}
+
+const (
+	userKey  = "user"
+	flashKey = "flash"
+)
+
+// OpenSessions connects to Redis (failing with a hint when it is not reachable) and
+// returns the session manager. Close closes its Redis client.
+func OpenSessions(ctx context.Context, cfg SessionConfig) (*Sessions, error) {
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL %q: %w", cfg.RedisURL, err)
+	}
+	rdb := redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis not reachable at REDIS_URL=%s (start it with `redis-server --daemonize yes`): %w", cfg.RedisURL, err)
+	}
+	sm := scs.New()
+	sm.Store = goredisstore.NewWithPrefix(rdb, cmp.Or(cfg.Prefix, "msdemo:session:"))
+	sm.Lifetime = cmp.Or(cfg.Lifetime, 24*time.Hour)
+	sm.Cookie.Name = cmp.Or(cfg.CookieName, "session")
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = cfg.Secure
+	sm.Cookie.Path = "/"
+	return &Sessions{SessionManager: sm, rdb: rdb}, nil
+}
+
+// Close closes the connection to Redis.
+func (s *Sessions) Close() error { return s.rdb.Close() }
+
+// User returns the logged-in user of the request's session, if any (an expired token
+// counts as logged out).
+func (s *Sessions) User(ctx context.Context) (User, bool) {
+	var u User
+	if !s.getJSON(ctx, userKey, &u) || u.Token == "" || !u.ExpiresAt.After(time.Now()) {
+		return User{}, false
+	}
+	return u, true
+}
+
+// Login stores u in the session under a new session id (against session fixation).
+func (s *Sessions) Login(ctx context.Context, u User) error {
+	if err := s.RenewToken(ctx); err != nil {
+		return fmt.Errorf("renew session: %w", err)
+	}
+	s.putJSON(ctx, userKey, u)
+	return nil
+}
+
+// Logout forgets the user and starts a new, empty session.
+func (s *Sessions) Logout(ctx context.Context) error {
+	if err := s.RenewToken(ctx); err != nil {
+		return fmt.Errorf("renew session: %w", err)
+	}
+	s.Remove(ctx, userKey)
+	return nil
+}
+
+// AddFlash queues a message for the next page.
+func (s *Sessions) AddFlash(ctx context.Context, kind FlashKind, message string) {
+	var flashes []Flash
+	s.getJSON(ctx, flashKey, &flashes)
+	s.putJSON(ctx, flashKey, append(flashes, Flash{Kind: kind, Message: message}))
+}
+
+// PopFlashes returns the queued messages and forgets them.
+func (s *Sessions) PopFlashes(ctx context.Context) []Flash {
+	var flashes []Flash
+	if s.getJSON(ctx, flashKey, &flashes) {
+		s.Remove(ctx, flashKey)
+	}
+	return flashes
+}
+
+// The session keeps its values as JSON strings: scs encodes a session with gob, which
+// would need every stored type registered (gob.Register) in an init function.
+
+func (s *Sessions) getJSON(ctx context.Context, key string, v any) bool {
+	raw := s.GetString(ctx, key)
+	return raw != "" && json.Unmarshal([]byte(raw), v) == nil
+}
+
+func (s *Sessions) putJSON(ctx context.Context, key string, v any) {
+	b, _ := json.Marshal(v) // User and []Flash always encode
+	s.Put(ctx, key, string(b))
+}
