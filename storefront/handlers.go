@@ -1,0 +1,455 @@
+package storefront
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/go-chi/chi/v5"
+
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/web"
+)
+
+func (s *server) nav(r *http.Request) templ.Component {
+	u, ok := s.sessions.User(r.Context())
+	return navBar(navView{Path: r.URL.Path, LoggedIn: ok, Username: u.Username})
+}
+
+// handleHome serves GET /: the categories.
+func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.categories(r.Context())
+	if err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	s.site.Render(w, r, http.StatusOK, "Categories", homePage(homeView{Categories: cs}))
+}
+
+// handleCategory serves GET /categories/{id}: its products.
+func (s *server) handleCategory(w http.ResponseWriter, r *http.Request) {
+	c, err := s.category(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		s.site.Error(w, r, notFoundFor400(err))
+		return
+	}
+	ps, err := s.products(r.Context(), c.ID)
+	if err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	v := categoryView{Category: c}
+	for _, p := range ps {
+		v.Products = append(v.Products, productCard{ID: p.ID, Name: p.Name, Price: money(p.PriceCents), InStock: p.UnitsInStock > 0})
+	}
+	s.site.Render(w, r, http.StatusOK, c.Name, categoryPage(v))
+}
+
+// notFoundFor400 turns the API's 400 for a malformed id into a 404: for a page address,
+// a malformed id is just a page that does not exist.
+func notFoundFor400(err error) error {
+	if web.StatusOf(err) == http.StatusBadRequest {
+		return &web.APIError{Status: http.StatusNotFound, Message: "not found"}
+	}
+	return err
+}
+
+// handleProduct serves GET /products/{id}: the product and its order form.
+func (s *server) handleProduct(w http.ResponseWriter, r *http.Request) {
+	v, err := s.productView(r)
+	if err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	s.site.Render(w, r, http.StatusOK, v.Product.Name, productPage(v))
+}
+
+func (s *server) productView(r *http.Request) (productView, error) {
+	p, err := s.product(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		return productView{}, notFoundFor400(err)
+	}
+	_, loggedIn := s.sessions.User(r.Context())
+	v := productView{Product: p, Price: money(p.PriceCents), LoggedIn: loggedIn, Quantity: "1",
+		MaxQuantity: p.UnitsInStock, CategoryName: "Category"}
+	if c, err := s.category(r.Context(), p.CategoryID); err == nil {
+		v.CategoryName = c.Name
+	}
+	return v, nil
+}
+
+// handleOrderPlace serves POST /products/{id}/order {quantity}: it places the order and
+// redirects to its page, or shows the product again with what was wrong.
+func (s *server) handleOrderPlace(w http.ResponseWriter, r *http.Request) {
+	u, _ := s.sessions.User(r.Context())
+	v, err := s.productView(r)
+	if err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	v.Quantity = strings.TrimSpace(r.PostFormValue("quantity"))
+	qty, err := strconv.ParseInt(v.Quantity, 10, 64)
+	switch {
+	case err != nil || qty < 1:
+		v.QuantityErr = "Enter a whole number of at least 1."
+	case qty > v.MaxQuantity:
+		v.QuantityErr = "Only " + strconv.FormatInt(v.MaxQuantity, 10) + " in stock."
+	}
+	if v.QuantityErr != "" {
+		s.site.Render(w, r, http.StatusUnprocessableEntity, v.Product.Name, productPage(v))
+		return
+	}
+	var placed struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	err = s.api.Post(r.Context(), u.Token, "/order/orders", map[string]any{"product_id": v.Product.ID, "quantity": qty}, &placed)
+	if fields := web.FieldErrors(err); fields != nil {
+		v.QuantityErr = fields["quantity"]
+		v.FormError = formMessage(err, fields, "quantity")
+		s.site.Render(w, r, http.StatusUnprocessableEntity, v.Product.Name, productPage(v))
+		return
+	}
+	if err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	s.sessions.AddFlash(r.Context(), web.FlashSuccess, "Thank you! Your order is placed; its status updates below.")
+	web.Redirect(w, r, "/orders/"+placed.ID)
+}
+
+// formMessage is the message above a form for an API 400: the API's message when no
+// shown field explains it.
+func formMessage(err error, fields map[string]string, shown ...string) string {
+	for _, f := range shown {
+		if fields[f] != "" {
+			return "Please correct the marked fields."
+		}
+	}
+	var apiErr *web.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Message
+	}
+	return "Please check your input."
+}
+
+// handleRegisterForm serves GET /register.
+func (s *server) handleRegisterForm(w http.ResponseWriter, r *http.Request) {
+	s.site.Render(w, r, http.StatusOK, "Register", registerPage(registerView{}))
+}
+
+// handleRegister serves POST /register: it creates the account, logs the user in and
+// goes to the shop; invalid input shows the form again with the API's messages.
+func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	v := registerView{Username: strings.TrimSpace(r.PostFormValue("username")),
+		FullName: r.PostFormValue("full_name"), Email: r.PostFormValue("email")}
+	password := r.PostFormValue("password")
+	err := s.api.Post(r.Context(), "", "/customer/users", map[string]string{"username": v.Username,
+		"full_name": v.FullName, "email": v.Email, "password": password}, nil)
+	if fields := web.FieldErrors(err); fields != nil || web.StatusOf(err) == http.StatusConflict {
+		v.Errors = fields
+		if web.StatusOf(err) == http.StatusConflict {
+			v.Errors = map[string]string{"username": "This username is taken; choose another."}
+		}
+		v.FormError = formMessage(err, v.Errors, "username", "full_name", "email", "password")
+		s.site.Render(w, r, http.StatusUnprocessableEntity, "Register", registerPage(v))
+		return
+	}
+	if err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	if err := s.logIn(r.Context(), v.Username, password); err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	s.sessions.AddFlash(r.Context(), web.FlashSuccess, "Welcome, "+v.FullName+"! Your account is ready.")
+	web.Redirect(w, r, "/")
+}
+
+// errNotCustomer is a login of a manager, who uses the admin site.
+var errNotCustomer = errors.New("managers log in on the admin site")
+
+// logIn asks the API for a token and keeps it in the session.
+func (s *server) logIn(ctx context.Context, username, password string) error {
+	var l login
+	if err := s.api.Post(ctx, "", "/customer/login", map[string]string{"username": username, "password": password}, &l); err != nil {
+		return err
+	}
+	if l.Role != "customer" {
+		return errNotCustomer
+	}
+	return s.sessions.Login(ctx, web.User{Username: username, Role: l.Role, Token: l.Token, ExpiresAt: l.ExpiresAt})
+}
+
+// handleLoginForm serves GET /login[?next=].
+func (s *server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
+	s.site.Render(w, r, http.StatusOK, "Log in", loginPage(loginView{Next: s.site.SafeNext(r.URL.Query().Get("next"))}))
+}
+
+// handleLogin serves POST /login {username, password, next}.
+func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	v := loginView{Username: strings.TrimSpace(r.PostFormValue("username")), Next: s.site.SafeNext(r.PostFormValue("next"))}
+	err := s.logIn(r.Context(), v.Username, r.PostFormValue("password"))
+	switch status := web.StatusOf(err); {
+	case err == nil:
+		s.sessions.AddFlash(r.Context(), web.FlashSuccess, "You are logged in.")
+		web.Redirect(w, r, v.Next)
+	case errors.Is(err, errNotCustomer):
+		v.FormError = "This is a manager account: please use the admin site."
+	case status == http.StatusBadRequest:
+		v.Errors = web.FieldErrors(err)
+		v.FormError = formMessage(err, v.Errors, "username", "password")
+	case status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusNotFound:
+		v.FormError = "Wrong username or password."
+	default:
+		s.site.Error(w, r, err)
+		return
+	}
+	if err != nil {
+		s.site.Render(w, r, http.StatusUnprocessableEntity, "Log in", loginPage(v))
+	}
+}
+
+// handleLogout serves POST /logout.
+func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if err := s.sessions.Logout(r.Context()); err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	s.sessions.AddFlash(r.Context(), web.FlashInfo, "You are logged out.")
+	web.Redirect(w, r, "/")
+}
+
+// handleProfile serves GET /profile.
+func (s *server) handleProfile(w http.ResponseWriter, r *http.Request) {
+	u, _ := s.sessions.User(r.Context())
+	p, err := s.profile(r.Context(), u.Token, u.Username)
+	if err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	s.site.Render(w, r, http.StatusOK, "Profile", profilePage(profileView{Username: p.Username, FullName: p.FullName,
+		Email: p.Email, Credit: money(p.CreditCents), Version: p.Version}))
+}
+
+// handleProfileUpdate serves POST /profile {full_name, email, password, version}: an
+// empty password keeps the old one; a change made meanwhile elsewhere is a conflict that
+// shows the current profile again.
+func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request) {
+	u, _ := s.sessions.User(r.Context())
+	change := map[string]any{"full_name": r.PostFormValue("full_name"), "email": r.PostFormValue("email")}
+	if pw := r.PostFormValue("password"); pw != "" {
+		change["password"] = pw
+	}
+	if v, err := strconv.ParseInt(r.PostFormValue("version"), 10, 64); err == nil {
+		change["expected_version"] = v
+	}
+	err := s.api.Put(r.Context(), u.Token, "/customer/users/"+u.Username, change, nil)
+	if err == nil {
+		s.sessions.AddFlash(r.Context(), web.FlashSuccess, "Your profile is saved.")
+		web.Redirect(w, r, "/profile")
+		return
+	}
+	fields, status := web.FieldErrors(err), web.StatusOf(err)
+	if fields == nil && status != http.StatusConflict {
+		s.site.Error(w, r, err)
+		return
+	}
+	p, perr := s.profile(r.Context(), u.Token, u.Username)
+	if perr != nil {
+		s.site.Error(w, r, perr)
+		return
+	}
+	v := profileView{Username: p.Username, FullName: r.PostFormValue("full_name"), Email: r.PostFormValue("email"),
+		Credit: money(p.CreditCents), Version: p.Version, Errors: fields}
+	if status == http.StatusConflict {
+		v.FullName, v.Email = p.FullName, p.Email
+		v.FormError = "Your profile was changed elsewhere meanwhile; this is the current one. Please make your change again."
+	} else {
+		v.FormError = formMessage(err, fields, "full_name", "email", "password")
+	}
+	s.site.Render(w, r, http.StatusUnprocessableEntity, "Profile", profilePage(v))
+}
+
+// handleOrderList serves GET /orders: the customer's orders, newest first.
+func (s *server) handleOrderList(w http.ResponseWriter, r *http.Request) {
+	u, _ := s.sessions.User(r.Context())
+	orders, err := s.orders(r.Context(), u.Token)
+	if err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	names := s.productNames(r.Context(), orders)
+	views := make([]orderView, 0, len(orders))
+	for _, o := range orders {
+		views = append(views, newOrderView(o, names[o.ProductID]))
+	}
+	s.site.Render(w, r, http.StatusOK, "My orders", ordersPage(views))
+}
+
+// handleOrderShow serves GET /orders/{id}.
+func (s *server) handleOrderShow(w http.ResponseWriter, r *http.Request) {
+	u, _ := s.sessions.User(r.Context())
+	o, err := s.order(r.Context(), u.Token, chi.URLParam(r, "id"))
+	if err != nil {
+		s.site.Error(w, r, notFoundFor400(err))
+		return
+	}
+	v := newOrderView(o, s.productNames(r.Context(), []order{o})[o.ProductID])
+	s.site.Render(w, r, http.StatusOK, "Order", orderPage(v))
+}
+
+// handleInvoice serves GET /orders/{id}/invoice: printable.
+func (s *server) handleInvoice(w http.ResponseWriter, r *http.Request) {
+	u, _ := s.sessions.User(r.Context())
+	id := chi.URLParam(r, "id")
+	o, err := s.order(r.Context(), u.Token, id)
+	if err != nil {
+		s.site.Error(w, r, notFoundFor400(err))
+		return
+	}
+	var inv invoice
+	if err := s.api.Get(r.Context(), u.Token, "/accounting/invoices/"+o.ID, nil, &inv); err != nil {
+		if web.StatusOf(err) == http.StatusNotFound {
+			s.sessions.AddFlash(r.Context(), web.FlashInfo, "The invoice of this order is not issued yet.")
+			web.Redirect(w, r, "/orders/"+o.ID)
+			return
+		}
+		s.site.Error(w, r, err)
+		return
+	}
+	p, _ := s.profile(r.Context(), u.Token, u.Username) // name and email are a courtesy
+	qty := cmp.Or(inv.Quantity, o.Quantity)
+	v := invoiceView{Number: cmp.Or(inv.Number, inv.ID, o.ID), OrderID: o.ID, Customer: cmp.Or(inv.Customer, o.Customer),
+		FullName: p.FullName, Email: p.Email,
+		Product:   cmp.Or(s.productNames(r.Context(), []order{o})[o.ProductID], o.ProductID),
+		Quantity:  strconv.FormatInt(qty, 10),
+		UnitPrice: money(cmp.Or(inv.UnitPriceCents, o.UnitPriceCents)), Total: money(cmp.Or(inv.TotalCents, o.TotalCents)),
+		IssuedAt: formatTime(inv.IssuedAt)}
+	s.site.Render(w, r, http.StatusOK, "Invoice "+v.Number, invoicePage(v))
+}
+
+// stepLabels are the timeline's steps in words.
+var stepLabels = map[string]string{
+	"placed": "Placed", "stock_reserved": "Stock reserved", "stock-reserved": "Stock reserved",
+	"credit_reserved": "Credit reserved", "credit-reserved": "Credit reserved",
+	"approved": "Approved", "rejected": "Rejected", "invoiced": "Invoiced",
+}
+
+func newOrderView(o order, productName string) orderView {
+	v := orderView{ID: o.ID, Product: cmp.Or(productName, o.ProductID), ProductID: o.ProductID,
+		Quantity: strconv.FormatInt(o.Quantity, 10), UnitPrice: money(o.UnitPriceCents), Total: money(o.TotalCents),
+		Status: cmp.Or(o.Status, "pending"), Reason: o.Reason, PlacedAt: formatTime(o.PlacedAt),
+		InvoiceReady: o.Status == "approved"}
+	for _, st := range o.Timeline {
+		label, ok := stepLabels[st.Step]
+		if !ok {
+			label = strings.ReplaceAll(st.Step, "_", " ")
+		}
+		v.Timeline = append(v.Timeline, stepView{Label: label, At: formatTime(st.At),
+			DateTime: st.At.UTC().Format(time.RFC3339), Reason: st.Reason})
+	}
+	return v
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2 Jan 2006 15:04:05 UTC")
+}
+
+// handleEvents serves GET /events: the customer's order updates as Server-Sent Events.
+// For every event of one of their orders it sends "order-<id>" (the row of /orders) and
+// "order-detail-<id>" (the body of /orders/{id}), rendered from the order as the API
+// shows it once it has caught up with the event.
+func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	u, _ := s.sessions.User(r.Context())
+	f := &orderFollower{s: s, user: u, owned: map[string]bool{}, steps: map[string]int{}}
+	web.ServeSSE(w, r, s.hub.Subscribe(r.Context()), s.keepAlive, f.render)
+}
+
+// orderFollower decides, for one browser, which events concern the user's orders, and
+// renders them. It remembers which orders are the user's (the API decides: another
+// customer's order answers 403 or 404), so that most events cost no API call. It is used
+// by one goroutine.
+type orderFollower struct {
+	s     *server
+	user  web.User
+	owned map[string]bool // order id → the user's
+	steps map[string]int  // order id → timeline steps last sent
+}
+
+func (f *orderFollower) render(ctx context.Context, e event.Stored) []web.SSEMessage {
+	id, ok := orderIDOf(e)
+	if !ok {
+		return nil
+	}
+	if e.Type == "order.placed" {
+		var placed struct {
+			Customer string `json:"customer"`
+		}
+		if json.Unmarshal(e.Data, &placed) == nil && placed.Customer != "" {
+			f.owned[id] = placed.Customer == f.user.Username
+		}
+	}
+	if mine, known := f.owned[id]; known && !mine {
+		return nil
+	}
+	o, err := f.fetch(ctx, id, e)
+	if err != nil {
+		return nil
+	}
+	f.steps[id] = len(o.Timeline)
+	v := newOrderView(o, f.s.productNames(ctx, []order{o})[o.ProductID])
+	return []web.SSEMessage{{Event: "order-" + id, HTML: orderCells(v)}, {Event: "order-detail-" + id, HTML: orderDetail(v)}}
+}
+
+// fetch reads the order once the order service shows e: for an event of the order's own
+// stream, until its version reaches e's; for a saga event of another stream, until its
+// timeline grew. It waits 3 s at most and then renders what there is.
+func (f *orderFollower) fetch(ctx context.Context, id string, e event.Stored) (order, error) {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		o, err := f.s.order(ctx, f.user.Token, id)
+		switch status := web.StatusOf(err); {
+		case err == nil:
+			f.owned[id] = true
+		case status == http.StatusForbidden || status == http.StatusNotFound && e.Type != "order.placed":
+			f.owned[id] = false
+			return order{}, err
+		}
+		caughtUp := err == nil && (e.Stream == "order-"+id && o.Version >= e.Version ||
+			e.Stream != "order-"+id && len(o.Timeline) > f.steps[id])
+		if caughtUp || time.Now().After(deadline) {
+			return o, err
+		}
+		select {
+		case <-ctx.Done():
+			return order{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// orderIDOf returns the order an event is about: the id of an "order-<id>" stream, or the
+// order_id in the data of a reservation, release or invoice.
+func orderIDOf(e event.Stored) (string, bool) {
+	if id, ok := strings.CutPrefix(e.Stream, "order-"); ok && id != "" {
+		return id, true
+	}
+	var d struct {
+		OrderID string `json:"order_id"`
+	}
+	if json.Unmarshal(e.Data, &d) == nil && d.OrderID != "" {
+		return d.OrderID, true
+	}
+	return "", false
+}
