@@ -3,6 +3,7 @@ package eventclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -132,8 +133,8 @@ func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
 		}
 		storeID = page.StoreID
 		for _, e := range page.Events {
-			if err := s.rm.Apply(ctx, storeID, e); err != nil {
-				return fmt.Errorf("apply %s (position %d) to %s: %w", e.Type, e.Position, s.sub.Name, err)
+			if err := s.applyFromFeed(ctx, storeID, e); err != nil {
+				return err
 			}
 		}
 		after = page.NextAfter
@@ -144,6 +145,36 @@ func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
 			s.storeID, s.applied = storeID, after
 			return nil
 		}
+	}
+}
+
+// applyFromFeed applies an event read from the feed as the bus would deliver it: a failure
+// is tried again with backoff (the read model's database may be down for a moment), and an
+// event that fails permanently (bus.ErrPermanent) goes to the subscription's dead-letter
+// queue, where managers see it and can replay it, while catch-up goes on.
+func (s *subscriber) applyFromFeed(ctx context.Context, storeID string, e event.Stored) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := s.rm.Apply(ctx, storeID, e)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, bus.ErrPermanent) {
+			s.logger.Error("catch up: event dead-lettered", "subscription", s.sub.Name,
+				"type", e.Type, "position", e.Position, "error", err)
+			body, _ := json.Marshal(e)
+			queue := s.sub.Name + ".events"
+			return s.client.bus.Publish(ctx, bus.DeadExchange, queue, bus.Message{ID: e.ID, Type: e.Type, Body: body,
+				Headers: map[string]any{StoreIDHeader: storeID, "x-msdemo-error": err.Error()}})
+		}
+		s.logger.Warn("catch up: apply failed, trying again", "subscription", s.sub.Name,
+			"type", e.Type, "position", e.Position, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

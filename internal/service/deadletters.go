@@ -29,7 +29,7 @@ type DeadLetter struct {
 }
 
 // MountDeadLetters adds the managers' dead-letter routes of the service's event queue
-// ("<name>.events.dead") to r:
+// ("<Subscription>.events.dead") to r:
 //
 //	GET    /dead-letters              list (oldest first)
 //	POST   /dead-letters/{id}/replay  put one back into the service's queue
@@ -39,7 +39,7 @@ type DeadLetter struct {
 // A replayed event carries bus.ReplayHeader, so the subscription applies it even though it
 // is behind the checkpoint; Apply's idempotency keeps it from counting twice.
 func (rt *Runtime) MountDeadLetters(r chi.Router) {
-	queue := rt.Name + ".events"
+	queue := rt.Subscription + ".events"
 	r.Route("/dead-letters", func(r chi.Router) {
 		r.Use(auth.Require(auth.Manager))
 		r.Get("/", func(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +79,7 @@ func (rt *Runtime) MountDeadLetters(r chi.Router) {
 
 // takeDeadLetter replays or discards the dead letter of the URL's id: 204, or 404.
 func (rt *Runtime) takeDeadLetter(w http.ResponseWriter, r *http.Request, take func(ctx context.Context, queue, id string) error) {
-	err := take(r.Context(), rt.Name+".events", chi.URLParam(r, "id"))
+	err := take(r.Context(), rt.Subscription+".events", chi.URLParam(r, "id"))
 	switch {
 	case errors.Is(err, bus.ErrNotFound):
 		Error(w, r, rt.Logger, ErrNotFound)

@@ -51,6 +51,10 @@ type Runtime struct {
 	// Checkpoint reads the read model's checkpoint, for Write's wait when another
 	// replica is the active consumer. The service sets it before serving.
 	Checkpoint func(context.Context) (int64, error)
+	// Subscription is the name of the service's event subscription (queue
+	// "<Subscription>.events"), for the dead-letter routes; Start sets it to Name, and a
+	// test that subscribes under another name sets it too.
+	Subscription string
 }
 
 // Start listens on cfg.Addr and connects to the bus. A busy port or an unreachable broker
@@ -67,7 +71,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Runtime, erro
 	}
 	return &Runtime{Config: cfg, Logger: logger, Listener: ln, Bus: conn,
 		Events:   eventclient.New(conn, cfg.EventstoreURL, cfg.AppendQueue, cfg.Exchange),
-		Progress: eventclient.NewProgress()}, nil
+		Progress: eventclient.NewProgress(), Subscription: cfg.Name}, nil
 }
 
 // Close closes the bus connection and the listener.
