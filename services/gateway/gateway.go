@@ -12,7 +12,12 @@
 // requests and responses reused between requests, no allocation per request) it reached
 // 0.9x the throughput of nginx with upstream keep-alive on the same backend, where
 // ReverseProxy reached about 0.55x. The other services
-// use net/http and chi as usual.
+// use net/http and chi as usual. The policy costs little: matching is a comparison of
+// path segments without allocation (about 0.1 µs), and verified tokens are cached (a
+// verification, about 3.5 µs and 21 allocations, cut throughput by a fifth). Measured
+// with wrk as CPU time per proxied request on a busy 2-core machine: nginx 13.5 µs,
+// the gateway before the policy 15.5 µs, with it 16.2 µs anonymous and 16.7 µs with a
+// token.
 //
 // Contract of the proxy:
 //   - The path after the service segment is forwarded normalized, as nginx does (".."
