@@ -16,6 +16,7 @@ import (
 	"github.com/msdemo/msdemo/eventstore"
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/service"
+	"github.com/msdemo/msdemo/services/accounting"
 	"github.com/msdemo/msdemo/services/customer"
 	"github.com/msdemo/msdemo/services/gateway"
 	"github.com/msdemo/msdemo/services/product"
@@ -84,6 +85,9 @@ var components = map[string]func(ctx context.Context, cfg config, logger *slog.L
 	"product": func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return product.Run(ctx, productConfig(cfg), logger)
 	},
+	"accounting": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return accounting.Run(ctx, accountingConfig(cfg), logger)
+	},
 }
 
 // rebuilders maps each service with a read model to the function that rebuilds it from
@@ -94,6 +98,9 @@ var rebuilders = map[string]func(ctx context.Context, cfg config, logger *slog.L
 	},
 	"product": func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return product.Rebuild(ctx, productConfig(cfg), logger)
+	},
+	"accounting": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return accounting.Rebuild(ctx, accountingConfig(cfg), logger)
 	},
 }
 
@@ -107,6 +114,11 @@ func customerConfig(cfg config) customer.Config {
 	return customer.Config{Service: serviceConfig(cfg, "customer"), RedisURL: cfg.RedisURL,
 		KeyPrefix: cfg.Namespace + ":customer:", DataDir: cfg.DataDir, AdminPassword: cfg.AdminPassword,
 		StartCreditCents: cfg.StartCreditCents}
+}
+
+func accountingConfig(cfg config) accounting.Config {
+	return accounting.Config{Service: serviceConfig(cfg, "accounting"), PostgresURL: cfg.PostgresURL,
+		Database: cfg.Namespace + "_accounting"}
 }
 
 func productConfig(cfg config) product.Config {
