@@ -5,6 +5,7 @@
 //	msdemo                        run every component
 //	msdemo -target=eventstore     run one component
 //	msdemo rebuild -target=order  rebuild a read model from the event store (all: every one)
+//	msdemo seed                   load a demo catalog and customers into a running shop
 //	msdemo healthcheck -url URL   exit 0 when URL answers 200 (for container healthchecks)
 package main
 
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +28,7 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/seed"
 )
 
 func main() {
@@ -42,6 +45,9 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, args[1:])
+	}
+	if len(args) > 0 && args[0] == "seed" {
+		return seedShop(ctx, getenv, stderr)
 	}
 	command := "run"
 	if len(args) > 0 && args[0] == "rebuild" {
@@ -114,6 +120,30 @@ func rebuild(ctx context.Context, cfg config, names []string, logger *slog.Logge
 		}
 		logger.Info("read model rebuilt", "component", name, "duration_ms", time.Since(start).Milliseconds())
 	}
+	return nil
+}
+
+// seedShop loads the demo catalog and customers through the gateway of a running shop.
+func seedShop(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	password := cfg.AdminPassword
+	if password == "" {
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, "admin-password"))
+		if err != nil {
+			return fmt.Errorf("no MSDEMO_ADMIN_PASSWORD and no %s: start the shop first: %w",
+				filepath.Join(cfg.DataDir, "admin-password"), err)
+		}
+		password = strings.TrimSpace(string(b))
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if err := seed.Run(ctx, cfg.GatewayURL, password, logger); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "seeded the shop at %s; demo customers alice, bob and chen have the password %q\n",
+		cfg.GatewayURL, seed.DemoPassword)
 	return nil
 }
 
