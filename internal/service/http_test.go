@@ -25,6 +25,7 @@ func TestDecode(t *testing.T) {
 	}{
 		{"valid", `{"name": "a", "count": 1}`, "application/json", ""},
 		{"no content type", `{"name": "a"}`, "", ""},
+		{"curl -d", `{"name": "a"}`, "application/x-www-form-urlencoded", ""},
 		{"form", `name=a`, "application/x-www-form-urlencoded", "body"},
 		{"empty", ``, "application/json", "body"},
 		{"not JSON", `{"name": `, "application/json", "body"},
