@@ -430,4 +430,3 @@ func TestAdminBootstrap(t *testing.T) {
 		t.Errorf("got users %v, want only admin", got)
 	}
 }
-
