@@ -19,6 +19,7 @@ import (
 	"github.com/msdemo/msdemo/services/accounting"
 	"github.com/msdemo/msdemo/services/customer"
 	"github.com/msdemo/msdemo/services/gateway"
+	"github.com/msdemo/msdemo/services/order"
 	"github.com/msdemo/msdemo/services/product"
 )
 
@@ -85,6 +86,9 @@ var components = map[string]func(ctx context.Context, cfg config, logger *slog.L
 	"product": func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return product.Run(ctx, productConfig(cfg), logger)
 	},
+	"order": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return order.Run(ctx, orderConfig(cfg), logger)
+	},
 	"accounting": func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return accounting.Run(ctx, accountingConfig(cfg), logger)
 	},
@@ -98,6 +102,9 @@ var rebuilders = map[string]func(ctx context.Context, cfg config, logger *slog.L
 	},
 	"product": func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return product.Rebuild(ctx, productConfig(cfg), logger)
+	},
+	"order": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return order.Rebuild(ctx, orderConfig(cfg), logger)
 	},
 	"accounting": func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return accounting.Rebuild(ctx, accountingConfig(cfg), logger)
@@ -114,6 +121,11 @@ func customerConfig(cfg config) customer.Config {
 	return customer.Config{Service: serviceConfig(cfg, "customer"), RedisURL: cfg.RedisURL,
 		KeyPrefix: cfg.Namespace + ":customer:", DataDir: cfg.DataDir, AdminPassword: cfg.AdminPassword,
 		StartCreditCents: cfg.StartCreditCents}
+}
+
+func orderConfig(cfg config) order.Config {
+	return order.Config{Service: serviceConfig(cfg, "order"), PostgresURL: cfg.PostgresURL,
+		Database: cfg.Namespace + "_order", SagaTimeout: cfg.SagaTimeout}
 }
 
 func accountingConfig(cfg config) accounting.Config {
