@@ -29,7 +29,7 @@ type System struct {
 
 // Start runs an event store (embedded FerretDB in a temporary DATA_DIR) and a gateway
 // for t; both stop when t ends.
-func Start(t *testing.T) *System {
+func Start(t testing.TB) *System {
 	t.Helper()
 	conn := testenv.Bus(t)
 	name := testenv.Name(t)
@@ -63,7 +63,7 @@ func Start(t *testing.T) *System {
 }
 
 // ServiceConfig returns the frame configuration for a service named name that joins s.
-func (s *System) ServiceConfig(t *testing.T, name string) service.Config {
+func (s *System) ServiceConfig(t testing.TB, name string) service.Config {
 	return service.Config{Name: name, Addr: testenv.FreeAddr(t), RabbitMQURL: testenv.RabbitMQURL(),
 		EventstoreURL: s.EventstoreURL, TokenKey: s.TokenKey, Exchange: s.Exchange,
 		AppendQueue: s.AppendQueue, RegistryExchange: s.RegistryExchange}
@@ -76,7 +76,7 @@ func (s *System) Token(user string, role auth.Role) string {
 
 // Go runs fn until t ends; an error it returns fails t. Cleanup cancels its context and
 // waits (15 s at most) for it to return.
-func Go(t *testing.T, what string, fn func(ctx context.Context) error) {
+func Go(t testing.TB, what string, fn func(ctx context.Context) error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
