@@ -338,9 +338,10 @@ func (s *server) handleInvoice(w http.ResponseWriter, r *http.Request) {
 
 // stepLabels are the timeline's steps in words.
 var stepLabels = map[string]string{
-	"placed": "Placed", "stock_reserved": "Stock reserved", "stock-reserved": "Stock reserved",
-	"credit_reserved": "Credit reserved", "credit-reserved": "Credit reserved",
-	"approved": "Approved", "rejected": "Rejected", "invoiced": "Invoiced",
+	"placed": "Placed", "stock reserved": "Stock reserved", "stock rejected": "Stock refused",
+	"stock released": "Stock released", "credit reserved": "Credit reserved", "credit rejected": "Credit refused",
+	"credit released": "Credit released", "approved": "Approved", "rejected": "Rejected",
+	"invoiced": "Invoiced", "timed out": "Timed out",
 }
 
 func newOrderView(o order, productName string) orderView {
@@ -353,8 +354,11 @@ func newOrderView(o order, productName string) orderView {
 		if !ok {
 			label = strings.ReplaceAll(st.Step, "_", " ")
 		}
+		if st.Reason != "" {
+			label += ": " + st.Reason
+		}
 		v.Timeline = append(v.Timeline, stepView{Label: label, At: formatTime(st.At),
-			DateTime: st.At.UTC().Format(time.RFC3339), Reason: st.Reason})
+			DateTime: st.At.UTC().Format(time.RFC3339)})
 	}
 	return v
 }

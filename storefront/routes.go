@@ -12,8 +12,8 @@ import (
 )
 
 // NewServer returns the storefront's handler: every page and its middleware are listed
-// here. Middleware, outside in: logging (and panics), CSRF (cross-origin writes refused),
-// sessions (load and save).
+// here. Middleware, outside in: logging (and panics), sessions (load and save), CSRF
+// (cross-origin writes refused, with the friendly 403 page, which needs the session).
 func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub *web.Hub, keepAlive time.Duration) http.Handler {
 	s := &server{api: api, sessions: sessions, hub: hub, logger: logger, keepAlive: keepAlive}
 	s.site = &web.Site{Name: "msdemo shop", Home: "/", Login: "/login", Manifest: true, Nav: s.nav,
@@ -42,7 +42,7 @@ func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub
 	r.With(loggedIn).Post("/profile", s.handleProfileUpdate)          // 303 /profile
 	r.With(loggedIn).Get("/events", s.handleEvents)                   // text/event-stream
 
-	return web.Logging(logger)(web.Protect(s.site, sessions.LoadAndSave(r)))
+	return web.Logging(logger)(sessions.LoadAndSave(web.Protect(s.site, r)))
 }
 
 // server is what the handlers share.

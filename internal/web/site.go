@@ -158,7 +158,8 @@ func (s *Site) NotFound(w http.ResponseWriter, r *http.Request) {
 // or DELETE that a browser sends from another origin (by Sec-Fetch-Site, or Origin
 // compared with Host) gets the friendly 403 page. Requests without those headers (curl,
 // old browsers) pass: they cannot carry a victim's cookie across sites. Safe methods are
-// never checked, so links from elsewhere keep working.
+// never checked, so links from elsewhere keep working. Mount it inside
+// Sessions.LoadAndSave: its 403 page is rendered with the session.
 func Protect(s *Site, h http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,7 +10,7 @@
 //	api := web.NewClient(gatewayURL, nil)
 //	hub := web.NewHub(logger)
 //	go hub.Run(ctx, conn, web.HubConfig{Exchange: "msdemo.events", Keys: []string{"order.*"}})
-//	h := web.Protect(site, sessions.LoadAndSave(mux))  // CSRF first, then sessions
+//	h := web.Logging(logger)(sessions.LoadAndSave(web.Protect(site, mux))) // Protect needs the session
 //
 // A handler parses the request, calls the API with the user's token
 // (sessions.User(ctx).Token), builds a view model and calls site.Render, which wraps the
