@@ -21,6 +21,7 @@ import (
 	"github.com/msdemo/msdemo/services/gateway"
 	"github.com/msdemo/msdemo/services/order"
 	"github.com/msdemo/msdemo/services/product"
+	"github.com/msdemo/msdemo/storefront"
 )
 
 // config is everything msdemo reads from the environment, loaded once by run.
@@ -91,6 +92,11 @@ var components = map[string]func(ctx context.Context, cfg config, logger *slog.L
 	},
 	"accounting": func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return accounting.Run(ctx, accountingConfig(cfg), logger)
+	},
+	"storefront": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return storefront.Run(ctx, storefront.Config{Addr: cfg.Addr["storefront"], GatewayURL: cfg.GatewayURL,
+			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":storefront:session:",
+			RabbitMQURL: cfg.RabbitMQURL}, logger)
 	},
 }
 
