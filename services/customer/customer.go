@@ -2,7 +2,8 @@
 // tokens), profiles and credit. Every change is an event in the customer's stream
 // "customer-<username>" (domain.go); the service answers reads from its read model in
 // Redis (redis.go), which it keeps up to date from the event store and can rebuild from it
-// at any time. routes.go lists its HTTP API; DESIGN.md describes the shop around it.
+// at any time. In the order saga it reserves, rejects and releases the credit of orders
+// (participant.go). routes.go lists its HTTP API; DESIGN.md describes the shop around it.
 //
 // On its first start against an event store, the service registers the manager "admin"
 // (see Config.AdminPassword).
@@ -127,8 +128,9 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 }
 
-// subscribedTypes are the events the read model applies.
-var subscribedTypes = []string{"customer.*"}
+// subscribedTypes are the events the read model applies: the customers' own, and the
+// order events that the service answers in the order saga (participant.go).
+var subscribedTypes = []string{"customer.*", EventOrderPlaced, EventOrderRejected}
 
 func openRedis(ctx context.Context, url string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
@@ -172,7 +174,7 @@ func newApp(cfg Config, rt *service.Runtime, users *store) (*app, error) {
 // subscribe keeps the read model up to date until ctx is done.
 func (a *app) subscribe(ctx context.Context) error {
 	return a.rt.Events.Subscribe(ctx, eventclient.Subscription{Name: a.cfg.Subscription, Types: subscribedTypes,
-		Progress: a.rt.Progress, CaughtUp: a.caughtUp}, a.users, a.logger)
+		Progress: a.rt.Progress, CaughtUp: a.caughtUp}, &participant{users: a.users, events: a.rt.Events, logger: a.logger}, a.logger)
 }
 
 // bootstrap waits for the catch-up, registers the manager "admin" if there is none, and

@@ -7,6 +7,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/service"
@@ -406,4 +408,98 @@ func versionProblem(v *int64, required bool) string {
 		return "must be the version you read (1 or more)"
 	}
 	return ""
+}
+
+// The order saga (DESIGN.md, "The order saga"): this service holds the credit of an
+// order's customer. It reads order.placed and order.rejected of the order streams and
+// answers on the customer's stream.
+const (
+	EventOrderPlaced   = "order.placed"
+	EventOrderRejected = "order.rejected"
+	// ReasonNotEnoughCredit is the reason of customer.credit-rejected.
+	ReasonNotEnoughCredit = "not enough credit"
+)
+
+// OrderPlaced is what this service reads of order.placed.
+type OrderPlaced struct {
+	OrderID    string `json:"order_id"`
+	Customer   string `json:"customer"`
+	TotalCents int64  `json:"total_cents"`
+}
+
+// OrderRejected is what this service reads of order.rejected.
+type OrderRejected struct {
+	OrderID  string `json:"order_id"`
+	Customer string `json:"customer"`
+}
+
+// ReservationState is where a credit reservation of an order stands.
+type ReservationState string
+
+// The states of a reservation: one per (customer, order), moved only by the customer's
+// own events, so that a rebuild from the events gives the same.
+const (
+	Reserved ReservationState = "reserved" // customer.credit-reserved: the credit is taken
+	Rejected ReservationState = "rejected" // customer.credit-rejected: nothing was taken
+	Released ReservationState = "released" // customer.credit-released: the credit is back
+)
+
+// Reservation is the saga's record of one order in a customer's stream. The zero
+// Reservation (State "") says the customer has not answered the order yet.
+type Reservation struct {
+	OrderID     string
+	AmountCents int64
+	State       ReservationState
+}
+
+// ReservationOf returns the reservation that an event of the customer's stream records;
+// ok is false for an event that is not about an order's credit.
+func ReservationOf(typ string, data json.RawMessage) (r Reservation, ok bool, err error) {
+	states := map[string]ReservationState{EventCreditReserved: Reserved, EventCreditRejected: Rejected,
+		EventCreditReleased: Released}
+	state, ok := states[typ]
+	if !ok {
+		return Reservation{}, false, nil
+	}
+	var d CreditReservation
+	if err := json.Unmarshal(data, &d); err != nil {
+		return Reservation{}, false, fmt.Errorf("decode %s: %w", typ, err)
+	}
+	return Reservation{OrderID: d.OrderID, AmountCents: d.AmountCents, State: state}, true, nil
+}
+
+// reservationNamespace makes the ids of the saga's events: "<order id>/credit-reserved"
+// names the one reservation of an order, so that a decision made again after a crash is
+// the same event and the event store stores it once.
+var reservationNamespace = uuid.MustParse("3b0f5c1e-8d2a-4c6b-9e71-5a4f2d8c0b13")
+
+func reservationEvent(typ string, d CreditReservation) event.New {
+	e := service.NewEvent(typ, d)
+	e.ID = uuid.NewSHA1(reservationNamespace, []byte(d.OrderID+"/"+strings.TrimPrefix(typ, "customer."))).String()
+	return e
+}
+
+// ReserveCredit decides order o for customer c, whose record of o is r: nothing when c
+// has answered o already (r.State is set), customer.credit-reserved of the order's total
+// when c has that much credit, customer.credit-rejected ("not enough credit") otherwise.
+// The caller makes sure that c exists.
+func ReserveCredit(c Customer, r Reservation, o OrderPlaced) (event.New, bool) {
+	switch {
+	case r.State != "":
+		return event.New{}, false
+	case o.TotalCents >= 0 && o.TotalCents <= c.CreditCents:
+		return reservationEvent(EventCreditReserved, CreditReservation{OrderID: o.OrderID, AmountCents: o.TotalCents}), true
+	default:
+		return reservationEvent(EventCreditRejected, CreditReservation{OrderID: o.OrderID, Reason: ReasonNotEnoughCredit}), true
+	}
+}
+
+// ReleaseCredit decides the rejection of order orderID for a customer whose record of it
+// is r: customer.credit-released of the amount held when r is a reservation not yet
+// released, nothing otherwise.
+func ReleaseCredit(r Reservation, orderID string) (event.New, bool) {
+	if r.State != Reserved {
+		return event.New{}, false
+	}
+	return reservationEvent(EventCreditReleased, CreditReservation{OrderID: orderID, AmountCents: r.AmountCents}), true
 }

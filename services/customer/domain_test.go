@@ -240,3 +240,132 @@ func TestCustomerWith(t *testing.T) {
 		t.Fatalf("got %+v, %v; want bob, manager, version 1", c, err)
 	}
 }
+
+func TestReserveCredit(t *testing.T) {
+	ann := Customer{Username: "ann", CreditCents: 1000, Version: 3}
+	order := OrderPlaced{OrderID: "o1", Customer: "ann", TotalCents: 600}
+	tests := []struct {
+		name     string
+		c        Customer
+		r        Reservation
+		o        OrderPlaced
+		wantType string // "" = no decision
+	}{
+		{"enough credit", ann, Reservation{}, order, EventCreditReserved},
+		{"exactly the credit", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 1000}, EventCreditReserved},
+		{"free order", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 0}, EventCreditReserved},
+		{"one cent short", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 1001}, EventCreditRejected},
+		{"no credit", Customer{Username: "ann", Version: 1}, Reservation{}, order, EventCreditRejected},
+		{"negative total", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: -5}, EventCreditRejected},
+		{"reserved before", ann, Reservation{OrderID: "o1", AmountCents: 600, State: Reserved}, order, ""},
+		{"rejected before", ann, Reservation{OrderID: "o1", State: Rejected}, order, ""},
+		{"released before", ann, Reservation{OrderID: "o1", AmountCents: 600, State: Released}, order, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, ok := ReserveCredit(tt.c, tt.r, tt.o)
+			if !ok {
+				if tt.wantType != "" {
+					t.Fatalf("got no decision, want %s", tt.wantType)
+				}
+				return
+			}
+			if e.Type != tt.wantType {
+				t.Fatalf("got %s, want %s", e.Type, tt.wantType)
+			}
+			var d CreditReservation
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			want := CreditReservation{OrderID: tt.o.OrderID, AmountCents: tt.o.TotalCents}
+			if e.Type == EventCreditRejected {
+				want = CreditReservation{OrderID: tt.o.OrderID, Reason: ReasonNotEnoughCredit}
+			}
+			if d != want {
+				t.Errorf("got data %+v, want %+v", d, want)
+			}
+			again, _ := ReserveCredit(tt.c, tt.r, tt.o)
+			if again.ID != e.ID {
+				t.Errorf("got id %s deciding again, want the same id %s", again.ID, e.ID)
+			}
+		})
+	}
+}
+
+func TestReleaseCredit(t *testing.T) {
+	tests := []struct {
+		name string
+		r    Reservation
+		want bool
+	}{
+		{"held", Reservation{OrderID: "o1", AmountCents: 600, State: Reserved}, true},
+		{"never answered", Reservation{}, false},
+		{"rejected", Reservation{OrderID: "o1", State: Rejected}, false},
+		{"released before", Reservation{OrderID: "o1", AmountCents: 600, State: Released}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, ok := ReleaseCredit(tt.r, "o1")
+			if ok != tt.want {
+				t.Fatalf("got decision %v, want %v", ok, tt.want)
+			}
+			if !ok {
+				return
+			}
+			var d CreditReservation
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			if e.Type != EventCreditReleased || d.AmountCents != tt.r.AmountCents || d.OrderID != "o1" {
+				t.Errorf("got %s %+v, want %s of %d for o1", e.Type, d, EventCreditReleased, tt.r.AmountCents)
+			}
+		})
+	}
+}
+
+// The ids of the saga's events depend on the order and the kind of answer only.
+func TestReservationIDs(t *testing.T) {
+	c := Customer{Username: "ann", CreditCents: 1000, Version: 1}
+	reserve1, _ := ReserveCredit(c, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 10})
+	reserve1b, _ := ReserveCredit(Customer{Username: "ann", CreditCents: 50, Version: 7}, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 20})
+	reserve2, _ := ReserveCredit(c, Reservation{}, OrderPlaced{OrderID: "o2", TotalCents: 10})
+	reject1, _ := ReserveCredit(c, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 5000})
+	release1, _ := ReleaseCredit(Reservation{OrderID: "o1", AmountCents: 10, State: Reserved}, "o1")
+	if reserve1.ID != reserve1b.ID {
+		t.Errorf("got ids %s and %s for reservations of o1, want one", reserve1.ID, reserve1b.ID)
+	}
+	ids := map[string]bool{reserve1.ID: true, reserve2.ID: true, reject1.ID: true, release1.ID: true}
+	if len(ids) != 4 {
+		t.Errorf("got %d distinct ids for 4 different answers, want 4", len(ids))
+	}
+}
+
+// Applying the saga's events moves the credit, and ReservationOf reads the record.
+func TestApplyReservations(t *testing.T) {
+	c := Customer{Username: "ann", CreditCents: 1000, Version: 1}
+	steps := []struct {
+		typ        string
+		data       string
+		wantCredit int64
+		wantState  ReservationState
+	}{
+		{EventCreditReserved, `{"order_id": "o1", "amount_cents": 600}`, 400, Reserved},
+		{EventCreditRejected, `{"order_id": "o2", "reason": "not enough credit"}`, 400, Rejected},
+		{EventCreditReleased, `{"order_id": "o1", "amount_cents": 600}`, 1000, Released},
+	}
+	for i, s := range steps {
+		e := event.Stored{Stream: "customer-ann", Version: int64(i + 2), Type: s.typ, Data: json.RawMessage(s.data)}
+		next, applied, err := c.Apply(e)
+		if err != nil || !applied || next.CreditCents != s.wantCredit {
+			t.Fatalf("%s: got credit %d (applied %v, %v), want %d", s.typ, next.CreditCents, applied, err, s.wantCredit)
+		}
+		r, ok, err := ReservationOf(e.Type, e.Data)
+		if err != nil || !ok || r.State != s.wantState {
+			t.Fatalf("%s: got reservation %+v (%v, %v), want state %s", s.typ, r, ok, err, s.wantState)
+		}
+		c = next
+	}
+	if _, ok, _ := ReservationOf(EventCreditSet, json.RawMessage(`{"credit_cents": 5}`)); ok {
+		t.Errorf("customer.credit-set: got a reservation, want none")
+	}
+}

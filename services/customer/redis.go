@@ -20,6 +20,9 @@ import (
 //	<prefix>user:<username>  hash: username, full_name, email, password_hash, role,
 //	                         credit_cents, version (the stream version applied last)
 //	<prefix>users            sorted set of usernames, all scores 0: ordered by name
+//	<prefix>reservations:<username>
+//	                         hash: order id -> "<state> <amount_cents>", the customer's
+//	                         answers to orders (Reservation), moved by its credit events
 //	<prefix>checkpoint       hash: store_id, position
 //
 // It is safe for concurrent use. Only Apply and Reset write.
@@ -35,6 +38,9 @@ func newStore(rdb *redis.Client, prefix string) *store { return &store{rdb: rdb,
 func (s *store) userKey(username string) string { return s.prefix + "user:" + username }
 func (s *store) usersKey() string               { return s.prefix + "users" }
 func (s *store) checkpointKey() string          { return s.prefix + "checkpoint" }
+func (s *store) reservationsKey(username string) string {
+	return s.prefix + "reservations:" + username
+}
 
 // Checkpoint returns the store id and the position of the last event applied.
 func (s *store) Checkpoint(ctx context.Context) (string, int64, error) {
@@ -47,27 +53,25 @@ func (s *store) Position(ctx context.Context) (int64, error) {
 	return pos, err
 }
 
-// Apply applies e to its customer's hash and records (storeID, e.Position) as the
-// checkpoint, both in one MULTI/EXEC transaction. The customer's version decides whether
-// e was applied before (Customer.Apply); the keys are WATCHed so that a concurrent writer
-// (a rebuild, a second replica taking over) makes the transaction start over instead of
-// losing a change.
+// Apply applies e to its customer's hash (and reservations) and records (storeID,
+// e.Position) as the checkpoint, both in one MULTI/EXEC transaction. The customer's
+// version decides whether e was applied before (Customer.Apply); the keys are WATCHed so
+// that a concurrent writer (a rebuild, a second replica taking over) makes the
+// transaction start over instead of losing a change.
 func (s *store) Apply(ctx context.Context, storeID string, e event.Stored) error {
 	username, isCustomer := UsernameOf(e.Stream)
-	key := s.userKey(username)
+	keys := []string{s.checkpointKey()}
+	if isCustomer {
+		keys = append(keys, s.userKey(username), s.reservationsKey(username))
+	}
 	apply := func(tx *redis.Tx) error {
-		var next Customer
-		applied := false
+		var ch change
 		if isCustomer {
-			fields, err := tx.HGetAll(ctx, key).Result()
+			c, err := s.customer(ctx, tx, username)
 			if err != nil {
 				return err
 			}
-			c, err := decodeCustomer(fields)
-			if err != nil {
-				return fmt.Errorf("read %s: %w", key, err)
-			}
-			if next, applied, err = c.Apply(e); err != nil {
+			if ch, err = (change{username: username, customer: c}).then(e); err != nil {
 				return err
 			}
 		}
@@ -76,25 +80,192 @@ func (s *store) Apply(ctx context.Context, storeID string, e event.Stored) error
 			return err
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			if applied {
-				p.HSet(ctx, key, encodeCustomer(next))
-				p.ZAdd(ctx, s.usersKey(), redis.Z{Member: username})
-			}
+			s.write(ctx, p, ch)
 			p.HSet(ctx, s.checkpointKey(), "store_id", storeID, "position", max(position, e.Position))
 			return nil
 		})
 		return err
 	}
+	if err := s.watch(ctx, apply, keys...); err != nil {
+		return fmt.Errorf("apply %s (position %d): %w", e.Type, e.Position, err)
+	}
+	return nil
+}
+
+// watch runs fn in a transaction that WATCHes keys, starting over (20 times at most) while
+// another client changes them meanwhile.
+func (s *store) watch(ctx context.Context, fn func(*redis.Tx) error, keys ...string) error {
 	for range 20 {
-		err := s.rdb.Watch(ctx, apply, key, s.checkpointKey())
+		err := s.rdb.Watch(ctx, fn, keys...)
 		if !errors.Is(err, redis.TxFailedErr) {
-			if err != nil {
-				return fmt.Errorf("apply %s (position %d): %w", e.Type, e.Position, err)
-			}
-			return nil
+			return err
 		}
 	}
-	return fmt.Errorf("apply %s (position %d): keys kept changing", e.Type, e.Position)
+	return errors.New("keys kept changing")
+}
+
+// change is what applying events did to one customer: its state after them, and the
+// reservations they recorded. The zero change writes nothing.
+type change struct {
+	username     string
+	customer     Customer
+	applied      bool
+	reservations []Reservation
+}
+
+// then returns ch followed by e, an event of the customer's stream (changing nothing
+// when it was applied before).
+func (ch change) then(e event.Stored) (change, error) {
+	next, applied, err := ch.customer.Apply(e)
+	if err != nil || !applied {
+		return ch, err
+	}
+	r, isReservation, err := ReservationOf(e.Type, e.Data)
+	if err != nil {
+		return ch, fmt.Errorf("apply %s to %s version %d: %w", e.Type, e.Stream, e.Version, err)
+	}
+	ch.customer, ch.applied = next, true
+	if isReservation {
+		ch.reservations = append(ch.reservations, r)
+	}
+	return ch, nil
+}
+
+// write queues the writes of ch on p.
+func (s *store) write(ctx context.Context, p redis.Pipeliner, ch change) {
+	if !ch.applied {
+		return
+	}
+	username := ch.username
+	p.HSet(ctx, s.userKey(username), encodeCustomer(ch.customer))
+	p.ZAdd(ctx, s.usersKey(), redis.Z{Member: username})
+	for _, r := range ch.reservations {
+		p.HSet(ctx, s.reservationsKey(username), r.OrderID, fmt.Sprintf("%s %d", r.State, r.AmountCents))
+	}
+}
+
+// customer reads the customer username as Redis holds it (version 0: none).
+func (s *store) customer(ctx context.Context, c redis.Cmdable, username string) (Customer, error) {
+	fields, err := c.HGetAll(ctx, s.userKey(username)).Result()
+	if err != nil {
+		return Customer{}, fmt.Errorf("read customer %s: %w", username, err)
+	}
+	cust, err := decodeCustomer(fields)
+	if err != nil {
+		return Customer{}, fmt.Errorf("read customer %s: %w", username, err)
+	}
+	return cust, nil
+}
+
+// reservation reads username's record of the order orderID (the zero Reservation: none).
+func (s *store) reservation(ctx context.Context, c redis.Cmdable, username, orderID string) (Reservation, error) {
+	v, err := c.HGet(ctx, s.reservationsKey(username), orderID).Result()
+	if errors.Is(err, redis.Nil) {
+		return Reservation{}, nil
+	}
+	if err != nil {
+		return Reservation{}, fmt.Errorf("read reservation of %s for order %s: %w", username, orderID, err)
+	}
+	return decodeReservation(orderID, v)
+}
+
+// Reservations returns username's records of orders, by order id.
+func (s *store) Reservations(ctx context.Context, username string) (map[string]Reservation, error) {
+	all, err := s.rdb.HGetAll(ctx, s.reservationsKey(username)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read reservations of %s: %w", username, err)
+	}
+	rs := make(map[string]Reservation, len(all))
+	for orderID, v := range all {
+		if rs[orderID], err = decodeReservation(orderID, v); err != nil {
+			return nil, fmt.Errorf("read reservations of %s: %w", username, err)
+		}
+	}
+	return rs, nil
+}
+
+func decodeReservation(orderID, v string) (Reservation, error) {
+	state, amount, _ := strings.Cut(v, " ")
+	cents, err := strconv.ParseInt(amount, 10, 64)
+	if err != nil {
+		return Reservation{}, fmt.Errorf("malformed reservation %q: %w", v, err)
+	}
+	return Reservation{OrderID: orderID, AmountCents: cents, State: ReservationState(state)}, nil
+}
+
+// errStale says that an append found the customer's stream further on than the read
+// model: the caller reads the stream (applyStream) and decides again.
+var errStale = errors.New("the customer's stream has moved on")
+
+// decideOrder applies e, an order event about username's order orderID, and the decision
+// it leads to, in one transaction: it reads the customer and its record of the order,
+// asks decide, and, when decide returns an event, write appends it. The stored event is
+// applied with the checkpoint (e.Position) in one MULTI/EXEC, so the next decision about
+// the customer sees it. When write returns nil (the stream has moved on, or the decision
+// was stored before a crash), nothing is written and the error is errStale.
+func (s *store) decideOrder(ctx context.Context, storeID string, e event.Stored, username, orderID string,
+	decide func(Customer, Reservation) (event.New, bool),
+	write func(context.Context, Customer, event.New) (*event.Stored, error)) error {
+	apply := func(tx *redis.Tx) error {
+		c, err := s.customer(ctx, tx, username)
+		if err != nil {
+			return err
+		}
+		r, err := s.reservation(ctx, tx, username, orderID)
+		if err != nil {
+			return err
+		}
+		ch := change{username: username, customer: c}
+		if decision, ok := decide(c, r); ok {
+			stored, err := write(ctx, c, decision)
+			if err != nil {
+				return err
+			}
+			if stored == nil {
+				return errStale
+			}
+			if ch, err = ch.then(*stored); err != nil {
+				return err
+			}
+		}
+		_, position, err := s.checkpoint(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			s.write(ctx, p, ch)
+			p.HSet(ctx, s.checkpointKey(), "store_id", storeID, "position", max(position, e.Position))
+			return nil
+		})
+		return err
+	}
+	return s.watch(ctx, apply, s.userKey(username), s.reservationsKey(username), s.checkpointKey())
+}
+
+// applyStream applies the events of username's stream that the read model lacks, without
+// moving the checkpoint: the bus brings them again later, and they are skipped by version.
+func (s *store) applyStream(ctx context.Context, username string, events []event.Stored) error {
+	apply := func(tx *redis.Tx) error {
+		c, err := s.customer(ctx, tx, username)
+		if err != nil {
+			return err
+		}
+		ch := change{username: username, customer: c}
+		for _, e := range events {
+			if ch, err = ch.then(e); err != nil {
+				return err
+			}
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			s.write(ctx, p, ch)
+			return nil
+		})
+		return err
+	}
+	if err := s.watch(ctx, apply, s.userKey(username), s.reservationsKey(username)); err != nil {
+		return fmt.Errorf("catch up customer %s: %w", username, err)
+	}
+	return nil
 }
 
 func (s *store) checkpoint(ctx context.Context, c redis.Cmdable) (string, int64, error) {

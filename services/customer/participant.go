@@ -1,0 +1,147 @@
+package customer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/eventclient"
+)
+
+// participant is the read model as the running service keeps it: it applies events like
+// store.Apply and takes the customer's part in the order saga (DESIGN.md, "The order
+// saga") while it does:
+//
+//   - order.placed: the order's customer reserves the order's total
+//     (customer.credit-reserved, which takes the credit at once) or rejects it
+//     (customer.credit-rejected, "not enough credit"); an unknown customer is logged
+//     and skipped (the order times out); an order answered before changes nothing.
+//   - order.rejected: a reservation held for the order is released
+//     (customer.credit-released).
+//
+// A decision is appended to the customer's stream with the read model's version of it as
+// the expected version, and with an id made from the order id (ReserveCredit), so that a
+// decision made again after a crash is stored once. The appended event is applied at
+// once, in the MULTI/EXEC that moves the checkpoint past the order event, so the next
+// order of the customer is decided on the credit left. When the stream has moved on (a
+// manager set the credit meanwhile), the participant reads the stream from the event
+// store, applies what the read model lacks and decides again.
+type participant struct {
+	users  *store
+	events *eventclient.Client
+	logger *slog.Logger
+}
+
+var _ eventclient.ReadModel = (*participant)(nil)
+
+// Checkpoint returns the read model's checkpoint.
+func (p *participant) Checkpoint(ctx context.Context) (string, int64, error) {
+	return p.users.Checkpoint(ctx)
+}
+
+// Reset empties the read model.
+func (p *participant) Reset(ctx context.Context, storeID string) error {
+	return p.users.Reset(ctx, storeID)
+}
+
+// Apply applies e, and the saga's decision it leads to, with the checkpoint.
+func (p *participant) Apply(ctx context.Context, storeID string, e event.Stored) error {
+	switch e.Type {
+	case EventOrderPlaced:
+		var o OrderPlaced
+		if !p.decode(e, &o, &o.OrderID, &o.Customer) {
+			break
+		}
+		return p.settle(ctx, storeID, e, o.Customer, o.OrderID, func(c Customer, r Reservation) (event.New, bool) {
+			if c.Version == 0 {
+				p.logger.Warn("order of an unknown customer: not answered", "order_id", o.OrderID, "customer", o.Customer)
+				return event.New{}, false
+			}
+			return ReserveCredit(c, r, o)
+		})
+	case EventOrderRejected:
+		var o OrderRejected
+		if !p.decode(e, &o, &o.OrderID, &o.Customer) {
+			break
+		}
+		return p.settle(ctx, storeID, e, o.Customer, o.OrderID, func(_ Customer, r Reservation) (event.New, bool) {
+			return ReleaseCredit(r, o.OrderID)
+		})
+	}
+	return p.users.Apply(ctx, storeID, e)
+}
+
+// decode reads e's data into v and reports whether the order id and the customer it
+// names are usable; an event that is not is logged (and then only moves the checkpoint).
+func (p *participant) decode(e event.Stored, v any, orderID, customer *string) bool {
+	err := json.Unmarshal(e.Data, v)
+	if err == nil && *orderID != "" && ValidUsername(*customer) {
+		return true
+	}
+	p.logger.Error("order event without a usable order_id and customer: skipped", "type", e.Type,
+		"stream", e.Stream, "position", e.Position, "error", err)
+	return false
+}
+
+// maxTries bounds how often settle reads a customer stream that moved meanwhile.
+const maxTries = 5
+
+// settle applies order event e with the decision about username's order orderID that
+// decide makes; on errStale it catches the customer up from the event store and tries
+// again.
+func (p *participant) settle(ctx context.Context, storeID string, e event.Stored, username, orderID string,
+	decide func(Customer, Reservation) (event.New, bool)) error {
+	write := func(ctx context.Context, c Customer, decision event.New) (*event.Stored, error) {
+		return p.append(ctx, c, decision, e)
+	}
+	for try := 1; ; try++ {
+		err := p.users.decideOrder(ctx, storeID, e, username, orderID, decide, write)
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, errStale):
+			return fmt.Errorf("answer order %s for %s: %w", orderID, username, err)
+		case try == maxTries:
+			return fmt.Errorf("answer order %s for %s: the stream kept moving (%d tries)", orderID, username, try)
+		}
+		p.logger.Debug("customer stream moved on: catching up", "customer", username, "order_id", orderID)
+		events, _, err := p.events.Stream(ctx, Stream(username))
+		if err != nil {
+			return fmt.Errorf("answer order %s: %w", orderID, err)
+		}
+		if err := p.users.applyStream(ctx, username, events); err != nil {
+			return fmt.Errorf("answer order %s: %w", orderID, err)
+		}
+	}
+}
+
+// decisionTimeout bounds the append of a decision.
+const decisionTimeout = 10 * time.Second
+
+// append appends decision d to c's stream at c's version and returns it as stored, or nil
+// when the stream has moved on or d was stored before (a duplicate: the stream then
+// holds the truth, including d).
+func (p *participant) append(ctx context.Context, c Customer, d event.New, trigger event.Stored) (*event.Stored, error) {
+	d.Metadata = event.Metadata{CorrelationID: trigger.Metadata.CorrelationID, CausationID: trigger.ID}
+	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)
+	defer cancel()
+	expected := c.Version
+	stream := Stream(c.Username)
+	reply, err := p.events.Append(ctx, event.AppendRequest{Stream: stream, ExpectedVersion: &expected,
+		Events: []event.New{d}})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("append %s to %s: %w", d.Type, stream, err)
+	case reply.Error == event.ErrWrongExpectedVersion || reply.Duplicate:
+		return nil, nil
+	case !reply.OK:
+		return nil, fmt.Errorf("append %s to %s: %s %s", d.Type, stream, reply.Error, reply.Message)
+	}
+	p.logger.Debug("order answered", "customer", c.Username, "type", d.Type, "version", reply.FirstVersion)
+	return &event.Stored{ID: d.ID, Stream: stream, Version: reply.FirstVersion, Position: reply.FirstPosition,
+		Type: d.Type, Data: d.Data, Metadata: d.Metadata}, nil
+}
