@@ -98,12 +98,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		caughtUp: caughtUp, beforeIssue: cfg.beforeIssue}
 	sub := eventclient.Subscription{Name: cfg.queue, Types: eventTypes, Progress: rt.Progress, CaughtUp: caughtUp}
 
-	// The dead-letter routes serve the queue's own name, which tests set apart from the
-	// service's name (MountDeadLetters uses Runtime.Name).
-	queueRT := *rt
-	queueRT.Name = cfg.queue
+	// The dead-letter routes serve the subscription's queue, which tests name apart.
+	rt.Subscription = cfg.queue
 	deadLetters := chi.NewRouter()
-	queueRT.MountDeadLetters(deadLetters)
+	rt.MountDeadLetters(deadLetters)
 
 	h := newServer(logger, rt.TokenKey, store, deadLetters, ready)
 	return rt.Serve(ctx, h, func(ctx context.Context) error {

@@ -89,6 +89,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer rt.Close()
 	rt.Checkpoint = (&sharedCheckpoint{store: store}).read
+	rt.Subscription = cfg.Subscription // the dead-letter routes serve its queue
 
 	caughtUp := make(chan struct{})
 	ready := func() bool {
