@@ -1,0 +1,414 @@
+package admin_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/google/uuid"
+
+	"github.com/msdemo/msdemo/admin"
+	"github.com/msdemo/msdemo/internal/bus"
+	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/internal/web"
+)
+
+// TestAdmin drives the admin site in a whole shop: who may see it, every form as a plain
+// HTTP POST with the session cookie (a browser without JavaScript), conflicts, dead
+// letters, the event explorer, live orders over SSE, and one real browser run that also
+// takes the README's screenshots.
+func TestAdmin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs RabbitMQ, PostgreSQL and Redis; skipped with -short")
+	}
+	s := startShop(t)
+	t.Run("only managers", func(t *testing.T) { testAccess(t, s) })
+	t.Run("cross-origin POST refused", func(t *testing.T) { testCrossOrigin(t, s) })
+	t.Run("catalog forms", func(t *testing.T) { testCatalog(t, s) })
+	t.Run("customer credit", func(t *testing.T) { testCredit(t, s) })
+	t.Run("dead letters", func(t *testing.T) { testDeadLetters(t, s) })
+	t.Run("live orders and explorer", func(t *testing.T) { testOrders(t, s) })
+	t.Run("services", func(t *testing.T) { testServices(t, s) })
+	t.Run("browser", func(t *testing.T) { testBrowser(t, s) })
+}
+
+// adminPages are pages that only a manager may open.
+var adminPages = []string{"/", "/categories", "/products", "/customers", "/orders", "/eventstore", "/dead-letters", "/services"}
+
+func testAccess(t *testing.T, s *shop) {
+	// An anonymous visitor is sent to log in, and back afterwards.
+	anon := s.newBrowser(t)
+	for _, path := range adminPages {
+		if p := anon.get(path); p.URL != "/login?next="+url.QueryEscape(path) || p.count("login-form") != 1 {
+			t.Errorf("anonymous GET %s: got %d at %s, want the log-in page", path, p.Status, p.URL)
+		}
+	}
+	if p := anon.post("/categories", url.Values{"name": {"Sneaky"}}, nil); !strings.HasPrefix(p.URL, "/login") {
+		t.Errorf("anonymous POST /categories: got %d at %s, want the log-in page", p.Status, p.URL)
+	}
+
+	// A customer's login is refused, with a message; the session stays anonymous.
+	cust := s.newBrowser(t)
+	p := cust.post("/login", url.Values{"username": {customerName}, "password": {customerPass}}, nil)
+	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.testID("form-error"), "customer account") {
+		t.Errorf("customer log in: got %d %q, want 422 saying it is a customer account", p.Status, p.testID("form-error"))
+	}
+	if p := cust.get("/"); !strings.HasPrefix(p.URL, "/login") {
+		t.Errorf("after a refused customer login GET /: got %s, want the log-in page", p.URL)
+	}
+	p = cust.post("/login", url.Values{"username": {managerName}, "password": {"wrong password"}}, nil)
+	if p.Status != http.StatusUnprocessableEntity || p.testID("form-error") != "Wrong username or password." {
+		t.Errorf("wrong password: got %d %q, want 422 Wrong username or password.", p.Status, p.testID("form-error"))
+	}
+
+	// A customer's token put into the session directly is refused too: as a customer
+	// (the site's role check) and disguised as a manager (the API's).
+	token := s.customerToken()
+	for _, role := range []string{"customer", "manager"} {
+		b := s.withSession(t, web.User{Username: customerName, Role: role, Token: token, ExpiresAt: time.Now().Add(time.Hour)})
+		for _, path := range adminPages {
+			if p := b.get(path); p.Status != http.StatusForbidden || p.count("error-403") != 1 {
+				t.Errorf("customer token as %s: GET %s got %d at %s, want the 403 page", role, path, p.Status, p.URL)
+			}
+		}
+	}
+
+	// A manager gets in, is sent back to next, and logs out.
+	b := s.newBrowser(t)
+	p = b.post("/login", url.Values{"username": {managerName}, "password": {managerPassword}, "next": {"/orders"}}, nil)
+	if p.URL != "/orders" || p.count("orders") != 1 {
+		t.Errorf("manager log in with next: got %d at %s, want /orders", p.Status, p.URL)
+	}
+	p = b.get("/")
+	if p.testID("revenue-value") == "" || p.count("count-pending-value") != 1 || p.count("feed-event") == 0 {
+		t.Log(p.Status, p.URL, p.Doc.Find("main").Text()); t.Errorf("dashboard: revenue %q, pending count %d, feed %d events; want all shown", p.testID("revenue-value"),
+			p.count("count-pending-value"), p.count("feed-event"))
+	}
+	if p = b.post("/logout", url.Values{}, nil); p.URL != "/login" || p.count("nav-login") != 1 {
+		t.Errorf("log out: got %s, want /login", p.URL)
+	}
+	if p := b.get("/nothing-here"); p.Status != http.StatusNotFound || p.count("error-404") != 1 {
+		t.Errorf("unknown page: got %d, want the 404 page", p.Status)
+	}
+}
+
+// withSession returns a browser whose admin session holds u, written the way the site
+// writes it (scs in Redis), without logging in.
+func (s *shop) withSession(t *testing.T, u web.User) *browser {
+	t.Helper()
+	ctx := context.Background()
+	sessions, err := web.OpenSessions(ctx, web.SessionConfig{RedisURL: s.RedisURL, Prefix: s.SessionPrefix, CookieName: admin.CookieName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sessions.Close()
+	srv := httptest.NewServer(sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := sessions.Login(r.Context(), u); err != nil {
+			t.Error(err)
+		}
+	})))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	b := s.newBrowser(t)
+	base, _ := url.Parse(s.URL)
+	b.c.Jar.SetCookies(base, resp.Cookies())
+	if len(resp.Cookies()) == 0 {
+		t.Fatal("no session cookie")
+	}
+	return b
+}
+
+func testCrossOrigin(t *testing.T, s *shop) {
+	b := s.loggedIn(t)
+	for _, h := range []http.Header{{"Origin": {"http://evil.example"}}, {"Sec-Fetch-Site": {"cross-site"}}} {
+		p := b.post("/categories", url.Values{"name": {"Evil"}}, h)
+		if p.Status != http.StatusForbidden || p.count("error-403") != 1 {
+			t.Errorf("POST /categories with %v: got %d, want the 403 page", h, p.Status)
+		}
+	}
+	if p := b.get("/categories"); strings.Contains(p.Doc.Text(), "Evil") {
+		t.Errorf("a refused cross-origin POST added a category")
+	}
+	p := b.post("/categories", url.Values{"name": {"Kitchen"}}, http.Header{"Origin": {s.URL}, "Sec-Fetch-Site": {"same-origin"}})
+	if p.URL != "/categories" || !strings.Contains(p.testID("flash"), "Kitchen") {
+		t.Errorf("same-origin POST /categories: got %d at %s (%q), want /categories with a flash", p.Status, p.URL, p.testID("flash"))
+	}
+}
+
+func testCatalog(t *testing.T, s *shop) {
+	b := s.loggedIn(t)
+
+	// Categories: invalid, added, renamed, refused while it has products, deleted.
+	p := b.post("/categories", url.Values{"name": {" "}}, nil)
+	if p.Status != http.StatusUnprocessableEntity || p.testID("error-name") == "" {
+		t.Errorf("empty category name: got %d, message %q; want 422 with a message", p.Status, p.testID("error-name"))
+	}
+	p = b.post("/categories", url.Values{"name": {"Tools"}}, nil)
+	if p.URL != "/categories" || !strings.Contains(p.Doc.Find(`[data-testid="categories"]`).Text(), "Tools") {
+		t.Fatalf("add category: got %d at %s, want /categories listing Tools", p.Status, p.URL)
+	}
+	var toolsID, version string
+	p.Doc.Find(`[data-testid="category-row"]`).Each(func(_ int, row *goquery.Selection) {
+		if strings.TrimSpace(row.Find(`[data-testid="category-name"]`).Text()) == "Tools" {
+			action := row.Find(`form`).First().AttrOr("action", "")
+			toolsID = strings.TrimPrefix(action, "/categories/")
+			version = row.Find(`input[name="version"]`).AttrOr("value", "")
+		}
+	})
+	if toolsID == "" {
+		t.Fatal("no rename form for Tools")
+	}
+	p = b.post("/categories/"+toolsID, url.Values{"name": {"Garden tools"}, "version": {version}}, nil)
+	if p.URL != "/categories" || !strings.Contains(p.Doc.Find(`[data-testid="categories"]`).Text(), "Garden tools") {
+		t.Errorf("rename category: got %d at %s, want /categories listing Garden tools", p.Status, p.URL)
+	}
+	p = b.post("/categories/"+s.Category+"/delete", url.Values{}, nil)
+	if p.Status != http.StatusConflict || !strings.Contains(p.testID("form-error"), "cannot be deleted") {
+		t.Errorf("delete a category with products: got %d %q, want 409 with a message", p.Status, p.testID("form-error"))
+	}
+	p = b.post("/categories/"+toolsID+"/delete", url.Values{}, nil)
+	if p.URL != "/categories" || strings.Contains(p.Doc.Find(`[data-testid="categories"]`).Text(), "Garden tools") {
+		t.Errorf("delete category: got %d at %s, want /categories without it", p.Status, p.URL)
+	}
+
+	// Products: invalid, added, listed, edited, a stale edit is a conflict, deleted.
+	p = b.post("/products", url.Values{"name": {"Rake"}, "category_id": {s.Category}, "price": {"abc"}, "units_in_stock": {"-1"}}, nil)
+	if p.Status != http.StatusUnprocessableEntity || p.testID("error-price") == "" || p.testID("error-units_in_stock") == "" {
+		t.Errorf("invalid product: got %d, messages %q %q; want 422 with both", p.Status, p.testID("error-price"), p.testID("error-units_in_stock"))
+	}
+	if p.value("name") != "Rake" {
+		t.Errorf("invalid product: name kept %q, want Rake", p.value("name"))
+	}
+	p = b.post("/products", url.Values{"name": {"Rake"}, "category_id": {s.Category}, "price": {"12.50"},
+		"units_in_stock": {"7"}, "supplier": {"Acme"}, "description": {"Sturdy."}}, nil)
+	if p.URL != "/products" || !strings.Contains(p.Doc.Find(`[data-testid="products"]`).Text(), "12.50 €") {
+		t.Fatalf("add product: got %d at %s, want /products with Rake at 12.50 €", p.Status, p.URL)
+	}
+	edit := b.get("/products/" + s.Product)
+	stale := edit.value("version")
+	if edit.value("name") != "Watering can" || edit.value("price") != "24.99" || stale == "" {
+		t.Fatalf("edit form: got name %q price %q version %q", edit.value("name"), edit.value("price"), stale)
+	}
+	form := url.Values{"name": {"Watering can XL"}, "category_id": {s.Category}, "price": {"29.99"},
+		"units_in_stock": {"40"}, "supplier": {"Acme"}, "description": {"Twelve litres."}, "version": {stale}}
+	if p = b.post("/products/"+s.Product, form, nil); p.URL != "/products" {
+		t.Fatalf("edit product: got %d at %s (%q), want /products", p.Status, p.URL, p.testID("form-error"))
+	}
+	form.Set("name", "Watering can S") // the same old version again: someone saved meanwhile
+	p = b.post("/products/"+s.Product, form, nil)
+	if p.Status != http.StatusConflict || p.count("conflict") != 1 {
+		t.Fatalf("stale edit: got %d with %d conflict messages, want 409 with one", p.Status, p.count("conflict"))
+	}
+	if p.value("name") != "Watering can XL" || p.value("version") == stale || !strings.Contains(p.testID("conflict-yours"), "Watering can S") {
+		t.Errorf("stale edit: form shows %q version %q, yours %q; want the current values, a new version and what was typed",
+			p.value("name"), p.value("version"), p.testID("conflict-yours"))
+	}
+	var rakeID string
+	b.get("/products").Doc.Find(`[data-testid="product-name"]`).Each(func(_ int, a *goquery.Selection) {
+		if strings.TrimSpace(a.Text()) == "Rake" {
+			rakeID = strings.TrimPrefix(a.AttrOr("href", ""), "/products/")
+		}
+	})
+	p = b.post("/products/"+rakeID+"/delete", url.Values{}, nil)
+	if p.URL != "/products" || strings.Contains(p.Doc.Find(`[data-testid="products"]`).Text(), "Rake") {
+		t.Errorf("delete product: got %d at %s, want /products without Rake", p.Status, p.URL)
+	}
+	if p := b.get("/products/nosuchproduct"); p.Status != http.StatusNotFound {
+		t.Errorf("unknown product: got %d, want 404", p.Status)
+	}
+}
+
+func testCredit(t *testing.T, s *shop) {
+	b := s.loggedIn(t)
+	p := b.get("/customers")
+	if !strings.Contains(p.Doc.Find(`[data-testid="customers"]`).Text(), customerName) {
+		t.Fatalf("customers: %s not listed: %d %s", customerName, p.Status, p.Doc.Find("main").Text())
+	}
+	p = b.get("/customers/" + customerName)
+	version := p.value("version")
+	if p.testID("credit") != "1,000.00 €" || version == "" {
+		t.Fatalf("customer page: credit %q, version %q; want 1,000.00 € and a version", p.testID("credit"), version)
+	}
+	p = b.post("/customers/"+customerName+"/credit", url.Values{"credit": {"lots"}, "version": {version}}, nil)
+	if p.Status != http.StatusUnprocessableEntity || p.testID("error-credit") == "" {
+		t.Errorf("invalid credit: got %d %q, want 422 with a message", p.Status, p.testID("error-credit"))
+	}
+	p = b.post("/customers/"+customerName+"/credit", url.Values{"credit": {"250.00"}, "version": {version}}, nil)
+	if p.URL != "/customers/"+customerName || p.testID("credit") != "250.00 €" {
+		t.Fatalf("set credit: got %d at %s, credit %q; want 250.00 €", p.Status, p.URL, p.testID("credit"))
+	}
+	p = b.post("/customers/"+customerName+"/credit", url.Values{"credit": {"300"}, "version": {version}}, nil)
+	if p.Status != http.StatusConflict || !strings.Contains(p.testID("form-error"), "changed meanwhile") ||
+		p.testID("credit") != "250.00 €" {
+		t.Errorf("stale credit: got %d %q, credit %q; want 409, a message and 250.00 €", p.Status, p.testID("form-error"), p.testID("credit"))
+	}
+}
+
+func testDeadLetters(t *testing.T, s *shop) {
+	b := s.loggedIn(t)
+	// A poison message: not JSON, straight into the accounting service's event queue.
+	conn := testenv.Bus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id := uuid.NewString()
+	if err := conn.Publish(ctx, "", "accounting.events", bus.Message{ID: id, Type: "order.approved", Body: []byte("not json")}); err != nil {
+		t.Fatalf("publish a poison message: %v", err)
+	}
+	listed := func() page {
+		var p page
+		testenv.Eventually(t, 20*time.Second, "dead letter "+id+" listed", func() bool {
+			p = b.get("/dead-letters")
+			return p.Doc.Find(`[data-testid="dead-accounting"] [data-id="`+id+`"]`).Length() == 1
+		})
+		return p
+	}
+	p := listed()
+	for _, svc := range []string{"customer", "product", "order"} {
+		if p.count("dead-"+svc) != 1 {
+			t.Errorf("dead letters: no section for %s", svc)
+		}
+	}
+	p = b.post("/dead-letters/accounting/"+id+"/replay", url.Values{}, nil)
+	if p.URL != "/dead-letters" || !strings.Contains(p.testID("flash"), "replayed") {
+		t.Errorf("replay: got %s %q, want /dead-letters with a flash", p.URL, p.testID("flash"))
+	}
+	listed() // still not JSON: back again
+	p = b.post("/dead-letters/accounting/replay", url.Values{}, nil)
+	if !strings.Contains(p.testID("flash"), "replayed") {
+		t.Errorf("replay all: flash %q, want replayed", p.testID("flash"))
+	}
+	listed()
+	p = b.post("/dead-letters/accounting/"+id+"/discard", url.Values{}, nil)
+	if p.Doc.Find(`[data-id="`+id+`"]`).Length() != 0 || !strings.Contains(p.testID("flash"), "discarded") {
+		t.Errorf("discard: still listed or no flash (%q)", p.testID("flash"))
+	}
+	if p := b.post("/dead-letters/nosuch/"+id+"/discard", url.Values{}, nil); p.Status != http.StatusNotFound {
+		t.Errorf("dead letter of an unknown service: got %d, want 404", p.Status)
+	}
+}
+
+// testOrders follows /events/orders while a customer orders through the API: the new
+// row and its decision arrive live; then the explorer shows the order's stream.
+func testOrders(t *testing.T, s *shop) {
+	b := s.loggedIn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events := openEvents(ctx, t, b, "/events/orders")
+	feed := openEvents(ctx, t, b, "/events/feed")
+
+	var placed struct{ ID string }
+	s.mustAPI(http.MethodPost, "/order/orders", s.customerToken(), map[string]any{"product_id": s.Product, "quantity": 1}, &placed)
+	sawNew, sawFeed := false, false
+	for decided := false; !decided; {
+		select {
+		case ev := <-events:
+			switch {
+			case ev.name == "order-new" && strings.Contains(ev.data, placed.ID):
+				sawNew = true
+			case ev.name == "order-"+placed.ID && (strings.Contains(ev.data, "status-approved") || strings.Contains(ev.data, "status-rejected")):
+				decided = true
+			}
+		case ev := <-feed:
+			sawFeed = sawFeed || ev.name == "feed" && strings.Contains(ev.data, "order-"+placed.ID)
+		case <-ctx.Done():
+			t.Fatalf("no decision of order %s over SSE within 30 s (new row seen: %v)", placed.ID, sawNew)
+		}
+	}
+	if !sawNew {
+		t.Errorf("no order-new row for %s", placed.ID)
+	}
+	for !sawFeed {
+		select {
+		case ev := <-feed:
+			sawFeed = ev.name == "feed" && strings.Contains(ev.data, "order-"+placed.ID)
+		case <-ctx.Done():
+			t.Fatalf("the feed did not show order-%s", placed.ID)
+		}
+	}
+
+	p := b.get("/orders")
+	if p.Doc.Find(`[data-order="`+placed.ID+`"]`).Length() != 1 {
+		t.Errorf("orders: %s not listed", placed.ID)
+	}
+	p = b.get("/orders/" + placed.ID)
+	if p.count("timeline-step") < 2 || p.testID("order-status") == "pending" {
+		t.Errorf("order page: %d steps, status %q; want a decided order with a timeline", p.count("timeline-step"), p.testID("order-status"))
+	}
+
+	// The explorer: the feed, the order's stream, one event's JSON.
+	if p = b.get("/eventstore"); p.count("event-row") == 0 {
+		t.Errorf("explorer: no events")
+	}
+	p = b.get("/eventstore/streams?stream=order-" + placed.ID)
+	if p.URL != "/eventstore/streams/order-"+placed.ID || p.testID("stream-name") != "order-"+placed.ID || p.testID("event-type") != "order.placed" {
+		t.Fatalf("stream: got %s, name %q, first event %q; want the order's stream starting with order.placed",
+			p.URL, p.testID("stream-name"), p.testID("event-type"))
+	}
+	link := p.Doc.Find(`[data-testid="event-link"]`).First().AttrOr("href", "")
+	if p = b.get(link); !strings.Contains(p.testID("event-json"), `"type": "order.placed"`) {
+		t.Errorf("event page %s: JSON %q, want the order.placed event", link, p.testID("event-json"))
+	}
+	if p = b.get("/eventstore/streams/no-such-stream"); p.Status != http.StatusNotFound {
+		t.Errorf("unknown stream: got %d, want 404", p.Status)
+	}
+}
+
+func testServices(t *testing.T, s *shop) {
+	p := s.loggedIn(t).get("/services")
+	text := p.Doc.Find(`[data-testid="instances"]`).Text()
+	for _, svc := range []string{"customer", "product", "order", "accounting"} {
+		if !strings.Contains(text, svc) || !strings.Contains(p.testID("health-"+svc), "up") {
+			t.Errorf("services: %s not listed as up (health %q)", svc, p.testID("health-"+svc))
+		}
+	}
+}
+
+type sseEvent struct{ name, data string }
+
+// openEvents connects b to the SSE stream at path and returns its events.
+func openEvents(ctx context.Context, t *testing.T, b *browser, path string) <-chan sseEvent {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.base+path, nil)
+	client := *b.c
+	client.Timeout = 0
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("GET %s: got %d %s, want 200 text/event-stream", path, resp.StatusCode, ct)
+	}
+	events := make(chan sseEvent, 1000)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				ev.name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.data += strings.TrimPrefix(line, "data: ") + "\n"
+			case line == "" && ev.name != "":
+				select {
+				case events <- ev:
+				default:
+				}
+				ev = sseEvent{}
+			}
+		}
+	}()
+	return events
+}

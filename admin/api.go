@@ -1,0 +1,257 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/event"
+)
+
+// The API's resources, as far as the admin site shows them (services/gateway/openapi.yaml).
+
+type category struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version int64  `json:"version"`
+}
+
+type product struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Description  string `json:"description"`
+	Supplier     string `json:"supplier"`
+	CategoryID   string `json:"category_id"`
+	PriceCents   int64  `json:"price_cents"`
+	UnitsInStock int64  `json:"units_in_stock"`
+	Version      int64  `json:"version"`
+}
+
+type customer struct {
+	Username    string `json:"username"`
+	FullName    string `json:"full_name"`
+	Email       string `json:"email"`
+	Role        string `json:"role"`
+	CreditCents int64  `json:"credit_cents"`
+	Version     int64  `json:"version"`
+}
+
+type credit struct {
+	CreditCents int64 `json:"credit_cents"`
+	Version     int64 `json:"version"`
+}
+
+type login struct {
+	Token     string    `json:"token"`
+	Role      string    `json:"role"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type order struct {
+	ID             string     `json:"id"`
+	Customer       string     `json:"customer"`
+	ProductID      string     `json:"product_id"`
+	Quantity       int64      `json:"quantity"`
+	UnitPriceCents int64      `json:"unit_price_cents"`
+	TotalCents     int64      `json:"total_cents"`
+	Status         string     `json:"status"`
+	Reason         string     `json:"reason"`
+	PlacedAt       time.Time  `json:"placed_at"`
+	Timeline       []timeStep `json:"timeline"`
+	Version        int64      `json:"version"`
+}
+
+type timeStep struct {
+	Step   string    `json:"step"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+type revenue struct {
+	RevenueCents int64 `json:"revenue_cents"`
+	Invoices     int64 `json:"invoices"`
+}
+
+type feedPage struct {
+	Events    []event.Stored `json:"events"`
+	NextAfter int64          `json:"next_after"`
+	Head      int64          `json:"head"`
+}
+
+type streamPage struct {
+	Stream  string         `json:"stream"`
+	Version int64          `json:"version"`
+	Events  []event.Stored `json:"events"`
+}
+
+type deadLetter struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	RoutingKey string          `json:"routing_key"`
+	Body       json.RawMessage `json:"body"`
+	Reason     string          `json:"reason"`
+	DiedAt     *time.Time      `json:"died_at"`
+	Count      int64           `json:"count"`
+}
+
+type registryView struct {
+	Instances []struct {
+		Service  string    `json:"service"`
+		Instance string    `json:"instance"`
+		URL      string    `json:"url"`
+		LastSeen time.Time `json:"last_seen"`
+	} `json:"instances"`
+	Static     map[string]string `json:"static"`
+	TTLSeconds float64           `json:"ttl_seconds"`
+}
+
+// deadLetterServices are the services whose event queues have dead letters.
+var deadLetterServices = []string{"customer", "product", "order", "accounting"}
+
+// pageSize is how many rows a paged list shows.
+const pageSize = 20
+
+func (s *server) categories(ctx context.Context, token string) ([]category, error) {
+	var page struct {
+		Categories []category `json:"categories"`
+	}
+	err := s.api.Get(ctx, token, "/product/categories", url.Values{"limit": {"500"}}, &page)
+	return page.Categories, err
+}
+
+func (s *server) category(ctx context.Context, token, id string) (category, error) {
+	var c category
+	err := s.api.Get(ctx, token, "/product/categories/"+url.PathEscape(id), nil, &c)
+	return c, err
+}
+
+func (s *server) product(ctx context.Context, token, id string) (product, error) {
+	var p product
+	err := s.api.Get(ctx, token, "/product/products/"+url.PathEscape(id), nil, &p)
+	return p, err
+}
+
+func (s *server) order(ctx context.Context, token, id string) (order, error) {
+	var o order
+	err := s.api.Get(ctx, token, "/order/orders/"+url.PathEscape(id), nil, &o)
+	return o, err
+}
+
+// orders returns a page of every customer's orders, newest first, and the after of the
+// next page ("" on the last).
+func (s *server) orders(ctx context.Context, token, status, after string, limit int) ([]order, string, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if status != "" {
+		q.Set("status", status)
+	}
+	if after != "" {
+		q.Set("after", after)
+	}
+	var page struct {
+		Orders    []order `json:"orders"`
+		NextAfter string  `json:"next_after"`
+	}
+	err := s.api.Get(ctx, token, "/order/orders", q, &page)
+	return page.Orders, page.NextAfter, err
+}
+
+// maxCountPages bounds how many pages of 500 orderCount reads (the API has no count).
+const maxCountPages = 20
+
+// orderCount counts the orders of status by paging through them; more than
+// maxCountPages×500 is shown with a "+".
+func (s *server) orderCount(ctx context.Context, token, status string) (string, error) {
+	n, after := 0, ""
+	for range maxCountPages {
+		page, next, err := s.orders(ctx, token, status, after, 500)
+		if err != nil {
+			return "", err
+		}
+		n += len(page)
+		if next == "" || len(page) == 0 {
+			return strconv.Itoa(n), nil
+		}
+		after = next
+	}
+	return strconv.Itoa(n) + "+", nil
+}
+
+// feed returns the events after position after (at most limit).
+func (s *server) feed(ctx context.Context, token string, after int64, limit int) (feedPage, error) {
+	var p feedPage
+	err := s.api.Get(ctx, token, "/eventstore/events", url.Values{"after": {strconv.FormatInt(after, 10)},
+		"limit": {strconv.Itoa(limit)}}, &p)
+	return p, err
+}
+
+// latest returns the last limit events of the feed, oldest first.
+func (s *server) latest(ctx context.Context, token string, limit int) (feedPage, error) {
+	head, err := s.feed(ctx, token, 0, 1)
+	if err != nil {
+		return feedPage{}, err
+	}
+	return s.feed(ctx, token, max(head.Head-int64(limit), 0), limit)
+}
+
+// money formats cents as an amount, e.g. 123456 → "1,234.56 €".
+func money(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	s := strconv.FormatInt(cents/100, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return fmt.Sprintf("%s%s.%02d €", sign, s, cents%100)
+}
+
+// amount formats cents for an input field, e.g. 2499 → "24.99".
+func amount(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
+}
+
+// parseMoney reads an amount typed by a manager ("24.99", "24,99", "1 000", "24 €") into
+// cents. It refuses negative amounts, more than two decimals and anything else.
+func parseMoney(s string) (int64, bool) {
+	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "€"))
+	s = strings.ReplaceAll(strings.ReplaceAll(s, " ", ""), "\u00a0", "")
+	if s == "" || strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
+		return 0, false
+	}
+	if strings.Count(s, ",") == 1 && !strings.Contains(s, ".") && len(s)-strings.Index(s, ",") <= 3 {
+		s = strings.Replace(s, ",", ".", 1) // a decimal comma
+	}
+	s = strings.ReplaceAll(s, ",", "") // thousands separators
+	units, frac, hasFrac := strings.Cut(s, ".")
+	if units == "" || len(units) > 13 || hasFrac && (frac == "" || len(frac) > 2) {
+		return 0, false
+	}
+	for _, r := range units + frac {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+	}
+	u, _ := strconv.ParseInt(units, 10, 64)
+	var f int64
+	if hasFrac {
+		f, _ = strconv.ParseInt((frac + "0")[:2], 10, 64)
+	}
+	return u*100 + f, true
+}
+
+// formatTime shows t in UTC, to the second.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2 Jan 2006 15:04:05 UTC")
+}

@@ -1,0 +1,73 @@
+package admin
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/msdemo/msdemo/internal/web"
+	"github.com/msdemo/msdemo/static"
+)
+
+// NewServer returns the admin site's handler: every page and its middleware are listed
+// here. Every page but log-in needs a manager's session; an anonymous visitor is sent to
+// log in, a customer's session gets 403. Middleware, outside in: logging (and panics),
+// sessions (load and save), CSRF (cross-origin writes refused with the friendly 403 page).
+func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub *web.Hub, keepAlive time.Duration) http.Handler {
+	s := &server{api: api, sessions: sessions, hub: hub, logger: logger, keepAlive: keepAlive}
+	s.site = &web.Site{Name: "msdemo admin", Home: "/", Login: "/login", Nav: s.nav, Sessions: sessions, Logger: logger}
+
+	r := chi.NewRouter()
+	r.NotFound(s.site.NotFound)
+	r.MethodNotAllowed(s.site.NotFound)
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	r.Handle("/static/*", static.Handler())
+	r.Get("/login", s.handleLoginForm)  // ?next=
+	r.Post("/login", s.handleLogin)     // managers only; 303 next
+	r.Post("/logout", s.handleLogout)   // 303 /login
+
+	r.Group(func(r chi.Router) {
+		r.Use(s.site.RequireUser("manager"), s.requireManagerToken)
+		r.Get("/", s.handleDashboard)                  // revenue, order counts, live feed
+		r.Get("/categories", s.handleCategories)       //
+		r.Post("/categories", s.handleCategoryAdd)     // 303 /categories
+		r.Post("/categories/{id}", s.handleCategoryRename)
+		r.Post("/categories/{id}/delete", s.handleCategoryDelete) // 409 with products
+		r.Get("/products", s.handleProducts)                      // ?after= paged
+		r.Get("/products/new", s.handleProductNew)                //
+		r.Post("/products", s.handleProductAdd)                   // 303 /products
+		r.Get("/products/{id}", s.handleProductEdit)              //
+		r.Post("/products/{id}", s.handleProductUpdate)           // expected_version; 409 shows current
+		r.Post("/products/{id}/delete", s.handleProductDelete)    // 303 /products
+		r.Get("/customers", s.handleCustomers)                    // ?after= paged
+		r.Get("/customers/{username}", s.handleCustomer)          // credit form
+		r.Post("/customers/{username}/credit", s.handleCreditSet) // expected_version; 409 message
+		r.Get("/orders", s.handleOrders)                          // live over SSE
+		r.Get("/orders/{id}", s.handleOrder)                      // timeline, live
+		r.Get("/eventstore", s.handleFeed)                        // ?after=&limit=
+		r.Get("/eventstore/streams", s.handleStreamFind)          // ?stream= → 303
+		r.Get("/eventstore/streams/{stream}", s.handleStream)     //
+		r.Get("/eventstore/events/{position}", s.handleEvent)     // one event's JSON
+		r.Get("/dead-letters", s.handleDeadLetters)               // every service's
+		r.Post("/dead-letters/{service}/replay", s.handleDeadReplayAll)
+		r.Post("/dead-letters/{service}/{id}/replay", s.handleDeadReplay)
+		r.Post("/dead-letters/{service}/{id}/discard", s.handleDeadDiscard)
+		r.Get("/services", s.handleServices)        // the gateway's registry
+		r.Get("/events/feed", s.handleFeedEvents)   // text/event-stream: every event
+		r.Get("/events/orders", s.handleOrderEvents) // text/event-stream: order rows and pages
+	})
+
+	return web.Logging(logger)(sessions.LoadAndSave(web.Protect(s.site, r)))
+}
+
+// server is what the handlers share.
+type server struct {
+	api       *web.Client
+	sessions  *web.Sessions
+	hub       *web.Hub
+	site      *web.Site
+	logger    *slog.Logger
+	keepAlive time.Duration
+}
