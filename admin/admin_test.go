@@ -87,7 +87,8 @@ func testAccess(t *testing.T, s *shop) {
 	}
 	p = b.get("/")
 	if p.testID("revenue-value") == "" || p.count("count-pending-value") != 1 || p.count("feed-event") == 0 {
-		t.Log(p.Status, p.URL, p.Doc.Find("main").Text()); t.Errorf("dashboard: revenue %q, pending count %d, feed %d events; want all shown", p.testID("revenue-value"),
+		t.Log(p.Status, p.URL, p.Doc.Find("main").Text())
+		t.Errorf("dashboard: revenue %q, pending count %d, feed %d events; want all shown", p.testID("revenue-value"),
 			p.count("count-pending-value"), p.count("feed-event"))
 	}
 	if p = b.post("/logout", url.Values{}, nil); p.URL != "/login" || p.count("nav-login") != 1 {

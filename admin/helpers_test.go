@@ -249,5 +249,5 @@ func (p page) count(id string) int {
 
 // value returns the value of the input named name.
 func (p page) value(name string) string {
-	return p.Doc.Find(`[name="` + name + `"]`).First().AttrOr("value", "")
+	return p.Doc.Find(`[name="`+name+`"]`).First().AttrOr("value", "")
 }

@@ -389,4 +389,3 @@ func (s *server) handleServices(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(v.Static, func(a, b staticRow) int { return strings.Compare(a.Service, b.Service) })
 	s.site.Render(w, r, http.StatusOK, "Services", servicesPage(v))
 }
-

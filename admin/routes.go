@@ -24,15 +24,15 @@ func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub
 	r.MethodNotAllowed(s.site.NotFound)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	r.Handle("/static/*", static.Handler())
-	r.Get("/login", s.handleLoginForm)  // ?next=
-	r.Post("/login", s.handleLogin)     // managers only; 303 next
-	r.Post("/logout", s.handleLogout)   // 303 /login
+	r.Get("/login", s.handleLoginForm) // ?next=
+	r.Post("/login", s.handleLogin)    // managers only; 303 next
+	r.Post("/logout", s.handleLogout)  // 303 /login
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.RequireUser("manager"), s.requireManagerToken)
-		r.Get("/", s.handleDashboard)                  // revenue, order counts, live feed
-		r.Get("/categories", s.handleCategories)       //
-		r.Post("/categories", s.handleCategoryAdd)     // 303 /categories
+		r.Get("/", s.handleDashboard)              // revenue, order counts, live feed
+		r.Get("/categories", s.handleCategories)   //
+		r.Post("/categories", s.handleCategoryAdd) // 303 /categories
 		r.Post("/categories/{id}", s.handleCategoryRename)
 		r.Post("/categories/{id}/delete", s.handleCategoryDelete) // 409 with products
 		r.Get("/products", s.handleProducts)                      // ?after= paged
@@ -54,8 +54,8 @@ func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub
 		r.Post("/dead-letters/{service}/replay", s.handleDeadReplayAll)
 		r.Post("/dead-letters/{service}/{id}/replay", s.handleDeadReplay)
 		r.Post("/dead-letters/{service}/{id}/discard", s.handleDeadDiscard)
-		r.Get("/services", s.handleServices)        // the gateway's registry
-		r.Get("/events/feed", s.handleFeedEvents)   // text/event-stream: every event
+		r.Get("/services", s.handleServices)         // the gateway's registry
+		r.Get("/events/feed", s.handleFeedEvents)    // text/event-stream: every event
 		r.Get("/events/orders", s.handleOrderEvents) // text/event-stream: order rows and pages
 	})
 
