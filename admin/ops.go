@@ -32,7 +32,7 @@ func (s *server) handleOrders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	names := s.productNames(r.Context(), orders)
-	v := ordersView{Status: status, NextAfter: next, Live: after == "" && status == ""}
+	v := ordersView{Status: status, NextAfter: next, Live: after == "" && status == "", Paged: after != ""}
 	for _, o := range orders {
 		v.Orders = append(v.Orders, newOrderView(o, names[o.ProductID]))
 	}
