@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/msdemo/msdemo/admin"
 	"github.com/msdemo/msdemo/eventstore"
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/service"
@@ -96,6 +97,11 @@ var components = map[string]func(ctx context.Context, cfg config, logger *slog.L
 	"storefront": func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return storefront.Run(ctx, storefront.Config{Addr: cfg.Addr["storefront"], GatewayURL: cfg.GatewayURL,
 			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":storefront:session:",
+			RabbitMQURL: cfg.RabbitMQURL}, logger)
+	},
+	"admin": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return admin.Run(ctx, admin.Config{Addr: cfg.Addr["admin"], GatewayURL: cfg.GatewayURL,
+			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":admin:session:",
 			RabbitMQURL: cfg.RabbitMQURL}, logger)
 	},
 }
