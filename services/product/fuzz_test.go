@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -15,19 +16,21 @@ import (
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/service"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/services/gateway"
 	"github.com/msdemo/msdemo/services/product"
 )
 
-// fuzzShop is an event store and the product service for a fuzz target (systest takes a
-// *testing.T, a fuzz target has a *testing.F). Requests go to the service itself: the
-// gateway adds nothing to the decoding under test.
-type fuzzShop struct {
-	api     string
+// tbShop is an event store and the product service, and a gateway if asked for, for a
+// fuzz target or a benchmark (systest.Start takes a *testing.T). The fuzz targets send
+// requests to the service itself: the gateway adds nothing to the decoding under test.
+type tbShop struct {
+	api     string // the service's own address
+	gateway string // the product API at the gateway, if one runs
 	feedURL string
 	manager string
 }
 
-func startFuzzShop(f *testing.F) *fuzzShop {
+func startTBShop(f testing.TB, withGateway bool, logger *slog.Logger) *tbShop {
 	f.Helper()
 	conn := testenv.Bus(f)
 	name := testenv.Name(f)
@@ -40,7 +43,7 @@ func startFuzzShop(f *testing.F) *fuzzShop {
 		Exchange: name + ".events", AppendQueue: name + ".append", RegistryExchange: name + ".registry"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- eventstore.Run(ctx, es, testenv.Logger(f)) }()
+	go func() { done <- eventstore.Run(ctx, es, logger) }()
 	f.Cleanup(func() {
 		cancel()
 		select {
@@ -64,13 +67,37 @@ func startFuzzShop(f *testing.F) *fuzzShop {
 		Subscription: name + ".product",
 	}
 	deleteQueuesAtEnd(f, cfg.Subscription)
-	runProduct(f, cfg)
-	return &fuzzShop{api: "http://" + cfg.Service.Addr, feedURL: "http://" + esAddr + "/events?limit=1",
+	runProduct(f, cfg, logger)
+	s := &tbShop{api: "http://" + cfg.Service.Addr, feedURL: "http://" + esAddr + "/events?limit=1",
 		manager: key.Sign(auth.Claims{User: "boss", Role: auth.Manager, ExpiresAt: time.Now().Add(24 * time.Hour)})}
+	if withGateway {
+		gwAddr := testenv.FreeAddr(f)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- gateway.Run(ctx, gateway.Config{Addr: gwAddr, RabbitMQURL: testenv.RabbitMQURL(),
+				RegistryExchange: es.RegistryExchange, TokenKey: key}, logger)
+		}()
+		f.Cleanup(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				f.Errorf("gateway did not stop within 15 s")
+			}
+		})
+		testenv.WaitHealthy(f, "http://"+gwAddr+"/healthz", 20*time.Second)
+		s.gateway = "http://" + gwAddr + "/product"
+		testenv.Eventually(f, 20*time.Second, "the gateway routes to the product service", func() bool {
+			status, _ := call(f, "GET", s.gateway+"/categories", "", "")
+			return status == http.StatusOK
+		})
+	}
+	return s
 }
 
 // head returns the event store's last position.
-func (s *fuzzShop) head(tb testing.TB) int64 {
+func (s *tbShop) head(tb testing.TB) int64 {
 	tb.Helper()
 	status, b := call(tb, "GET", s.feedURL, "", "")
 	var page struct{ Head int64 }
@@ -81,7 +108,7 @@ func (s *fuzzShop) head(tb testing.TB) int64 {
 }
 
 // create sends a manager's POST and returns the new resource's id.
-func (s *fuzzShop) create(f *testing.F, path, body string) string {
+func (s *tbShop) create(f testing.TB, path, body string) string {
 	f.Helper()
 	status, b := call(f, "POST", s.api+path, s.manager, body)
 	var created struct{ ID string }
@@ -93,7 +120,7 @@ func (s *fuzzShop) create(f *testing.F, path, body string) string {
 
 // fuzzWrite sends body to method url as a manager: the answer must be one of ok (or 400,
 // 413) and never a 5xx; an answer of 400 or more must leave the event store as it was.
-func (s *fuzzShop) fuzzWrite(t *testing.T, method, url string, body []byte, ok ...int) {
+func (s *tbShop) fuzzWrite(t *testing.T, method, url string, body []byte, ok ...int) {
 	before := s.head(t)
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
@@ -131,14 +158,14 @@ func (s *fuzzShop) fuzzWrite(t *testing.T, method, url string, body []byte, ok .
 // The seed corpora are in testdata/fuzz/<name>/.
 
 func FuzzAddCategory(f *testing.F) {
-	s := startFuzzShop(f)
+	s := startTBShop(f, false, testenv.Logger(f))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		s.fuzzWrite(t, "POST", s.api+"/categories", body, http.StatusCreated, http.StatusConflict)
 	})
 }
 
 func FuzzRenameCategory(f *testing.F) {
-	s := startFuzzShop(f)
+	s := startTBShop(f, false, testenv.Logger(f))
 	id := s.create(f, "/categories", `{"name":"Beverages"}`)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		s.fuzzWrite(t, "PUT", s.api+"/categories/"+id, body, http.StatusOK, http.StatusConflict)
@@ -152,7 +179,7 @@ func productBody(body []byte, category string) []byte {
 }
 
 func FuzzAddProduct(f *testing.F) {
-	s := startFuzzShop(f)
+	s := startTBShop(f, false, testenv.Logger(f))
 	cat := s.create(f, "/categories", `{"name":"Beverages"}`)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		s.fuzzWrite(t, "POST", s.api+"/products", productBody(body, cat), http.StatusCreated)
@@ -160,7 +187,7 @@ func FuzzAddProduct(f *testing.F) {
 }
 
 func FuzzUpdateProduct(f *testing.F) {
-	s := startFuzzShop(f)
+	s := startTBShop(f, false, testenv.Logger(f))
 	cat := s.create(f, "/categories", `{"name":"Beverages"}`)
 	id := s.create(f, "/products", fmt.Sprintf(`{"name":"Chai","category_id":%q,"price_cents":1800,"units_in_stock":39}`, cat))
 	f.Fuzz(func(t *testing.T, body []byte) {

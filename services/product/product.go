@@ -33,6 +33,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/service"
 )
@@ -81,6 +82,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer rt.Close()
+	rt.Subscription = cfg.Subscription // the dead-letter routes serve its queue
 	rt.Checkpoint = func(ctx context.Context) (int64, error) {
 		_, position, err := store.Checkpoint(ctx)
 		return position, err
@@ -112,7 +114,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 // Rebuild empties the read model and applies every catalog event from position 0 of the
 // event store at cfg.Service.EventstoreURL, then returns. It reads the store's HTTP feed
 // only (no broker needed). Run it while the service is stopped: a running service would
-// go on from its own position.
+// go on from its own position. An event that can never be applied is skipped, as the
+// running service dead-letters it, and logged; Rebuild then returns an error counting
+// them after rebuilding the rest.
 func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	cfg = cfg.withDefaults()
 	store, err := openStore(ctx, cfg.DBPath)
@@ -122,7 +126,7 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer store.Close()
 	events := eventclient.New(nil, cfg.Service.EventstoreURL, "", "")
 	var after int64
-	applied := 0
+	applied, skipped := 0, 0
 	for first := true; ; first = false {
 		page, err := events.Feed(ctx, after, 500, eventTypes)
 		if err != nil {
@@ -134,11 +138,17 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			}
 		}
 		for _, e := range page.Events {
-			if err := store.Apply(ctx, page.StoreID, e); err != nil {
+			err := store.Apply(ctx, page.StoreID, e)
+			switch {
+			case errors.Is(err, bus.ErrPermanent):
+				logger.Error("rebuild: event skipped", "type", e.Type, "position", e.Position, "error", err)
+				skipped++
+			case err != nil:
 				return fmt.Errorf("rebuild the product read model: %w", err)
+			default:
+				applied++
 			}
 		}
-		applied += len(page.Events)
 		if page.NextAfter <= after && page.NextAfter < page.Head {
 			return errors.New("rebuild the product read model: the event feed does not advance")
 		}
@@ -147,6 +157,9 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			break
 		}
 	}
-	logger.Info("product read model rebuilt", "events", applied, "position", after, "db", cfg.DBPath)
+	logger.Info("product read model rebuilt", "events", applied, "skipped", skipped, "position", after, "db", cfg.DBPath)
+	if skipped > 0 {
+		return fmt.Errorf("rebuild the product read model: %d events could not be applied (see the log)", skipped)
+	}
 	return nil
 }

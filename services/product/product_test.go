@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -57,11 +58,11 @@ func deleteQueuesAtEnd(tb testing.TB, subscription string) {
 
 // runProduct runs product.Run with cfg until the returned stop is called or tb ends, and
 // waits for its /healthz.
-func runProduct(tb testing.TB, cfg product.Config) (stop func()) {
+func runProduct(tb testing.TB, cfg product.Config, logger *slog.Logger) (stop func()) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- product.Run(ctx, cfg, testenv.Logger(tb)) }()
+	go func() { done <- product.Run(ctx, cfg, logger) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -84,7 +85,7 @@ func runProduct(tb testing.TB, cfg product.Config) (stop func()) {
 // start runs the product service and waits until the gateway routes to it.
 func (s *shop) start(t *testing.T) {
 	t.Helper()
-	s.stop = runProduct(t, s.cfg)
+	s.stop = runProduct(t, s.cfg, testenv.Logger(t))
 	testenv.Eventually(t, 10*time.Second, "the gateway routes to the product service", func() bool {
 		status, _ := call(t, "GET", s.api+"/categories", "", "")
 		return status == http.StatusOK

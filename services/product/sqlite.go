@@ -11,6 +11,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
 
+	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/service"
@@ -124,6 +125,10 @@ func (s *Store) Reset(ctx context.Context, storeID string) error {
 // nothing (only the checkpoint), one right above it is applied, and one further ahead is
 // an error (an event of the stream is missing). Event types of the product stream that
 // the catalog does not know yet still count as versions.
+//
+// An event that can never be applied (data that does not decode, a version gap, a stream
+// that does not start with an added event) is an error wrapping bus.ErrPermanent, which
+// the subscription dead-letters; other errors (the database) are worth trying again.
 func (s *Store) Apply(ctx context.Context, storeID string, e event.Stored) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -163,9 +168,9 @@ func applyEvent(ctx context.Context, tx *sql.Tx, e event.Stored) error {
 	case e.Version <= version:
 		return nil // applied before
 	case e.Version > version+1:
-		return fmt.Errorf("the read model is at version %d: events are missing", version)
+		return fmt.Errorf("the read model is at version %d: events are missing: %w", version, bus.ErrPermanent)
 	case version == 0 && e.Type != CategoryAdded && e.Type != ProductAdded:
-		return fmt.Errorf("the stream's first event is %s, want an added event", e.Type)
+		return fmt.Errorf("the stream's first event is %s, want an added event: %w", e.Type, bus.ErrPermanent)
 	}
 
 	var res sql.Result
@@ -212,15 +217,17 @@ func applyEvent(ctx context.Context, tx *sql.Tx, e event.Stored) error {
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fmt.Errorf("changed %d rows, want 1 (%v)", n, err)
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return fmt.Errorf("changed %d rows, want 1: %w", n, bus.ErrPermanent)
 	}
 	return nil
 }
 
 func decodeData(e event.Stored, v any) error {
 	if err := json.Unmarshal(e.Data, v); err != nil {
-		return fmt.Errorf("decode data: %w", err)
+		return fmt.Errorf("decode data: %v: %w", err, bus.ErrPermanent)
 	}
 	return nil
 }
