@@ -584,3 +584,46 @@ func TestRebuildFromEvents(t *testing.T) {
 	}
 	s.addProduct(t, "After", bev.ID)
 }
+
+// Writers racing on one product with the same expected version: one wins, the others get
+// 409; racing to add one category name: one wins.
+func TestConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	s := startShop(t)
+	cat := s.addCategory(t, "Beverages")
+	p := s.addProduct(t, "Chai", cat.ID)
+	statuses := func(n int, req func(i int) (string, string, string)) map[int]int {
+		var mu sync.Mutex
+		counts := map[int]int{}
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				method, url, body := req(i)
+				status, _ := call(t, method, url, s.manager, body)
+				mu.Lock()
+				counts[status]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		return counts
+	}
+	got := statuses(10, func(i int) (string, string, string) {
+		return "PUT", s.api + "/products/" + string(p.ID), fmt.Sprintf(`{"name":"Chai %d","category_id":%q,
+			"price_cents":%d,"units_in_stock":1,"expected_version":1}`, i, cat.ID, 100+i)
+	})
+	if got[200] != 1 || got[409] != 9 {
+		t.Errorf("10 updates at version 1: got statuses %v, want one 200 and nine 409", got)
+	}
+	var after product.Product
+	must(t, 200, "GET", s.api+"/products/"+string(p.ID), "", "", &after)
+	if after.Version != 2 {
+		t.Errorf("after the race: got version %d, want 2", after.Version)
+	}
+	got = statuses(10, func(i int) (string, string, string) {
+		return "POST", s.api + "/categories", fmt.Sprintf(`{"name":"Seafood%s"}`, strings.Repeat(" ", i))
+	})
+	if got[201] != 1 || got[409] != 9 {
+		t.Errorf("10 adds of one name: got statuses %v, want one 201 and nine 409", got)
+	}
+}
