@@ -8,6 +8,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/service"
 )
 
@@ -249,4 +252,114 @@ func CheckExpectedVersion(stream string, expected, current int64) error {
 		return &service.ConflictError{Stream: stream, Current: current}
 	}
 	return nil
+}
+
+// The order saga (DESIGN.md, "The order saga"): this service holds the stock of an
+// order's product. It reads order.placed and order.rejected of the order streams and
+// answers on the product's stream.
+const (
+	OrderPlaced   = "order.placed"
+	OrderRejected = "order.rejected"
+	StockReserved = "product.stock-reserved" // {order_id, quantity}: the units are taken
+	StockRejected = "product.stock-rejected" // {order_id, reason}
+	StockReleased = "product.stock-released" // {order_id, quantity}: the units are back
+)
+
+// The reasons of product.stock-rejected.
+const (
+	ReasonDeleted      = "product deleted"
+	ReasonOutOfStock   = "out of stock"
+	ReasonPriceChanged = "price changed"
+)
+
+// OrderPlacedData is what this service reads of order.placed.
+type OrderPlacedData struct {
+	OrderID        string    `json:"order_id"`
+	ProductID      ProductID `json:"product_id"`
+	Quantity       int64     `json:"quantity"`
+	UnitPriceCents int64     `json:"unit_price_cents"`
+}
+
+// OrderRejectedData is what this service reads of order.rejected.
+type OrderRejectedData struct {
+	OrderID string `json:"order_id"`
+}
+
+// StockData is the data of product.stock-reserved, -rejected and -released.
+type StockData struct {
+	OrderID  string `json:"order_id"`
+	Quantity int64  `json:"quantity,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Stock is what the saga decides on: a product's price, units and whether it was deleted,
+// at the version of its stream.
+type Stock struct {
+	PriceCents   int64
+	UnitsInStock int64
+	Deleted      bool
+	Version      int64
+}
+
+// ReservationState is where a stock reservation of an order stands.
+type ReservationState string
+
+// The states of a reservation: one per (product, order), moved only by the product's own
+// events, so that a rebuild from the events gives the same.
+const (
+	Reserved ReservationState = "reserved" // product.stock-reserved
+	Rejected ReservationState = "rejected" // product.stock-rejected
+	Released ReservationState = "released" // product.stock-released
+)
+
+// Reservation is the saga's record of one order in a product's stream. The zero
+// Reservation (State "") says the product has not answered the order yet.
+type Reservation struct {
+	ProductID ProductID        `json:"product_id"`
+	OrderID   string           `json:"order_id"`
+	Quantity  int64            `json:"quantity"`
+	State     ReservationState `json:"state"`
+}
+
+// stockNamespace makes the ids of the saga's events: "<order id>/stock-reserved" names
+// the one reservation of an order, so that a decision made again after a crash is the
+// same event and the event store stores it once.
+var stockNamespace = uuid.MustParse("9a7c2e41-0f3b-4d58-8b6e-2c1d7f5a9e34")
+
+func stockEvent(typ string, d StockData) event.New {
+	e := service.NewEvent(typ, d)
+	e.ID = uuid.NewSHA1(stockNamespace, []byte(d.OrderID+"/"+strings.TrimPrefix(typ, "product."))).String()
+	return e
+}
+
+// ReserveStock decides order o for a product with stock s, whose record of o is r:
+// nothing when the product has answered o already (r.State is set); otherwise
+// product.stock-rejected when the product is deleted ("product deleted"), the order's
+// unit price is not the current price ("price changed") or there are fewer units than
+// ordered ("out of stock"), and product.stock-reserved of the quantity when none of
+// these holds. The caller makes sure that the product exists.
+func ReserveStock(s Stock, r Reservation, o OrderPlacedData) (event.New, bool) {
+	reason := ""
+	switch {
+	case r.State != "":
+		return event.New{}, false
+	case s.Deleted:
+		reason = ReasonDeleted
+	case o.UnitPriceCents != s.PriceCents:
+		reason = ReasonPriceChanged
+	case o.Quantity < 1 || o.Quantity > s.UnitsInStock:
+		reason = ReasonOutOfStock
+	default:
+		return stockEvent(StockReserved, StockData{OrderID: o.OrderID, Quantity: o.Quantity}), true
+	}
+	return stockEvent(StockRejected, StockData{OrderID: o.OrderID, Reason: reason}), true
+}
+
+// ReleaseStock decides the rejection of the order of r: product.stock-released of the
+// units held when r is a reservation not yet released, nothing otherwise.
+func ReleaseStock(r Reservation) (event.New, bool) {
+	if r.State != Reserved {
+		return event.New{}, false
+	}
+	return stockEvent(StockReleased, StockData{OrderID: r.OrderID, Quantity: r.Quantity}), true
 }

@@ -1,6 +1,7 @@
 package product
 
 import (
+	"encoding/json"
 	"errors"
 	"maps"
 	"strings"
@@ -131,5 +132,106 @@ func TestCategoryRules(t *testing.T) {
 	}
 	if _, errs := (CategoryInput{Name: ptr(strings.Repeat("n", 10_000))}).ValidCategoryName(); errs["name"] == "" {
 		t.Errorf("10 000 character name: got no error")
+	}
+}
+
+func TestReserveStock(t *testing.T) {
+	tea := Stock{PriceCents: 1250, UnitsInStock: 5, Version: 3}
+	order := OrderPlacedData{OrderID: "o1", ProductID: "tea", Quantity: 3, UnitPriceCents: 1250}
+	tests := []struct {
+		name       string
+		s          Stock
+		r          Reservation
+		o          OrderPlacedData
+		wantType   string // "" = no decision
+		wantReason string
+	}{
+		{"enough units", tea, Reservation{}, order, StockReserved, ""},
+		{"exactly the units", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 5, UnitPriceCents: 1250}, StockReserved, ""},
+		{"one unit short", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 6, UnitPriceCents: 1250}, StockRejected, ReasonOutOfStock},
+		{"none left", Stock{PriceCents: 1250, Version: 9}, Reservation{}, order, StockRejected, ReasonOutOfStock},
+		{"zero quantity", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 0, UnitPriceCents: 1250}, StockRejected, ReasonOutOfStock},
+		{"price went up", Stock{PriceCents: 1300, UnitsInStock: 5}, Reservation{}, order, StockRejected, ReasonPriceChanged},
+		{"price went down", Stock{PriceCents: 1000, UnitsInStock: 5}, Reservation{}, order, StockRejected, ReasonPriceChanged},
+		{"deleted", Stock{PriceCents: 1250, UnitsInStock: 5, Deleted: true}, Reservation{}, order, StockRejected, ReasonDeleted},
+		{"deleted and out of stock", Stock{PriceCents: 1, Deleted: true}, Reservation{}, order, StockRejected, ReasonDeleted},
+		{"reserved before", tea, Reservation{OrderID: "o1", Quantity: 3, State: Reserved}, order, "", ""},
+		{"rejected before", tea, Reservation{OrderID: "o1", State: Rejected}, order, "", ""},
+		{"released before", tea, Reservation{OrderID: "o1", Quantity: 3, State: Released}, order, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, ok := ReserveStock(tt.s, tt.r, tt.o)
+			if !ok {
+				if tt.wantType != "" {
+					t.Fatalf("got no decision, want %s", tt.wantType)
+				}
+				return
+			}
+			if e.Type != tt.wantType {
+				t.Fatalf("got %s, want %s", e.Type, tt.wantType)
+			}
+			var d StockData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			want := StockData{OrderID: "o1", Quantity: tt.o.Quantity}
+			if e.Type == StockRejected {
+				want = StockData{OrderID: "o1", Reason: tt.wantReason}
+			}
+			if d != want {
+				t.Errorf("got data %+v, want %+v", d, want)
+			}
+			if again, _ := ReserveStock(tt.s, tt.r, tt.o); again.ID != e.ID {
+				t.Errorf("got id %s deciding again, want the same id %s", again.ID, e.ID)
+			}
+		})
+	}
+}
+
+func TestReleaseStock(t *testing.T) {
+	tests := []struct {
+		name string
+		r    Reservation
+		want bool
+	}{
+		{"held", Reservation{OrderID: "o1", Quantity: 3, State: Reserved}, true},
+		{"never answered", Reservation{OrderID: "o1"}, false},
+		{"rejected", Reservation{OrderID: "o1", State: Rejected}, false},
+		{"released before", Reservation{OrderID: "o1", Quantity: 3, State: Released}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, ok := ReleaseStock(tt.r)
+			if ok != tt.want {
+				t.Fatalf("got decision %v, want %v", ok, tt.want)
+			}
+			if !ok {
+				return
+			}
+			var d StockData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			if e.Type != StockReleased || d != (StockData{OrderID: "o1", Quantity: 3}) {
+				t.Errorf("got %s %+v, want %s of 3 for o1", e.Type, d, StockReleased)
+			}
+		})
+	}
+}
+
+// The ids of the saga's events depend on the order and the kind of answer only.
+func TestStockEventIDs(t *testing.T) {
+	tea := Stock{PriceCents: 10, UnitsInStock: 5}
+	reserve1, _ := ReserveStock(tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 1, UnitPriceCents: 10})
+	reserve1b, _ := ReserveStock(Stock{PriceCents: 20, UnitsInStock: 9, Version: 7}, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 2, UnitPriceCents: 20})
+	reserve2, _ := ReserveStock(tea, Reservation{}, OrderPlacedData{OrderID: "o2", Quantity: 1, UnitPriceCents: 10})
+	reject1, _ := ReserveStock(tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 9, UnitPriceCents: 10})
+	release1, _ := ReleaseStock(Reservation{OrderID: "o1", Quantity: 1, State: Reserved})
+	if reserve1.ID != reserve1b.ID {
+		t.Errorf("got ids %s and %s for reservations of o1, want one", reserve1.ID, reserve1b.ID)
+	}
+	if ids := map[string]bool{reserve1.ID: true, reserve2.ID: true, reject1.ID: true, release1.ID: true}; len(ids) != 4 {
+		t.Errorf("got %d distinct ids for 4 different answers, want 4", len(ids))
 	}
 }

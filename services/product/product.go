@@ -11,6 +11,13 @@
 //	product.updated  {name, description, supplier, category_id, price_cents, units_in_stock}
 //	product.deleted  {}
 //
+// In the order saga the service reserves, rejects and releases the stock of orders
+// (participant.go), with these events on the product's stream:
+//
+//	product.stock-reserved {order_id, quantity}  the units are taken from the stock
+//	product.stock-rejected {order_id, reason}    "product deleted", "price changed", "out of stock"
+//	product.stock-released {order_id, quantity}  the units of a rejected order are back
+//
 // product.updated replaces every editable field. The service keeps its read model in a
 // SQLite file, applies each event once (by stream version) with the checkpoint in the same
 // transaction, and rebuilds the file from the events when it is deleted (or with
@@ -49,8 +56,9 @@ type Config struct {
 	Subscription string
 }
 
-// eventTypes are the events the read model applies.
-var eventTypes = []string{"category.*", "product.*"}
+// eventTypes are the events the read model applies: the catalog's, and the order events
+// that the service answers in the order saga (participant.go).
+var eventTypes = []string{"category.*", "product.*", OrderPlaced, OrderRejected}
 
 func (cfg Config) withDefaults() Config {
 	cfg.Service.Name = cmp.Or(cfg.Service.Name, "product")
@@ -104,7 +112,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	rt.MountDeadLetters(deadLetters)
 	h := newServer(logger, rt.TokenKey, store, c, deadLetters, ready)
 	return rt.Serve(ctx, h, func(ctx context.Context) error {
-		if err := rt.Events.Subscribe(ctx, sub, store, logger); err != nil {
+		p := &participant{store: store, events: rt.Events, logger: logger}
+		if err := rt.Events.Subscribe(ctx, sub, p, logger); err != nil {
 			return fmt.Errorf("follow the event store: %w", err)
 		}
 		return nil

@@ -48,6 +48,14 @@ CREATE TABLE IF NOT EXISTS products (
 );
 CREATE INDEX IF NOT EXISTS products_by_name ON products (deleted, name COLLATE NOCASE, id);
 CREATE INDEX IF NOT EXISTS products_by_category ON products (category_id, deleted, name COLLATE NOCASE, id);
+CREATE TABLE IF NOT EXISTS reservations (
+	product_id TEXT NOT NULL,
+	order_id   TEXT NOT NULL,
+	quantity   INTEGER NOT NULL,
+	state      TEXT NOT NULL,
+	PRIMARY KEY (product_id, order_id)
+);
+CREATE INDEX IF NOT EXISTS reservations_by_order ON reservations (order_id);
 CREATE TABLE IF NOT EXISTS checkpoint (
 	one      INTEGER PRIMARY KEY CHECK (one = 1),
 	store_id TEXT NOT NULL,
@@ -106,7 +114,7 @@ func (s *Store) Reset(ctx context.Context, storeID string) error {
 		return fmt.Errorf("reset read model: %w", err)
 	}
 	defer tx.Rollback()
-	for _, q := range []string{`DELETE FROM categories`, `DELETE FROM products`} {
+	for _, q := range []string{`DELETE FROM categories`, `DELETE FROM products`, `DELETE FROM reservations`} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("reset read model: %w", err)
 		}
@@ -209,9 +217,13 @@ func applyEvent(ctx context.Context, tx *sql.Tx, e event.Stored) error {
 			f.Name, f.Description, f.Supplier, f.CategoryID, f.PriceCents, f.UnitsInStock, e.Version, id)
 	case ProductDeleted:
 		res, err = tx.ExecContext(ctx, `UPDATE products SET deleted = 1, version = ? WHERE id = ?`, e.Version, id)
+	case StockReserved, StockRejected, StockReleased:
+		if table != "products" {
+			return fmt.Errorf("%s on a category stream: %w", e.Type, bus.ErrPermanent)
+		}
+		res, err = applyStock(ctx, tx, id, e)
 	default:
-		// A type added later (the saga's stock events): the version moves on, so that the
-		// events after it apply.
+		// A type added later: the version moves on, so that the events after it apply.
 		res, err = tx.ExecContext(ctx, `UPDATE `+table+` SET version = ? WHERE id = ?`, e.Version, id)
 	}
 	if err != nil {
@@ -380,4 +392,138 @@ func (s *Store) ProductsInCategory(ctx context.Context, category CategoryID) (in
 		return 0, fmt.Errorf("count products of %s: %w", category, err)
 	}
 	return n, nil
+}
+
+// applyStock applies a saga event of product id (e.Type is StockReserved, StockRejected
+// or StockReleased): the units move, and the order's reservation is recorded.
+func applyStock(ctx context.Context, tx *sql.Tx, id string, e event.Stored) (sql.Result, error) {
+	var d StockData
+	if err := decodeData(e, &d); err != nil {
+		return nil, err
+	}
+	delta, state := int64(0), Rejected
+	switch e.Type {
+	case StockReserved:
+		delta, state = -d.Quantity, Reserved
+	case StockReleased:
+		delta, state = d.Quantity, Released
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO reservations (product_id, order_id, quantity, state) VALUES (?, ?, ?, ?)
+		ON CONFLICT (product_id, order_id) DO UPDATE SET quantity = excluded.quantity, state = excluded.state`,
+		id, d.OrderID, d.Quantity, state)
+	if err != nil {
+		return nil, fmt.Errorf("record reservation of order %s: %w", d.OrderID, err)
+	}
+	return tx.ExecContext(ctx, `UPDATE products SET units_in_stock = units_in_stock + ?, version = ? WHERE id = ?`,
+		delta, e.Version, id)
+}
+
+// errStale says that an append found the product's stream further on than the read
+// model: the caller reads the stream (applyStream) and decides again.
+var errStale = errors.New("the product's stream has moved on")
+
+// decideOrder applies e, an order event about product id's order orderID, and the
+// decision it leads to, in one transaction: it reads the product's stock and its record
+// of the order, asks decide (found is false for an unknown product), and, when decide
+// returns an event, write appends it at the product's version. The stored event is
+// applied with the checkpoint (e.Position) in the same transaction, so the next decision
+// about the product sees it. When write returns nil (the stream has moved on, or the
+// decision was stored before a crash), nothing is written and the error is errStale.
+func (s *Store) decideOrder(ctx context.Context, storeID string, e event.Stored, id ProductID, orderID string,
+	decide func(s Stock, r Reservation, found bool) (event.New, bool),
+	write func(ctx context.Context, version int64, decision event.New) (*event.Stored, error)) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	var st Stock
+	err = tx.QueryRowContext(ctx, `SELECT price_cents, units_in_stock, deleted, version FROM products WHERE id = ?`, id).
+		Scan(&st.PriceCents, &st.UnitsInStock, &st.Deleted, &st.Version)
+	found := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read product %s: %w", id, err)
+	}
+	r := Reservation{ProductID: id, OrderID: orderID}
+	err = tx.QueryRowContext(ctx, `SELECT quantity, state FROM reservations WHERE product_id = ? AND order_id = ?`, id, orderID).
+		Scan(&r.Quantity, &r.State)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read reservation of order %s: %w", orderID, err)
+	}
+	if decision, ok := decide(st, r, found); ok {
+		stored, err := write(ctx, st.Version, decision)
+		if err != nil {
+			return err
+		}
+		if stored == nil {
+			return errStale
+		}
+		if err := applyEvent(ctx, tx, *stored); err != nil {
+			return fmt.Errorf("apply %s v%d of %s: %w", stored.Type, stored.Version, stored.Stream, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET store_id = ?, position = max(position, ?)`,
+		storeID, e.Position); err != nil {
+		return fmt.Errorf("move checkpoint: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// applyStream applies the events of a product stream that the read model lacks, without
+// moving the checkpoint: the bus brings them again later, and they are skipped by version.
+func (s *Store) applyStream(ctx context.Context, events []event.Stored) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("catch up a product: %w", err)
+	}
+	defer tx.Rollback()
+	for _, e := range events {
+		if err := applyEvent(ctx, tx, e); err != nil {
+			return fmt.Errorf("catch up %s v%d of %s: %w", e.Type, e.Version, e.Stream, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("catch up a product: %w", err)
+	}
+	return nil
+}
+
+// OrderReservation returns the record of order orderID at the product that answered it;
+// found is false when no product did.
+func (s *Store) OrderReservation(ctx context.Context, orderID string) (r Reservation, found bool, err error) {
+	err = s.read.QueryRowContext(ctx, `SELECT product_id, order_id, quantity, state FROM reservations WHERE order_id = ?
+		ORDER BY state = 'reserved' DESC LIMIT 1`, orderID).Scan(&r.ProductID, &r.OrderID, &r.Quantity, &r.State)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Reservation{}, false, nil
+	}
+	if err != nil {
+		return Reservation{}, false, fmt.Errorf("read reservation of order %s: %w", orderID, err)
+	}
+	return r, true, nil
+}
+
+// Reservations returns the records of orders of product id (every product's if id is
+// empty), ordered by product and order.
+func (s *Store) Reservations(ctx context.Context, id ProductID) ([]Reservation, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT product_id, order_id, quantity, state FROM reservations
+		WHERE ? = '' OR product_id = ? ORDER BY product_id, order_id`, id, id)
+	if err != nil {
+		return nil, fmt.Errorf("list reservations: %w", err)
+	}
+	defer rows.Close()
+	rs := []Reservation{}
+	for rows.Next() {
+		var r Reservation
+		if err := rows.Scan(&r.ProductID, &r.OrderID, &r.Quantity, &r.State); err != nil {
+			return nil, fmt.Errorf("list reservations: %w", err)
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list reservations: %w", err)
+	}
+	return rs, nil
 }

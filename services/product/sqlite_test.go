@@ -50,7 +50,9 @@ func TestStoreApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Product{ID: "pppppppppp", ProductFields: fields, Version: 2}); p != want {
+	reserved := fields
+	reserved.UnitsInStock-- // product.stock-reserved took one unit
+	if want := (Product{ID: "pppppppppp", ProductFields: reserved, Version: 2}); p != want {
 		t.Errorf("got %+v, want %+v", p, want)
 	}
 	if id, pos, err := s.Checkpoint(ctx); id != "store-1" || pos != 7 || err != nil {
