@@ -443,3 +443,40 @@ func TestSagaRestart(t *testing.T) {
 	}
 	h.checkRebuild(names)
 }
+
+// TestSagaCrashAndRejectionWhileDown: the service appended a reservation and died before
+// recording it (the test appends the very event the service decides, with its id), and an
+// order was placed and rejected while it was down. After the restart the reservation is
+// stored once, and the rejected order is reserved and released.
+func TestSagaCrashAndRejectionWhileDown(t *testing.T) {
+	t.Parallel()
+	h := startSaga(t)
+	h.addCustomer("dan", 1000)
+	warm := h.place("dan", 100)
+	h.waitAnswered("dan", warm)
+
+	h.svc.stop()
+	crashed := h.place("dan", 300)
+	c := h.customer("dan")
+	decided, _ := ReserveCredit(c, Reservation{}, OrderPlaced{OrderID: crashed, Customer: "dan", TotalCents: 300})
+	expected := c.Version
+	reply, err := h.es.Append(context.Background(), event.AppendRequest{Stream: Stream("dan"), ExpectedVersion: &expected,
+		Events: []event.New{decided}})
+	if err != nil || !reply.OK {
+		t.Fatalf("append the decision: got %+v, %v, want ok", reply, err)
+	}
+	rejected := h.place("dan", 200)
+	h.reject(rejected, "dan")
+	h.restart()
+
+	h.waitState("dan", rejected, Released)
+	rs := h.waitAnswered("dan", crashed)
+	if rs[crashed].State != Reserved {
+		t.Errorf("the order whose answer was stored before the crash: got %+v, want reserved", rs[crashed])
+	}
+	if got, want := h.customer("dan").CreditCents, int64(1000-100-300); got != want {
+		t.Errorf("got credit %d, want %d", got, want)
+	}
+	h.checkStream("dan")
+	h.checkRebuild([]string{"dan"})
+}

@@ -464,3 +464,37 @@ func TestSagaRestart(t *testing.T) {
 	s.checkStream(tea.ID)
 	s.checkRebuild()
 }
+
+// TestSagaCrashAndRejectionWhileDown: the service appended a reservation and died before
+// recording it (the test appends the very event the service decides, with its id), and an
+// order was placed and rejected while it was down. After the restart the reservation is
+// stored once, and the rejected order is reserved and released.
+func TestSagaCrashAndRejectionWhileDown(t *testing.T) {
+	t.Parallel()
+	s := startSagaShop(t)
+	tea := s.newProduct("Tea", 500, 10)
+
+	s.stop()
+	crashed := s.place(tea.ID, 3, 500)
+	decided, _ := product.ReserveStock(product.Stock{PriceCents: 500, UnitsInStock: 10, Version: tea.Version},
+		product.Reservation{}, product.OrderPlacedData{OrderID: crashed, ProductID: tea.ID, Quantity: 3, UnitPriceCents: 500})
+	expected := tea.Version
+	reply, err := s.es.Append(context.Background(), event.AppendRequest{Stream: "product-" + string(tea.ID),
+		ExpectedVersion: &expected, Events: []event.New{decided}})
+	if err != nil || !reply.OK {
+		t.Fatalf("append the decision: got %+v, %v, want ok", reply, err)
+	}
+	rejected := s.place(tea.ID, 2, 500)
+	s.reject(rejected)
+	s.start(t)
+
+	s.waitState(rejected, product.Released)
+	if r := s.waitAnswered(crashed)[crashed]; r.State != product.Reserved {
+		t.Errorf("the order whose answer was stored before the crash: got %+v, want reserved", r)
+	}
+	if n := s.units(tea.ID); n != 7 {
+		t.Errorf("got %d units, want 7", n)
+	}
+	s.checkStream(tea.ID)
+	s.checkRebuild()
+}
