@@ -17,7 +17,8 @@ import (
 	"github.com/msdemo/msdemo/internal/service"
 )
 
-// Store is the product service's read model: categories and products in a SQLite file,
+// Store is the product service's read model: categories, products and the order saga's
+// reservations (one row per product and order: reserved, rejected or released) in a SQLite file,
 // kept up to date from the events (Apply) and read by the handlers. Apply runs on one
 // writer connection, so events are applied one at a time; reads use a pool of their own
 // and, in WAL mode, never wait for the writer. A Store is safe for concurrent use.
