@@ -14,113 +14,26 @@
 package admin
 
 import (
-	"cmp"
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"sync"
-	"time"
 
-	"github.com/msdemo/msdemo/internal/bus"
-	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/web"
 )
 
-// Config is what the admin site needs.
-type Config struct {
-	Addr       string // listen address, default ":5002"
-	GatewayURL string // the REST API, default http://127.0.0.1:8080
-	RedisURL   string // sessions, default redis://127.0.0.1:6379/0
-	// SessionPrefix prefixes the session keys in Redis (default
-	// "msdemo:admin:session:"); tests use their own.
-	SessionPrefix string
-	RabbitMQURL   string // the bus, for live updates
-	// Exchange is the topic exchange of stored events (default event.Exchange).
-	Exchange string
-	// SecureCookie marks the session cookie Secure (serve over HTTPS); off by default for
-	// http://localhost.
-	SecureCookie bool
-	// KeepAlive is the pause between SSE keep-alive comments (default 20 s).
-	KeepAlive time.Duration
-}
-
-func (cfg Config) withDefaults() Config {
-	cfg.Addr = cmp.Or(cfg.Addr, ":5002")
-	cfg.GatewayURL = cmp.Or(cfg.GatewayURL, "http://127.0.0.1:8080")
-	cfg.RedisURL = cmp.Or(cfg.RedisURL, "redis://127.0.0.1:6379/0")
-	cfg.SessionPrefix = cmp.Or(cfg.SessionPrefix, "msdemo:admin:session:")
-	cfg.RabbitMQURL = cmp.Or(cfg.RabbitMQURL, "amqp://guest:guest@127.0.0.1:5672/")
-	cfg.Exchange = cmp.Or(cfg.Exchange, event.Exchange)
-	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, 20*time.Second)
-	return cfg
-}
+// Config is what the admin site needs (web.SiteConfig). Its defaults: Addr ":5002",
+// SessionPrefix "msdemo:admin:session:", and those of web.SiteConfig for the rest.
+type Config = web.SiteConfig
 
 // CookieName is the admin site's session cookie. It differs from the storefront's:
 // browsers share cookies across the ports of one host.
 const CookieName = "msdemo_admin"
 
-// Run serves the admin site until ctx is done. It listens first (a busy port fails at
-// once), connects to Redis and RabbitMQ (an unreachable one fails with a hint), serves,
-// and on cancel shuts down gracefully: open SSE streams end, requests in flight finish
-// (10 s at most), then the bus and Redis are closed.
+// Run serves the admin site until ctx is done (web.RunSite). It listens first (a busy port
+// fails at once), connects to Redis and RabbitMQ (an unreachable one fails with a hint),
+// serves, and on cancel shuts down gracefully: open SSE streams end, requests in flight
+// finish (10 s at most), then the bus and Redis are closed.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	cfg = cfg.withDefaults()
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("admin: listen on %s: %w", cfg.Addr, err)
-	}
-	defer ln.Close()
-	sessions, err := web.OpenSessions(ctx, web.SessionConfig{RedisURL: cfg.RedisURL, Prefix: cfg.SessionPrefix,
-		CookieName: CookieName, Secure: cfg.SecureCookie})
-	if err != nil {
-		return fmt.Errorf("admin: %w", err)
-	}
-	defer sessions.Close()
-	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, bus.WithName("admin"))
-	if err != nil {
-		return fmt.Errorf("admin: %w", err)
-	}
-	defer conn.Close()
-
-	hubCtx, stopHub := context.WithCancel(ctx)
-	defer stopHub()
-	hub := web.NewHub(logger)
-	// Every event: the dashboard's feed shows them all.
-	if err := hub.Run(hubCtx, conn, web.HubConfig{Exchange: cfg.Exchange, Keys: []string{"#"}}); err != nil {
-		return fmt.Errorf("admin: %w", err)
-	}
-
-	srv := &http.Server{
-		Handler:           NewServer(logger, web.NewClient(cfg.GatewayURL, nil), sessions, hub, cfg.KeepAlive),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	var wg sync.WaitGroup
-	serveErr := make(chan error, 1)
-	wg.Go(func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- err
-		}
-	})
-	logger.Info("admin listening", "addr", ln.Addr().String(), "gateway", cfg.GatewayURL)
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-	}
-	stopHub() // ends every SSE stream, so Shutdown need not wait for them
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if shutErr := srv.Shutdown(shutdownCtx); shutErr != nil && err == nil {
-		err = fmt.Errorf("admin: shut down: %w", shutErr)
-	}
-	wg.Wait()
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("admin: serve: %w", err)
-	}
-	return nil
+	return web.RunSite(ctx, web.SiteSpec{Name: "admin", DefaultAddr: ":5002", CookieName: CookieName,
+		LiveKeys:   []string{"#"}, // every event: the dashboard's feed shows them all
+		NewHandler: NewServer}, cfg, logger)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/web"
 )
 
 // The API's resources, as far as the admin site shows them (services/gateway/openapi.yaml).
@@ -45,31 +46,7 @@ type credit struct {
 	Version     int64 `json:"version"`
 }
 
-type login struct {
-	Token     string    `json:"token"`
-	Role      string    `json:"role"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
-type order struct {
-	ID             string     `json:"id"`
-	Customer       string     `json:"customer"`
-	ProductID      string     `json:"product_id"`
-	Quantity       int64      `json:"quantity"`
-	UnitPriceCents int64      `json:"unit_price_cents"`
-	TotalCents     int64      `json:"total_cents"`
-	Status         string     `json:"status"`
-	Reason         string     `json:"reason"`
-	PlacedAt       time.Time  `json:"placed_at"`
-	Timeline       []timeStep `json:"timeline"`
-	Version        int64      `json:"version"`
-}
-
-type timeStep struct {
-	Step   string    `json:"step"`
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason"`
-}
+type order = web.Order
 
 type revenue struct {
 	RevenueCents int64 `json:"revenue_cents"`
@@ -197,19 +174,6 @@ func (s *server) latest(ctx context.Context, token string, limit int) (feedPage,
 	return s.feed(ctx, token, max(head.Head-int64(limit), 0), limit)
 }
 
-// money formats cents as an amount, e.g. 123456 → "1,234.56 €".
-func money(cents int64) string {
-	sign := ""
-	if cents < 0 {
-		sign, cents = "-", -cents
-	}
-	s := strconv.FormatInt(cents/100, 10)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return fmt.Sprintf("%s%s.%02d €", sign, s, cents%100)
-}
-
 // amount formats cents for an input field, e.g. 2499 → "24.99".
 func amount(cents int64) string {
 	sign := ""
@@ -246,12 +210,4 @@ func parseMoney(s string) (int64, bool) {
 		f, _ = strconv.ParseInt((frac + "0")[:2], 10, 64)
 	}
 	return u*100 + f, true
-}
-
-// formatTime shows t in UTC, to the second.
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2 Jan 2006 15:04:05 UTC")
 }

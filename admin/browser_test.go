@@ -1,10 +1,7 @@
 package admin_test
 
 import (
-	"context"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,55 +9,16 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/web/webtest"
 )
 
 // testBrowser runs a manager's session in headless Chromium: log in, add a category and
 // a product, lose a race on a product edit and see the conflict, set a customer's credit,
 // watch an order placed through the API appear and be decided on the orders page, and
 // find its events in the explorer. It saves full-page screenshots into docs/screenshots.
-func testBrowser(t *testing.T, s *shop) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := exec.LookPath(chromium); err != nil {
-		t.Fatalf("Chromium not found at %s: install it with `apt-get install -y chromium`", chromium)
-	}
-	shots := filepath.Join("..", "docs", "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1200, 900),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil { // starts the browser, without a timeout
-		t.Fatalf("start Chromium: %v (install it with `apt-get install -y chromium`)", err)
-	}
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
-
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, "admin-"+name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	tid := func(id string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + id + `"]`) }
+func testBrowser(t *testing.T, s *site) {
+	c := webtest.StartChromium(t, 90*time.Second, filepath.Join("..", "docs", "screenshots"), "admin-")
+	ctx, step, shot, tid := c.Ctx, c.Step, c.Shot, webtest.TestID
 
 	step("log in", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(tid("login-form")),
 		chromedp.SendKeys(chromedp.ID("f-username"), managerName),
@@ -85,7 +43,7 @@ func testBrowser(t *testing.T, s *shop) {
 
 	// Open the edit form, then another manager saves first (through the API).
 	step("open the product", chromedp.Navigate(s.URL+"/products/"+s.Product), chromedp.WaitVisible(tid("product-form")))
-	manager := s.sys.Token(managerName, auth.Manager)
+	manager := s.Token(managerName, auth.Manager)
 	var current struct {
 		Name, Description, Supplier string
 		CategoryID                  string `json:"category_id"`
@@ -93,8 +51,8 @@ func testBrowser(t *testing.T, s *shop) {
 		UnitsInStock                int64  `json:"units_in_stock"`
 		Version                     int64
 	}
-	s.mustAPI(http.MethodGet, "/product/products/"+s.Product, "", nil, &current)
-	s.mustAPI(http.MethodPut, "/product/products/"+s.Product, manager, map[string]any{"name": "Watering can (new model)",
+	s.MustAPI(http.MethodGet, "/product/products/"+s.Product, "", nil, &current)
+	s.MustAPI(http.MethodPut, "/product/products/"+s.Product, manager, map[string]any{"name": "Watering can (new model)",
 		"description": current.Description, "supplier": current.Supplier, "category_id": current.CategoryID,
 		"price_cents": current.PriceCents, "units_in_stock": current.UnitsInStock, "expected_version": current.Version}, nil)
 	step("save a stale edit", chromedp.SetValue(chromedp.ID("f-price"), "9.99"),
@@ -116,7 +74,7 @@ func testBrowser(t *testing.T, s *shop) {
 	step("open the orders", chromedp.Click(tid("nav-orders")), chromedp.WaitVisible(tid("orders")))
 	time.Sleep(500 * time.Millisecond) // let the EventSource connect; the row must come over SSE, not a reload
 	var placed struct{ ID string }
-	s.mustAPI(http.MethodPost, "/order/orders", s.customerToken(), map[string]any{"product_id": s.Product, "quantity": 2}, &placed)
+	s.MustAPI(http.MethodPost, "/order/orders", s.customerToken(), map[string]any{"product_id": s.Product, "quantity": 2}, &placed)
 	row := `[data-order="` + placed.ID + `"]`
 	step("see the order appear and be decided live", chromedp.WaitVisible(chromedp.CSS(row)),
 		chromedp.WaitVisible(chromedp.CSS(row+` .status-approved, `+row+` .status-rejected`)))

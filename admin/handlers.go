@@ -1,10 +1,8 @@
 package admin
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -27,38 +25,6 @@ func (s *server) token(r *http.Request) string {
 	return u.Token
 }
 
-// notFoundFor400 turns the API's 400 for a malformed id into a 404: for a page address,
-// a malformed id is just a page that does not exist.
-func notFoundFor400(err error) error {
-	if web.StatusOf(err) == http.StatusBadRequest {
-		return &web.APIError{Status: http.StatusNotFound, Message: "not found"}
-	}
-	return err
-}
-
-// apiMessage is the API's message of err, or fallback.
-func apiMessage(err error, fallback string) string {
-	var apiErr *web.APIError
-	if errors.As(err, &apiErr) && apiErr.Message != "" {
-		return apiErr.Message
-	}
-	return fallback
-}
-
-// formMessage is the message above a form for an API 400: "correct the marked fields"
-// when a shown field explains it, else the API's message.
-func formMessage(err error, fields map[string]string, shown ...string) string {
-	for _, f := range shown {
-		if fields[f] != "" {
-			return "Please correct the marked fields."
-		}
-	}
-	return apiMessage(err, "Please check your input.")
-}
-
-// errNotManager is a login of a customer, who uses the storefront.
-var errNotManager = errors.New("customers log in on the storefront")
-
 // handleLoginForm serves GET /login[?next=].
 func (s *server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	s.site.Render(w, r, http.StatusOK, "Log in", loginPage(loginView{Next: s.site.SafeNext(r.URL.Query().Get("next"))}))
@@ -68,35 +34,20 @@ func (s *server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 // kept; a customer's is refused with a message (and the token is not kept).
 func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	v := loginView{Username: strings.TrimSpace(r.PostFormValue("username")), Next: s.site.SafeNext(r.PostFormValue("next"))}
-	err := s.logIn(r.Context(), v.Username, r.PostFormValue("password"))
-	switch status := web.StatusOf(err); {
-	case err == nil:
+	err := web.LogIn(r.Context(), s.api, s.sessions, v.Username, r.PostFormValue("password"), "manager")
+	if err == nil {
 		s.sessions.AddFlash(r.Context(), web.FlashSuccess, "You are logged in.")
 		web.Redirect(w, r, v.Next)
 		return
-	case errors.Is(err, errNotManager):
-		v.FormError = "This is a customer account. The admin site is for product managers; customers shop on the storefront."
-	case status == http.StatusBadRequest:
-		v.Errors = web.FieldErrors(err)
-		v.FormError = formMessage(err, v.Errors, "username", "password")
-	case status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusNotFound:
-		v.FormError = "Wrong username or password."
-	default:
+	}
+	var ok bool
+	v.Errors, v.FormError, ok = web.LoginProblem(err,
+		"This is a customer account. The admin site is for product managers; customers shop on the storefront.")
+	if !ok {
 		s.site.Error(w, r, err)
 		return
 	}
 	s.site.Render(w, r, http.StatusUnprocessableEntity, "Log in", loginPage(v))
-}
-
-func (s *server) logIn(ctx context.Context, username, password string) error {
-	var l login
-	if err := s.api.Post(ctx, "", "/customer/login", map[string]string{"username": username, "password": password}, &l); err != nil {
-		return err
-	}
-	if l.Role != "manager" {
-		return errNotManager
-	}
-	return s.sessions.Login(ctx, web.User{Username: username, Role: l.Role, Token: l.Token, ExpiresAt: l.ExpiresAt})
 }
 
 // handleLogout serves POST /logout.
@@ -122,7 +73,7 @@ func (s *server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		s.site.Error(w, r, err)
 		return
 	}
-	v.Revenue, v.Invoices = money(rev.RevenueCents), strconv.FormatInt(rev.Invoices, 10)
+	v.Revenue, v.Invoices = web.Money(rev.RevenueCents), strconv.FormatInt(rev.Invoices, 10)
 	for _, status := range []string{"pending", "approved", "rejected"} {
 		n, err := s.orderCount(ctx, token, status)
 		if err != nil {
@@ -167,7 +118,7 @@ func (s *server) handleCategoryAdd(w http.ResponseWriter, r *http.Request) {
 	var c category
 	err := s.api.Post(r.Context(), s.token(r), "/product/categories", map[string]string{"name": name}, &c)
 	if fields := web.FieldErrors(err); fields != nil || web.StatusOf(err) == http.StatusConflict {
-		v := categoriesView{NewName: name, NewError: fields["name"], FormError: formMessage(err, fields, "name")}
+		v := categoriesView{NewName: name, NewError: fields["name"], FormError: web.FormMessage(err, fields, "name")}
 		s.renderCategories(w, r, http.StatusUnprocessableEntity, v)
 		return
 	}
@@ -193,12 +144,12 @@ func (s *server) handleCategoryRename(w http.ResponseWriter, r *http.Request) {
 		web.Redirect(w, r, "/categories")
 	case fields != nil:
 		s.renderCategories(w, r, http.StatusUnprocessableEntity, categoriesView{EditID: id, EditName: name,
-			EditError: fields["name"], FormError: formMessage(err, fields, "name")})
+			EditError: fields["name"], FormError: web.FormMessage(err, fields, "name")})
 	case status == http.StatusConflict:
 		s.renderCategories(w, r, http.StatusConflict, categoriesView{
-			FormError: "This category was changed meanwhile (" + apiMessage(err, "conflict") + "). Its current name is shown; rename it again if you still want to."})
+			FormError: "This category was changed meanwhile (" + web.APIMessage(err, "conflict") + "). Its current name is shown; rename it again if you still want to."})
 	default:
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 	}
 }
 
@@ -210,7 +161,7 @@ func (s *server) handleCategoryDelete(w http.ResponseWriter, r *http.Request) {
 	switch web.StatusOf(err) {
 	case http.StatusConflict:
 		s.renderCategories(w, r, http.StatusConflict, categoriesView{
-			FormError: "This category cannot be deleted: " + apiMessage(err, "it still has products") + ". Move or delete its products first."})
+			FormError: "This category cannot be deleted: " + web.APIMessage(err, "it still has products") + ". Move or delete its products first."})
 		return
 	case http.StatusNotFound, http.StatusBadRequest:
 		s.sessions.AddFlash(r.Context(), web.FlashInfo, "That category was already deleted.")
@@ -237,7 +188,7 @@ func (s *server) handleProducts(w http.ResponseWriter, r *http.Request) {
 		NextAfter string    `json:"next_after"`
 	}
 	if err := s.api.Get(ctx, token, "/product/products", q, &page); err != nil {
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
 	cs, err := s.categories(ctx, token)
@@ -252,7 +203,7 @@ func (s *server) handleProducts(w http.ResponseWriter, r *http.Request) {
 	v := productsView{NextAfter: page.NextAfter, Paged: after != ""}
 	for _, p := range page.Products {
 		v.Products = append(v.Products, productRow{ID: p.ID, Name: p.Name, Category: names[p.CategoryID],
-			Price: money(p.PriceCents), Stock: strconv.FormatInt(p.UnitsInStock, 10), Version: strconv.FormatInt(p.Version, 10)})
+			Price: web.Money(p.PriceCents), Stock: strconv.FormatInt(p.UnitsInStock, 10), Version: strconv.FormatInt(p.Version, 10)})
 	}
 	s.site.Render(w, r, http.StatusOK, "Products", productsPage(v))
 }
@@ -338,7 +289,7 @@ func (s *server) handleProductAdd(w http.ResponseWriter, r *http.Request) {
 	err := s.api.Post(r.Context(), s.token(r), "/product/products", in, &p)
 	if fields := web.FieldErrors(err); fields != nil || web.StatusOf(err) == http.StatusConflict {
 		f.apiFieldErrors(fields)
-		f.FormError = formMessage(err, f.Errors, "name", "description", "supplier", "category_id", "price", "units_in_stock")
+		f.FormError = web.FormMessage(err, f.Errors, "name", "description", "supplier", "category_id", "price", "units_in_stock")
 		s.renderProductForm(w, r, http.StatusUnprocessableEntity, f)
 		return
 	}
@@ -354,7 +305,7 @@ func (s *server) handleProductAdd(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleProductEdit(w http.ResponseWriter, r *http.Request) {
 	p, err := s.product(r.Context(), s.token(r), chi.URLParam(r, "id"))
 	if err != nil {
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
 	s.renderProductForm(w, r, http.StatusOK, formOfProduct(p))
@@ -381,12 +332,12 @@ func (s *server) handleProductUpdate(w http.ResponseWriter, r *http.Request) {
 		web.Redirect(w, r, "/products")
 	case fields != nil:
 		f.apiFieldErrors(fields)
-		f.FormError = formMessage(err, f.Errors, "name", "description", "supplier", "category_id", "price", "units_in_stock")
+		f.FormError = web.FormMessage(err, f.Errors, "name", "description", "supplier", "category_id", "price", "units_in_stock")
 		s.renderProductForm(w, r, http.StatusUnprocessableEntity, f)
 	case status == http.StatusConflict:
 		current, err := s.product(r.Context(), s.token(r), id)
 		if err != nil {
-			s.site.Error(w, r, notFoundFor400(err))
+			s.site.Error(w, r, web.NotFoundFor400(err))
 			return
 		}
 		typed := f
@@ -394,7 +345,7 @@ func (s *server) handleProductUpdate(w http.ResponseWriter, r *http.Request) {
 		f.Conflict = &typed
 		s.renderProductForm(w, r, http.StatusConflict, f)
 	default:
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 	}
 }
 
@@ -405,7 +356,7 @@ func (s *server) handleProductDelete(w http.ResponseWriter, r *http.Request) {
 	case http.StatusNotFound, http.StatusBadRequest:
 		s.sessions.AddFlash(r.Context(), web.FlashInfo, "That product was already deleted.")
 	case http.StatusConflict:
-		s.sessions.AddFlash(r.Context(), web.FlashError, "The product cannot be deleted: "+apiMessage(err, "conflict")+".")
+		s.sessions.AddFlash(r.Context(), web.FlashError, "The product cannot be deleted: "+web.APIMessage(err, "conflict")+".")
 	default:
 		if err != nil {
 			s.site.Error(w, r, err)
@@ -429,13 +380,13 @@ func (s *server) handleCustomers(w http.ResponseWriter, r *http.Request) {
 		NextAfter string     `json:"next_after"`
 	}
 	if err := s.api.Get(r.Context(), s.token(r), "/customer/users", q, &page); err != nil {
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
 	v := customersView{NextAfter: page.NextAfter, Paged: after != ""}
 	for _, c := range append(page.Customers, page.Users...) {
 		v.Customers = append(v.Customers, customerRow{Username: c.Username, FullName: c.FullName, Email: c.Email,
-			Role: c.Role, Credit: money(c.CreditCents)})
+			Role: c.Role, Credit: web.Money(c.CreditCents)})
 	}
 	s.site.Render(w, r, http.StatusOK, "Customers", customersPage(v))
 }
@@ -444,7 +395,7 @@ func (s *server) handleCustomers(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 	v, err := s.customerView(r, chi.URLParam(r, "username"))
 	if err != nil {
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
 	s.site.Render(w, r, http.StatusOK, v.Customer.Username, customerPage(v))
@@ -459,7 +410,7 @@ func (s *server) customerView(r *http.Request, username string) (customerView, e
 	if err := s.api.Get(r.Context(), s.token(r), "/customer/users/"+url.PathEscape(username)+"/credit", nil, &cr); err != nil {
 		return customerView{}, err
 	}
-	return customerView{Customer: c, Credit: money(cr.CreditCents), Amount: amount(cr.CreditCents),
+	return customerView{Customer: c, Credit: web.Money(cr.CreditCents), Amount: amount(cr.CreditCents),
 		Version: strconv.FormatInt(cr.Version, 10)}, nil
 }
 
@@ -475,19 +426,19 @@ func (s *server) handleCreditSet(w http.ResponseWriter, r *http.Request) {
 		err = s.api.Put(r.Context(), s.token(r), "/customer/users/"+url.PathEscape(username)+"/credit",
 			map[string]int64{"credit_cents": cents, "expected_version": version}, nil)
 		if err == nil {
-			s.sessions.AddFlash(r.Context(), web.FlashSuccess, "Credit of "+username+" set to "+money(cents)+".")
+			s.sessions.AddFlash(r.Context(), web.FlashSuccess, "Credit of "+username+" set to "+web.Money(cents)+".")
 			web.Redirect(w, r, "/customers/"+url.PathEscape(username))
 			return
 		}
 	}
 	fields, status := web.FieldErrors(err), web.StatusOf(err)
 	if ok && fields == nil && status != http.StatusConflict {
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
 	v, verr := s.customerView(r, username)
 	if verr != nil {
-		s.site.Error(w, r, notFoundFor400(verr))
+		s.site.Error(w, r, web.NotFoundFor400(verr))
 		return
 	}
 	switch {
@@ -495,12 +446,12 @@ func (s *server) handleCreditSet(w http.ResponseWriter, r *http.Request) {
 		v.Amount, v.AmountError, v.FormError = typed, "Enter an amount such as 250.00.", "Please correct the marked field."
 	case status == http.StatusConflict:
 		v.FormError = "The credit of " + username + " changed meanwhile (an order, or another manager): it is now " +
-			v.Credit + ". You wanted " + money(cents) + "; submit again to set it."
+			v.Credit + ". You wanted " + web.Money(cents) + "; submit again to set it."
 		s.site.Render(w, r, http.StatusConflict, username, customerPage(v))
 		return
 	default:
 		v.Amount, v.AmountError = typed, fields["credit_cents"]
-		v.FormError = formMessage(err, map[string]string{"credit": v.AmountError}, "credit")
+		v.FormError = web.FormMessage(err, map[string]string{"credit": v.AmountError}, "credit")
 	}
 	s.site.Render(w, r, http.StatusUnprocessableEntity, username, customerPage(v))
 }

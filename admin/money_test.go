@@ -1,6 +1,10 @@
 package admin
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/msdemo/msdemo/internal/web"
+)
 
 func TestParseMoney(t *testing.T) {
 	for _, tc := range []struct {
@@ -44,7 +48,7 @@ func TestMoneyAndAmount(t *testing.T) {
 		{123456789, "1,234,567.89 €", "1234567.89"},
 		{-150, "-1.50 €", "-1.50"},
 	} {
-		if got := money(tc.cents); got != tc.money {
+		if got := web.Money(tc.cents); got != tc.money {
 			t.Errorf("money(%d): got %q, want %q", tc.cents, got, tc.money)
 		}
 		if got := amount(tc.cents); got != tc.amount {

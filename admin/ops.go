@@ -28,7 +28,7 @@ func (s *server) handleOrders(w http.ResponseWriter, r *http.Request) {
 	}
 	orders, next, err := s.orders(r.Context(), s.token(r), status, after, pageSize)
 	if err != nil {
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
 	names := s.productNames(r.Context(), orders)
@@ -43,7 +43,7 @@ func (s *server) handleOrders(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleOrder(w http.ResponseWriter, r *http.Request) {
 	o, err := s.order(r.Context(), s.token(r), chi.URLParam(r, "id"))
 	if err != nil {
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
 	v := newOrderView(o, s.productNames(r.Context(), []order{o})[o.ProductID])
@@ -66,27 +66,12 @@ func (s *server) productNames(ctx context.Context, orders []order) map[string]st
 	return names
 }
 
-// stepLabels are the timeline's steps in words.
-var stepLabels = map[string]string{
-	"placed": "Placed", "stock reserved": "Stock reserved", "stock rejected": "Stock refused",
-	"stock released": "Stock released", "credit reserved": "Credit reserved", "credit rejected": "Credit refused",
-	"credit released": "Credit released", "approved": "Approved", "rejected": "Rejected",
-	"invoiced": "Invoiced", "timed out": "Timed out",
-}
-
 func newOrderView(o order, productName string) orderView {
 	v := orderView{ID: o.ID, Customer: o.Customer, Product: cmp.Or(productName, o.ProductID), ProductID: o.ProductID,
-		Quantity: strconv.FormatInt(o.Quantity, 10), UnitPrice: money(o.UnitPriceCents), Total: money(o.TotalCents),
-		Status: cmp.Or(o.Status, "pending"), Reason: o.Reason, PlacedAt: formatTime(o.PlacedAt)}
+		Quantity: strconv.FormatInt(o.Quantity, 10), UnitPrice: web.Money(o.UnitPriceCents), Total: web.Money(o.TotalCents),
+		Status: cmp.Or(o.Status, "pending"), Reason: o.Reason, PlacedAt: web.FormatTime(o.PlacedAt)}
 	for _, st := range o.Timeline {
-		label, ok := stepLabels[st.Step]
-		if !ok {
-			label = strings.ReplaceAll(st.Step, "_", " ")
-		}
-		if st.Reason != "" {
-			label += ": " + st.Reason
-		}
-		v.Timeline = append(v.Timeline, stepView{Label: label, At: formatTime(st.At), DateTime: st.At.UTC().Format(time.RFC3339)})
+		v.Timeline = append(v.Timeline, stepView{Label: st.Label(), At: web.FormatTime(st.At), DateTime: st.At.UTC().Format(time.RFC3339)})
 	}
 	return v
 }
@@ -116,11 +101,16 @@ type orderFollower struct {
 }
 
 func (f *orderFollower) render(ctx context.Context, e event.Stored) []web.SSEMessage {
-	id, ok := orderIDOf(e)
+	id, ok := web.OrderIDOf(e)
 	if !ok {
 		return nil
 	}
-	o, err := f.fetch(ctx, id, e)
+	o, err := web.AwaitOrder(ctx, id, e, f.steps[id], func(ctx context.Context, id string) (order, error) {
+		return f.s.order(ctx, f.token, id)
+	}, func(err error) bool {
+		status := web.StatusOf(err) // 401, 403: this browser's session cannot see it
+		return status != http.StatusNotFound && status != http.StatusServiceUnavailable
+	})
 	if err != nil {
 		return nil
 	}
@@ -133,47 +123,9 @@ func (f *orderFollower) render(ctx context.Context, e event.Stored) []web.SSEMes
 	return msgs
 }
 
-// fetch reads the order once the order service shows e: for an event of the order's own
-// stream, until its version reaches e's; for a saga event of another stream, until its
-// timeline grew. It waits 3 s at most and then returns what there is.
-func (f *orderFollower) fetch(ctx context.Context, id string, e event.Stored) (order, error) {
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		o, err := f.s.order(ctx, f.token, id)
-		if status := web.StatusOf(err); err != nil && status != http.StatusNotFound && status != http.StatusServiceUnavailable {
-			return order{}, err // 401, 403: this browser's session cannot see it
-		}
-		caughtUp := err == nil && (e.Stream == "order-"+id && o.Version >= e.Version ||
-			e.Stream != "order-"+id && len(o.Timeline) > f.steps[id])
-		if caughtUp || time.Now().After(deadline) {
-			return o, err
-		}
-		select {
-		case <-ctx.Done():
-			return order{}, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// orderIDOf returns the order an event is about: the id of an "order-<id>" stream, or the
-// order_id in the data of a reservation, release or invoice.
-func orderIDOf(e event.Stored) (string, bool) {
-	if id, ok := strings.CutPrefix(e.Stream, "order-"); ok && id != "" {
-		return id, true
-	}
-	var d struct {
-		OrderID string `json:"order_id"`
-	}
-	if json.Unmarshal(e.Data, &d) == nil && d.OrderID != "" {
-		return d.OrderID, true
-	}
-	return "", false
-}
-
 func newEventRow(e event.Stored) eventRow {
 	return eventRow{Position: strconv.FormatInt(e.Position, 10), Type: e.Type, Stream: e.Stream,
-		Version: strconv.FormatInt(e.Version, 10), At: formatTime(e.RecordedAt), User: e.Metadata.User}
+		Version: strconv.FormatInt(e.Version, 10), At: web.FormatTime(e.RecordedAt), User: e.Metadata.User}
 }
 
 // feedLimit is how many events a page of the explorer shows.
@@ -224,7 +176,7 @@ func (s *server) handleStream(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "stream")
 	var page streamPage
 	if err := s.api.Get(r.Context(), s.token(r), "/eventstore/streams/"+url.PathEscape(name), nil, &page); err != nil {
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
 	v := streamView{Stream: cmp.Or(page.Stream, name), Version: strconv.FormatInt(page.Version, 10)}
@@ -281,7 +233,7 @@ func (s *server) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 			row := deadRow{ID: d.ID, Type: d.Type, RoutingKey: d.RoutingKey, Reason: d.Reason, Count: strconv.FormatInt(d.Count, 10),
 				Body: prettyJSON(d.Body)}
 			if d.DiedAt != nil {
-				row.DiedAt = formatTime(*d.DiedAt)
+				row.DiedAt = web.FormatTime(*d.DiedAt)
 			}
 			sec.Letters = append(sec.Letters, row)
 		}
@@ -372,7 +324,7 @@ func (s *server) handleServices(w http.ResponseWriter, r *http.Request) {
 	seen := map[string]bool{}
 	for _, in := range reg.Instances {
 		age := now.Sub(in.LastSeen)
-		row := instanceRow{Service: in.Service, Instance: in.Instance, URL: in.URL, LastSeen: formatTime(in.LastSeen),
+		row := instanceRow{Service: in.Service, Instance: in.Instance, URL: in.URL, LastSeen: web.FormatTime(in.LastSeen),
 			Ago: age.Round(time.Second).String() + " ago", Healthy: ttl <= 0 || age <= ttl}
 		v.Instances = append(v.Instances, row)
 		seen[in.Service] = seen[in.Service] || row.Healthy

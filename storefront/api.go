@@ -3,9 +3,10 @@ package storefront
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/msdemo/msdemo/internal/web"
 )
 
 // The API's resources, as far as the storefront shows them (the REST table of
@@ -34,31 +35,7 @@ type profile struct {
 	Version     int64  `json:"version"`
 }
 
-type login struct {
-	Token     string    `json:"token"`
-	Role      string    `json:"role"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
-type order struct {
-	ID             string     `json:"id"`
-	Customer       string     `json:"customer"`
-	ProductID      string     `json:"product_id"`
-	Quantity       int64      `json:"quantity"`
-	UnitPriceCents int64      `json:"unit_price_cents"`
-	TotalCents     int64      `json:"total_cents"`
-	Status         string     `json:"status"` // pending, approved, rejected
-	Reason         string     `json:"reason"`
-	PlacedAt       time.Time  `json:"placed_at"`
-	Timeline       []timeStep `json:"timeline"`
-	Version        int64      `json:"version"`
-}
-
-type timeStep struct {
-	Step   string    `json:"step"`
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason"`
-}
+type order = web.Order
 
 // invoice is what GET /accounting/invoices/{order_id} answers; the fields it lacks are
 // taken from the order.
@@ -153,18 +130,4 @@ func (s *server) productNames(ctx context.Context, orders []order) map[string]st
 		}
 	}
 	return names
-}
-
-// money formats cents as an amount, e.g. 123456 → "1,234.56 €".
-func money(cents int64) string {
-	sign := ""
-	if cents < 0 {
-		sign, cents = "-", -cents
-	}
-	units := cents / 100
-	s := fmt.Sprint(units)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return fmt.Sprintf("%s%s.%02d €", sign, s, cents%100)
 }

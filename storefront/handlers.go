@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,7 +35,7 @@ func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleCategory(w http.ResponseWriter, r *http.Request) {
 	c, err := s.category(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
 	ps, err := s.products(r.Context(), c.ID)
@@ -46,18 +45,9 @@ func (s *server) handleCategory(w http.ResponseWriter, r *http.Request) {
 	}
 	v := categoryView{Category: c}
 	for _, p := range ps {
-		v.Products = append(v.Products, productCard{ID: p.ID, Name: p.Name, Price: money(p.PriceCents), InStock: p.UnitsInStock > 0})
+		v.Products = append(v.Products, productCard{ID: p.ID, Name: p.Name, Price: web.Money(p.PriceCents), InStock: p.UnitsInStock > 0})
 	}
 	s.site.Render(w, r, http.StatusOK, c.Name, categoryPage(v))
-}
-
-// notFoundFor400 turns the API's 400 for a malformed id into a 404: for a page address,
-// a malformed id is just a page that does not exist.
-func notFoundFor400(err error) error {
-	if web.StatusOf(err) == http.StatusBadRequest {
-		return &web.APIError{Status: http.StatusNotFound, Message: "not found"}
-	}
-	return err
 }
 
 // handleProduct serves GET /products/{id}: the product and its order form.
@@ -73,10 +63,10 @@ func (s *server) handleProduct(w http.ResponseWriter, r *http.Request) {
 func (s *server) productView(r *http.Request) (productView, error) {
 	p, err := s.product(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
-		return productView{}, notFoundFor400(err)
+		return productView{}, web.NotFoundFor400(err)
 	}
 	_, loggedIn := s.sessions.User(r.Context())
-	v := productView{Product: p, Price: money(p.PriceCents), LoggedIn: loggedIn, Quantity: "1",
+	v := productView{Product: p, Price: web.Money(p.PriceCents), LoggedIn: loggedIn, Quantity: "1",
 		MaxQuantity: p.UnitsInStock, CategoryName: "Category"}
 	if c, err := s.category(r.Context(), p.CategoryID); err == nil {
 		v.CategoryName = c.Name
@@ -112,7 +102,7 @@ func (s *server) handleOrderPlace(w http.ResponseWriter, r *http.Request) {
 	err = s.api.Post(r.Context(), u.Token, "/order/orders", map[string]any{"product_id": v.Product.ID, "quantity": qty}, &placed)
 	if fields := web.FieldErrors(err); fields != nil {
 		v.QuantityErr = fields["quantity"]
-		v.FormError = formMessage(err, fields, "quantity")
+		v.FormError = web.FormMessage(err, fields, "quantity")
 		s.site.Render(w, r, http.StatusUnprocessableEntity, v.Product.Name, productPage(v))
 		return
 	}
@@ -122,21 +112,6 @@ func (s *server) handleOrderPlace(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.AddFlash(r.Context(), web.FlashSuccess, "Thank you! Your order is placed; its status updates below.")
 	web.Redirect(w, r, "/orders/"+placed.ID)
-}
-
-// formMessage is the message above a form for an API 400: the API's message when no
-// shown field explains it.
-func formMessage(err error, fields map[string]string, shown ...string) string {
-	for _, f := range shown {
-		if fields[f] != "" {
-			return "Please correct the marked fields."
-		}
-	}
-	var apiErr *web.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.Message
-	}
-	return "Please check your input."
 }
 
 // handleRegisterForm serves GET /register.
@@ -157,7 +132,7 @@ func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		if web.StatusOf(err) == http.StatusConflict {
 			v.Errors = map[string]string{"username": "This username is taken; choose another."}
 		}
-		v.FormError = formMessage(err, v.Errors, "username", "full_name", "email", "password")
+		v.FormError = web.FormMessage(err, v.Errors, "username", "full_name", "email", "password")
 		s.site.Render(w, r, http.StatusUnprocessableEntity, "Register", registerPage(v))
 		return
 	}
@@ -165,27 +140,12 @@ func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.site.Error(w, r, err)
 		return
 	}
-	if err := s.logIn(r.Context(), v.Username, password); err != nil {
+	if err := web.LogIn(r.Context(), s.api, s.sessions, v.Username, password, "customer"); err != nil {
 		s.site.Error(w, r, err)
 		return
 	}
 	s.sessions.AddFlash(r.Context(), web.FlashSuccess, "Welcome, "+v.FullName+"! Your account is ready.")
 	web.Redirect(w, r, "/")
-}
-
-// errNotCustomer is a login of a manager, who uses the admin site.
-var errNotCustomer = errors.New("managers log in on the admin site")
-
-// logIn asks the API for a token and keeps it in the session.
-func (s *server) logIn(ctx context.Context, username, password string) error {
-	var l login
-	if err := s.api.Post(ctx, "", "/customer/login", map[string]string{"username": username, "password": password}, &l); err != nil {
-		return err
-	}
-	if l.Role != "customer" {
-		return errNotCustomer
-	}
-	return s.sessions.Login(ctx, web.User{Username: username, Role: l.Role, Token: l.Token, ExpiresAt: l.ExpiresAt})
 }
 
 // handleLoginForm serves GET /login[?next=].
@@ -196,25 +156,19 @@ func (s *server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 // handleLogin serves POST /login {username, password, next}.
 func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	v := loginView{Username: strings.TrimSpace(r.PostFormValue("username")), Next: s.site.SafeNext(r.PostFormValue("next"))}
-	err := s.logIn(r.Context(), v.Username, r.PostFormValue("password"))
-	switch status := web.StatusOf(err); {
-	case err == nil:
+	err := web.LogIn(r.Context(), s.api, s.sessions, v.Username, r.PostFormValue("password"), "customer")
+	if err == nil {
 		s.sessions.AddFlash(r.Context(), web.FlashSuccess, "You are logged in.")
 		web.Redirect(w, r, v.Next)
-	case errors.Is(err, errNotCustomer):
-		v.FormError = "This is a manager account: please use the admin site."
-	case status == http.StatusBadRequest:
-		v.Errors = web.FieldErrors(err)
-		v.FormError = formMessage(err, v.Errors, "username", "password")
-	case status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusNotFound:
-		v.FormError = "Wrong username or password."
-	default:
+		return
+	}
+	var ok bool
+	v.Errors, v.FormError, ok = web.LoginProblem(err, "This is a manager account: please use the admin site.")
+	if !ok {
 		s.site.Error(w, r, err)
 		return
 	}
-	if err != nil {
-		s.site.Render(w, r, http.StatusUnprocessableEntity, "Log in", loginPage(v))
-	}
+	s.site.Render(w, r, http.StatusUnprocessableEntity, "Log in", loginPage(v))
 }
 
 // handleLogout serves POST /logout.
@@ -236,7 +190,7 @@ func (s *server) handleProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.site.Render(w, r, http.StatusOK, "Profile", profilePage(profileView{Username: p.Username, FullName: p.FullName,
-		Email: p.Email, Credit: money(p.CreditCents), Version: p.Version}))
+		Email: p.Email, Credit: web.Money(p.CreditCents), Version: p.Version}))
 }
 
 // handleProfileUpdate serves POST /profile {full_name, email, password, version}: an
@@ -268,12 +222,12 @@ func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := profileView{Username: p.Username, FullName: r.PostFormValue("full_name"), Email: r.PostFormValue("email"),
-		Credit: money(p.CreditCents), Version: p.Version, Errors: fields}
+		Credit: web.Money(p.CreditCents), Version: p.Version, Errors: fields}
 	if status == http.StatusConflict {
 		v.FullName, v.Email = p.FullName, p.Email
 		v.FormError = "Your profile was changed elsewhere meanwhile; this is the current one. Please make your change again."
 	} else {
-		v.FormError = formMessage(err, fields, "full_name", "email", "password")
+		v.FormError = web.FormMessage(err, fields, "full_name", "email", "password")
 	}
 	s.site.Render(w, r, http.StatusUnprocessableEntity, "Profile", profilePage(v))
 }
@@ -299,7 +253,7 @@ func (s *server) handleOrderShow(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
 	o, err := s.order(r.Context(), u.Token, chi.URLParam(r, "id"))
 	if err != nil {
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
 	v := newOrderView(o, s.productNames(r.Context(), []order{o})[o.ProductID])
@@ -312,7 +266,7 @@ func (s *server) handleInvoice(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	o, err := s.order(r.Context(), u.Token, id)
 	if err != nil {
-		s.site.Error(w, r, notFoundFor400(err))
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
 	var inv invoice
@@ -331,43 +285,21 @@ func (s *server) handleInvoice(w http.ResponseWriter, r *http.Request) {
 		FullName: p.FullName, Email: p.Email,
 		Product:   cmp.Or(s.productNames(r.Context(), []order{o})[o.ProductID], o.ProductID),
 		Quantity:  strconv.FormatInt(qty, 10),
-		UnitPrice: money(cmp.Or(inv.UnitPriceCents, o.UnitPriceCents)), Total: money(cmp.Or(inv.TotalCents, o.TotalCents)),
-		IssuedAt: formatTime(inv.IssuedAt)}
+		UnitPrice: web.Money(cmp.Or(inv.UnitPriceCents, o.UnitPriceCents)), Total: web.Money(cmp.Or(inv.TotalCents, o.TotalCents)),
+		IssuedAt: web.FormatTime(inv.IssuedAt)}
 	s.site.Render(w, r, http.StatusOK, "Invoice "+v.Number, invoicePage(v))
-}
-
-// stepLabels are the timeline's steps in words.
-var stepLabels = map[string]string{
-	"placed": "Placed", "stock reserved": "Stock reserved", "stock rejected": "Stock refused",
-	"stock released": "Stock released", "credit reserved": "Credit reserved", "credit rejected": "Credit refused",
-	"credit released": "Credit released", "approved": "Approved", "rejected": "Rejected",
-	"invoiced": "Invoiced", "timed out": "Timed out",
 }
 
 func newOrderView(o order, productName string) orderView {
 	v := orderView{ID: o.ID, Product: cmp.Or(productName, o.ProductID), ProductID: o.ProductID,
-		Quantity: strconv.FormatInt(o.Quantity, 10), UnitPrice: money(o.UnitPriceCents), Total: money(o.TotalCents),
-		Status: cmp.Or(o.Status, "pending"), Reason: o.Reason, PlacedAt: formatTime(o.PlacedAt),
+		Quantity: strconv.FormatInt(o.Quantity, 10), UnitPrice: web.Money(o.UnitPriceCents), Total: web.Money(o.TotalCents),
+		Status: cmp.Or(o.Status, "pending"), Reason: o.Reason, PlacedAt: web.FormatTime(o.PlacedAt),
 		InvoiceReady: o.Status == "approved"}
 	for _, st := range o.Timeline {
-		label, ok := stepLabels[st.Step]
-		if !ok {
-			label = strings.ReplaceAll(st.Step, "_", " ")
-		}
-		if st.Reason != "" {
-			label += ": " + st.Reason
-		}
-		v.Timeline = append(v.Timeline, stepView{Label: label, At: formatTime(st.At),
+		v.Timeline = append(v.Timeline, stepView{Label: st.Label(), At: web.FormatTime(st.At),
 			DateTime: st.At.UTC().Format(time.RFC3339)})
 	}
 	return v
-}
-
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2 Jan 2006 15:04:05 UTC")
 }
 
 // handleEvents serves GET /events: the customer's order updates as Server-Sent Events.
@@ -391,8 +323,17 @@ type orderFollower struct {
 	steps map[string]int  // order id → timeline steps last sent
 }
 
+// order reads order id with the user's token; an order the user can read is theirs.
+func (f *orderFollower) order(ctx context.Context, id string) (order, error) {
+	o, err := f.s.order(ctx, f.user.Token, id)
+	if err == nil {
+		f.owned[id] = true
+	}
+	return o, err
+}
+
 func (f *orderFollower) render(ctx context.Context, e event.Stored) []web.SSEMessage {
-	id, ok := orderIDOf(e)
+	id, ok := web.OrderIDOf(e)
 	if !ok {
 		return nil
 	}
@@ -407,53 +348,18 @@ func (f *orderFollower) render(ctx context.Context, e event.Stored) []web.SSEMes
 	if mine, known := f.owned[id]; known && !mine {
 		return nil
 	}
-	o, err := f.fetch(ctx, id, e)
+	o, err := web.AwaitOrder(ctx, id, e, f.steps[id], f.order, func(err error) bool {
+		status := web.StatusOf(err)
+		if status == http.StatusForbidden || status == http.StatusNotFound && e.Type != "order.placed" {
+			f.owned[id] = false // another customer's
+			return true
+		}
+		return false
+	})
 	if err != nil {
 		return nil
 	}
 	f.steps[id] = len(o.Timeline)
 	v := newOrderView(o, f.s.productNames(ctx, []order{o})[o.ProductID])
 	return []web.SSEMessage{{Event: "order-" + id, HTML: orderCells(v)}, {Event: "order-detail-" + id, HTML: orderDetail(v)}}
-}
-
-// fetch reads the order once the order service shows e: for an event of the order's own
-// stream, until its version reaches e's; for a saga event of another stream, until its
-// timeline grew. It waits 3 s at most and then renders what there is.
-func (f *orderFollower) fetch(ctx context.Context, id string, e event.Stored) (order, error) {
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		o, err := f.s.order(ctx, f.user.Token, id)
-		switch status := web.StatusOf(err); {
-		case err == nil:
-			f.owned[id] = true
-		case status == http.StatusForbidden || status == http.StatusNotFound && e.Type != "order.placed":
-			f.owned[id] = false
-			return order{}, err
-		}
-		caughtUp := err == nil && (e.Stream == "order-"+id && o.Version >= e.Version ||
-			e.Stream != "order-"+id && len(o.Timeline) > f.steps[id])
-		if caughtUp || time.Now().After(deadline) {
-			return o, err
-		}
-		select {
-		case <-ctx.Done():
-			return order{}, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// orderIDOf returns the order an event is about: the id of an "order-<id>" stream, or the
-// order_id in the data of a reservation, release or invoice.
-func orderIDOf(e event.Stored) (string, bool) {
-	if id, ok := strings.CutPrefix(e.Stream, "order-"); ok && id != "" {
-		return id, true
-	}
-	var d struct {
-		OrderID string `json:"order_id"`
-	}
-	if json.Unmarshal(e.Data, &d) == nil && d.OrderID != "" {
-		return d.OrderID, true
-	}
-	return "", false
 }
