@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -579,5 +580,43 @@ func waitStatus(t *testing.T, url string, status int, within time.Duration) {
 			t.Fatalf("GET %s: got status %d (%s) after %s, want %d", url, got, bytes.TrimSpace(body), within, status)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// An upstream restarted on the same address leaves the gateway holding dead pooled
+// connections; the first read after the restart must still get through.
+func TestUpstreamRestartedOnSameAddress(t *testing.T) {
+	t.Parallel()
+	addr := testenv.FreeAddr(t)
+	serve := func() *http.Server {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"products": []}`)
+		})}
+		go srv.Serve(ln)
+		return srv
+	}
+	first := serve()
+	base := startGateway(t, gateway.Config{Static: map[string]string{"product": "http://" + addr}})
+
+	// Many requests at once leave many idle connections in the gateway's pool.
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			if status, _, _ := do(t, "GET", base+"/product/products", nil, ""); status != http.StatusOK {
+				t.Errorf("before the restart: got %d, want 200", status)
+			}
+		})
+	}
+	wg.Wait()
+	first.Close() // closes the listener and every connection, as a killed process would
+	second := serve()
+	defer second.Close()
+	if status, _, body := do(t, "GET", base+"/product/products", nil, ""); status != http.StatusOK {
+		t.Fatalf("first read after the upstream restarted: got %d %s, want 200", status, body)
 	}
 }

@@ -35,6 +35,17 @@ func (s *server) proxy(ctx *fasthttp.RequestCtx, service string, rest, id []byte
 	clientClose := ctx.Request.Header.ConnectionClose()
 	up.prepare(ctx, rest)
 	err = up.client.DoTimeout(&ctx.Request, &ctx.Response, s.upstreams.timeout)
+	if errors.Is(err, fasthttp.ErrConnectionClosed) {
+		// The instance behind the pooled connections went away (a restart on the same
+		// address): fasthttp's own retries may all land on other dead connections, so
+		// drop them, and send a read again on a fresh one. A write is not sent twice: the
+		// old instance may have done it before dying.
+		up.client.CloseIdleConnections()
+		if ctx.IsGet() || ctx.IsHead() {
+			ctx.Response.Reset()
+			err = up.client.DoTimeout(&ctx.Request, &ctx.Response, s.upstreams.timeout)
+		}
+	}
 	if err != nil {
 		status, msg := upstreamError(err, service, s.upstreams.timeout)
 		s.logger.LogAttrs(ctx, slog.LevelWarn, "upstream request failed", slog.String("service", service),
