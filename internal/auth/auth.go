@@ -83,18 +83,28 @@ func LoadKey(hexSecret, dataDir string) (Key, error) {
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return Key{}, fmt.Errorf("create DATA_DIR: %w", err)
 	}
-	// O_EXCL: when two components start at once, one writes the key and both read it.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		time.Sleep(50 * time.Millisecond)
-		return LoadKey("", dataDir)
-	}
+	// Write the key whole into a file of its own, then link it into place: when several
+	// components start at once, exactly one link succeeds, and nobody reads a half-written
+	// key (os.Link fails when the name exists; a rename would replace it).
+	tmp, err := os.CreateTemp(dataDir, ".token.key-*")
 	if err != nil {
 		return Key{}, fmt.Errorf("create %s: %w", path, err)
 	}
-	defer f.Close()
-	if _, err := f.WriteString(hex.EncodeToString(secret) + "\n"); err != nil {
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(hex.EncodeToString(secret) + "\n")
+	if err == nil {
+		err = tmp.Chmod(0o600)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return Key{}, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
+		return LoadKey("", dataDir) // another component was first: use its key
+	} else if err != nil {
+		return Key{}, fmt.Errorf("create %s: %w", path, err)
 	}
 	return NewKey(secret)
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -74,5 +75,26 @@ func TestPasswords(t *testing.T) {
 	}
 	if strings.Contains(h, "correct horse") || !CheckPassword(h, "correct horse") || CheckPassword(h, "wrong") {
 		t.Errorf("hash %q does not check as it should", h)
+	}
+}
+
+// Components that start at once in one DATA_DIR all end up with the same whole key.
+func TestLoadKeyConcurrently(t *testing.T) {
+	dir := t.TempDir()
+	keys := make([]Key, 16)
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Go(func() { keys[i], errs[i] = LoadKey("", dir) })
+	}
+	wg.Wait()
+	c := Claims{User: "u", Role: Customer, ExpiresAt: time.Now().Add(time.Minute)}
+	for i := range keys {
+		if errs[i] != nil {
+			t.Fatalf("LoadKey %d: %v", i, errs[i])
+		}
+		if _, err := keys[0].Verify(keys[i].Sign(c), time.Now()); err != nil {
+			t.Fatalf("key %d differs from key 0", i)
+		}
 	}
 }
