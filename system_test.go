@@ -1,0 +1,479 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/postgres"
+	"github.com/msdemo/msdemo/internal/systest"
+	"github.com/msdemo/msdemo/internal/testenv"
+)
+
+// shop is the whole shop run as one process per component of the built binary, in a
+// RabbitMQ vhost, a DATA_DIR and a namespace of the test's own, so that a test can kill one
+// component with SIGKILL and start it again.
+type shop struct {
+	t       *testing.T
+	bin     string
+	env     []string
+	vhost   string
+	urls    map[string]string // component -> base URL
+	mu      sync.Mutex
+	procs   map[string]*exec.Cmd
+	exited  map[string]chan struct{}
+	output  map[string]*lockedBuffer
+	gateway string
+	dataDir string
+}
+
+// backendComponents are the components of the REST API, in start order.
+var backendComponents = []string{"eventstore", "gateway", "customer", "product", "order", "accounting"}
+
+const adminPassword = "correct-horse-battery-staple"
+
+func startShop(t *testing.T, sagaTimeout time.Duration) *shop {
+	t.Helper()
+	for _, name := range backendComponents {
+		if _, ok := components[name]; !ok {
+			t.Fatalf("component %s is not built yet", name)
+		}
+	}
+	name := testenv.Name(t)
+	namespace := "t" + name[len(name)-8:] // MSDEMO_NAMESPACE: short, lower case
+	s := &shop{t: t, bin: systest.Binary(t), vhost: testenv.VHost(t), urls: map[string]string{},
+		procs: map[string]*exec.Cmd{}, exited: map[string]chan struct{}{}, output: map[string]*lockedBuffer{}}
+	s.dataDir = t.TempDir()
+	s.env = []string{"DATA_DIR=" + s.dataDir, "RABBITMQ_URL=" + s.vhost, "MSDEMO_NAMESPACE=" + namespace,
+		"MSDEMO_ADMIN_PASSWORD=" + adminPassword, "SAGA_TIMEOUT=" + sagaTimeout.String(), "LOG_LEVEL=info"}
+	for _, name := range backendComponents {
+		addr := testenv.FreeAddr(t)
+		s.env = append(s.env, strings.ToUpper(name)+"_ADDR="+addr)
+		s.urls[name] = "http://" + addr
+	}
+	s.gateway = s.urls["gateway"]
+	t.Cleanup(func() {
+		for _, name := range backendComponents {
+			s.kill(name)
+		}
+		if t.Failed() {
+			for name, out := range s.output {
+				t.Logf("--- %s output (last 3000 bytes):\n%s", name, tail(out.String(), 3000))
+			}
+		}
+		ctx := context.Background()
+		for _, db := range []string{"order", "accounting"} {
+			_ = postgres.Drop(ctx, testenv.PostgresURL(), namespace+"_"+db)
+		}
+	})
+	for _, name := range backendComponents {
+		s.start(name)
+	}
+	for _, name := range backendComponents {
+		testenv.WaitHealthy(t, s.urls[name]+"/healthz", 30*time.Second)
+	}
+	s.waitRoutable()
+	return s
+}
+
+// waitRoutable waits until the gateway has heard every service announce itself (an
+// instance announces every 2 s; one that started before the gateway listened is routable
+// from its next announcement on).
+func (s *shop) waitRoutable() {
+	s.t.Helper()
+	key, err := auth.LoadKey("", s.dataDir)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	token := key.Sign(auth.Claims{User: "admin", Role: auth.Manager, ExpiresAt: time.Now().Add(time.Minute)})
+	testenv.Eventually(s.t, 15*time.Second, "the gateway routes every service", func() bool {
+		var reg struct {
+			Instances []struct{ Service string } `json:"instances"`
+		}
+		if s.call(http.MethodGet, "/registry", token, nil, &reg) != http.StatusOK {
+			return false
+		}
+		seen := map[string]bool{}
+		for _, in := range reg.Instances {
+			seen[in.Service] = true
+		}
+		return seen["eventstore"] && seen["customer"] && seen["product"] && seen["order"] && seen["accounting"]
+	})
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// start starts component name as its own process.
+func (s *shop) start(name string) {
+	s.t.Helper()
+	cmd := exec.Command(s.bin, "-target="+name)
+	cmd.Env = append(os.Environ(), s.env...)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", name, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	s.mu.Lock()
+	s.procs[name], s.exited[name], s.output[name] = cmd, exited, out
+	s.mu.Unlock()
+}
+
+// kill stops component name with SIGKILL, as a crash would, and waits until it is gone.
+func (s *shop) kill(name string) {
+	s.mu.Lock()
+	cmd, exited := s.procs[name], s.exited[name]
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+}
+
+// call sends a JSON request through the gateway and decodes the answer into out (if not
+// nil); it returns the status.
+func (s *shop) call(method, path, token string, body, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.gateway+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Errorf("%s %s: %v", method, path, err)
+		return 0
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.t.Errorf("%s %s: decode %s: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// must is call that fails the test unless the status is want.
+func (s *shop) must(want int, method, path, token string, body, out any) {
+	s.t.Helper()
+	if got := s.call(method, path, token, body, out); got != want {
+		s.t.Fatalf("%s %s: got status %d, want %d", method, path, got, want)
+	}
+}
+
+// expect is call that marks the test failed (without stopping it, so that goroutines may
+// use it) unless the status is want.
+func (s *shop) expect(want int, method, path, token string, body, out any) bool {
+	s.t.Helper()
+	if got := s.call(method, path, token, body, out); got != want {
+		s.t.Errorf("%s %s: got status %d, want %d", method, path, got, want)
+		return false
+	}
+	return true
+}
+
+// login returns a token for user, retrying for 30 s while the customer service catches
+// up; it marks the test failed and returns "" if it cannot.
+func (s *shop) login(user, password string) string {
+	s.t.Helper()
+	var resp struct {
+		Token string `json:"token"`
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if s.call(http.MethodPost, "/customer/login", "", map[string]string{"username": user, "password": password}, &resp) == http.StatusOK {
+			return resp.Token
+		}
+	}
+	s.t.Errorf("cannot log in as %s", user)
+	return ""
+}
+
+type orderView struct {
+	ID         string    `json:"id"`
+	Customer   string    `json:"customer"`
+	Status     string    `json:"status"`
+	Reason     string    `json:"reason"`
+	TotalCents int64     `json:"total_cents"`
+	PlacedAt   time.Time `json:"placed_at"`
+	Timeline   []struct {
+		Step string    `json:"step"`
+		At   time.Time `json:"at"`
+	} `json:"timeline"`
+}
+
+// decidedAt is when the order was approved or rejected (zero while pending).
+func (o orderView) decidedAt() time.Time {
+	for _, st := range o.Timeline {
+		if st.Step == "approved" || st.Step == "rejected" {
+			return st.At
+		}
+	}
+	return time.Time{}
+}
+
+// scarcityRun is the saga under contention: a product with 50 units, 40 customers with
+// credit for 2 units each, 200 concurrent orders of one unit. fault, if not nil, runs once
+// about a third of the orders have been placed.
+func scarcityRun(t *testing.T, fault func(s *shop)) {
+	const (
+		units, customers, ordersPerCustomer = 50, 40, 5
+		priceCents                          = 1000
+	)
+	sagaTimeout := 10 * time.Second
+	s := startShop(t, sagaTimeout)
+	admin := s.login("admin", adminPassword)
+
+	var cat struct {
+		ID string `json:"id"`
+	}
+	s.must(http.StatusCreated, http.MethodPost, "/product/categories", admin, map[string]string{"name": "Tea"}, &cat)
+	var prod struct {
+		ID string `json:"id"`
+	}
+	s.must(http.StatusCreated, http.MethodPost, "/product/products", admin, map[string]any{
+		"name": "Sencha", "description": "green tea", "supplier": "Uji", "category_id": cat.ID,
+		"price_cents": priceCents, "units_in_stock": units}, &prod)
+
+	tokens := make([]string, customers)
+	names := make([]string, customers)
+	var wg sync.WaitGroup
+	for i := range customers {
+		wg.Go(func() {
+			names[i] = fmt.Sprintf("buyer%02d", i)
+			var credit struct {
+				Version int64 `json:"version"`
+			}
+			_ = s.expect(http.StatusCreated, http.MethodPost, "/customer/users", "", map[string]string{
+				"username": names[i], "full_name": "Buyer", "email": names[i] + "@example.com", "password": "secret-password"}, nil) &&
+				s.expect(http.StatusOK, http.MethodGet, "/customer/users/"+names[i]+"/credit", admin, nil, &credit) &&
+				s.expect(http.StatusOK, http.MethodPut, "/customer/users/"+names[i]+"/credit", admin,
+					map[string]any{"credit_cents": 2 * priceCents, "expected_version": credit.Version}, nil)
+			tokens[i] = s.login(names[i], "secret-password")
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	var (
+		mu     sync.Mutex
+		placed []string
+		faulty sync.Once
+	)
+	for i := range customers {
+		wg.Go(func() {
+			for range ordersPerCustomer {
+				var o orderView
+				status := s.call(http.MethodPost, "/order/orders", tokens[i], map[string]any{"product_id": prod.ID, "quantity": 1}, &o)
+				if status != http.StatusAccepted {
+					// A component down for a moment may refuse an order (503): the user
+					// sees it and nothing was placed. Anything else is a failure.
+					if status != http.StatusServiceUnavailable || fault == nil {
+						t.Errorf("place order: got status %d, want 202", status)
+					}
+					continue
+				}
+				mu.Lock()
+				placed = append(placed, o.ID)
+				n := len(placed)
+				mu.Unlock()
+				if fault != nil && n == customers*ordersPerCustomer/3 {
+					faulty.Do(func() { fault(s) })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(placed) < customers*ordersPerCustomer/2 {
+		t.Fatalf("only %d of %d orders placed", len(placed), customers*ordersPerCustomer)
+	}
+
+	// Every order is decided within the saga timeout once the system settles.
+	orders := map[string]orderView{}
+	testenv.Eventually(t, 2*sagaTimeout+30*time.Second, "every order approved or rejected", func() bool {
+		for _, id := range placed {
+			if orders[id].Status == "approved" || orders[id].Status == "rejected" {
+				continue
+			}
+			var o orderView
+			if s.call(http.MethodGet, "/order/orders/"+id, admin, nil, &o) != http.StatusOK || o.Status == "pending" {
+				return false
+			}
+			orders[id] = o
+		}
+		return true
+	})
+	approved := map[string]int64{} // customer -> approved total
+	nApproved := 0
+	var slowest time.Duration
+	for _, o := range orders {
+		// No order stays pending past the saga timeout (plus the sweeper's interval).
+		took := o.decidedAt().Sub(o.PlacedAt)
+		slowest = max(slowest, took)
+		if o.decidedAt().IsZero() || took > sagaTimeout+2*time.Second {
+			t.Errorf("order %s decided %s after it was placed (timeline %+v), want within the saga timeout %s",
+				o.ID, took, o.Timeline, sagaTimeout)
+		}
+		switch o.Status {
+		case "approved":
+			nApproved++
+			approved[o.Customer] += o.TotalCents
+		case "rejected":
+			if o.Reason == "" {
+				t.Errorf("order %s rejected without a reason", o.ID)
+			}
+		default:
+			t.Errorf("order %s has status %q", o.ID, o.Status)
+		}
+	}
+	t.Logf("%d orders placed: %d approved, %d rejected; the slowest decided %s after placing",
+		len(placed), nApproved, len(placed)-nApproved, slowest.Round(time.Millisecond))
+	if nApproved > units {
+		t.Errorf("%d orders approved for %d units: oversold", nApproved, units)
+	}
+
+	// Stock, credit, invoices and revenue match the approved orders once the releases
+	// and invoices have been applied.
+	testenv.Eventually(t, 30*time.Second, "stock, credit and invoices match the approved orders", func() bool {
+		var p struct {
+			UnitsInStock int64 `json:"units_in_stock"`
+		}
+		s.must(http.StatusOK, http.MethodGet, "/product/products/"+prod.ID, "", nil, &p)
+		if p.UnitsInStock != int64(units-nApproved) {
+			t.Logf("stock %d, want %d", p.UnitsInStock, units-nApproved)
+			return false
+		}
+		for i, name := range names {
+			var c struct {
+				CreditCents int64 `json:"credit_cents"`
+			}
+			s.must(http.StatusOK, http.MethodGet, "/customer/users/"+name+"/credit", tokens[i], nil, &c)
+			if c.CreditCents != 2*priceCents-approved[name] {
+				t.Logf("%s has credit %d, want %d", name, c.CreditCents, 2*priceCents-approved[name])
+				return false
+			}
+		}
+		var rev struct {
+			RevenueCents int64 `json:"revenue_cents"`
+			Invoices     int   `json:"invoices"`
+		}
+		s.must(http.StatusOK, http.MethodGet, "/accounting/revenue", admin, nil, &rev)
+		if rev.Invoices != nApproved || rev.RevenueCents != int64(nApproved*priceCents) {
+			t.Logf("revenue %+v, want %d invoices and %d cents", rev, nApproved, nApproved*priceCents)
+			return false
+		}
+		return true
+	})
+
+	s.checkRebuildsEqual(admin, prod.ID, names, placed)
+}
+
+// checkRebuildsEqual stops the services, rebuilds every read model from the event store
+// with `msdemo rebuild`, starts them again, and compares what the API shows.
+func (s *shop) checkRebuildsEqual(admin, productID string, customers, orders []string) {
+	s.t.Helper()
+	snapshot := func() map[string]string {
+		views := map[string]string{}
+		get := func(path string) {
+			var v any
+			s.must(http.StatusOK, http.MethodGet, path, admin, nil, &v)
+			b, _ := json.Marshal(v)
+			views[path] = string(b)
+		}
+		get("/product/products/" + productID)
+		get("/accounting/revenue")
+		for _, c := range customers {
+			get("/customer/users/" + c)
+		}
+		for _, o := range orders {
+			get("/order/orders/" + o)
+			if s.call(http.MethodGet, "/accounting/invoices/"+o, admin, nil, nil) == http.StatusOK {
+				get("/accounting/invoices/" + o)
+			}
+		}
+		return views
+	}
+	before := snapshot()
+	services := []string{"customer", "product", "order", "accounting"}
+	for _, name := range services {
+		s.kill(name)
+	}
+	cmd := exec.Command(s.bin, "rebuild", "-target=all")
+	cmd.Env = append(os.Environ(), s.env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("msdemo rebuild: %v\n%s", err, tail(string(out), 3000))
+	}
+	for _, name := range services {
+		s.start(name)
+	}
+	for _, name := range services {
+		testenv.WaitHealthy(s.t, s.urls[name]+"/healthz", 30*time.Second)
+	}
+	after := snapshot()
+	for path, want := range before {
+		if after[path] != want {
+			s.t.Errorf("after rebuild %s:\n got %s\nwant %s", path, after[path], want)
+		}
+	}
+}
+
+// The order saga under contention: no oversold stock, no overspent credit, an invoice per
+// approved order, every read model equal to a rebuild from the event store.
+func TestSagaUnderContention(t *testing.T) {
+	scarcityRun(t, nil)
+}
+
+// The same with the product component killed (SIGKILL) mid-run and started again.
+func TestSagaSurvivesProductCrash(t *testing.T) {
+	scarcityRun(t, func(s *shop) {
+		s.kill("product")
+		time.Sleep(time.Second)
+		s.start("product")
+	})
+}
+
+// The same with the customer component killed mid-run and started again.
+func TestSagaSurvivesCustomerCrash(t *testing.T) {
+	scarcityRun(t, func(s *shop) {
+		s.kill("customer")
+		time.Sleep(time.Second)
+		s.start("customer")
+	})
+}
+
+// The same with every RabbitMQ connection dropped mid-run.
+func TestSagaSurvivesDroppedConnections(t *testing.T) {
+	scarcityRun(t, func(s *shop) {
+		if n := testenv.DropConnections(s.t, s.vhost); n == 0 {
+			s.t.Error("dropped no connections")
+		}
+	})
+}
