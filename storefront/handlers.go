@@ -309,7 +309,34 @@ func newOrderView(o order, productName string) orderView {
 func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
 	f := &orderFollower{s: s, user: u, owned: map[string]bool{}, steps: map[string]int{}}
-	web.ServeSSE(w, r, s.hub.Subscribe(r.Context()), s.keepAlive, f.render)
+	events := s.hub.Subscribe(r.Context())
+	web.ServeSSE(w, r, events, s.keepAlive, f.render, f.current(r.Context(), r.URL.Query().Get("order"))...)
+}
+
+// current renders what the page follows as it is now, for a stream that starts after the
+// page was rendered (a decision may have come in between): the order of the order page
+// (?order=<id>), or the rows of the orders page (no parameter).
+func (f *orderFollower) current(ctx context.Context, id string) []web.SSEMessage {
+	if id != "" {
+		o, err := f.order(ctx, id)
+		if err != nil {
+			return nil // not the user's, or the API is down: events will tell
+		}
+		f.steps[id] = len(o.Timeline)
+		v := newOrderView(o, f.s.productNames(ctx, []order{o})[o.ProductID])
+		return []web.SSEMessage{{Event: "order-detail-" + id, HTML: orderDetail(v)}}
+	}
+	orders, err := f.s.orders(ctx, f.user.Token)
+	if err != nil {
+		return nil
+	}
+	names := f.s.productNames(ctx, orders)
+	msgs := make([]web.SSEMessage, 0, len(orders))
+	for _, o := range orders {
+		f.owned[o.ID] = true
+		msgs = append(msgs, web.SSEMessage{Event: "order-" + o.ID, HTML: orderCells(newOrderView(o, names[o.ProductID]))})
+	}
+	return msgs
 }
 
 // orderFollower decides, for one browser, which events concern the user's orders, and

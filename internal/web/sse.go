@@ -29,7 +29,11 @@ type SSERenderer func(ctx context.Context, e event.Stored) []SSEMessage
 // render returns, as "event: <name>\ndata: <html line>\n...\n\n", and a keep-alive
 // comment every keepAlive (default 20 s) so proxies keep the connection open. It returns
 // when the browser goes, or events is closed (the hub stopped).
-func ServeSSE(w http.ResponseWriter, r *http.Request, events <-chan event.Stored, keepAlive time.Duration, render SSERenderer) {
+//
+// initial is sent first, right after the stream opens: the current state of what the page
+// follows, read AFTER events was subscribed, so that a change made between the page's
+// render and the stream's start is not missed (it is in initial, or it comes as an event).
+func ServeSSE(w http.ResponseWriter, r *http.Request, events <-chan event.Stored, keepAlive time.Duration, render SSERenderer, initial ...SSEMessage) {
 	if keepAlive <= 0 {
 		keepAlive = 20 * time.Second
 	}
@@ -39,7 +43,17 @@ func ServeSSE(w http.ResponseWriter, r *http.Request, events <-chan event.Stored
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprint(w, ": connected\n\n"); err != nil || rc.Flush() != nil {
+	if _, err := fmt.Fprint(w, ": connected\n\n"); err != nil {
+		return
+	}
+	for _, m := range initial {
+		if b, err := FormatSSE(r.Context(), m); err == nil {
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+		}
+	}
+	if rc.Flush() != nil {
 		return
 	}
 	tick := time.NewTicker(keepAlive)
