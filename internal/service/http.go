@@ -177,3 +177,27 @@ func PageParams(r *http.Request) (limit int, after string, err error) {
 	}
 	return limit, after, nil
 }
+
+// API wraps a service's routes into its HTTP handler: GET /healthz (200 once ready, 503
+// before), and every other request through Middleware and a gate that answers 503 (with
+// Retry-After) until ready() is true, so that nothing is decided on a read model that has
+// not caught up.
+func API(logger *slog.Logger, key auth.Key, ready func() bool, routes http.Handler) http.Handler {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready() {
+			w.Header().Set("Retry-After", "1")
+			httpjson.Error(w, http.StatusServiceUnavailable, "catching up with the event store; try again shortly")
+			return
+		}
+		routes.ServeHTTP(w, r)
+	})
+	var wrapped http.Handler = h
+	mw := Middleware(logger, key)
+	for i := len(mw) - 1; i >= 0; i-- {
+		wrapped = mw[i](wrapped)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", Health(ready))
+	mux.Handle("/", wrapped)
+	return mux
+}

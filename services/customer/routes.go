@@ -34,25 +34,5 @@ func (a *app) routes() http.Handler {
 		httpjson.Error(w, http.StatusNotFound, "no such route; see POST /users and POST /login")
 	}))
 
-	var h http.Handler = whenReady(a.ready.Load, api)
-	mw := service.Middleware(a.logger, a.rt.TokenKey)
-	for i := len(mw) - 1; i >= 0; i-- {
-		h = mw[i](h)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", service.Health(a.ready.Load))
-	mux.Handle("/", h)
-	return mux
-}
-
-// whenReady answers 503 until ready() is true.
-func whenReady(ready func() bool, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !ready() {
-			w.Header().Set("Retry-After", "1")
-			httpjson.Error(w, http.StatusServiceUnavailable, "catching up with the event store; try again shortly")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return service.API(a.logger, a.rt.TokenKey, a.ready.Load, api)
 }

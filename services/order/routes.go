@@ -18,36 +18,17 @@ import (
 // only their own orders.
 func newServer(logger *slog.Logger, rt *service.Runtime, store *Store, ready func() bool) http.Handler {
 	r := chi.NewRouter()
-	r.Get("/healthz", service.Health(ready))
-	r.Group(func(r chi.Router) {
-		r.Use(service.Middleware(logger, rt.TokenKey)...)
-		r.Use(whenReady(ready))
-		customer := auth.Require(auth.Customer)
-		loggedIn := auth.Require(auth.Customer, auth.Manager)
-		r.With(customer).Method(http.MethodPost, "/orders", handleOrderPlace(rt, store, logger))
-		r.With(loggedIn).Method(http.MethodGet, "/orders", handleOrderList(store, logger))
-		r.With(loggedIn).Method(http.MethodGet, "/orders/{id}", handleOrderShow(store, logger))
-		rt.MountDeadLetters(r)
-	})
+	customer := auth.Require(auth.Customer)
+	loggedIn := auth.Require(auth.Customer, auth.Manager)
+	r.With(customer).Method(http.MethodPost, "/orders", handleOrderPlace(rt, store, logger))
+	r.With(loggedIn).Method(http.MethodGet, "/orders", handleOrderList(store, logger))
+	r.With(loggedIn).Method(http.MethodGet, "/orders/{id}", handleOrderShow(store, logger))
+	rt.MountDeadLetters(r)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "no such route; see GET /orders")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusMethodNotAllowed, "method not allowed")
 	})
-	return r
-}
-
-// whenReady answers 503 until ready() is true.
-func whenReady(ready func() bool) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !ready() {
-				w.Header().Set("Retry-After", "1")
-				httpjson.Error(w, http.StatusServiceUnavailable, "catching up with the event store; try again shortly")
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
+	return service.API(logger, rt.TokenKey, ready, r)
 }

@@ -33,25 +33,5 @@ func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, dead
 		httpjson.Error(w, http.StatusNotFound, "no such route; see GET /categories and GET /products")
 	}))
 
-	var h http.Handler = whenReady(ready, api)
-	mw := service.Middleware(logger, key)
-	for i := len(mw) - 1; i >= 0; i-- {
-		h = mw[i](h)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", service.Health(ready))
-	mux.Handle("/", h)
-	return mux
-}
-
-// whenReady answers 503 until ready() is true.
-func whenReady(ready func() bool, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !ready() {
-			w.Header().Set("Retry-After", "1")
-			httpjson.Error(w, http.StatusServiceUnavailable, "catching up with the event store; try again shortly")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return service.API(logger, key, ready, api)
 }
