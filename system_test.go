@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -421,7 +422,20 @@ func (s *shop) checkRebuildsEqual(admin, productID string, customers, orders []s
 		}
 		return views
 	}
+	// The services apply each other's last events (releases, invoices) a moment after
+	// the figures above settle: take the snapshot once two in a row, a second apart, agree.
 	before := snapshot()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		time.Sleep(time.Second)
+		again := snapshot()
+		if maps.Equal(before, again) {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the read models still change 30 s after the saga settled")
+		}
+		before = again
+	}
 	services := []string{"customer", "product", "order", "accounting"}
 	for _, name := range services {
 		s.kill(name)
