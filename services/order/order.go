@@ -37,7 +37,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/msdemo/msdemo/internal/eventclient"
@@ -88,7 +87,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer rt.Close()
-	rt.Checkpoint = (&sharedCheckpoint{store: store}).read
+	rt.Checkpoint = func(ctx context.Context) (int64, error) {
+		_, position, err := store.Checkpoint(ctx)
+		return position, err
+	}
 	rt.Subscription = cfg.Subscription // the dead-letter routes serve its queue
 
 	caughtUp := make(chan struct{})
@@ -118,33 +120,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			}
 			return saga.Sweep(ctx, cfg.SweepInterval, cfg.SagaTimeout)
 		})
-}
-
-// sharedCheckpoint reads the checkpoint for every request that waits for its write to be
-// applied (service.Runtime.Write polls it every 25 ms per request), at most once per
-// checkpointCacheFor: without it, a hundred concurrent orders poll the database 4000
-// times a second and starve the subscription of connections.
-type sharedCheckpoint struct {
-	store    *Store
-	mu       sync.Mutex
-	readAt   time.Time
-	position int64
-}
-
-const checkpointCacheFor = 20 * time.Millisecond
-
-func (c *sharedCheckpoint) read(ctx context.Context) (int64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if time.Since(c.readAt) < checkpointCacheFor {
-		return c.position, nil
-	}
-	_, position, err := c.store.Checkpoint(ctx)
-	if err != nil {
-		return 0, err
-	}
-	c.readAt, c.position = time.Now(), position
-	return position, nil
 }
 
 // Rebuild empties the read model and applies every event it follows from position 0 of
