@@ -1,0 +1,154 @@
+// Command bench measures the whole shop under load on this machine: it builds msdemo,
+// starts every component as ONE process (the all-in-one deployment) in a RabbitMQ virtual
+// host, a DATA_DIR and a namespace of its own on free loopback ports, drives it through the
+// gateway, and prints one table (or the same figures as JSON with -json):
+//
+//  1. completed orders per second at saturation (closed loop, end to end through the saga);
+//  2. placed-to-approved latency at a fixed offered rate (open loop, half the saturation);
+//  3. GET /product/products?limit=50 through the gateway, directly, and through nginx;
+//  4. event store appends per second over RabbitMQ, 1 and 16 writers, beside the raw
+//     insert rate of an embedded FerretDB;
+//  5. the raw RabbitMQ rate of confirmed persistent publishes, and the bus bound for orders;
+//  6. the delay from order.approved stored to the admin site's SSE stream;
+//  7. the resident memory of the msdemo process, idle and under load.
+//
+// It is a command, not a test, so that no test of the repository times anything:
+//
+//	go run ./bench [-json] [-duration 20s] [-customers 32] [-rate 0] [-perf cpu.data]
+//
+// Every loop ends by itself; with -duration 20s the whole run takes about two minutes. It
+// uses only loopback and cleans up what it created (vhost, databases, Redis keys, temp dirs).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	JSON      bool
+	Duration  time.Duration // each order run; the shorter runs take a quarter of it
+	Customers int           // concurrent customers of the closed loop
+	Rate      float64       // fixed offered rate; 0: half the saturation
+	Conns     int           // keep-alive connections of the HTTP load
+	Perf      string        // perf.data file to record during the saturation run
+	RabbitMQ  string        // broker URL (the vhost is added to it)
+	Postgres  string
+	Redis     string
+}
+
+// run parses args, runs the benchmark and writes the report to stdout; progress goes to stderr.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("bench", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	var o options
+	flags.BoolVar(&o.JSON, "json", false, "print the figures as JSON")
+	flags.DurationVar(&o.Duration, "duration", 20*time.Second, "length of each order run; HTTP, append and publish runs take a quarter of it")
+	flags.IntVar(&o.Customers, "customers", 32, "concurrent customers at saturation")
+	flags.Float64Var(&o.Rate, "rate", 0, "fixed offered rate in orders/s for the latency run (0: half the saturation)")
+	flags.IntVar(&o.Conns, "conns", 50, "keep-alive connections of the HTTP load")
+	flags.StringVar(&o.Perf, "perf", "", "record a CPU profile of msdemo with perf into this file during the saturation run")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	o.RabbitMQ = or(getenv("RABBITMQ_URL"), "amqp://guest:guest@127.0.0.1:5672/")
+	o.Postgres = or(getenv("POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+	o.Redis = or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0")
+	if o.Duration < time.Second || o.Customers < 1 || o.Conns < 1 {
+		return fmt.Errorf("want -duration >= 1s, -customers >= 1, -conns >= 1")
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	r, err := measure(ctx, o, logger)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	r.writeTable(stdout)
+	return nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// measure starts the shop, runs every measurement in turn and stops the shop.
+func measure(ctx context.Context, o options, logger *slog.Logger) (*report, error) {
+	r := &report{Duration: o.Duration.String(), Customers: o.Customers, Conns: o.Conns,
+		CPUs: numCPU(), StartedAt: time.Now().UTC().Format(time.RFC3339)}
+	quarter := o.Duration / 4
+
+	s, err := startShop(ctx, o, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	if err := s.seed(ctx, o.Customers); err != nil {
+		return nil, err
+	}
+	time.Sleep(time.Second) // let the seeding settle before the idle sample
+	r.RSSIdleMB = s.rssMB()
+
+	logger.Info("counting the broker messages of one order")
+	if r.Bus, err = s.messagesPerOrder(ctx); err != nil {
+		return nil, err
+	}
+
+	logger.Info("saturation run", "customers", o.Customers, "duration", o.Duration)
+	if r.Saturation, err = s.saturate(ctx, o.Customers, o.Duration, o.Perf); err != nil {
+		return nil, err
+	}
+	r.RSSLoadMB = r.Saturation.maxRSSMB
+
+	rate := o.Rate
+	if rate <= 0 {
+		rate = max(1, r.Saturation.OrdersPerSec/2)
+	}
+	logger.Info("fixed-rate run", "rate", rate, "duration", o.Duration)
+	if r.Latency, err = s.fixedRate(ctx, rate, o.Duration); err != nil {
+		return nil, err
+	}
+
+	logger.Info("HTTP runs", "conns", o.Conns, "duration", quarter)
+	if r.HTTP, err = s.httpRuns(ctx, o.Conns, quarter); err != nil {
+		return nil, err
+	}
+
+	logger.Info("event store appends and raw FerretDB inserts", "duration", quarter)
+	if r.Store, err = s.storeRuns(ctx, quarter); err != nil {
+		return nil, err
+	}
+
+	logger.Info("raw RabbitMQ publishes", "duration", quarter)
+	if err := s.brokerRuns(ctx, quarter, &r.Bus); err != nil {
+		return nil, err
+	}
+	r.Bus.bound(r.Saturation.OrdersPerSec)
+	r.FinishedAt = time.Now().UTC().Format(time.RFC3339)
+	return r, nil
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// report is every figure of one run; it is also the -json output.
+type report struct {
+	StartedAt  string     `json:"started_at"`
+	FinishedAt string     `json:"finished_at"`
+	CPUs       int        `json:"cpus"`
+	Duration   string     `json:"duration"`
+	Customers  int        `json:"customers"`
+	Conns      int        `json:"http_conns"`
+	Saturation saturation `json:"saturation"`
+	Latency    latency    `json:"fixed_rate"`
+	HTTP       httpRuns   `json:"http"`
+	Store      storeRuns  `json:"event_store"`
+	Bus        busRuns    `json:"bus"`
+	RSSIdleMB  float64    `json:"rss_idle_mb"`
+	RSSLoadMB  float64    `json:"rss_load_max_mb"`
+}
+
+// Targets of the issue "Performance".
+const (
+	targetOrdersPerSec = 150
+	targetSagaP99Ms    = 200
+	targetSagaRate     = 50
+	targetGatewayNginx = 0.7
+	targetAppendRaw    = 3
+	targetRSSMB        = 250
+)
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// writeTable prints the report as one table, with notes below it.
+func (r *report) writeTable(w io.Writer) {
+	t := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(cells ...string) { fmt.Fprintln(t, strings.Join(cells, "\t")) }
+	sat, lat, h, st, b := r.Saturation, r.Latency, r.HTTP, r.Store, r.Bus
+	row("#", "measure", "value", "target", "")
+	row("1", fmt.Sprintf("orders/s at saturation (%d customers, closed loop)", r.Customers),
+		fmt.Sprintf("%.1f/s (%.0f%% approved, %d decided, %d failed)", sat.OrdersPerSec, 100*sat.ApprovedShare, sat.Completed, sat.Failed),
+		fmt.Sprintf(">= %d", targetOrdersPerSec), verdict(sat.OrdersPerSec >= targetOrdersPerSec))
+	row("1", "  saga placed->decided at saturation, p50 / p99",
+		fmt.Sprintf("%.0f / %.0f ms", sat.SagaP50Ms, sat.SagaP99Ms), "", "")
+	sagaOK := lat.P99Ms <= targetSagaP99Ms && lat.RatePerSec >= targetSagaRate && lat.Undecided == 0
+	row("2", fmt.Sprintf("placed->approved at %.1f orders/s, p50 / p95 / p99", lat.RatePerSec),
+		fmt.Sprintf("%.0f / %.0f / %.0f ms (%d placed, %d approved, %d undecided)", lat.P50Ms, lat.P95Ms, lat.P99Ms, lat.Placed, lat.Approved, lat.Undecided),
+		fmt.Sprintf("p99 <= %d ms at %d/s", targetSagaP99Ms, targetSagaRate), verdict(sagaOK))
+	row("2", "  POST /order/orders -> 202, p99", fmt.Sprintf("%.1f ms", lat.PostP99Ms), "", "")
+	for _, x := range []httpRun{h.Gateway, h.Direct, h.Nginx} {
+		if x.Skipped != "" {
+			row("3", "GET /product/products?limit=50 via "+x.Path, "skipped: "+x.Skipped, "", "")
+			continue
+		}
+		row("3", "GET /product/products?limit=50 via "+x.Path,
+			fmt.Sprintf("%.0f req/s, p99 %.1f ms, %d errors", x.RPS, x.P99Ms, x.Errors), "", "")
+	}
+	if h.Nginx.Skipped == "" {
+		row("3", "  gateway / nginx", fmt.Sprintf("%.2f", h.GatewayVsNgx),
+			fmt.Sprintf(">= %.1f", targetGatewayNginx), verdict(h.GatewayVsNgx >= targetGatewayNginx))
+	}
+	row("4", "event store appends over RabbitMQ, 1 writer", fmt.Sprintf("%.0f/s", st.Append1), "", "")
+	row("4", "event store appends over RabbitMQ, 16 writers", fmt.Sprintf("%.0f/s (%d errors)", st.Append16, st.AppendErrors), "", "")
+	row("4", "raw insertOne, embedded FerretDB (SQLite), 1 writer", fmt.Sprintf("%.0f/s", st.RawInsert), "", "")
+	row("4", "  16-writer appends / raw inserts", fmt.Sprintf("%.2f", st.Append16Raw),
+		fmt.Sprintf(">= %d", targetAppendRaw), verdict(st.Append16Raw >= targetAppendRaw))
+	row("5", "RabbitMQ confirmed persistent publishes, PublishBatch(100)", fmt.Sprintf("%.0f msgs/s", b.BatchRate), "", "")
+	row("5", "RabbitMQ confirmed persistent publishes, Publish x64 goroutines", fmt.Sprintf("%.0f msgs/s", b.SingleRate), "", "")
+	row("5", "broker messages per order (publishes)", fmt.Sprintf("%d (%d)", b.MessagesPerOrder, b.PublishesPerOrder), "", "")
+	row("5", "bus bound for orders; orders/s as a share of it", fmt.Sprintf("%.0f orders/s; %.0f%%", b.OrdersBound, 100*b.OrdersOfBound), "", "")
+	row("6", "order.approved stored -> admin SSE client, p50 / p99",
+		fmt.Sprintf("%.0f / %.0f ms (%d of %d approvals seen)", lat.SSEP50Ms, lat.SSEP99Ms, lat.SSEReceived, lat.Approved), "", "")
+	row("7", "msdemo RSS idle / max under load", fmt.Sprintf("%.0f / %.0f MB", r.RSSIdleMB, r.RSSLoadMB),
+		fmt.Sprintf("<= %d MB", targetRSSMB), verdict(r.RSSLoadMB > 0 && r.RSSLoadMB <= targetRSSMB))
+	t.Flush()
+
+	fmt.Fprintf(w, "\nNotes (%d CPUs, shared by the shop, RabbitMQ, PostgreSQL, Redis and the load; -duration %s):\n", r.CPUs, r.Duration)
+	fmt.Fprintf(w, "- 2: open loop at %.1f orders/s (half the saturation unless -rate); latency is the order's timeline, approved minus placed_at (event store recorded_at, ms).\n", lat.RatePerSec)
+	fmt.Fprintf(w, "- 3: %s; nginx worker_processes auto, upstream keepalive 64.\n", h.Gateway.Tool)
+	fmt.Fprintf(w, "- 4: raw inserts go to a second embedded FerretDB started in the bench process (the shop's own is not exposed).\n")
+	fmt.Fprintf(w, "- 5: per event of an order: append request + reply + one copy per bound queue. Events: %s; queue copies: %s.\n",
+		formatCounts(b.EventsPerOrder), formatCounts(b.QueueCopies))
+	fmt.Fprintf(w, "- CPU during the saturation window, %% of one core: %s\n", formatShares(sat.CPU))
+	if len(sat.Perf) > 0 {
+		fmt.Fprintln(w, "- hottest symbols of msdemo (perf, self time):")
+		for _, line := range sat.Perf[:min(len(sat.Perf), 25)] {
+			fmt.Fprintln(w, "    "+line)
+		}
+	}
+}
+
+func formatCounts(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func formatShares(m map[string]float64) string {
+	names := slices.SortedFunc(maps.Keys(m), func(a, b string) int {
+		if m[a] > m[b] {
+			return -1
+		}
+		if m[a] < m[b] {
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", n, m[n]))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/msdemo/msdemo/internal/postgres"
+)
+
+// components are the names msdemo gives its components; each gets <NAME>_ADDR.
+var components = []string{"eventstore", "gateway", "customer", "product", "order", "accounting", "storefront", "admin"}
+
+const (
+	adminPassword    = "bench-admin-password"
+	customerPassword = "bench-customer-password"
+	priceCents       = 100
+	productCount     = 50 // the listing of the HTTP runs asks for 50
+	orderedProducts  = 8  // orders spread over the first 8 products
+)
+
+// shop is one msdemo process with every component, and what the bench created for it.
+type shop struct {
+	logger    *slog.Logger
+	opts      options
+	tmp       string // binary, DATA_DIR, nginx and FerretDB dirs
+	vhost     string
+	busURL    string // RabbitMQ URL of the vhost
+	namespace string
+	addr      map[string]string // component -> host:port
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	output    *tailBuffer
+
+	http      *http.Client
+	admin     string   // manager token
+	products  []string // ids
+	customers []customer
+}
+
+type customer struct{ name, token string }
+
+// startShop builds msdemo and starts it with every component.
+func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, err error) {
+	tmp, err := os.MkdirTemp("", "msdemo-bench-")
+	if err != nil {
+		return nil, err
+	}
+	suffix := randomHex(4)
+	s := &shop{logger: logger, opts: o, tmp: tmp, namespace: "bench" + suffix, vhost: "msdemo-bench-" + suffix,
+		addr: map[string]string{}, output: &tailBuffer{max: 8000},
+		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
+
+	logger.Info("building msdemo")
+	bin := filepath.Join(tmp, "msdemo")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Dir = moduleRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build msdemo: %w\n%s", err, out)
+	}
+
+	if out, err := exec.Command("rabbitmqctl", "add_vhost", s.vhost).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("rabbitmqctl add_vhost %s: %w: %s (is RabbitMQ running? start it with `rabbitmq-server -detached`)", s.vhost, err, out)
+	}
+	if out, err := exec.Command("rabbitmqctl", "set_permissions", "-p", s.vhost, "guest", ".*", ".*", ".*").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("rabbitmqctl set_permissions: %w: %s", err, out)
+	}
+	u, err := url.Parse(o.RabbitMQ)
+	if err != nil {
+		return nil, fmt.Errorf("RABBITMQ_URL: %w", err)
+	}
+	u.Path = "/" + s.vhost
+	s.busURL = u.String()
+
+	env := []string{"DATA_DIR=" + filepath.Join(tmp, "data"), "RABBITMQ_URL=" + s.busURL,
+		"POSTGRES_URL=" + o.Postgres, "REDIS_URL=" + o.Redis, "MONGODB_URI=",
+		"MSDEMO_NAMESPACE=" + s.namespace, "MSDEMO_ADMIN_PASSWORD=" + adminPassword,
+		"MSDEMO_START_CREDIT_CENTS=1000000000000", "SAGA_TIMEOUT=30s", "LOG_LEVEL=warn"}
+	for _, name := range components {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		s.addr[name] = a
+		env = append(env, strings.ToUpper(name)+"_ADDR="+a)
+	}
+	env = append(env, "GATEWAY_URL=http://"+s.addr["gateway"], "EVENTSTORE_URL=http://"+s.addr["eventstore"])
+
+	logger.Info("starting msdemo (all components in one process)", "vhost", s.vhost, "namespace", s.namespace)
+	s.cmd = exec.Command(bin)
+	s.cmd.Env = append(os.Environ(), env...)
+	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start msdemo: %w", err)
+	}
+	s.exited = make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(s.exited) }()
+
+	for _, name := range components {
+		if err := s.waitOK(ctx, "http://"+s.addr[name]+"/healthz", 60*time.Second); err != nil {
+			return nil, fmt.Errorf("%s did not become healthy: %w\nmsdemo output:\n%s", name, err, s.output)
+		}
+	}
+	if err := s.poll(ctx, 30*time.Second, func() bool {
+		var l struct{ Token string }
+		return s.api(ctx, http.MethodPost, "/customer/login", "", map[string]string{"username": "admin", "password": adminPassword}, &l) == http.StatusOK &&
+			(func() bool { s.admin = l.Token; return true })()
+	}); err != nil {
+		return nil, fmt.Errorf("log in as admin: %w\nmsdemo output:\n%s", err, s.output)
+	}
+	if err := s.poll(ctx, 30*time.Second, func() bool {
+		for _, p := range []string{"/product/categories", "/order/orders", "/accounting/invoices", "/customer/users", "/eventstore/events?limit=1"} {
+			if s.api(ctx, http.MethodGet, p, s.admin, nil, nil) != http.StatusOK {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return nil, fmt.Errorf("the gateway does not route every service: %w", err)
+	}
+	return s, nil
+}
+
+// stop ends msdemo and deletes what the bench created. It is safe to call on a
+// half-started shop.
+func (s *shop) stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(15 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, db := range []string{"order", "accounting"} {
+		if err := postgres.Drop(ctx, s.opts.Postgres, s.namespace+"_"+db); err != nil {
+			s.logger.Warn("drop database", "database", s.namespace+"_"+db, "error", err)
+		}
+	}
+	if opts, err := redis.ParseURL(s.opts.Redis); err == nil {
+		rdb := redis.NewClient(opts)
+		iter := rdb.Scan(ctx, 0, s.namespace+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		rdb.Close()
+	}
+	if s.vhost != "" {
+		_ = exec.Command("rabbitmqctl", "delete_vhost", s.vhost).Run()
+	}
+	_ = os.RemoveAll(s.tmp)
+}
+
+// seed creates a category, the products (with stock for every order of the run) and the
+// customers (with credit for every order: MSDEMO_START_CREDIT_CENTS), and logs them in.
+func (s *shop) seed(ctx context.Context, customers int) error {
+	s.logger.Info("seeding", "products", productCount, "customers", customers)
+	var cat struct{ ID string }
+	if st := s.api(ctx, http.MethodPost, "/product/categories", s.admin, map[string]string{"name": "Bench"}, &cat); st != http.StatusCreated {
+		return fmt.Errorf("add category: got %d, want 201", st)
+	}
+	for i := range productCount {
+		var p struct{ ID string }
+		st := s.api(ctx, http.MethodPost, "/product/products", s.admin, map[string]any{
+			"name": fmt.Sprintf("Bench item %02d", i), "description": "A product of the load benchmark.",
+			"supplier": "Bench & Co", "category_id": cat.ID, "price_cents": priceCents, "units_in_stock": 1_000_000}, &p)
+		if st != http.StatusCreated {
+			return fmt.Errorf("add product: got %d, want 201", st)
+		}
+		s.products = append(s.products, p.ID)
+	}
+	s.customers = make([]customer, customers)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, 4) // password hashing is slow: a few at a time
+	)
+	for i := range customers {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			name := fmt.Sprintf("buyer%03d", i)
+			st := s.api(ctx, http.MethodPost, "/customer/users", "", map[string]string{"username": name,
+				"full_name": "Bench Buyer", "email": name + "@example.com", "password": customerPassword}, nil)
+			var l struct{ Token string }
+			if st == http.StatusCreated {
+				st = s.api(ctx, http.MethodPost, "/customer/login", "", map[string]string{"username": name, "password": customerPassword}, &l)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if st != http.StatusOK {
+				errs = append(errs, fmt.Errorf("register and log in %s: got %d", name, st))
+			}
+			s.customers[i] = customer{name: name, token: l.Token}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// api calls the gateway with in as JSON (nil: no body), decodes a 2xx answer into out (nil:
+// ignore it) and returns the status, 0 if the gateway could not be reached.
+func (s *shop) api(ctx context.Context, method, path, token string, in, out any) int {
+	return s.call(ctx, "http://"+s.addr["gateway"]+path, method, token, in, out)
+}
+
+func (s *shop) call(ctx context.Context, url, method, token string, in, out any) int {
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode/100 == 2 {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return 0
+		}
+	} else {
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}
+	return resp.StatusCode
+}
+
+// waitOK polls url until it answers 200, for at most d.
+func (s *shop) waitOK(ctx context.Context, url string, d time.Duration) error {
+	return s.poll(ctx, d, func() bool { return s.call(ctx, url, http.MethodGet, "", nil, nil) == http.StatusOK })
+}
+
+// poll calls ok every 100 ms until it is true, for at most d; it fails early if msdemo exited.
+func (s *shop) poll(ctx context.Context, d time.Duration, ok func() bool) error {
+	deadline := time.Now().Add(d)
+	for {
+		if ok() {
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("msdemo exited:\n%s", s.output)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s", d)
+		}
+	}
+}
+
+// rssMB is msdemo's resident memory (VmRSS) in MB, 0 if unreadable.
+func (s *shop) rssMB() float64 { return rssMB(s.cmd.Process.Pid) }
+
+func rssMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// freeAddr returns a loopback address with a port free at the time of the call.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// moduleRoot is the repository's root (where go.mod is), found from this source file.
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..")
+}
+
+func numCPU() int { return runtime.NumCPU() }
+
+// tailBuffer keeps the last max bytes written to it; it is safe for concurrent use.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
