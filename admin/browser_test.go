@@ -3,6 +3,7 @@ package admin_test
 import (
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,10 +11,11 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/web/webtest"
+	"github.com/msdemo/msdemo/storefront"
 )
 
 // testBrowser runs a manager's session in headless Chromium: log in, add a category and
-// a product, lose a race on a product edit and see the conflict, set a customer's credit,
+// a product (which the storefront then lists), lose a race on a product edit and see the conflict, set a customer's credit,
 // watch an order placed through the API appear and be decided on the orders page, and
 // find its events in the explorer. It saves full-page screenshots into docs/screenshots.
 func testBrowser(t *testing.T, s *site) {
@@ -40,6 +42,11 @@ func testBrowser(t *testing.T, s *site) {
 		chromedp.SendKeys(chromedp.ID("f-supplier"), "Acme"),
 		chromedp.Click(tid("product-save")), chromedp.WaitVisible(tid("products")))
 	shot("products")
+	// A customer sees the new product in the shop at once.
+	shopURL := s.StartSite(t, "storefront", storefront.Run)
+	if names := webtest.NewBrowser(t, shopURL).Get("/categories/" + s.Category).Doc.Find(`[data-testid="product"]`).Text(); !strings.Contains(names, "Flower box") {
+		t.Errorf("the storefront's category page lists %q, want the new Flower box", names)
+	}
 
 	// Open the edit form, then another manager saves first (through the API).
 	step("open the product", chromedp.Navigate(s.URL+"/products/"+s.Product), chromedp.WaitVisible(tid("product-form")))
