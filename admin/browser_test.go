@@ -102,4 +102,7 @@ func testBrowser(t *testing.T, s *site) {
 
 	step("on a phone", chromedp.EmulateViewport(360, 740), chromedp.Navigate(s.URL+"/orders"), chromedp.WaitVisible(tid("orders")))
 	shot("phone-orders")
+	if width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || width > 360 {
+		t.Errorf("on a 360 px screen the page is %d px wide (%v): it scrolls sideways", width, err)
+	}
 }

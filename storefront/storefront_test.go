@@ -263,5 +263,10 @@ func testBrowser(t *testing.T, s *site) {
 		t.Errorf("profile after saving: got name %q (%v), want Margaret H. Hamilton", fullName, err)
 	}
 	shot("profile")
+	step("on a phone", chromedp.EmulateViewport(360, 740), chromedp.Navigate(s.URL+"/orders"), chromedp.WaitVisible(tid("orders")))
+	shot("phone-orders")
+	if width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || width > 360 {
+		t.Errorf("on a 360 px screen the page is %d px wide (%v): it scrolls sideways", width, err)
+	}
 	step("log out", chromedp.Click(tid("logout")), chromedp.WaitVisible(tid("nav-login")))
 }
