@@ -98,6 +98,26 @@ func (s *shop) feedHead(ctx context.Context) (int64, error) {
 	}
 }
 
+// queueDepths are the messages ready and unacknowledged in each queue of the vhost that
+// holds any, nil if rabbitmqctl fails.
+func (s *shop) queueDepths() map[string]int {
+	out, err := exec.Command("rabbitmqctl", "list_queues", "-p", s.vhost, "-q", "--no-table-headers", "name", "messages").Output()
+	if err != nil {
+		return nil
+	}
+	depths := map[string]int{}
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		if n, _ := strconv.Atoi(f[1]); n > 0 {
+			depths[f[0]] = n
+		}
+	}
+	return depths
+}
+
 type binding struct{ queue, key string }
 
 // bindings are the queue bindings of msdemo.events in the shop's vhost.

@@ -54,7 +54,10 @@ type saturation struct {
 	SagaP99Ms     float64            `json:"saga_p99_ms"`
 	CPU           map[string]float64 `json:"cpu_percent_of_one_core"` // by process name
 	Perf          []string           `json:"perf_top,omitempty"`      // hottest symbols of msdemo
-	maxRSSMB      float64
+	// QueueDepths are the messages waiting in each queue of the vhost in the middle of
+	// the window: the queue with a backlog is the consumer that limits the saga.
+	QueueDepths map[string]int `json:"queue_depths_mid_run"`
+	maxRSSMB    float64
 }
 
 // placeOrder places one order of a unit of product for c and returns its id.
@@ -125,7 +128,10 @@ func (s *shop) saturate(ctx context.Context, customers int, d time.Duration, per
 		if perfFile != "" {
 			perf = startPerf(ctx, s.cmd.Process.Pid, perfFile, d)
 		}
+		time.Sleep(time.Until(from.Add(d / 2)))
+		depths := s.queueDepths()
 		time.Sleep(time.Until(until))
+		res.QueueDepths = depths
 		res.CPU = cpuShares(before, cpuTimes(), d, s.cmd.Process.Pid)
 		if perf != nil {
 			res.Perf = perf.top(s.logger)

@@ -54,10 +54,16 @@ func (r *report) writeTable(w io.Writer) {
 		fmt.Sprintf(">= %d", targetOrdersPerSec), verdict(sat.OrdersPerSec >= targetOrdersPerSec))
 	row("1", "  saga placed->decided at saturation, p50 / p99",
 		fmt.Sprintf("%.0f / %.0f ms", sat.SagaP50Ms, sat.SagaP99Ms), "", "")
-	sagaOK := lat.P99Ms <= targetSagaP99Ms && lat.RatePerSec >= targetSagaRate && lat.Undecided == 0
+	sagaVerdict := verdict(lat.P99Ms <= targetSagaP99Ms && lat.Undecided == 0)
+	switch {
+	case lat.RatePerSec < targetSagaRate && sat.OrdersPerSec < targetSagaRate:
+		sagaVerdict = fmt.Sprintf("MISSED: %d/s is above the saturation", targetSagaRate)
+	case lat.RatePerSec < targetSagaRate:
+		sagaVerdict = fmt.Sprintf("not at %d/s: run -rate %d", targetSagaRate, targetSagaRate)
+	}
 	row("2", fmt.Sprintf("placed->approved at %.1f orders/s, p50 / p95 / p99", lat.RatePerSec),
 		fmt.Sprintf("%.0f / %.0f / %.0f ms (%d placed, %d approved, %d undecided)", lat.P50Ms, lat.P95Ms, lat.P99Ms, lat.Placed, lat.Approved, lat.Undecided),
-		fmt.Sprintf("p99 <= %d ms at %d/s", targetSagaP99Ms, targetSagaRate), verdict(sagaOK))
+		fmt.Sprintf("p99 <= %d ms at %d/s", targetSagaP99Ms, targetSagaRate), sagaVerdict)
 	row("2", "  POST /order/orders -> 202, p99", fmt.Sprintf("%.1f ms", lat.PostP99Ms), "", "")
 	for _, x := range []httpRun{h.Gateway, h.Direct, h.Nginx} {
 		if x.Skipped != "" {
@@ -93,6 +99,7 @@ func (r *report) writeTable(w io.Writer) {
 	fmt.Fprintf(w, "- 5: per event of an order: append request + reply + one copy per bound queue. Events: %s; queue copies: %s.\n",
 		formatCounts(b.EventsPerOrder), formatCounts(b.QueueCopies))
 	fmt.Fprintf(w, "- CPU during the saturation window, %% of one core: %s\n", formatShares(sat.CPU))
+	fmt.Fprintf(w, "- messages waiting per queue in the middle of the saturation window: %s\n", formatCounts(sat.QueueDepths))
 	if len(sat.Perf) > 0 {
 		fmt.Fprintln(w, "- hottest symbols of msdemo (perf, self time):")
 		for _, line := range sat.Perf[:min(len(sat.Perf), 25)] {
