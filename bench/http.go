@@ -61,7 +61,7 @@ func (s *shop) httpRuns(ctx context.Context, conns int, d time.Duration) (httpRu
 		}
 	}
 	if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
-		fmt.Fprintln(os.Stderr, "nginx is missing: apt-get install -y nginx-light")
+		s.logger.Warn("nginx is missing, its row is skipped: apt-get install -y nginx-light")
 		res.Nginx.Skipped = "no /usr/sbin/nginx (apt-get install -y nginx-light)"
 		return res, nil
 	}

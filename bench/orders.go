@@ -126,7 +126,7 @@ func (s *shop) saturate(ctx context.Context, customers int, d time.Duration, per
 		before := cpuTimes()
 		var perf *perfRecord
 		if perfFile != "" {
-			perf = startPerf(ctx, s.cmd.Process.Pid, perfFile, d)
+			perf = startPerf(ctx, s.cmd.Process.Pid, perfFile, d, s.logger)
 		}
 		time.Sleep(time.Until(from.Add(d / 2)))
 		depths := s.queueDepths()

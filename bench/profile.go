@@ -82,11 +82,11 @@ type perfRecord struct {
 }
 
 // startPerf records the CPU profile of pid with call graphs (frame pointers, which Go
-// keeps) at 499 Hz into file for d. It returns nil, with a message on stderr, if perf is
+// keeps) at 499 Hz into file for d. It returns nil, with a warning logged, if perf is
 // not installed.
-func startPerf(ctx context.Context, pid int, file string, d time.Duration) *perfRecord {
+func startPerf(ctx context.Context, pid int, file string, d time.Duration, logger *slog.Logger) *perfRecord {
 	if _, err := exec.LookPath("perf"); err != nil {
-		fmt.Fprintln(os.Stderr, "perf is not installed (apt-get install -y linux-perf): no CPU profile")
+		logger.Warn("perf is not installed (apt-get install -y linux-perf): no CPU profile")
 		return nil
 	}
 	secs := strconv.FormatFloat(d.Seconds(), 'f', 1, 64)
