@@ -10,8 +10,9 @@ import (
 )
 
 // follower hands every committed event, in position order and in batches, to handle, and
-// records under mark in the meta collection how far it got. After a restart it goes on
-// from the recorded mark, so handle must tolerate events it has seen before. The
+// records under mark in the meta collection how far it got (every markEvery, and when it
+// stops). After a restart it goes on from the recorded mark, so handle must tolerate
+// events it has seen before. The
 // publisher and the stream indexer are followers.
 type follower struct {
 	mark  string
@@ -37,6 +38,18 @@ func (f *follower) run(ctx context.Context) error {
 		from = head
 	}
 	f.done.Store(from)
+	recorded, recordedAt := from, time.Now()
+	// The mark is recorded at most every markEvery and once more on the way out: each
+	// record is a document update, which costs FerretDB more than the appends themselves
+	// (BENCHMARKS.md), and a mark that lags only means handling a few events again after a
+	// crash.
+	defer func() {
+		if from != recorded {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			f.record(ctx, from)
+		}
+	}()
 	backoff := 100 * time.Millisecond
 	for {
 		f.store.mu.RLock()
@@ -77,10 +90,20 @@ func (f *follower) run(ctx context.Context) error {
 		backoff = 100 * time.Millisecond
 		from = page.NextAfter
 		f.done.Store(from)
-		if err := f.store.db.setMark(ctx, f.mark, from); err != nil && ctx.Err() == nil {
-			// Not fatal: after a restart the follower handles again what came since the
-			// last recorded mark.
-			f.store.logger.Warn("record follower position", "follower", f.mark, "position", from, "error", err)
+		if time.Since(recordedAt) >= markEvery {
+			f.record(ctx, from)
+			recorded, recordedAt = from, time.Now()
 		}
+	}
+}
+
+// markEvery is how often a follower records its mark at most.
+const markEvery = 250 * time.Millisecond
+
+// record stores position as the follower's mark. A failure is logged, not fatal: after a
+// restart the follower handles again what came since the last recorded mark.
+func (f *follower) record(ctx context.Context, position int64) {
+	if err := f.store.db.setMark(ctx, f.mark, position); err != nil && ctx.Err() == nil {
+		f.store.logger.Warn("record follower position", "follower", f.mark, "position", position, "error", err)
 	}
 }
