@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -68,15 +70,23 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
+// FreeAddr returns a loopback address with a port that was free a moment ago. The port is
+// drawn below Linux's ephemeral range (32768 and up), where the kernel also picks the
+// local ports of outgoing connections: a port from there can be taken by one of the many
+// connections the tests open before the component that was given it listens.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := 20000 + mathrand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // taken
+		}
+		ln.Close()
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port found in 127.0.0.1:20000-31999")
+	return ""
 }
 
 // WaitHealthy polls url until it answers 200, failing t after timeout.
