@@ -1,6 +1,6 @@
 // Package postgres opens a service's own PostgreSQL database, creating it when missing, so
 // that each service owns one database on a shared server (msdemo_order,
-// msdemo_accounting).
+// msdemo_accounting). The database holds a read model: see Open for what that allows.
 package postgres
 
 import (
@@ -14,6 +14,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// minPoolConns is the least number of connections a service's pool may open.
+const minPoolConns = 16
 
 var databaseName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
@@ -32,7 +35,24 @@ func Open(ctx context.Context, serverURL, database string) (*pgxpool.Pool, error
 		return nil, fmt.Errorf("POSTGRES_URL: %w", err)
 	}
 	u.Path = "/" + database
-	pool, err := pgxpool.New(ctx, u.String())
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", database, err)
+	}
+	// pgx's default (4 on this machine) is too few for a service whose subscription,
+	// HTTP handlers and parallel saga deciders each hold a connection; a pool_max_conns in
+	// POSTGRES_URL still wins.
+	if !u.Query().Has("pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, minPoolConns)
+	}
+	// A service's database holds a read model, which the event store can always rebuild:
+	// its transactions must be atomic (the change with its checkpoint), not each flushed to
+	// disk before the commit returns. Without the flush wait, a read model that applies
+	// events one at a time applies several times as many per second; after a crash of the
+	// machine it may have lost its last few transactions, checkpoint included, and catches
+	// up again from the event store.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", database, err)
 	}

@@ -36,3 +36,25 @@ func TestOpenCreatesTheDatabaseOnce(t *testing.T) {
 		t.Errorf("unreachable server: got %v, want an error naming POSTGRES_URL without the password", err)
 	}
 }
+
+func TestReadModelsDoNotWaitForTheFlush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	name := testenv.DatabaseName(t, "msdemo_test")
+	t.Cleanup(func() { _ = postgres.Drop(context.Background(), testenv.PostgresURL(), name) })
+	pool, err := postgres.Open(ctx, testenv.PostgresURL(), name)
+	if err != nil {
+		t.Fatalf("PostgreSQL at POSTGRES_URL: %v", err)
+	}
+	defer pool.Close()
+	var setting string
+	if err := pool.QueryRow(ctx, "SHOW synchronous_commit").Scan(&setting); err != nil || setting != "off" {
+		t.Fatalf("synchronous_commit: got %q (%v), want off", setting, err)
+	}
+	if got := pool.Config().MaxConns; got < 16 {
+		t.Errorf("pool size: got %d, want at least 16", got)
+	}
+}

@@ -119,8 +119,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 				return nil
 			}
 			return saga.Sweep(ctx, cfg.SweepInterval, cfg.SagaTimeout)
-		})
+		},
+		func(ctx context.Context) error { return saga.Decide(ctx, deciders) })
 }
+
+// deciders is how many orders are decided at once (Saga.Decide); each holds a database
+// connection while its decision's append makes its round trip.
+const deciders = 8
 
 // Rebuild empties the read model and applies every event it follows from position 0 of
 // the event store at cfg.Service.EventstoreURL, then returns. It reads the store's HTTP

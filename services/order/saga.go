@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,13 +30,21 @@ type Saga struct {
 	store  *Store
 	events *eventclient.Client
 	logger *slog.Logger
+	// answered holds the orders whose participants answered, for the deciders (Decide).
+	answered chan answer
+}
+
+// answer is a participant's event about an order, waiting to be decided on.
+type answer struct {
+	id      OrderID
+	trigger event.Stored
 }
 
 var _ eventclient.ReadModel = (*Saga)(nil)
 
 // NewSaga returns the deciding read model over store, appending with events.
 func NewSaga(store *Store, events *eventclient.Client, logger *slog.Logger) *Saga {
-	return &Saga{store: store, events: events, logger: logger}
+	return &Saga{store: store, events: events, logger: logger, answered: make(chan answer, 4096)}
 }
 
 // Checkpoint returns the store's checkpoint.
@@ -44,12 +53,25 @@ func (s *Saga) Checkpoint(ctx context.Context) (string, int64, error) { return s
 // Reset empties the store.
 func (s *Saga) Reset(ctx context.Context, storeID string) error { return s.store.Reset(ctx, storeID) }
 
-// Apply applies e and the decision it leads to, if any, with the checkpoint, in one
-// transaction.
+// Apply applies e with the checkpoint. An event of an order's own stream is applied with
+// the decision it leads to, if any, in one transaction. A participant's answer is recorded
+// and handed to the deciders (Decide), so that the queue, applied one event at a time, does
+// not wait for the decision's append round trip; a decision lost in a crash is made by the
+// sweeper (Sweep), which looks at every pending order.
 func (s *Saga) Apply(ctx context.Context, storeID string, e event.Stored) error {
 	id, step, reason, ok := aboutOrder(e)
 	if !ok {
 		return s.store.Apply(ctx, storeID, e)
+	}
+	if !strings.HasPrefix(e.Stream, "order-") {
+		if err := s.store.Apply(ctx, storeID, e); err != nil {
+			return err
+		}
+		select {
+		case s.answered <- answer{id: id, trigger: e}:
+		default: // the deciders are behind: the sweeper finds the order
+		}
+		return nil
 	}
 	err := s.settle(ctx, id, step, reason, &e, func(tx pgx.Tx) error {
 		if err := applyEvent(ctx, tx, e); err != nil {
@@ -193,12 +215,41 @@ func (s *Saga) catchUpOrder(ctx context.Context, id OrderID) error {
 	})
 }
 
-// sweepBatch is how many timed-out orders one sweep handles at most.
+// Decide runs workers that decide, in parallel, the orders whose participants answered,
+// until ctx is done. Different orders are decided at once; one order's decisions are
+// serialised by its row lock and its stream's expected version.
+func (s *Saga) Decide(ctx context.Context, workers int) error {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case a := <-s.answered:
+					if err := s.settle(ctx, a.id, "", "", &a.trigger, nil); err != nil && ctx.Err() == nil {
+						s.logger.Warn("decide an order (the sweeper tries again)", "order_id", a.id, "error", err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// sweepBatch is how many orders one sweep handles at most, of each kind.
 const sweepBatch = 100
 
-// Sweep rejects ("timed out") the orders pending longer than timeout, every interval,
-// until ctx is done. Every replica may sweep: the expected version lets one decision win.
-// A failed sweep is logged and tried again at the next tick.
+// undecidedAfter is how long a pending order waits before the sweeper, too, looks at
+// whether its participants' answers decide it (the deciders normally did at once).
+const undecidedAfter = 2 * time.Second
+
+// Sweep decides, every interval until ctx is done, the orders pending longer than
+// undecidedAfter whose participants' answers decide them (a decision lost in a crash),
+// and rejects ("timed out") those pending longer than timeout. Every replica may sweep:
+// the expected version lets one decision win. A failed sweep is logged and tried again at
+// the next tick.
 func (s *Saga) Sweep(ctx context.Context, interval, timeout time.Duration) error {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -208,16 +259,21 @@ func (s *Saga) Sweep(ctx context.Context, interval, timeout time.Duration) error
 			return nil
 		case <-tick.C:
 		}
-		ids, err := s.store.pendingSince(ctx, time.Now().Add(-timeout), sweepBatch)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.logger.Warn("sweep timed-out orders", "error", err)
+		for _, sweep := range []struct {
+			since time.Duration
+			step  Step
+		}{{undecidedAfter, ""}, {timeout, StepTimedOut}} {
+			ids, err := s.store.pendingSince(ctx, time.Now().Add(-sweep.since), sweepBatch)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.logger.Warn("sweep pending orders", "error", err)
+				}
+				continue
 			}
-			continue
-		}
-		for _, id := range ids {
-			if err := s.settle(ctx, id, StepTimedOut, "", nil, nil); err != nil && ctx.Err() == nil {
-				s.logger.Warn("time out an order", "order_id", id, "error", err)
+			for _, id := range ids {
+				if err := s.settle(ctx, id, sweep.step, "", nil, nil); err != nil && ctx.Err() == nil {
+					s.logger.Warn("sweep an order", "order_id", id, "step", sweep.step, "error", err)
+				}
 			}
 		}
 	}
