@@ -343,6 +343,17 @@ func testOrders(t *testing.T, s *site) {
 		}
 	}
 
+	// The order page's stream starts with the order as it is now, so a decision made
+	// between the page's render and the stream's start is not missed.
+	select {
+	case ev := <-b.Events(ctx, "/events/orders?order="+placed.ID):
+		if ev.Name != "order-detail-"+placed.ID || !strings.Contains(ev.Data, "status-approved") {
+			t.Errorf("first message of the order page's stream: %q %.80q, want its approved detail", ev.Name, ev.Data)
+		}
+	case <-ctx.Done():
+		t.Fatalf("the order page's stream sent nothing")
+	}
+
 	p := b.Get("/orders")
 	if p.Doc.Find(`[data-order="`+placed.ID+`"]`).Length() != 1 {
 		t.Errorf("orders: %s not listed", placed.ID)

@@ -88,9 +88,21 @@ func (s *server) handleFeedEvents(w http.ResponseWriter, r *http.Request) {
 // order service shows it, "order-<id>" (the cells of its row on /orders) and
 // "order-detail-<id>" (the body of /orders/{id}); for a new order also "order-new" (a
 // whole row, which /orders puts on top).
+//
+// With ?order=<id> (the order page) the stream starts with that order as it is now: it may
+// have been decided between the page's render and the stream's start.
 func (s *server) handleOrderEvents(w http.ResponseWriter, r *http.Request) {
 	f := &orderFollower{s: s, token: s.token(r), steps: map[string]int{}}
-	web.ServeSSE(w, r, s.hub.Subscribe(r.Context()), s.keepAlive, f.render)
+	events := s.hub.Subscribe(r.Context())
+	var initial []web.SSEMessage
+	if id := r.URL.Query().Get("order"); id != "" {
+		if o, err := s.order(r.Context(), f.token, id); err == nil {
+			f.steps[id] = len(o.Timeline)
+			v := newOrderView(o, s.productNames(r.Context(), []order{o})[o.ProductID])
+			initial = []web.SSEMessage{{Event: "order-detail-" + id, HTML: orderDetail(v)}}
+		}
+	}
+	web.ServeSSE(w, r, events, s.keepAlive, f.render, initial...)
 }
 
 // orderFollower renders the order events for one browser. It is used by one goroutine.
