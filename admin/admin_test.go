@@ -353,6 +353,18 @@ func testOrders(t *testing.T, s *site) {
 	case <-ctx.Done():
 		t.Fatalf("the order page's stream sent nothing")
 	}
+	// So does the live list's, with its rows' cells.
+	list := b.Events(ctx, "/events/orders")
+	for found := false; !found; {
+		select {
+		case ev := <-list:
+			if found = ev.Name == "order-"+placed.ID; found && !strings.Contains(ev.Data, "status-approved") {
+				t.Errorf("the list's stream starts with %s as %.80q, want it approved", placed.ID, ev.Data)
+			}
+		case <-ctx.Done():
+			t.Fatalf("the list's stream did not start with %s's row", placed.ID)
+		}
+	}
 
 	p := b.Get("/orders")
 	if p.Doc.Find(`[data-order="`+placed.ID+`"]`).Length() != 1 {

@@ -89,8 +89,9 @@ func (s *server) handleFeedEvents(w http.ResponseWriter, r *http.Request) {
 // "order-detail-<id>" (the body of /orders/{id}); for a new order also "order-new" (a
 // whole row, which /orders puts on top).
 //
-// With ?order=<id> (the order page) the stream starts with that order as it is now: it may
-// have been decided between the page's render and the stream's start.
+// The stream starts with what the page shows as it is now, since an order may have been
+// decided between the page's render and the stream's start: with ?order=<id> (the order
+// page) that order, without (the live list, the latest page) the cells of each row.
 func (s *server) handleOrderEvents(w http.ResponseWriter, r *http.Request) {
 	f := &orderFollower{s: s, token: s.token(r), steps: map[string]int{}}
 	events := s.hub.Subscribe(r.Context())
@@ -100,6 +101,12 @@ func (s *server) handleOrderEvents(w http.ResponseWriter, r *http.Request) {
 			f.steps[id] = len(o.Timeline)
 			v := newOrderView(o, s.productNames(r.Context(), []order{o})[o.ProductID])
 			initial = []web.SSEMessage{{Event: "order-detail-" + id, HTML: orderDetail(v)}}
+		}
+	} else if orders, _, err := s.orders(r.Context(), f.token, "", "", pageSize); err == nil {
+		// The live list shows the latest page: its rows as they are now.
+		names := s.productNames(r.Context(), orders)
+		for _, o := range orders {
+			initial = append(initial, web.SSEMessage{Event: "order-" + o.ID, HTML: orderCells(newOrderView(o, names[o.ProductID]))})
 		}
 	}
 	web.ServeSSE(w, r, events, s.keepAlive, f.render, initial...)
