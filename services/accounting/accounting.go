@@ -29,7 +29,6 @@ package accounting
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -129,39 +128,10 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	l := &ledger{store: store, logger: logger}
-	events := eventclient.New(nil, cfg.Service.EventstoreURL, "", "")
-	var after int64
-	var storeID string
-	applied := 0
-	for first := true; ; first = false {
-		page, err := events.Feed(ctx, after, 500, eventTypes)
-		if err != nil {
-			return fmt.Errorf("rebuild the accounting read model: %w", err)
-		}
-		storeID = page.StoreID
-		if first {
-			if err := store.Reset(ctx, page.StoreID); err != nil {
-				return err
-			}
-		}
-		for _, e := range page.Events {
-			if err := l.Apply(ctx, page.StoreID, e); err != nil {
-				return fmt.Errorf("rebuild the accounting read model: %w", err)
-			}
-		}
-		applied += len(page.Events)
-		if page.NextAfter <= after && page.NextAfter < page.Head {
-			return errors.New("rebuild the accounting read model: the event feed does not advance")
-		}
-		after = page.NextAfter
-		if after >= page.Head {
-			break
-		}
+	r, err := eventclient.New(nil, cfg.Service.EventstoreURL, "", "").Rebuild(ctx, eventTypes, l, logger)
+	if err != nil {
+		return fmt.Errorf("rebuild the accounting read model in %s: %w", cfg.Database, err)
 	}
 	// The feed was filtered: the checkpoint is where it ended, past events of other types.
-	if err := store.Skip(ctx, storeID, after); err != nil {
-		return err
-	}
-	logger.Info("accounting read model rebuilt", "events", applied, "position", after, "database", cfg.Database)
-	return nil
+	return store.Skip(ctx, r.StoreID, r.Position)
 }

@@ -102,30 +102,11 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer rdb.Close()
 	users := newStore(rdb, cfg.KeyPrefix)
-	events := eventclient.New(nil, cfg.Service.EventstoreURL, "", "") // reads the feed only
-	var after, applied int64
-	for first := true; ; first = false {
-		page, err := events.Feed(ctx, after, 500, subscribedTypes)
-		if err != nil {
-			return fmt.Errorf("rebuild customer read model: %w", err)
-		}
-		if first {
-			if err := users.Reset(ctx, page.StoreID); err != nil {
-				return fmt.Errorf("rebuild customer read model: %w", err)
-			}
-		}
-		for _, e := range page.Events {
-			if err := users.Apply(ctx, page.StoreID, e); err != nil {
-				return fmt.Errorf("rebuild customer read model: %w", err)
-			}
-			applied++
-		}
-		after = page.NextAfter
-		if after >= page.Head {
-			logger.Info("customer read model rebuilt", "events", applied, "position", after)
-			return nil
-		}
+	// The feed only: no broker needed.
+	if _, err := eventclient.New(nil, cfg.Service.EventstoreURL, "", "").Rebuild(ctx, subscribedTypes, users, logger); err != nil {
+		return fmt.Errorf("rebuild the customer read model: %w", err)
 	}
+	return nil
 }
 
 // subscribedTypes are the events the read model applies: the customers' own, and the

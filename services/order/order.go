@@ -34,7 +34,6 @@ package order
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -138,33 +137,8 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
-	events := eventclient.New(nil, cfg.Service.EventstoreURL, "", "")
-	var after int64
-	applied := 0
-	for first := true; ; first = false {
-		page, err := events.Feed(ctx, after, 500, eventTypes)
-		if err != nil {
-			return fmt.Errorf("rebuild the order read model: %w", err)
-		}
-		if first {
-			if err := store.Reset(ctx, page.StoreID); err != nil {
-				return fmt.Errorf("rebuild the order read model: %w", err)
-			}
-		}
-		for _, e := range page.Events {
-			if err := store.Apply(ctx, page.StoreID, e); err != nil {
-				return fmt.Errorf("rebuild the order read model: %w", err)
-			}
-		}
-		applied += len(page.Events)
-		if page.NextAfter <= after && page.NextAfter < page.Head {
-			return errors.New("rebuild the order read model: the event feed does not advance")
-		}
-		after = page.NextAfter
-		if after >= page.Head {
-			break
-		}
+	if _, err := eventclient.New(nil, cfg.Service.EventstoreURL, "", "").Rebuild(ctx, eventTypes, store, logger); err != nil {
+		return fmt.Errorf("rebuild the order read model in %s: %w", cfg.Database, err)
 	}
-	logger.Info("order read model rebuilt", "events", applied, "position", after, "database", cfg.Database)
 	return nil
 }

@@ -32,7 +32,6 @@ package product
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -40,7 +39,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/service"
 )
@@ -133,42 +131,8 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
-	events := eventclient.New(nil, cfg.Service.EventstoreURL, "", "")
-	var after int64
-	applied, skipped := 0, 0
-	for first := true; ; first = false {
-		page, err := events.Feed(ctx, after, 500, eventTypes)
-		if err != nil {
-			return fmt.Errorf("rebuild the product read model: %w", err)
-		}
-		if first {
-			if err := store.Reset(ctx, page.StoreID); err != nil {
-				return err
-			}
-		}
-		for _, e := range page.Events {
-			err := store.Apply(ctx, page.StoreID, e)
-			switch {
-			case errors.Is(err, bus.ErrPermanent):
-				logger.Error("rebuild: event skipped", "type", e.Type, "position", e.Position, "error", err)
-				skipped++
-			case err != nil:
-				return fmt.Errorf("rebuild the product read model: %w", err)
-			default:
-				applied++
-			}
-		}
-		if page.NextAfter <= after && page.NextAfter < page.Head {
-			return errors.New("rebuild the product read model: the event feed does not advance")
-		}
-		after = page.NextAfter
-		if after >= page.Head {
-			break
-		}
-	}
-	logger.Info("product read model rebuilt", "events", applied, "skipped", skipped, "position", after, "db", cfg.DBPath)
-	if skipped > 0 {
-		return fmt.Errorf("rebuild the product read model: %d events could not be applied (see the log)", skipped)
+	if _, err := eventclient.New(nil, cfg.Service.EventstoreURL, "", "").Rebuild(ctx, eventTypes, store, logger); err != nil {
+		return fmt.Errorf("rebuild the product read model in %s: %w", cfg.DBPath, err)
 	}
 	return nil
 }
