@@ -14,7 +14,7 @@
 //
 // It is a command, not a test, so that no test of the repository times anything:
 //
-//	go run ./bench [-json] [-duration 20s] [-customers 32] [-rate 0] [-perf cpu.data]
+//	go run ./bench [-json] [-duration 20s] [-customers 32] [-rate 0] [-perf cpu.data] [-only store,...]
 //
 // Every loop ends by itself; with -duration 20s the whole run takes about two minutes. It
 // uses only loopback and cleans up what it created (vhost, databases, Redis keys, temp dirs).
@@ -29,6 +29,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -50,6 +52,7 @@ type options struct {
 	Rate      float64       // fixed offered rate; 0: half the saturation
 	Conns     int           // keep-alive connections of the HTTP load
 	Perf      string        // perf.data file to record during the saturation run
+	Only      parts         // the measurements to run; all when empty
 	RabbitMQ  string        // broker URL (the vhost is added to it)
 	Postgres  string
 	Redis     string
@@ -66,6 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags.Float64Var(&o.Rate, "rate", 0, "fixed offered rate in orders/s for the latency run (0: half the saturation)")
 	flags.IntVar(&o.Conns, "conns", 50, "keep-alive connections of the HTTP load")
 	flags.StringVar(&o.Perf, "perf", "", "record a CPU profile of msdemo with perf into this file during the saturation run")
+	flags.Var(&o.Only, "only", "run only these measurements, comma-separated: orders (rows 1, 2, 6, 7), http (3), store (4), broker (5)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -100,7 +104,7 @@ func or(v, def string) string {
 // measure starts the shop, runs every measurement in turn and stops the shop.
 func measure(ctx context.Context, o options, logger *slog.Logger) (*report, error) {
 	r := &report{Duration: o.Duration.String(), Customers: o.Customers, Conns: o.Conns,
-		CPUs: numCPU(), StartedAt: time.Now().UTC().Format(time.RFC3339)}
+		CPUs: numCPU(), StartedAt: time.Now().UTC().Format(time.RFC3339), Parts: o.Only.all()}
 	quarter := o.Duration / 4
 
 	s, err := startShop(ctx, o, logger)
@@ -114,41 +118,84 @@ func measure(ctx context.Context, o options, logger *slog.Logger) (*report, erro
 	time.Sleep(time.Second) // let the seeding settle before the idle sample
 	r.RSSIdleMB = s.rssMB()
 
-	logger.Info("counting the broker messages of one order")
-	if r.Bus, err = s.messagesPerOrder(ctx); err != nil {
-		return nil, err
+	if r.ran(partBroker) {
+		logger.Info("counting the broker messages of one order")
+		if r.Bus, err = s.messagesPerOrder(ctx); err != nil {
+			return nil, err
+		}
 	}
 
-	logger.Info("saturation run", "customers", o.Customers, "duration", o.Duration)
-	if r.Saturation, err = s.saturate(ctx, o.Customers, o.Duration, o.Perf); err != nil {
-		return nil, err
-	}
-	r.RSSLoadMB = r.Saturation.maxRSSMB
+	if r.ran(partOrders) {
+		logger.Info("saturation run", "customers", o.Customers, "duration", o.Duration)
+		if r.Saturation, err = s.saturate(ctx, o.Customers, o.Duration, o.Perf); err != nil {
+			return nil, err
+		}
+		r.RSSLoadMB = r.Saturation.maxRSSMB
 
-	rate := o.Rate
-	if rate <= 0 {
-		rate = max(1, r.Saturation.OrdersPerSec/2)
-	}
-	logger.Info("fixed-rate run", "rate", rate, "duration", o.Duration)
-	if r.Latency, err = s.fixedRate(ctx, rate, o.Duration); err != nil {
-		return nil, err
-	}
-
-	logger.Info("HTTP runs", "conns", o.Conns, "duration", quarter)
-	if r.HTTP, err = s.httpRuns(ctx, o.Conns, quarter); err != nil {
-		return nil, err
+		rate := o.Rate
+		if rate <= 0 {
+			rate = max(1, r.Saturation.OrdersPerSec/2)
+		}
+		logger.Info("fixed-rate run", "rate", rate, "duration", o.Duration)
+		if r.Latency, err = s.fixedRate(ctx, rate, o.Duration); err != nil {
+			return nil, err
+		}
 	}
 
-	logger.Info("event store appends and raw FerretDB inserts", "duration", quarter)
-	if r.Store, err = s.storeRuns(ctx, quarter); err != nil {
-		return nil, err
+	if r.ran(partHTTP) {
+		logger.Info("HTTP runs", "conns", o.Conns, "duration", quarter)
+		if r.HTTP, err = s.httpRuns(ctx, o.Conns, quarter); err != nil {
+			return nil, err
+		}
 	}
 
-	logger.Info("raw RabbitMQ publishes", "duration", quarter)
-	if err := s.brokerRuns(ctx, quarter, &r.Bus); err != nil {
-		return nil, err
+	if r.ran(partStore) {
+		logger.Info("event store appends and raw FerretDB inserts", "duration", quarter)
+		if r.Store, err = s.storeRuns(ctx, quarter); err != nil {
+			return nil, err
+		}
 	}
-	r.Bus.bound(r.Saturation.OrdersPerSec)
+
+	if r.ran(partBroker) {
+		logger.Info("raw RabbitMQ publishes", "duration", quarter)
+		if err := s.brokerRuns(ctx, quarter, &r.Bus); err != nil {
+			return nil, err
+		}
+		r.Bus.bound(r.Saturation.OrdersPerSec)
+	}
 	r.FinishedAt = time.Now().UTC().Format(time.RFC3339)
 	return r, nil
+}
+
+// The measurements -only can choose.
+const (
+	partOrders = "orders" // saturation, fixed rate, SSE delay, memory
+	partHTTP   = "http"
+	partStore  = "store"
+	partBroker = "broker"
+)
+
+var allParts = []string{partOrders, partHTTP, partStore, partBroker}
+
+// parts is the value of -only.
+type parts []string
+
+func (p *parts) String() string { return strings.Join(*p, ",") }
+
+func (p *parts) Set(v string) error {
+	for _, name := range strings.Split(v, ",") {
+		if !slices.Contains(allParts, name) {
+			return fmt.Errorf("unknown measurement %q: want some of %s", name, strings.Join(allParts, ","))
+		}
+		*p = append(*p, name)
+	}
+	return nil
+}
+
+// all returns the chosen measurements, or every one when none was chosen.
+func (p parts) all() []string {
+	if len(p) == 0 {
+		return allParts
+	}
+	return p
 }

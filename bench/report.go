@@ -17,6 +17,7 @@ type report struct {
 	Duration   string     `json:"duration"`
 	Customers  int        `json:"customers"`
 	Conns      int        `json:"http_conns"`
+	Parts      []string   `json:"measured"`
 	Saturation saturation `json:"saturation"`
 	Latency    latency    `json:"fixed_rate"`
 	HTTP       httpRuns   `json:"http"`
@@ -25,6 +26,9 @@ type report struct {
 	RSSIdleMB  float64    `json:"rss_idle_mb"`
 	RSSLoadMB  float64    `json:"rss_load_max_mb"`
 }
+
+// ran reports whether the run measured part.
+func (r *report) ran(part string) bool { return slices.Contains(r.Parts, part) }
 
 // Targets of the issue "Performance".
 const (
@@ -46,9 +50,17 @@ func verdict(ok bool) string {
 // writeTable prints the report as one table, with notes below it.
 func (r *report) writeTable(w io.Writer) {
 	t := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(cells ...string) { fmt.Fprintln(t, strings.Join(cells, "\t")) }
+	// Each row is numbered by the figure of the issue it reports; rows of measurements
+	// that -only left out are not printed.
+	partOfRow := map[string]string{"1": partOrders, "2": partOrders, "3": partHTTP, "4": partStore,
+		"5": partBroker, "6": partOrders, "7": partOrders}
+	row := func(cells ...string) {
+		if r.ran(partOfRow[cells[0]]) {
+			fmt.Fprintln(t, strings.Join(cells, "\t"))
+		}
+	}
 	sat, lat, h, st, b := r.Saturation, r.Latency, r.HTTP, r.Store, r.Bus
-	row("#", "measure", "value", "target", "")
+	fmt.Fprintln(t, "#\tmeasure\tvalue\ttarget\t")
 	row("1", fmt.Sprintf("orders/s at saturation (%d customers, closed loop)", r.Customers),
 		fmt.Sprintf("%.1f/s (%.0f%% approved, %d decided, %d failed)", sat.OrdersPerSec, 100*sat.ApprovedShare, sat.Completed, sat.Failed),
 		fmt.Sprintf(">= %d", targetOrdersPerSec), verdict(sat.OrdersPerSec >= targetOrdersPerSec))
@@ -73,7 +85,7 @@ func (r *report) writeTable(w io.Writer) {
 		row("3", "GET /product/products?limit=50 via "+x.Path,
 			fmt.Sprintf("%.0f req/s, p99 %.1f ms, %d errors", x.RPS, x.P99Ms, x.Errors), "", "")
 	}
-	if h.Nginx.Skipped == "" {
+	if h.Nginx.Skipped == "" && h.Nginx.RPS > 0 {
 		row("3", "  gateway / nginx", fmt.Sprintf("%.2f", h.GatewayVsNgx),
 			fmt.Sprintf(">= %.1f", targetGatewayNginx), verdict(h.GatewayVsNgx >= targetGatewayNginx))
 	}
@@ -93,13 +105,18 @@ func (r *report) writeTable(w io.Writer) {
 	t.Flush()
 
 	fmt.Fprintf(w, "\nNotes (%d CPUs, shared by the shop, RabbitMQ, PostgreSQL, Redis and the load; -duration %s):\n", r.CPUs, r.Duration)
-	fmt.Fprintf(w, "- 2: open loop at %.1f orders/s (half the saturation unless -rate); latency is the order's timeline, approved minus placed_at (event store recorded_at, ms).\n", lat.RatePerSec)
-	fmt.Fprintf(w, "- 3: %s; nginx worker_processes auto, upstream keepalive 64.\n", h.Gateway.Tool)
-	fmt.Fprintf(w, "- 4: raw inserts go to a second embedded FerretDB started in the bench process (the shop's own is not exposed).\n")
-	fmt.Fprintf(w, "- 5: per event of an order: append request + reply + one copy per bound queue. Events: %s; queue copies: %s.\n",
+	note := func(part, format string, args ...any) {
+		if r.ran(part) {
+			fmt.Fprintf(w, format, args...)
+		}
+	}
+	note(partOrders, "- 2: open loop at %.1f orders/s (half the saturation unless -rate); latency is the order's timeline, approved minus placed_at (event store recorded_at, ms).\n", lat.RatePerSec)
+	note(partHTTP, "- 3: %s; nginx worker_processes auto, upstream keepalive 64.\n", h.Gateway.Tool)
+	note(partStore, "- 4: raw inserts go to a second embedded FerretDB started in the bench process (the shop's own is not exposed).\n")
+	note(partBroker, "- 5: per event of an order: append request + reply + one copy per bound queue. Events: %s; queue copies: %s.\n",
 		formatCounts(b.EventsPerOrder), formatCounts(b.QueueCopies))
-	fmt.Fprintf(w, "- CPU during the saturation window, %% of one core: %s\n", formatShares(sat.CPU))
-	fmt.Fprintf(w, "- messages waiting per queue in the middle of the saturation window: %s\n", formatCounts(sat.QueueDepths))
+	note(partOrders, "- CPU during the saturation window, %% of one core: %s\n", formatShares(sat.CPU))
+	note(partOrders, "- messages waiting per queue in the middle of the saturation window: %s\n", formatCounts(sat.QueueDepths))
 	if len(sat.Perf) > 0 {
 		fmt.Fprintln(w, "- hottest symbols of msdemo (perf, self time):")
 		for _, line := range sat.Perf[:min(len(sat.Perf), 25)] {
