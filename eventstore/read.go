@@ -61,8 +61,8 @@ func (s *Store) Feed(ctx context.Context, after int64, limit int, types []string
 }
 
 // Stream returns every event of stream in version order; found is false for an unknown
-// stream. Versions that the stream indexer has copied into pages come from the pages, the
-// rest from the chunks and the tail.
+// stream. Full pages that the stream indexer has written come from the pages, the rest
+// (the last, partial page, or pages not yet written) from the chunks and the tail.
 func (s *Store) Stream(ctx context.Context, stream string) (events []event.Stored, found bool, err error) {
 	s.mu.RLock()
 	x := s.idx
@@ -75,19 +75,14 @@ func (s *Store) Stream(ctx context.Context, stream string) (events []event.Store
 	indexed := s.indexer.done.Load()
 	events = make([]event.Stored, 0, len(positions))
 	for v := int64(1); v <= last; {
-		if positions[v-1] <= indexed {
-			page, _, err := s.db.page(ctx, stream, (v-1)/streamPageSize)
+		if end := v + streamPageSize - 1; (v-1)%streamPageSize == 0 && end <= last && positions[end-1] <= indexed {
+			page, found, err := s.db.page(ctx, stream, (v-1)/streamPageSize)
 			if err != nil {
 				return nil, true, fmt.Errorf("read page of %s: %w", stream, err)
 			}
-			before := v
-			for _, e := range page {
-				if e.Version == v && v <= last {
-					events = append(events, e)
-					v++
-				}
-			}
-			if v > before {
+			if found && len(page) == streamPageSize && page[0].Version == v {
+				events = append(events, page...)
+				v = end + 1
 				continue
 			}
 		}

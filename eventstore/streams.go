@@ -11,46 +11,39 @@ import (
 // streamPageSize is how many events of one stream a page document holds.
 const streamPageSize = 32
 
-// newStreamIndexer returns the follower that copies each stream's events into its page
-// documents (versions n*streamPageSize+1 .. (n+1)*streamPageSize in page n). It runs
-// beside the writer, so appends do not wait for it, and lingers a little after a commit so
-// that under light load it writes a page once for several events. Stream reads the pages
-// up to where it got and the rest from the chunks and the tail.
+// newStreamIndexer returns the follower that copies each stream's events into page
+// documents (versions n*streamPageSize+1 .. (n+1)*streamPageSize in page n). A page is
+// written once, when its stream's version reaches its end, so the indexer only inserts:
+// FerretDB on SQLite spends three times as much on a document update as on an insert
+// (BENCHMARKS.md), and most streams (an order's, an invoice's) never fill one page. It
+// runs beside the writer, so appends do not wait for it. Stream reads the full pages up
+// to where it got and the rest from the chunks and the tail.
 func newStreamIndexer(s *Store) *follower {
 	return &follower{mark: "indexed", store: s, batch: 2000, linger: 50 * time.Millisecond, handle: s.indexStreams}
 }
 
-// indexStreams adds events to their streams' pages: one read and one write per page
-// touched. Events a page has already (a batch handled again after a restart) are skipped.
+// indexStreams writes the page that each event completing one fills. The page's events
+// come from the chunks and the tail (mostly cached: they are recent). A page written
+// before (a batch handled again after a restart) is written again with the same events.
 func (s *Store) indexStreams(ctx context.Context, events []event.Stored) error {
-	type key struct {
-		stream string
-		page   int64
-	}
-	var order []key
-	groups := map[key][]event.Stored{}
+	s.mu.RLock()
+	x := s.idx
+	s.mu.RUnlock()
 	for _, e := range events {
-		k := key{e.Stream, (e.Version - 1) / streamPageSize}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
+		if e.Version%streamPageSize != 0 {
+			continue
 		}
-		groups[k] = append(groups[k], e)
-	}
-	for _, k := range order {
-		var page []event.Stored
-		if first := groups[k][0].Version; first != k.page*streamPageSize+1 {
+		n := e.Version/streamPageSize - 1
+		positions := x.streams[e.Stream][n*streamPageSize : e.Version]
+		page := make([]event.Stored, len(positions))
+		for i, p := range positions {
 			var err error
-			if page, _, err = s.db.page(ctx, k.stream, k.page); err != nil {
-				return fmt.Errorf("read page %d of %s: %w", k.page, k.stream, err)
+			if page[i], err = s.eventAt(ctx, x, p); err != nil {
+				return fmt.Errorf("page %d of %s: %w", n, e.Stream, err)
 			}
 		}
-		for _, e := range groups[k] {
-			if e.Version == k.page*streamPageSize+int64(len(page))+1 {
-				page = append(page, e)
-			}
-		}
-		if err := s.db.putPage(ctx, k.stream, k.page, page); err != nil {
-			return fmt.Errorf("write page %d of %s: %w", k.page, k.stream, err)
+		if err := s.db.insertPage(ctx, e.Stream, n, page); err != nil {
+			return fmt.Errorf("write page %d of %s: %w", n, e.Stream, err)
 		}
 	}
 	return nil
