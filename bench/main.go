@@ -21,6 +21,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -105,15 +106,27 @@ func or(v, def string) string {
 func measure(ctx context.Context, o options, logger *slog.Logger) (*report, error) {
 	r := &report{Duration: o.Duration.String(), Customers: o.Customers, Conns: o.Conns,
 		CPUs: numCPU(), StartedAt: time.Now().UTC().Format(time.RFC3339), Parts: o.Only.all()}
-	quarter := o.Duration / 4
 
 	s, err := startShop(ctx, o, logger)
 	if err != nil {
 		return nil, err
 	}
 	defer s.stop()
+	// A run whose msdemo died ends with msdemo's last output, instead of waiting on it.
+	ctx, died := context.WithCancelCause(ctx)
+	defer died(nil)
+	context.AfterFunc(s.died(), func() { died(s.exitError()) })
+	if err := s.measure(ctx, o, r, logger); err != nil {
+		return nil, cmp.Or(context.Cause(ctx), err)
+	}
+	return r, nil
+}
+
+// measure runs the measurements that o chooses on the started shop s into r.
+func (s *shop) measure(ctx context.Context, o options, r *report, logger *slog.Logger) (err error) {
+	quarter := o.Duration / 4
 	if err := s.seed(ctx, o.Customers); err != nil {
-		return nil, err
+		return err
 	}
 	time.Sleep(time.Second) // let the seeding settle before the idle sample
 	r.RSSIdleMB = s.rssMB()
@@ -121,14 +134,14 @@ func measure(ctx context.Context, o options, logger *slog.Logger) (*report, erro
 	if r.ran(partBroker) {
 		logger.Info("counting the broker messages of one order")
 		if r.Bus, err = s.messagesPerOrder(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
 	if r.ran(partOrders) {
 		logger.Info("saturation run", "customers", o.Customers, "duration", o.Duration)
 		if r.Saturation, err = s.saturate(ctx, o.Customers, o.Duration, o.Perf); err != nil {
-			return nil, err
+			return err
 		}
 		r.RSSLoadMB = r.Saturation.maxRSSMB
 
@@ -138,33 +151,33 @@ func measure(ctx context.Context, o options, logger *slog.Logger) (*report, erro
 		}
 		logger.Info("fixed-rate run", "rate", rate, "duration", o.Duration)
 		if r.Latency, err = s.fixedRate(ctx, rate, o.Duration); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
 	if r.ran(partHTTP) {
 		logger.Info("HTTP runs", "conns", o.Conns, "duration", quarter)
 		if r.HTTP, err = s.httpRuns(ctx, o.Conns, quarter); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
 	if r.ran(partStore) {
 		logger.Info("event store appends and raw FerretDB inserts", "duration", quarter)
 		if r.Store, err = s.storeRuns(ctx, quarter); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
 	if r.ran(partBroker) {
 		logger.Info("raw RabbitMQ publishes", "duration", quarter)
 		if err := s.brokerRuns(ctx, quarter, &r.Bus); err != nil {
-			return nil, err
+			return err
 		}
 		r.Bus.bound(r.Saturation.OrdersPerSec)
 	}
 	r.FinishedAt = time.Now().UTC().Format(time.RFC3339)
-	return r, nil
+	return nil
 }
 
 // The measurements -only can choose.

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/msdemo/msdemo/internal/postgres"
+	"github.com/msdemo/msdemo/internal/testenv"
 )
 
 // components are the names msdemo gives its components; each gets <NAME>_ADDR.
@@ -144,6 +144,18 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 		return nil, fmt.Errorf("the gateway does not route every service: %w", err)
 	}
 	return s, nil
+}
+
+// died returns a context that ends when msdemo exits.
+func (s *shop) died() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-s.exited; cancel() }()
+	return ctx
+}
+
+// exitError says how msdemo ended, with its last output.
+func (s *shop) exitError() error {
+	return fmt.Errorf("msdemo exited during the run (%v); its last output:\n%s", s.cmd.ProcessState, s.output)
 }
 
 // stop ends msdemo and deletes what the bench created. It is safe to call on a
@@ -305,14 +317,7 @@ func rssMB(pid int) float64 {
 }
 
 // freeAddr returns a loopback address with a port free at the time of the call.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+func freeAddr() (string, error) { return testenv.FreeLoopbackAddr() }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -176,13 +176,17 @@ func openDatabase(ctx context.Context, cfg Config, logger *slog.Logger) (*mongoS
 	return db, nil
 }
 
-// appendHandler answers one append request. A malformed request gets an "invalid" reply;
-// a request that the writer could not finish before shutdown is requeued.
+// appendHandler answers one append message: a request, or a batch of them (a JSON array,
+// answered with an array of replies in the same order). A malformed request gets an
+// "invalid" reply; a message that the writer could not finish before shutdown is requeued.
 func appendHandler(store *Store) func(ctx context.Context, d bus.Delivery) ([]byte, error) {
 	return func(ctx context.Context, d bus.Delivery) ([]byte, error) {
+		if event.IsAppendBatch(d.Body) {
+			return appendBatch(ctx, store, d.Body)
+		}
 		req, err := event.ParseAppendRequest(d.Body)
 		if err != nil {
-			return json.Marshal(event.AppendReply{Error: event.ErrInvalid, Message: err.Error()})
+			return json.Marshal(invalidReply(err))
 		}
 		reply, err := store.Append(ctx, req)
 		if err != nil {
@@ -190,4 +194,35 @@ func appendHandler(store *Store) func(ctx context.Context, d bus.Delivery) ([]by
 		}
 		return json.Marshal(reply)
 	}
+}
+
+// appendBatch stores the valid requests of a batch message and answers every request.
+func appendBatch(ctx context.Context, store *Store, body []byte) ([]byte, error) {
+	reqs, problems, err := event.ParseAppendBatch(body)
+	if err != nil {
+		return json.Marshal(invalidReply(err))
+	}
+	var valid []event.AppendRequest
+	for i, req := range reqs {
+		if problems[i] == nil {
+			valid = append(valid, req)
+		}
+	}
+	stored, err := store.AppendAll(ctx, valid)
+	if err != nil {
+		return nil, err
+	}
+	replies := make([]event.AppendReply, len(reqs))
+	for i := range reqs {
+		if problems[i] != nil {
+			replies[i] = invalidReply(problems[i])
+			continue
+		}
+		replies[i], stored = stored[0], stored[1:]
+	}
+	return json.Marshal(replies)
+}
+
+func invalidReply(err error) event.AppendReply {
+	return event.AppendReply{Error: event.ErrInvalid, Message: err.Error()}
 }

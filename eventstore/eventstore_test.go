@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -380,7 +381,9 @@ func TestBadAppendRequestsStoreNothing(t *testing.T) {
 	id := uuid.NewString()
 	bodies := map[string]string{
 		"invalid JSON":           `{"stream": "product-1", "events": [`,
-		"not an object":          `[1, 2]`,
+		"not an object":          `5`,
+		"empty batch":            `[]`,
+		"batch not JSON":         `[{"stream": `,
 		"empty type":             `{"stream": "product-1", "events": [{"id": "` + id + `", "type": ""}]}`,
 		"missing stream":         `{"events": [{"id": "` + id + `", "type": "product.added"}]}`,
 		"stream without id part": `{"stream": "product", "events": [{"id": "` + id + `", "type": "product.added"}]}`,
@@ -411,6 +414,44 @@ func TestBadAppendRequestsStoreNothing(t *testing.T) {
 	}
 	if n := len(ts.feed(t)); n != 0 {
 		t.Errorf("feed has %d events after bad requests, want 0", n)
+	}
+}
+
+// A batch message's requests are decided in order, each on its own: one refused or in
+// conflict leaves the others stored, and each reply goes to its request.
+func TestAppendBatchMessage(t *testing.T) {
+	t.Parallel()
+	ts := startStore(t, Config{})
+	request := func(stream string, expected int64) string {
+		return fmt.Sprintf(`{"stream": %q, "expected_version": %d, "events": [{"id": %q, "type": "thing.happened"}]}`,
+			stream, expected, uuid.NewString())
+	}
+	body := "[" + strings.Join([]string{
+		request("thing-1", 0),
+		request("thing-1", 1), // after the first: decided in order
+		`{"stream": "thing-2", "events": []}`,
+		request("thing-1", 0), // conflicts with the first
+		request("thing-3", 0),
+	}, ",") + "]"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	raw, err := ts.conn.Call(ctx, ts.cfg.AppendQueue, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replies []event.AppendReply
+	if err := json.Unmarshal(raw, &replies); err != nil || len(replies) != 5 {
+		t.Fatalf("got reply %s (%v), want an array of 5 replies", raw, err)
+	}
+	ok := func(r event.AppendReply, version int64) bool { return r.OK && r.FirstVersion == version }
+	if !ok(replies[0], 1) || !ok(replies[1], 2) || !ok(replies[4], 1) {
+		t.Errorf("got %+v, want replies 0, 1 and 4 stored at versions 1, 2 and 1", replies)
+	}
+	if replies[2].Error != event.ErrInvalid || replies[3].Error != event.ErrWrongExpectedVersion {
+		t.Errorf("got %+v and %+v, want invalid and wrong_expected_version", replies[2], replies[3])
+	}
+	if n := len(ts.feed(t)); n != 3 {
+		t.Errorf("feed has %d events, want the 3 stored", n)
 	}
 }
 

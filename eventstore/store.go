@@ -147,18 +147,36 @@ func (s *Store) reload(ctx context.Context) error {
 // wire contract. It returns an error only when ctx ends before the writer answered (the
 // request may or may not have been stored; sending it again is safe).
 func (s *Store) Append(ctx context.Context, req event.AppendRequest) (event.AppendReply, error) {
-	job := &appendJob{req: req, reply: make(chan event.AppendReply, 1)}
-	select {
-	case s.jobs <- job:
-	case <-ctx.Done():
-		return event.AppendReply{}, ctx.Err()
+	replies, err := s.AppendAll(ctx, []event.AppendRequest{req})
+	if err != nil {
+		return event.AppendReply{}, err
 	}
-	select {
-	case r := <-job.reply:
-		return r, nil
-	case <-ctx.Done():
-		return event.AppendReply{}, ctx.Err()
+	return replies[0], nil
+}
+
+// AppendAll hands every request to the writer in order, so that they are decided in that
+// order and usually stored in one commit, and returns their replies. Each request is
+// atomic on its own, not the whole: one may fail its expected version while the others
+// are stored. Its error is Append's.
+func (s *Store) AppendAll(ctx context.Context, reqs []event.AppendRequest) ([]event.AppendReply, error) {
+	jobs := make([]*appendJob, len(reqs))
+	for i, req := range reqs {
+		jobs[i] = &appendJob{req: req, reply: make(chan event.AppendReply, 1)}
+		select {
+		case s.jobs <- jobs[i]:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
+	replies := make([]event.AppendReply, len(reqs))
+	for i, job := range jobs {
+		select {
+		case replies[i] = <-job.reply:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return replies, nil
 }
 
 // runWriter takes append requests until ctx is done. Requests that queue up while a commit

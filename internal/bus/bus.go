@@ -166,7 +166,10 @@ type Consumer struct {
 
 // Call sends body to queue as an RPC request and waits for the reply (with direct
 // reply-to), until ctx is done. A request whose connection drops before a reply is sent
-// again, so RPC servers must be idempotent (the event store is, by event id).
+// again, so RPC servers must be idempotent (the event store is, by event id). The request
+// is transient: its reply could not outlive a broker restart either (direct reply-to
+// ends with the channel), and the caller sends it again, so writing it to disk would buy
+// nothing.
 func (c *Conn) Call(ctx context.Context, queue string, body []byte) ([]byte, error) {
 	return c.impl.call(ctx, queue, body)
 }

@@ -50,7 +50,7 @@ func (c *conn) call(ctx context.Context, queue string, body []byte) ([]byte, err
 		CorrelationId: id,
 		ReplyTo:       directReplyTo,
 		ContentType:   "application/json",
-		DeliveryMode:  amqp.Persistent,
+		DeliveryMode:  amqp.Transient, // see Conn.Call
 		Body:          body,
 	}
 	fail := func(err error) ([]byte, error) { return nil, fmt.Errorf("bus: call %s: %w", queue, err) }

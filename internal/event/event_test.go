@@ -2,6 +2,7 @@ package event
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -78,4 +79,25 @@ func FuzzParseAppendRequest(f *testing.F) {
 			t.Fatalf("accepted a request that does not validate: %s", body)
 		}
 	})
+}
+
+func TestParseAppendBatch(t *testing.T) {
+	valid := `{"stream": "product-1", "events": [{"id": "e1", "type": "product.added"}]}`
+	reqs, problems, err := ParseAppendBatch([]byte(" [" + valid + `, {"stream": ""}, ` + valid + "]"))
+	if err != nil || len(reqs) != 3 || len(problems) != 3 {
+		t.Fatalf("got %d requests, %d problems, %v; want 3 and 3", len(reqs), len(problems), err)
+	}
+	if problems[0] != nil || problems[1] == nil || problems[2] != nil || reqs[2].Stream != "product-1" {
+		t.Errorf("got problems %v and requests %+v; want only the second refused", problems, reqs)
+	}
+	if !IsAppendBatch([]byte("\n [")) || IsAppendBatch([]byte(valid)) || IsAppendBatch(nil) {
+		t.Error("IsAppendBatch: a batch is a JSON array, a request an object")
+	}
+	tooMany := "[" + strings.Repeat(valid+",", MaxAppendBatch) + valid + "]"
+	for name, body := range map[string]string{"empty": "[]", "not JSON": "[{", "an object": valid, "too many": tooMany} {
+		var invalid *InvalidError
+		if _, _, err := ParseAppendBatch([]byte(body)); !errors.As(err, &invalid) {
+			t.Errorf("%s: got %v, want an *InvalidError", name, err)
+		}
+	}
 }

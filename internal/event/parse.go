@@ -13,7 +13,8 @@ import (
 // RabbitMQ message, and keep names printable.
 const (
 	MaxEventsPerAppend = 1000
-	MaxAppendBytes     = 1 << 20
+	MaxAppendBytes     = 1 << 20 // also the limit of a whole batch message
+	MaxAppendBatch     = 256     // requests in one batch message
 	maxStreamLen       = 200
 	maxIDLen           = 64
 )
@@ -31,6 +32,38 @@ func (e *InvalidError) Error() string { return e.Reason }
 
 func invalid(format string, args ...any) error {
 	return &InvalidError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// IsAppendBatch reports whether an append message's body is a batch: a JSON array of
+// append requests, answered with a JSON array of their replies in the same order.
+func IsAppendBatch(body []byte) bool {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '['
+}
+
+// ParseAppendBatch splits a batch message into its requests and parses each as
+// ParseAppendRequest does: requests[i] is usable when problems[i] is nil. err (an
+// *InvalidError) refuses the whole message: not an array, empty, too large, or more than
+// MaxAppendBatch requests.
+func ParseAppendBatch(body []byte) (requests []AppendRequest, problems []error, err error) {
+	if len(body) > MaxAppendBytes {
+		return nil, nil, invalid("batch is larger than %d bytes", MaxAppendBytes)
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, nil, invalid("body is not a valid batch of append requests: %v", err)
+	}
+	switch {
+	case len(raw) == 0:
+		return nil, nil, invalid("batch is empty")
+	case len(raw) > MaxAppendBatch:
+		return nil, nil, invalid("batch has more than %d requests", MaxAppendBatch)
+	}
+	requests, problems = make([]AppendRequest, len(raw)), make([]error, len(raw))
+	for i, r := range raw {
+		requests[i], problems[i] = ParseAppendRequest(r)
+	}
+	return requests, problems, nil
 }
 
 // ParseAppendRequest decodes and validates an append request. Every error it returns is an

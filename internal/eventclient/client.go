@@ -24,6 +24,7 @@ type Client struct {
 	http        *http.Client
 	appendQueue string
 	exchange    string
+	batcher     appendBatcher
 }
 
 // New returns a client that appends over conn and reads from the event store at baseURL.
@@ -39,7 +40,8 @@ func New(conn *bus.Conn, baseURL, appendQueue, exchange string) *Client {
 		exchange: exchange, http: &http.Client{Timeout: 30 * time.Second}}
 }
 
-// Append sends req and returns the store's reply. An "unavailable" reply is retried with
+// Append sends req and returns the store's reply. Appends made at the same time share bus
+// messages (batch.go). An "unavailable" reply is retried with
 // backoff until ctx is done, which is safe because the store deduplicates by event id. The
 // error is non-nil only when no reply came (ctx done, or the bus closed).
 func (c *Client) Append(ctx context.Context, req event.AppendRequest) (event.AppendReply, error) {
@@ -49,7 +51,7 @@ func (c *Client) Append(ctx context.Context, req event.AppendRequest) (event.App
 	}
 	backoff := 50 * time.Millisecond
 	for {
-		raw, err := c.bus.Call(ctx, c.appendQueue, body)
+		raw, err := c.send(ctx, body)
 		if err != nil {
 			return event.AppendReply{}, fmt.Errorf("append to %s: %w", req.Stream, err)
 		}

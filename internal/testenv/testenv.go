@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	mathrand "math/rand/v2"
@@ -76,6 +77,17 @@ func (w tWriter) Write(p []byte) (int, error) {
 // connections the tests open before the component that was given it listens.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	addr, err := FreeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// FreeLoopbackAddr is FreeAddr for commands (the bench): a free 127.0.0.1 port in
+// 20000-31999, below Linux's ephemeral range, so that no outgoing connection takes it
+// between now and the listen.
+func FreeLoopbackAddr() (string, error) {
 	for range 100 {
 		port := 20000 + mathrand.IntN(12000)
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
@@ -83,10 +95,9 @@ func FreeAddr(t testing.TB) string {
 			continue // taken
 		}
 		ln.Close()
-		return ln.Addr().String()
+		return ln.Addr().String(), nil
 	}
-	t.Fatal("no free port found in 127.0.0.1:20000-31999")
-	return ""
+	return "", errors.New("no free port found in 127.0.0.1:20000-31999")
 }
 
 // WaitHealthy polls url until it answers 200, failing t after timeout.
