@@ -26,15 +26,18 @@ func newStreamIndexer(s *Store) *follower {
 // come from the chunks and the tail (mostly cached: they are recent). A page written
 // before (a batch handled again after a restart) is written again with the same events.
 func (s *Store) indexStreams(ctx context.Context, events []event.Stored) error {
-	s.mu.RLock()
-	x := s.idx
-	s.mu.RUnlock()
 	for _, e := range events {
 		if e.Version%streamPageSize != 0 {
 			continue
 		}
+		// The writer adds to the streams map under the lock; the positions a reader got
+		// never change.
+		s.mu.RLock()
+		x := s.idx
+		all := x.streams[e.Stream]
+		s.mu.RUnlock()
 		n := e.Version/streamPageSize - 1
-		positions := x.streams[e.Stream][n*streamPageSize : e.Version]
+		positions := all[n*streamPageSize : e.Version]
 		page := make([]event.Stored, len(positions))
 		for i, p := range positions {
 			var err error
