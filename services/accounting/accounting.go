@@ -15,9 +15,16 @@
 // delivered. The number is "INV-<order_id>"; issued_at is the approval's recorded time
 // (to the millisecond), so that issuing again yields the very same invoice.
 //
+// Issuing runs beside the event subscription, so that the service's queue does not wait
+// for an append round trip per approval (the ledger in consume.go): applying order.approved
+// records the approval as pending, in the transaction that moves the checkpoint, and hands
+// it to parallel issuers; a sweeper issues what stays pending (a lost hand-over, a failed
+// append, a crash). An invoice therefore appears a moment after its approval has been
+// applied: GET /invoices/{order_id} answers 404 until then.
+//
 // The read model is PostgreSQL (database msdemo_accounting): invoices as JSONB documents
-// with the columns the queries need, and the checkpoint, written in one transaction with
-// each change (the ledger in consume.go).
+// with the columns the queries need, the pending approvals, and the checkpoint, written in
+// one transaction with each change an event makes.
 //
 // The HTTP API (at the gateway under /accounting): GET /invoices[?limit=&after=] (a
 // customer's own, a manager's all, newest first; after = the next_after of the previous
@@ -31,6 +38,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -48,7 +56,8 @@ type Config struct {
 	// queue names the durable event queue "<queue>.events"; default Service.Name. Tests
 	// that share a broker set their own.
 	queue string
-	// beforeIssue, if set, runs before each invoice is issued (tests hold failures with it).
+	// beforeIssue, if set, runs before each try to issue an invoice; an error fails the
+	// try, and the sweeper tries again (tests hold failures with it).
 	beforeIssue func(ctx context.Context, id OrderID) error
 }
 
@@ -60,9 +69,9 @@ func (cfg Config) withDefaults() Config {
 }
 
 // Run runs the accounting service until ctx is done: it opens the read model, listens,
-// catches up with the event store (issuing the invoices that are missing) and follows
-// it, and serves the API (503 until caught up). It returns an error if it cannot start or
-// a part of it fails.
+// catches up with the event store and follows it, issues the invoices that are missing
+// (parallel issuers and a sweeper, beside the subscription), and serves the API (503
+// until caught up). It returns an error if it cannot start or a part of it fails.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	cfg = cfg.withDefaults()
 	db, err := postgres.Open(ctx, cfg.PostgresURL, cfg.Database)
@@ -93,8 +102,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return false
 		}
 	}
-	l := &ledger{store: store, logger: logger, events: rt.Events, bus: rt.Bus, queue: cfg.queue + ".events",
-		caughtUp: caughtUp, beforeIssue: cfg.beforeIssue}
+	l := newLedger(store, rt.Events, logger)
+	l.bus, l.queue, l.caughtUp, l.beforeIssue = rt.Bus, cfg.queue+".events", caughtUp, cfg.beforeIssue
 	sub := eventclient.Subscription{Name: cfg.queue, Types: eventTypes, Progress: rt.Progress, CaughtUp: caughtUp}
 
 	// The dead-letter routes serve the subscription's queue, which tests name apart.
@@ -103,19 +112,31 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	rt.MountDeadLetters(deadLetters)
 
 	h := newServer(logger, rt.TokenKey, store, deadLetters, ready)
-	return rt.Serve(ctx, h, func(ctx context.Context) error {
-		if err := rt.Events.Subscribe(ctx, sub, l, logger); err != nil {
-			return fmt.Errorf("follow the event store: %w", err)
-		}
-		return nil
-	})
+	return rt.Serve(ctx, h,
+		func(ctx context.Context) error {
+			if err := rt.Events.Subscribe(ctx, sub, l, logger); err != nil {
+				return fmt.Errorf("follow the event store: %w", err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error { return l.Issue(ctx, issuers) },
+		func(ctx context.Context) error { return l.Sweep(ctx, sweepInterval) })
 }
+
+// issuers is how many invoices are issued at once (ledger.Issue); each waits for its
+// append's round trip without holding a database connection.
+const issuers = 8
+
+// sweepInterval is how often the sweeper looks for approvals left pending (ledger.Sweep).
+const sweepInterval = time.Second
 
 // Rebuild empties the read model and applies every invoice.issued from position 0 of the
 // event store at cfg.Service.EventstoreURL, then returns. It reads the store's HTTP feed
-// only (no broker needed) and issues nothing: an approval whose invoice is missing (its
-// handling was dead-lettered) stays so, and its dead letter can still be replayed. Run it
-// while the service is stopped: a running service would go on from its own position.
+// only (no broker needed) and issues nothing: it records no approval as pending, and
+// keeps those that were (but for the ones whose invoice it finds), for the running
+// service to issue. A malformed approval's invoice stays missing, and its dead letter can
+// still be replayed. Run it while the service is stopped: a running service would go on
+// from its own position.
 func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	cfg = cfg.withDefaults()
 	db, err := postgres.Open(ctx, cfg.PostgresURL, cfg.Database)

@@ -194,6 +194,31 @@ func (s *shop) allInvoices(t *testing.T, token string) []StoredInvoice {
 	}
 }
 
+// openStore opens the read model of cfg, as the service does, for the rest of t.
+func openStore(t *testing.T, cfg Config) *Store {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), cfg.PostgresURL, cfg.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	store, err := NewStore(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// pendingCount returns how many approvals the read model of cfg holds as pending.
+func pendingCount(t *testing.T, cfg Config) int {
+	t.Helper()
+	var n int
+	if err := openStore(t, cfg).db.QueryRow(context.Background(), `SELECT count(*) FROM pending_invoices`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func approval(id, customer string, quantity, unit int64) Approved {
 	return Approved{OrderID: OrderID(id), Customer: customer, ProductID: "p-" + id, Quantity: quantity,
 		UnitPriceCents: unit, TotalCents: quantity * unit}
@@ -231,11 +256,14 @@ func TestInvoiceIssuedOncePerApproval(t *testing.T) {
 	}
 	s.approve(t, approvals[0], nil)
 	// The queue is applied in order: once the last approval is invoiced, all before it
-	// were handled.
+	// were applied, and those found their invoices (nothing is left pending).
 	last := approval(uuid.NewString(), "cid", 1, 1)
 	s.approve(t, last, nil)
 	sum += last.TotalCents
 	s.waitInvoices(t, 6)
+	if got := pendingCount(t, s.cfg); got != 0 {
+		t.Errorf("got %d pending approvals, want 0", got)
+	}
 
 	for _, a := range append(approvals, last) {
 		if got := s.invoiceEvents(t, a.OrderID); len(got) != 1 {
@@ -348,21 +376,9 @@ func TestRestartAndRebuild(t *testing.T) {
 	// A second instance on an empty database catches up from position 0: each approval
 	// meets the "duplicate" reply of its invoice and stores the same invoice.
 	fresh := s.config(t)
-	freshStore := func() *Store {
-		db, err := postgres.Open(context.Background(), fresh.PostgresURL, fresh.Database)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		store, err := NewStore(context.Background(), db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return store
-	}
 	stopFresh := s.start(t, fresh)
 	stopFresh()
-	list, _, err := freshStore().Invoices(context.Background(), "", 100, "")
+	list, _, err := openStore(t, fresh).Invoices(context.Background(), "", 100, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,10 +463,11 @@ func TestMalformedApprovalIsDeadLettered(t *testing.T) {
 	s.waitInvoices(t, 1)
 }
 
-// TestFailingApprovalReplayedOnce: while a cause of failure holds, an approval fails every
-// try and is dead-lettered after the bus's retries; once the cause is gone, a manager's
-// replay issues its invoice, once.
-func TestFailingApprovalReplayedOnce(t *testing.T) {
+// TestFailingIssueStaysPending: while a cause of failure holds, issuing an approval's
+// invoice fails every try; the approval stays pending and the sweeper tries it again,
+// nothing is dead-lettered (a transient failure needs no manager), and the approvals
+// after it are invoiced meanwhile. Once the cause is gone, its invoice is issued, once.
+func TestFailingIssueStaysPending(t *testing.T) {
 	t.Parallel()
 	s := newShop(t)
 	var broken atomic.Bool
@@ -466,29 +483,119 @@ func TestFailingApprovalReplayedOnce(t *testing.T) {
 		return nil
 	}
 	s.start(t, cfg)
-	e := s.approve(t, victim, nil)
-	s.waitDeadLetter(t, e.ID)
-	if got := tries.Load(); got < 2 {
-		t.Errorf("got %d tries before dead-lettering, want the bus's retries", got)
-	}
+	s.approve(t, victim, nil)
 	other := approval(uuid.NewString(), "bob", 1, 50)
 	s.approve(t, other, nil)
 	s.waitInvoices(t, 1)
+	testenv.Eventually(t, 20*time.Second, "the failed issue is not tried again", func() bool {
+		return tries.Load() >= 2
+	})
+	if got := pendingCount(t, cfg); got != 1 {
+		t.Errorf("got %d pending approvals while issuing fails, want 1", got)
+	}
+	var dead struct {
+		DeadLetters []deadLetter `json:"dead_letters"`
+	}
+	s.getJSON(t, "/accounting/dead-letters", s.manager(), &dead)
+	if len(dead.DeadLetters) != 0 {
+		t.Errorf("got dead letters %+v, want none", dead.DeadLetters)
+	}
+	if status, body := s.get(t, "/accounting/invoices/"+string(victim.OrderID), s.manager()); status != http.StatusNotFound {
+		t.Errorf("GET the invoice while issuing fails: got %d %s, want 404", status, body)
+	}
 
 	broken.Store(false)
-	path := "/accounting/dead-letters/" + e.ID + "/replay"
-	if status, body := s.call(t, http.MethodPost, path, s.manager()); status != http.StatusNoContent {
-		t.Fatalf("replay: got %d %s, want 204", status, body)
-	}
 	s.waitInvoices(t, 2)
-	if status, _ := s.call(t, http.MethodPost, path, s.manager()); status != http.StatusNotFound {
-		t.Errorf("second replay: got %d, want 404", status)
-	}
 	if got := s.invoiceEvents(t, victim.OrderID); len(got) != 1 {
 		t.Errorf("got %d invoice events, want 1", len(got))
 	}
+	var inv StoredInvoice
+	s.getJSON(t, "/accounting/invoices/"+string(victim.OrderID), s.manager(), &inv)
+	if inv.Number != "INV-"+string(victim.OrderID) || inv.TotalCents != victim.TotalCents || inv.Version != 1 {
+		t.Errorf("got invoice %+v, want number INV-%s, total %d, version 1", inv, victim.OrderID, victim.TotalCents)
+	}
 	if got := s.revenue(t); got != (Revenue{RevenueCents: victim.TotalCents + other.TotalCents, Invoices: 2}) {
 		t.Errorf("got revenue %+v, want %d cents in 2 invoices", got, victim.TotalCents+other.TotalCents)
+	}
+	if got := pendingCount(t, cfg); got != 0 {
+		t.Errorf("got %d pending approvals after the invoice was issued, want 0", got)
+	}
+}
+
+// TestIssuingDoesNotHoldTheQueue: while one invoice's issue waits (for the event store's
+// reply, say), the approvals after it are applied and invoiced; the waiting one is
+// issued once it may go on.
+func TestIssuingDoesNotHoldTheQueue(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	slow := approval(uuid.NewString(), "ann", 1, 700)
+	release := make(chan struct{})
+	var held atomic.Bool
+	cfg := s.cfg
+	cfg.beforeIssue = func(ctx context.Context, id OrderID) error {
+		if id != slow.OrderID {
+			return nil
+		}
+		held.Store(true)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.start(t, cfg)
+	s.approve(t, slow, nil)
+	testenv.Eventually(t, 10*time.Second, "the slow invoice is not being issued", held.Load)
+	for i := range 3 {
+		s.approve(t, approval(uuid.NewString(), "bob", int64(i+1), 100), nil)
+	}
+	s.waitInvoices(t, 3)
+	if status, body := s.get(t, "/accounting/invoices/"+string(slow.OrderID), s.manager()); status != http.StatusNotFound {
+		t.Errorf("GET the held invoice: got %d %s, want 404", status, body)
+	}
+
+	close(release)
+	s.waitInvoices(t, 4)
+	if got := s.invoiceEvents(t, slow.OrderID); len(got) != 1 {
+		t.Errorf("got %d invoice events, want 1", len(got))
+	}
+}
+
+// TestPendingInvoiceSurvivesRestartAndRebuild: an approval whose invoice could not be
+// issued before the service stopped stays pending through a rebuild of the read model
+// and is issued when the service runs again (its event is not delivered again).
+func TestPendingInvoiceSurvivesRestartAndRebuild(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	victim := approval(uuid.NewString(), "ann", 3, 120)
+	var tries atomic.Int64
+	cfg := s.cfg
+	cfg.beforeIssue = func(_ context.Context, id OrderID) error {
+		if id == victim.OrderID {
+			tries.Add(1)
+			return errors.New("the event store is away")
+		}
+		return nil
+	}
+	stop := s.start(t, cfg)
+	s.approve(t, victim, nil)
+	testenv.Eventually(t, 10*time.Second, "the invoice is not being issued", func() bool { return tries.Load() >= 1 })
+	stop()
+
+	if err := Rebuild(context.Background(), s.cfg, testenv.Logger(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingCount(t, s.cfg); got != 1 {
+		t.Fatalf("after Rebuild: got %d pending approvals, want 1", got)
+	}
+	s.start(t, s.cfg)
+	s.waitInvoices(t, 1)
+	if got := s.invoiceEvents(t, victim.OrderID); len(got) != 1 {
+		t.Errorf("got %d invoice events, want 1", len(got))
+	}
+	if got := pendingCount(t, s.cfg); got != 0 {
+		t.Errorf("got %d pending approvals after the invoice was issued, want 0", got)
 	}
 }
 

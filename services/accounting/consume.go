@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/msdemo/msdemo/internal/bus"
@@ -19,35 +20,53 @@ var eventTypes = []string{typeOrderApproved, typeInvoiceIssued}
 // appendTimeout bounds the wait for the event store's reply to an invoice.
 const appendTimeout = 10 * time.Second
 
-// ledger keeps the read model up to date, and issues the invoice of each approved order
-// while doing so: it is the subscription's eventclient.ReadModel.
+// ledger keeps the read model up to date and, in the running service, has the invoice of
+// each approved order issued: it is the subscription's eventclient.ReadModel.
 //
-// order.approved: unless the read model has the order's invoice, append invoice.issued to
-// "invoice-<order_id>" with expected version 0 and the order's fixed event id, then store
-// the invoice and the approval's position in one transaction (the service applies its own
-// write at once). A redelivered approval finds the invoice and changes nothing; one that
-// comes before the invoice reached the read model (after a crash, or a rebuild) gets the
-// store's "duplicate" reply, or a version conflict, and stores the invoice then.
+// order.approved: unless the read model has the order's invoice, record the approval as
+// pending together with its position (one transaction), and hand it to the issuers
+// (Issue) without waiting, so that the queue, applied one event at a time, does not wait
+// for the invoice's append round trip. An issuer appends invoice.issued to
+// "invoice-<order_id>" with expected version 0 and the order's fixed event id, then
+// stores the invoice and drops the pending row in one transaction. An approval the
+// issuers did not get (they were behind, or the process stopped) or failed to issue stays
+// pending and is issued by the sweeper (Sweep). However often an approval is delivered,
+// handed or swept, and by however many replicas, the event store keeps one invoice: a
+// second append gets its "duplicate" reply (or a version conflict), and stores the same
+// invoice again, which changes nothing.
 //
 // invoice.issued: stored unless the read model has that version of the invoice's stream
-// (it usually has: the service issued it itself).
+// (it usually has: the service issued it itself), and the order's pending row dropped.
 //
-// An event whose data breaks the contract is dead-lettered at once (bus.ErrPermanent).
-// During catch-up, which has no queue to reject into, the ledger publishes it to the
-// dead-letter queue itself and goes on; the managers see and replay it the same way.
+// An event whose data breaks the contract is dead-lettered at once (bus.ErrPermanent):
+// a malformed approval is never recorded as pending. During catch-up, which has no queue
+// to reject into, the ledger publishes it to the dead-letter queue itself and goes on;
+// the managers see and replay it the same way.
 type ledger struct {
 	store  *Store
 	logger *slog.Logger
-	// events issues invoices; nil (Rebuild) only applies what the store holds.
+	// events issues invoices; nil (Rebuild) only applies what the store holds and records
+	// nothing pending.
 	events *eventclient.Client
+	// approved hands recorded approvals to the issuers; see newLedger.
+	approved chan pendingInvoice
 	// bus and queue dead-letter malformed events during catch-up: nil bus logs them.
 	bus   *bus.Conn
 	queue string
 	// caughtUp is closed when the subscription follows the bus live.
 	caughtUp <-chan struct{}
-	// beforeIssue, if set, runs before each invoice is issued; an error fails the
-	// approval's handling (tests use it to hold a cause of failure).
+	// beforeIssue, if set, runs before each invoice is issued; an error fails that try,
+	// and the approval stays pending (tests use it to hold a cause of failure).
 	beforeIssue func(ctx context.Context, id OrderID) error
+}
+
+// handedApprovals is how many recorded approvals may wait for an issuer; beyond, the
+// sweeper finds them.
+const handedApprovals = 4096
+
+// newLedger returns the ledger of the running service, issuing with events.
+func newLedger(store *Store, events *eventclient.Client, logger *slog.Logger) *ledger {
+	return &ledger{store: store, events: events, logger: logger, approved: make(chan pendingInvoice, handedApprovals)}
 }
 
 var _ eventclient.ReadModel = (*ledger)(nil)
@@ -101,31 +120,121 @@ func (l *ledger) apply(ctx context.Context, storeID string, e event.Stored) erro
 		if l.events == nil {
 			return l.store.Skip(ctx, storeID, e.Position) // its invoice.issued follows in the feed
 		}
-		if has, err := l.store.HasInvoice(ctx, a.OrderID); err != nil || has {
-			if err != nil {
-				return err
-			}
-			return l.store.Skip(ctx, storeID, e.Position)
-		}
-		inv, version, err := l.issue(ctx, a, e)
-		if err != nil {
+		p := pendingInvoice{approval: a, eventID: e.ID, metadata: e.Metadata,
+			approvedAt: e.RecordedAt.UTC().Truncate(time.Millisecond)}
+		added, err := l.store.addPending(ctx, storeID, e.Position, p)
+		if err != nil || !added {
 			return err
 		}
-		return l.store.AddInvoice(ctx, storeID, e.Position, inv, version)
+		select {
+		case l.approved <- p:
+		default: // the issuers are behind: the sweeper finds it
+		}
+		return nil
 	default:
 		return l.store.Skip(ctx, storeID, e.Position)
 	}
 }
 
-// issue appends the invoice of the approval a (event approved) and returns it with its
-// stream version.
-func (l *ledger) issue(ctx context.Context, a Approved, approved event.Stored) (Invoice, int64, error) {
+// Issue runs workers that issue, in parallel, the invoices of the approvals handed to
+// them (by Apply and Sweep), until ctx is done. A failed issue is logged; the approval
+// stays pending for the sweeper.
+func (l *ledger) Issue(ctx context.Context, workers int) error {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case p := <-l.approved:
+					if err := l.issuePending(ctx, p); err != nil && ctx.Err() == nil {
+						l.logger.Warn("issue an invoice (the sweeper tries again)", "order_id", p.approval.OrderID, "error", err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// pendingAfter is how long an approval waits after it was handed to an issuer before the
+// sweeper hands it again (the issuers normally issued it at once).
+const pendingAfter = 2 * time.Second
+
+// sweepBatch is how many pending approvals one claim takes at most.
+const sweepBatch = 100
+
+// Sweep hands to the issuers, at once and then every interval until ctx is done, the
+// approvals that are still pending: at first everything pending (left by a stopped
+// process), then those handed more than pendingAfter ago (lost hand-overs and failed
+// issues). It takes no more than the issuers have room for, and claims what it takes
+// (claimPending), so that several replicas may sweep at once. A failed sweep is logged
+// and tried again at the next tick.
+func (l *ledger) Sweep(ctx context.Context, interval time.Duration) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for before := time.Now(); ; before = time.Now().Add(-pendingAfter) {
+		if err := l.sweep(ctx, before); err != nil && ctx.Err() == nil {
+			l.logger.Warn("sweep pending invoices", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// sweep hands the approvals last handed before the given time to the issuers, batch by
+// batch while batches come full and the issuers have room.
+func (l *ledger) sweep(ctx context.Context, before time.Time) error {
+	for {
+		room := min(sweepBatch, cap(l.approved)-len(l.approved))
+		if room == 0 {
+			return nil
+		}
+		claimed, err := l.store.claimPending(ctx, before, room)
+		if err != nil {
+			return err
+		}
+		for _, p := range claimed {
+			select {
+			case l.approved <- p:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if len(claimed) < room {
+			return nil
+		}
+	}
+}
+
+// issuePending issues the invoice of p unless it is no longer pending, and stores it.
+func (l *ledger) issuePending(ctx context.Context, p pendingInvoice) error {
+	pending, err := l.store.stillPending(ctx, p.approval.OrderID)
+	if err != nil || !pending {
+		return err
+	}
+	inv, version, err := l.issue(ctx, p)
+	if err != nil {
+		return err
+	}
+	return l.store.addIssued(ctx, inv, version)
+}
+
+// issue appends the invoice of the pending approval p and returns it with its stream
+// version.
+func (l *ledger) issue(ctx context.Context, p pendingInvoice) (Invoice, int64, error) {
+	a := p.approval
 	if l.beforeIssue != nil {
 		if err := l.beforeIssue(ctx, a.OrderID); err != nil {
 			return Invoice{}, 0, fmt.Errorf("issue invoice for order %s: %w", a.OrderID, err)
 		}
 	}
-	inv := a.Invoice(approved.RecordedAt)
+	inv := a.Invoice(p.approvedAt)
 	data, err := json.Marshal(inv)
 	if err != nil {
 		return Invoice{}, 0, fmt.Errorf("encode invoice %s: %w", a.OrderID, err)
@@ -133,8 +242,8 @@ func (l *ledger) issue(ctx context.Context, a Approved, approved event.Stored) (
 	none := int64(0)
 	req := event.AppendRequest{Stream: InvoiceStream(a.OrderID), ExpectedVersion: &none, Events: []event.New{{
 		ID: InvoiceEventID(a.OrderID), Type: typeInvoiceIssued, Data: data,
-		Metadata: event.Metadata{CorrelationID: approved.Metadata.CorrelationID, CausationID: approved.ID,
-			User: approved.Metadata.User},
+		Metadata: event.Metadata{CorrelationID: p.metadata.CorrelationID, CausationID: p.eventID,
+			User: p.metadata.User},
 	}}}
 	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
 	defer cancel()

@@ -5,17 +5,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/service"
 )
 
 // Store is the accounting read model in PostgreSQL: each invoice as a JSON document
-// (JSONB, the seed kept them in CouchDB) beside the columns the queries need, and the
-// checkpoint. A change and the checkpoint are written in one transaction. A Store is
-// safe for concurrent use; the subscription applies events one at a time.
+// (JSONB, the seed kept them in CouchDB) beside the columns the queries need, the
+// approvals whose invoice is still to be issued (pending_invoices), and the checkpoint. A
+// change made while applying an event and the checkpoint are written in one transaction.
+// Storing an invoice, by whichever path, drops the order's pending row in the same
+// transaction, and an approval is recorded pending only while its invoice is missing (a
+// row recorded while an issuer stored the invoice is dropped by stillPending). A Store is
+// safe for concurrent use: the subscription applies events one at a time while issuers
+// store invoices.
 type Store struct {
 	db *pgxpool.Pool
 }
@@ -31,6 +38,16 @@ CREATE TABLE IF NOT EXISTS invoices (
 );
 CREATE INDEX IF NOT EXISTS invoices_newest ON invoices (issued_at DESC, order_id DESC);
 CREATE INDEX IF NOT EXISTS invoices_customer_newest ON invoices (customer, issued_at DESC, order_id DESC);
+CREATE TABLE IF NOT EXISTS pending_invoices (
+	order_id    text PRIMARY KEY,
+	approval    jsonb NOT NULL,       -- the order.approved data (Approved)
+	event_id    text NOT NULL,        -- the approval's event id, metadata and recorded_at
+	metadata    jsonb NOT NULL,
+	approved_at timestamptz NOT NULL,
+	recorded_at timestamptz NOT NULL DEFAULT now(), -- when it became pending
+	handed_at   timestamptz NOT NULL DEFAULT now()  -- when it was last handed to an issuer
+);
+CREATE INDEX IF NOT EXISTS pending_invoices_handed ON pending_invoices (handed_at);
 CREATE TABLE IF NOT EXISTS checkpoint (
 	one      boolean PRIMARY KEY DEFAULT true CHECK (one),
 	store_id text NOT NULL,
@@ -57,11 +74,19 @@ func (s *Store) Checkpoint(ctx context.Context) (storeID string, position int64,
 	return storeID, position, nil
 }
 
-// Reset empties the read model, which then follows storeID from position 0.
+// Reset empties the read model, which then follows storeID from position 0. The pending
+// approvals are kept when storeID is the store followed until now (a rebuild, which
+// records none, must not forget invoices still to be issued), and dropped with the rest
+// when it is another store.
 func (s *Store) Reset(ctx context.Context, storeID string) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `TRUNCATE invoices`); err != nil {
 			return fmt.Errorf("reset invoices: %w", err)
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM pending_invoices
+			WHERE NOT EXISTS (SELECT 1 FROM checkpoint WHERE store_id = $1)`, storeID)
+		if err != nil {
+			return fmt.Errorf("reset pending invoices: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE checkpoint SET store_id = $1, position = 0`, storeID); err != nil {
 			return fmt.Errorf("reset checkpoint: %w", err)
@@ -77,26 +102,127 @@ func (s *Store) Skip(ctx context.Context, storeID string, position int64) error 
 }
 
 // AddInvoice stores inv at the invoice stream's version, unless the store has that version
-// or a later one, and records position as applied, in one transaction.
+// or a later one, drops the order's pending approval, and records position as applied,
+// in one transaction.
 func (s *Store) AddInvoice(ctx context.Context, storeID string, position int64, inv Invoice, version int64) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := putInvoice(ctx, tx, inv, version); err != nil {
+			return err
+		}
+		return advance(ctx, tx, storeID, position)
+	})
+}
+
+// addIssued is AddInvoice for an invoice an issuer appended: the checkpoint stays, for
+// the subscription to move when the invoice.issued event comes back (it then changes
+// nothing else).
+func (s *Store) addIssued(ctx context.Context, inv Invoice, version int64) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return putInvoice(ctx, tx, inv, version) })
+}
+
+// putInvoice stores inv at version unless tx sees that version or a later one, and drops
+// the order's pending approval.
+func putInvoice(ctx context.Context, tx pgx.Tx, inv Invoice, version int64) error {
 	doc, err := json.Marshal(inv)
 	if err != nil {
 		return fmt.Errorf("encode invoice %s: %w", inv.OrderID, err)
 	}
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
-			INSERT INTO invoices (order_id, customer, total_cents, issued_at, version, doc)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (order_id) DO UPDATE SET customer = excluded.customer,
-				total_cents = excluded.total_cents, issued_at = excluded.issued_at,
-				version = excluded.version, doc = excluded.doc
-			WHERE invoices.version < excluded.version`,
-			string(inv.OrderID), inv.Customer, inv.TotalCents, inv.IssuedAt, version, doc)
+	_, err = tx.Exec(ctx, `
+		INSERT INTO invoices (order_id, customer, total_cents, issued_at, version, doc)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (order_id) DO UPDATE SET customer = excluded.customer,
+			total_cents = excluded.total_cents, issued_at = excluded.issued_at,
+			version = excluded.version, doc = excluded.doc
+		WHERE invoices.version < excluded.version`,
+		string(inv.OrderID), inv.Customer, inv.TotalCents, inv.IssuedAt, version, doc)
+	if err != nil {
+		return fmt.Errorf("store invoice %s: %w", inv.OrderID, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM pending_invoices WHERE order_id = $1`, string(inv.OrderID)); err != nil {
+		return fmt.Errorf("drop the pending approval of invoice %s: %w", inv.OrderID, err)
+	}
+	return nil
+}
+
+// pendingInvoice is an approval whose invoice is still to be issued: a row of
+// pending_invoices, with what its invoice.issued is made of.
+type pendingInvoice struct {
+	approval   Approved
+	eventID    string         // the approval's event id: the invoice's causation
+	metadata   event.Metadata // the approval's: the invoice's correlation and user
+	approvedAt time.Time      // the approval's recorded_at: the invoice's issued_at
+}
+
+// addPending records p as pending unless the order has its invoice or is pending already,
+// and records position as applied, in one transaction. It reports whether it recorded p.
+func (s *Store) addPending(ctx context.Context, storeID string, position int64, p pendingInvoice) (added bool, err error) {
+	approval, err := json.Marshal(p.approval)
+	if err != nil {
+		return false, fmt.Errorf("encode approval %s: %w", p.approval.OrderID, err)
+	}
+	metadata, err := json.Marshal(p.metadata)
+	if err != nil {
+		return false, fmt.Errorf("encode approval %s: %w", p.approval.OrderID, err)
+	}
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO pending_invoices (order_id, approval, event_id, metadata, approved_at)
+			SELECT $1, $2, $3, $4, $5
+			WHERE NOT EXISTS (SELECT 1 FROM invoices WHERE order_id = $1)
+			ON CONFLICT (order_id) DO NOTHING`,
+			string(p.approval.OrderID), approval, p.eventID, metadata, p.approvedAt)
 		if err != nil {
-			return fmt.Errorf("store invoice %s: %w", inv.OrderID, err)
+			return fmt.Errorf("record approval %s as pending: %w", p.approval.OrderID, err)
 		}
+		added = tag.RowsAffected() == 1
 		return advance(ctx, tx, storeID, position)
 	})
+	return added, err
+}
+
+// stillPending reports whether the order's approval is pending. A pending row whose
+// invoice is stored (recorded while an issuer stored the invoice) is dropped, and is not
+// pending.
+func (s *Store) stillPending(ctx context.Context, id OrderID) (bool, error) {
+	// The SELECT sees the table as it was before the DELETE of the same statement.
+	var pending bool
+	err := s.db.QueryRow(ctx, `
+		WITH stale AS (
+			DELETE FROM pending_invoices p WHERE p.order_id = $1
+				AND EXISTS (SELECT 1 FROM invoices i WHERE i.order_id = $1)
+			RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM pending_invoices WHERE order_id = $1)
+			AND NOT EXISTS (SELECT 1 FROM stale)`, string(id)).Scan(&pending)
+	if err != nil {
+		return false, fmt.Errorf("look up pending approval %s: %w", id, err)
+	}
+	return pending, nil
+}
+
+// claimPending returns up to limit pending approvals last handed to an issuer before the
+// given time, oldest first, and marks them handed now (by the database's clock, which
+// should agree with the callers'), so that neither this sweeper nor another replica's
+// takes them again soon. Rows another transaction holds are skipped.
+func (s *Store) claimPending(ctx context.Context, before time.Time, limit int) ([]pendingInvoice, error) {
+	rows, err := s.db.Query(ctx, `
+		UPDATE pending_invoices SET handed_at = now()
+		WHERE order_id IN (
+			SELECT order_id FROM pending_invoices WHERE handed_at < $1
+			ORDER BY handed_at LIMIT $2
+			FOR UPDATE SKIP LOCKED)
+		RETURNING approval, event_id, metadata, approved_at`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim pending approvals: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pendingInvoice, error) {
+		var p pendingInvoice
+		err := row.Scan(&p.approval, &p.eventID, &p.metadata, &p.approvedAt)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim pending approvals: %w", err)
+	}
+	return list, nil
 }
 
 func advance(ctx context.Context, tx pgx.Tx, storeID string, position int64) error {
@@ -111,16 +237,6 @@ func advance(ctx context.Context, tx pgx.Tx, storeID string, position int64) err
 type StoredInvoice struct {
 	Invoice
 	Version int64 `json:"version"`
-}
-
-// HasInvoice reports whether the order's invoice is in the read model.
-func (s *Store) HasInvoice(ctx context.Context, id OrderID) (bool, error) {
-	var found bool
-	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoices WHERE order_id = $1)`, string(id)).Scan(&found)
-	if err != nil {
-		return false, fmt.Errorf("look up invoice %s: %w", id, err)
-	}
-	return found, nil
 }
 
 // Invoice returns the order's invoice, or service.ErrNotFound.
