@@ -31,7 +31,9 @@ type Store struct {
 	db     *mongoStore
 	id     string
 	logger *slog.Logger
-	jobs   chan *appendJob
+	// jobs carries the requests of one append message at a time, so that the writer
+	// takes them together (one commit) rather than as they trickle in.
+	jobs chan []*appendJob
 	chunks *chunkCache
 	// indexer copies streams into pages; Stream reads how far it got.
 	indexer *follower
@@ -78,7 +80,7 @@ func openStore(ctx context.Context, db *mongoStore, logger *slog.Logger) (*Store
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, id: id, logger: logger, jobs: make(chan *appendJob, 1024),
+	s := &Store{db: db, id: id, logger: logger, jobs: make(chan []*appendJob, 1024),
 		chunks: newChunkCache(256), committed: make(chan struct{})}
 	s.indexer = newStreamIndexer(s)
 	if err := s.reload(ctx); err != nil {
@@ -162,11 +164,11 @@ func (s *Store) AppendAll(ctx context.Context, reqs []event.AppendRequest) ([]ev
 	jobs := make([]*appendJob, len(reqs))
 	for i, req := range reqs {
 		jobs[i] = &appendJob{req: req, reply: make(chan event.AppendReply, 1)}
-		select {
-		case s.jobs <- jobs[i]:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	}
+	select {
+	case s.jobs <- jobs:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	replies := make([]event.AppendReply, len(reqs))
 	for i, job := range jobs {
@@ -187,19 +189,25 @@ func (s *Store) runWriter(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case job := <-s.jobs:
-			batch = append(batch, job)
+		case jobs := <-s.jobs:
+			batch = append(batch, jobs...)
 		}
-		events, size := len(batch[0].req.Events), 0
-	gather:
-		for events < maxBatchEvents && size < maxBatchBytes {
-			select {
-			case job := <-s.jobs:
-				batch = append(batch, job)
+		events, size := 0, 0
+		count := func(jobs []*appendJob) {
+			for _, job := range jobs {
 				events += len(job.req.Events)
 				for _, e := range job.req.Events {
 					size += len(e.Data) + 256
 				}
+			}
+		}
+		count(batch)
+	gather:
+		for events < maxBatchEvents && size < maxBatchBytes {
+			select {
+			case jobs := <-s.jobs:
+				batch = append(batch, jobs...)
+				count(jobs)
 			default:
 				break gather
 			}
