@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"slices"
@@ -152,6 +153,16 @@ func (s *shop) measure(ctx context.Context, o options, r *report, logger *slog.L
 		logger.Info("fixed-rate run", "rate", rate, "duration", o.Duration)
 		if r.Latency, err = s.fixedRate(ctx, rate, o.Duration); err != nil {
 			return err
+		}
+		// The target is set at a rate of its own: measure there too, unless that is the
+		// rate just run or beyond the saturation (its queue would only grow).
+		if math.Abs(rate-targetSagaRate) >= 1 && r.Saturation.OrdersPerSec > targetSagaRate {
+			logger.Info("fixed-rate run at the target's rate", "rate", targetSagaRate, "duration", o.Duration)
+			at, err := s.fixedRate(ctx, targetSagaRate, o.Duration)
+			if err != nil {
+				return err
+			}
+			r.AtTarget = &at
 		}
 	}
 

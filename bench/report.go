@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -20,6 +21,7 @@ type report struct {
 	Parts      []string   `json:"measured"`
 	Saturation saturation `json:"saturation"`
 	Latency    latency    `json:"fixed_rate"`
+	AtTarget   *latency   `json:"fixed_rate_at_target,omitempty"` // at targetSagaRate, when that differs
 	HTTP       httpRuns   `json:"http"`
 	Store      storeRuns  `json:"event_store"`
 	Bus        busRuns    `json:"bus"`
@@ -66,16 +68,31 @@ func (r *report) writeTable(w io.Writer) {
 		fmt.Sprintf(">= %d", targetOrdersPerSec), verdict(sat.OrdersPerSec >= targetOrdersPerSec))
 	row("1", "  saga placed->decided at saturation, p50 / p99",
 		fmt.Sprintf("%.0f / %.0f ms", sat.SagaP50Ms, sat.SagaP99Ms), "", "")
-	sagaVerdict := verdict(lat.P99Ms <= targetSagaP99Ms && lat.Undecided == 0)
+	// The saga target is judged at its own rate: the run at it, or the half-saturation run
+	// when that was (about) the same rate.
+	judged := lat
+	if r.AtTarget != nil {
+		judged = *r.AtTarget
+	}
+	sagaVerdict := verdict(judged.P99Ms <= targetSagaP99Ms && judged.Undecided == 0)
 	switch {
-	case lat.RatePerSec < targetSagaRate && sat.OrdersPerSec < targetSagaRate:
+	case math.Abs(judged.RatePerSec-targetSagaRate) >= 1 && sat.OrdersPerSec < targetSagaRate:
 		sagaVerdict = fmt.Sprintf("MISSED: %d/s is above the saturation", targetSagaRate)
-	case lat.RatePerSec < targetSagaRate:
+	case math.Abs(judged.RatePerSec-targetSagaRate) >= 1:
 		sagaVerdict = fmt.Sprintf("not at %d/s: run -rate %d", targetSagaRate, targetSagaRate)
 	}
-	row("2", fmt.Sprintf("placed->approved at %.1f orders/s, p50 / p95 / p99", lat.RatePerSec),
-		fmt.Sprintf("%.0f / %.0f / %.0f ms (%d placed, %d approved, %d undecided)", lat.P50Ms, lat.P95Ms, lat.P99Ms, lat.Placed, lat.Approved, lat.Undecided),
-		fmt.Sprintf("p99 <= %d ms at %d/s", targetSagaP99Ms, targetSagaRate), sagaVerdict)
+	latencyRow := func(l latency, target, verdict string) {
+		row("2", fmt.Sprintf("placed->approved at %.1f orders/s, p50 / p95 / p99", l.RatePerSec),
+			fmt.Sprintf("%.0f / %.0f / %.0f ms (%d placed, %d approved, %d undecided)", l.P50Ms, l.P95Ms, l.P99Ms, l.Placed, l.Approved, l.Undecided),
+			target, verdict)
+	}
+	target := fmt.Sprintf("p99 <= %d ms at %d/s", targetSagaP99Ms, targetSagaRate)
+	if r.AtTarget == nil {
+		latencyRow(lat, target, sagaVerdict)
+	} else {
+		latencyRow(lat, "", "")
+		latencyRow(*r.AtTarget, target, sagaVerdict)
+	}
 	row("2", "  POST /order/orders -> 202, p99", fmt.Sprintf("%.1f ms", lat.PostP99Ms), "", "")
 	for _, x := range []httpRun{h.Gateway, h.Direct, h.Nginx} {
 		if x.Skipped != "" {
