@@ -581,3 +581,54 @@ func TestCallSurvivesDroppedConnection(t *testing.T) {
 		t.Errorf("got %d requests served, want at least 2 (the request sent again)", got)
 	}
 }
+
+// An in-order consumer acks the messages of a burst together, and acks every one: when
+// its connection drops after the burst, none comes again, and none is left in the queue.
+func TestInOrderConsumerAcksEveryHandledMessage(t *testing.T) {
+	t.Parallel()
+	name := uniqueName(t)
+	c := dial(t, name)
+	ctx := t.Context()
+	ex := exchange(t, c)
+	queue := uniqueName(t)
+	cleanupQueues(t, c, queue)
+
+	const n = 1000
+	var batch []bus.Routed
+	for i := range n {
+		batch = append(batch, bus.Routed{Key: "seq", Message: bus.Message{ID: strconv.Itoa(i)}})
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	handled := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
+	_, err := c.Consume(ctx, bus.QueueConfig{Name: queue, Exchange: ex, Keys: []string{"seq"}, Durable: true,
+		Prefetch: 200}, func(_ context.Context, d bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[d.ID]++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PublishBatch(ctx, ex, batch); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(t, 20*time.Second, func() bool { return handled() >= n }) {
+		t.Fatalf("handled %d messages, want %d", handled(), n)
+	}
+	if dropped := dropConnections(t, name); dropped == 0 {
+		t.Fatal("found no connection to drop")
+	}
+	time.Sleep(time.Second) // the consumer resumes; unacked messages would come again
+	mu.Lock()
+	for id, times := range seen {
+		if times != 1 {
+			t.Errorf("message %s handled %d times, want once", id, times)
+		}
+	}
+	mu.Unlock()
+	if depth, err := c.QueueDepth(ctx, queue); err != nil || depth != 0 {
+		t.Errorf("queue holds %d messages (%v), want 0", depth, err)
+	}
+}

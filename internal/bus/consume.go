@@ -18,7 +18,17 @@ type consumer struct {
 	cfg     QueueConfig
 	logger  *slog.Logger
 	process func(ctx context.Context, d amqp.Delivery) // acks or nacks d
+
+	// In-order consumers (Concurrency 1) hold back the ack of a handled message while the
+	// next is already in hand, and ack them together (ackHandled). Only serveInOrder's
+	// goroutine touches these.
+	nextInHand bool           // the message being handled is not the last one taken
+	held       int            // handled messages not acked yet
+	lastHeld   *amqp.Delivery // the last of them
 }
+
+// maxHeldAcks bounds how many handled messages an in-order consumer acks at once.
+const maxHeldAcks = 64
 
 // session is a consumer's channel on one connection.
 type session struct {
@@ -102,6 +112,11 @@ func (k *consumer) run(ctx context.Context, s *session) {
 // done, waits for the messages in hand, and closes the channel, which returns the
 // prefetched but unhandled messages to the queue.
 func (k *consumer) serve(ctx context.Context, s *session) {
+	if k.cfg.Concurrency == 1 {
+		k.serveInOrder(ctx, s)
+		_ = s.ch.Close()
+		return
+	}
 	var wg sync.WaitGroup
 	for range k.cfg.Concurrency {
 		wg.Go(func() {
@@ -124,6 +139,48 @@ func (k *consumer) serve(ctx context.Context, s *session) {
 	}
 	wg.Wait()
 	_ = s.ch.Close()
+}
+
+// serveInOrder is serve for one worker: it takes every delivery that is ready (up to
+// maxHeldAcks) and handles them in order, so that ackHandled knows whether another is
+// in hand. It acks the held ones before it returns.
+func (k *consumer) serveInOrder(ctx context.Context, s *session) {
+	k.held, k.lastHeld = 0, nil
+	defer k.flushAcks()
+	for {
+		var inHand []amqp.Delivery
+		select {
+		case <-ctx.Done():
+			return
+		case d, ok := <-s.deliveries:
+			if !ok {
+				return
+			}
+			inHand = append(inHand, d)
+		}
+	take:
+		for len(inHand) < maxHeldAcks {
+			select {
+			case d, ok := <-s.deliveries:
+				if !ok {
+					break take
+				}
+				inHand = append(inHand, d)
+			default:
+				break take
+			}
+		}
+		for i, d := range inHand {
+			if ctx.Err() != nil {
+				for _, d := range inHand[i:] {
+					_ = d.Nack(false, true)
+				}
+				return
+			}
+			k.nextInHand = i < len(inHand)-1
+			k.process(ctx, d)
+		}
+	}
 }
 
 // open declares the queue with its bindings and dead-letter queue on the current
@@ -201,7 +258,7 @@ func (k *consumer) handle(ctx context.Context, h Handler, d amqp.Delivery) {
 	for attempt := 1; ; attempt++ {
 		err := callHandler(ctx, h, del)
 		if err == nil {
-			k.settle(d.Ack(false))
+			k.ackHandled(d)
 			return
 		}
 		if ctx.Err() != nil { // shutting down: let the next consumer try
@@ -225,6 +282,33 @@ func (k *consumer) handle(ctx context.Context, h Handler, d amqp.Delivery) {
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}
+}
+
+// ackHandled acks d, a message handled successfully. An in-order consumer with the next
+// message already in hand holds the ack back, up to maxHeldAcks, and then acks all held
+// ones with one "multiple" ack: one frame for the broker to handle instead of one per
+// message. A held ack lost with the channel means the broker delivers those messages
+// again, which every consumer tolerates (an ack lost after handling did that already).
+func (k *consumer) ackHandled(d amqp.Delivery) {
+	if k.cfg.Concurrency != 1 {
+		k.settle(d.Ack(false))
+		return
+	}
+	if k.nextInHand && k.held < maxHeldAcks {
+		k.held++
+		k.lastHeld = &d
+		return
+	}
+	k.held, k.lastHeld = 0, nil
+	k.settle(d.Ack(true)) // and every held one before it
+}
+
+// flushAcks acks the held messages, if any.
+func (k *consumer) flushAcks() {
+	if k.lastHeld != nil {
+		k.settle(k.lastHeld.Ack(true))
+	}
+	k.held, k.lastHeld = 0, nil
 }
 
 // settle logs a failed ack or nack: the channel is gone, and the broker delivers the
