@@ -251,6 +251,36 @@ func applyPrice(ctx context.Context, tx pgx.Tx, e event.Stored) error {
 	return nil
 }
 
+// answerSteps are the participants' answers: the steps that can make a pending order
+// decidable.
+var answerSteps = []string{string(StepStockReserved), string(StepStockRejected),
+	string(StepCreditReserved), string(StepCreditRejected)}
+
+// skipApplied moves the checkpoint past e, an event of order id's own stream, in one
+// statement when the read model has applied e already (the service applies its own
+// writes at once) and e cannot lead to a decision: the order is decided, or no
+// participant has answered yet (an answer comes later through the same queue and is
+// decided then). It also sets e's step to e's recorded_at, which the service's own apply
+// could only guess. It reports whether it did; if not, e needs the whole treatment.
+func (s *Store) skipApplied(ctx context.Context, storeID string, id OrderID, e event.Stored) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		WITH known AS (
+			SELECT 1 FROM orders
+			WHERE id = $3 AND version >= $4 AND (status <> $7 OR NOT EXISTS (
+				SELECT 1 FROM timeline WHERE order_id = $3 AND step = ANY($8)))
+		), timed AS (
+			UPDATE timeline SET at = $5
+			WHERE order_id = $3 AND step = $6 AND at <> $5 AND EXISTS (SELECT 1 FROM known)
+		)
+		UPDATE checkpoint SET store_id = $1, position = greatest(position, $2)
+		WHERE EXISTS (SELECT 1 FROM known)`,
+		storeID, e.Position, id, e.Version, e.RecordedAt, string(stepOf[e.Type]), string(Pending), answerSteps)
+	if err != nil {
+		return false, fmt.Errorf("apply %s of order %s: %w", e.Type, id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 func setCheckpoint(ctx context.Context, tx pgx.Tx, storeID string, position int64) error {
 	_, err := tx.Exec(ctx, `UPDATE checkpoint SET store_id = $1, position = greatest(position, $2)`, storeID, position)
 	if err != nil {

@@ -54,7 +54,9 @@ func (s *Saga) Checkpoint(ctx context.Context) (string, int64, error) { return s
 func (s *Saga) Reset(ctx context.Context, storeID string) error { return s.store.Reset(ctx, storeID) }
 
 // Apply applies e with the checkpoint. An event of an order's own stream is applied with
-// the decision it leads to, if any, in one transaction. A participant's answer is recorded
+// the decision it leads to, if any, in one transaction; one the service applied at once
+// when it wrote it, and that leads to no decision, only moves the checkpoint
+// (Store.skipApplied). A participant's answer is recorded
 // and handed to the deciders (Decide), so that the queue, applied one event at a time, does
 // not wait for the decision's append round trip; a decision lost in a crash is made by the
 // sweeper (Sweep), which looks at every pending order.
@@ -72,6 +74,9 @@ func (s *Saga) Apply(ctx context.Context, storeID string, e event.Stored) error 
 		default: // the deciders are behind: the sweeper finds the order
 		}
 		return nil
+	}
+	if skipped, err := s.store.skipApplied(ctx, storeID, id, e); err != nil || skipped {
+		return err
 	}
 	err := s.settle(ctx, id, step, reason, &e, func(tx pgx.Tx) error {
 		if err := applyEvent(ctx, tx, e); err != nil {

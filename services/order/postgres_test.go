@@ -1,0 +1,75 @@
+package order
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/postgres"
+	"github.com/msdemo/msdemo/internal/testenv"
+)
+
+// An own event that the read model has, and that cannot decide anything, only moves the
+// checkpoint and its step's time; any other needs the whole treatment.
+func TestSkipAppliedOnlyWhenNothingCanBeDecided(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	database := testenv.DatabaseName(t, "order")
+	store, err := OpenStore(ctx, testenv.PostgresURL(), database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		store.Close()
+		if err := postgres.Drop(context.Background(), testenv.PostgresURL(), database); err != nil {
+			t.Errorf("drop %s: %v", database, err)
+		}
+	})
+	storeID, id := "store-1", newOrderID()
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	stored := func(position, version int64, stream, typ string, data any) event.Stored {
+		raw, _ := json.Marshal(data)
+		return event.Stored{ID: typ + stream, Stream: stream, Version: version, Position: position, Type: typ,
+			Data: raw, RecordedAt: at.Add(time.Duration(position) * time.Second)}
+	}
+	placed := func(position int64) event.Stored {
+		return stored(position, 1, Stream(id), EventPlaced, Placed{OrderID: id, Customer: "ann", ProductID: "p1",
+			Quantity: 1, UnitPriceCents: 100, TotalCents: 100})
+	}
+	approved := func(position int64) event.Stored { return stored(position, 2, Stream(id), EventApproved, nil) }
+	check := func(e event.Stored, want bool) {
+		t.Helper()
+		got, err := store.skipApplied(ctx, storeID, id, e)
+		if err != nil || got != want {
+			t.Fatalf("skipApplied(%s at position %d) = %v, %v; want %v", e.Type, e.Position, got, err, want)
+		}
+		_, position, _ := store.Checkpoint(ctx)
+		if moved := position == e.Position; moved != want {
+			t.Fatalf("after skipApplied(%s at %d) the checkpoint is %d", e.Type, e.Position, position)
+		}
+	}
+	apply := func(e event.Stored) {
+		t.Helper()
+		if err := store.Apply(ctx, storeID, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	check(placed(1), false) // not applied yet
+	apply(placed(1))
+	check(placed(2), true) // applied, nobody answered: moves on, with the stored time
+	o, err := store.Order(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := o.has(StepPlaced); !ok || !e.At.Equal(placed(2).RecordedAt) {
+		t.Errorf("placed step at %v, want the event's recorded_at %v", e.At, placed(2).RecordedAt)
+	}
+	apply(stored(3, 1, "product-p1", EventStockReserved, Reply{OrderID: id}))
+	check(placed(4), false) // pending with an answer: it may decide
+	check(approved(5), false) // not applied yet
+	apply(approved(5))
+	check(approved(6), true) // decided
+}
