@@ -68,7 +68,7 @@ func TestSkipAppliedOnlyWhenNothingCanBeDecided(t *testing.T) {
 		t.Errorf("placed step at %v, want the event's recorded_at %v", e.At, placed(2).RecordedAt)
 	}
 	apply(stored(3, 1, "product-p1", EventStockReserved, Reply{OrderID: id}))
-	check(placed(4), false) // pending with an answer: it may decide
+	check(placed(4), false)   // pending with an answer: it may decide
 	check(approved(5), false) // not applied yet
 	apply(approved(5))
 	check(approved(6), true) // decided
