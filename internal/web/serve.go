@@ -60,10 +60,10 @@ func (cfg SiteConfig) withDefaults(spec SiteSpec) SiteConfig {
 }
 
 // RunSite serves the site of spec until ctx is done. It listens first (a busy port fails
-// at once), connects to Redis and RabbitMQ (an unreachable one fails with a hint), binds
-// the Hub to spec.LiveKeys, serves, and on cancel shuts down gracefully: open SSE streams
-// end, requests in flight finish (10 s at most), then the bus and Redis are closed. Its
-// errors start with spec.Name.
+// at once), connects to Redis and RabbitMQ (an unreachable one fails with a hint), runs
+// the Hub (a queue bound to spec.LiveKeys while a browser follows a live view), serves,
+// and on cancel shuts down gracefully: open SSE streams end, requests in flight finish
+// (10 s at most), then the bus and Redis are closed. Its errors start with spec.Name.
 func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Logger) error {
 	cfg = cfg.withDefaults(spec)
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -28,7 +28,8 @@ type SSERenderer func(ctx context.Context, e event.Stored) []SSEMessage
 // ServeSSE answers r with a text/event-stream: for each event of events it sends what
 // render returns, as "event: <name>\ndata: <html line>\n...\n\n", and a keep-alive
 // comment every keepAlive (default 20 s) so proxies keep the connection open. It returns
-// when the browser goes, or events is closed (the hub stopped).
+// when the browser goes, or events is closed (the hub stopped, or could not start
+// consuming: then the browser's EventSource connects again).
 //
 // initial is sent first, right after the stream opens: the current state of what the page
 // follows, read AFTER events was subscribed, so that a change made between the page's

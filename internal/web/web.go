@@ -9,7 +9,7 @@
 //	site := &web.Site{Name: "msdemo shop", Nav: nav, Sessions: sessions, Logger: logger, Home: "/"}
 //	api := web.NewClient(gatewayURL, nil)
 //	hub := web.NewHub(logger)
-//	go hub.Run(ctx, conn, web.HubConfig{Exchange: "msdemo.events", Keys: []string{"order.*"}})
+//	err := hub.Run(ctx, conn, web.HubConfig{Exchange: "msdemo.events", Keys: []string{"order.*"}})
 //	h := web.Logging(logger)(sessions.LoadAndSave(web.Protect(site, mux))) // Protect needs the session
 //
 // A handler parses the request, calls the API with the user's token
