@@ -118,6 +118,17 @@ func (s *Store) Reset(ctx context.Context, storeID string) error {
 // once per order and step, prices by product version) and the checkpoint in one
 // transaction. It decides nothing: Rebuild uses it, the running service uses Saga.Apply.
 func (s *Store) Apply(ctx context.Context, storeID string, e event.Stored) error {
+	if id, step, reason, ok := stepOfAnswer(e); ok {
+		// Two writes and no reads: one batch, which PostgreSQL runs as an implicit
+		// transaction, in one round trip instead of four.
+		b := &pgx.Batch{}
+		b.Queue(recordStepSQL, id, step, e.RecordedAt, reason)
+		b.Queue(setCheckpointSQL, storeID, e.Position)
+		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("apply %s (position %d) to order %s: %w", e.Type, e.Position, id, err)
+		}
+		return nil
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := applyEvent(ctx, tx, e); err != nil {
 			return fmt.Errorf("apply %s v%d of %s (position %d): %w", e.Type, e.Version, e.Stream, e.Position, err)
@@ -143,15 +154,23 @@ func applyEvent(ctx context.Context, tx pgx.Tx, e event.Stored) error {
 		}
 		return applyOrderEvent(ctx, tx, id, version, e)
 	}
-	step, ok := stepOf[e.Type]
-	if !ok {
-		return nil // not the saga's
+	if id, step, reason, ok := stepOfAnswer(e); ok {
+		return recordStep(ctx, tx, id, step, e.RecordedAt, reason)
+	}
+	return nil // not the saga's, or not about an order of this service
+}
+
+// stepOfAnswer returns the step that e, an event of another service's stream about an
+// order (a participant's answer, an invoice), records; ok is false for any other event.
+func stepOfAnswer(e event.Stored) (id OrderID, step Step, reason string, ok bool) {
+	if step, ok = stepOf[e.Type]; !ok || strings.HasPrefix(e.Stream, "order-") {
+		return "", "", "", false
 	}
 	var r Reply
 	if err := json.Unmarshal(e.Data, &r); err != nil || !validOrderID(string(r.OrderID)) {
-		return nil // not about an order of this service: nothing to record
+		return "", "", "", false
 	}
-	return recordStep(ctx, tx, r.OrderID, step, e.RecordedAt, r.Reason)
+	return r.OrderID, step, r.Reason, true
 }
 
 // lockOrder locks the row of order id for the transaction and returns its version (0
@@ -218,9 +237,11 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, 
 }
 
 // recordStep adds step to the timeline of order id unless it is there.
+const recordStepSQL = `INSERT INTO timeline (order_id, step, at, reason) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (order_id, step) DO NOTHING`
+
 func recordStep(ctx context.Context, tx pgx.Tx, id OrderID, step Step, at time.Time, reason string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO timeline (order_id, step, at, reason) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (order_id, step) DO NOTHING`, id, step, at, reason)
+	_, err := tx.Exec(ctx, recordStepSQL, id, step, at, reason)
 	if err != nil {
 		return fmt.Errorf("record %s of order %s: %w", step, id, err)
 	}
@@ -281,8 +302,10 @@ func (s *Store) skipApplied(ctx context.Context, storeID string, id OrderID, e e
 	return tag.RowsAffected() == 1, nil
 }
 
+const setCheckpointSQL = `UPDATE checkpoint SET store_id = $1, position = greatest(position, $2)`
+
 func setCheckpoint(ctx context.Context, tx pgx.Tx, storeID string, position int64) error {
-	_, err := tx.Exec(ctx, `UPDATE checkpoint SET store_id = $1, position = greatest(position, $2)`, storeID, position)
+	_, err := tx.Exec(ctx, setCheckpointSQL, storeID, position)
 	if err != nil {
 		return fmt.Errorf("move the checkpoint: %w", err)
 	}

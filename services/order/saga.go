@@ -2,7 +2,6 @@ package order
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -93,18 +92,11 @@ func (s *Saga) Apply(ctx context.Context, storeID string, e event.Stored) error 
 // aboutOrder returns the order e is about and its step: its stream's for an order event,
 // the data's order_id for a participant's.
 func aboutOrder(e event.Stored) (id OrderID, step Step, reason string, ok bool) {
-	step, ok = stepOf[e.Type]
-	if !ok {
-		return "", "", "", false
-	}
 	if rest, isOrder := strings.CutPrefix(e.Stream, "order-"); isOrder {
-		return OrderID(rest), step, "", true
+		step, ok = stepOf[e.Type]
+		return OrderID(rest), step, "", ok
 	}
-	var r Reply
-	if err := json.Unmarshal(e.Data, &r); err != nil || !validOrderID(string(r.OrderID)) {
-		return "", "", "", false
-	}
-	return r.OrderID, step, r.Reason, true
+	return stepOfAnswer(e)
 }
 
 // maxTries bounds how often settle re-reads an order stream that moved meanwhile.
