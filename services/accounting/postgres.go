@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/msdemo/msdemo/internal/event"
@@ -98,36 +99,55 @@ func (s *Store) Reset(ctx context.Context, storeID string) error {
 // Skip records position as applied without changing anything else: the event needed no
 // change. The checkpoint never moves back (a replayed dead letter is behind it).
 func (s *Store) Skip(ctx context.Context, storeID string, position int64) error {
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return advance(ctx, tx, storeID, position) })
+	err := s.write(ctx, func(b *pgx.Batch) error { queueAdvance(b, storeID, position); return nil })
+	if err != nil {
+		return fmt.Errorf("advance checkpoint to %d: %w", position, err)
+	}
+	return nil
 }
 
 // AddInvoice stores inv at the invoice stream's version, unless the store has that version
 // or a later one, drops the order's pending approval, and records position as applied,
 // in one transaction.
 func (s *Store) AddInvoice(ctx context.Context, storeID string, position int64, inv Invoice, version int64) error {
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := putInvoice(ctx, tx, inv, version); err != nil {
-			return err
-		}
-		return advance(ctx, tx, storeID, position)
+	err := s.write(ctx, func(b *pgx.Batch) error {
+		queueAdvance(b, storeID, position)
+		return queueInvoice(b, inv, version)
 	})
+	if err != nil {
+		return fmt.Errorf("store invoice %s: %w", inv.OrderID, err)
+	}
+	return nil
 }
 
 // addIssued is AddInvoice for an invoice an issuer appended: the checkpoint stays, for
 // the subscription to move when the invoice.issued event comes back (it then changes
 // nothing else).
 func (s *Store) addIssued(ctx context.Context, inv Invoice, version int64) error {
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return putInvoice(ctx, tx, inv, version) })
+	if err := s.write(ctx, func(b *pgx.Batch) error { return queueInvoice(b, inv, version) }); err != nil {
+		return fmt.Errorf("store invoice %s: %w", inv.OrderID, err)
+	}
+	return nil
 }
 
-// putInvoice stores inv at version unless tx sees that version or a later one, and drops
-// the order's pending approval.
-func putInvoice(ctx context.Context, tx pgx.Tx, inv Invoice, version int64) error {
+// write runs the writes that queue adds to a batch as one transaction in one round trip:
+// PostgreSQL runs a batch as an implicit transaction.
+func (s *Store) write(ctx context.Context, queue func(b *pgx.Batch) error) error {
+	b := &pgx.Batch{}
+	if err := queue(b); err != nil {
+		return err
+	}
+	return s.db.SendBatch(ctx, b).Close()
+}
+
+// queueInvoice queues storing inv at version, unless the store has that version or a
+// later one, and dropping the order's pending approval.
+func queueInvoice(b *pgx.Batch, inv Invoice, version int64) error {
 	doc, err := json.Marshal(inv)
 	if err != nil {
 		return fmt.Errorf("encode invoice %s: %w", inv.OrderID, err)
 	}
-	_, err = tx.Exec(ctx, `
+	b.Queue(`
 		INSERT INTO invoices (order_id, customer, total_cents, issued_at, version, doc)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (order_id) DO UPDATE SET customer = excluded.customer,
@@ -135,12 +155,7 @@ func putInvoice(ctx context.Context, tx pgx.Tx, inv Invoice, version int64) erro
 			version = excluded.version, doc = excluded.doc
 		WHERE invoices.version < excluded.version`,
 		string(inv.OrderID), inv.Customer, inv.TotalCents, inv.IssuedAt, version, doc)
-	if err != nil {
-		return fmt.Errorf("store invoice %s: %w", inv.OrderID, err)
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM pending_invoices WHERE order_id = $1`, string(inv.OrderID)); err != nil {
-		return fmt.Errorf("drop the pending approval of invoice %s: %w", inv.OrderID, err)
-	}
+	b.Queue(`DELETE FROM pending_invoices WHERE order_id = $1`, string(inv.OrderID))
 	return nil
 }
 
@@ -164,20 +179,21 @@ func (s *Store) addPending(ctx context.Context, storeID string, position int64, 
 	if err != nil {
 		return false, fmt.Errorf("encode approval %s: %w", p.approval.OrderID, err)
 	}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO pending_invoices (order_id, approval, event_id, metadata, approved_at)
-			SELECT $1, $2, $3, $4, $5
-			WHERE NOT EXISTS (SELECT 1 FROM invoices WHERE order_id = $1)
-			ON CONFLICT (order_id) DO NOTHING`,
-			string(p.approval.OrderID), approval, p.eventID, metadata, p.approvedAt)
-		if err != nil {
-			return fmt.Errorf("record approval %s as pending: %w", p.approval.OrderID, err)
-		}
+	b := &pgx.Batch{}
+	b.Queue(`
+		INSERT INTO pending_invoices (order_id, approval, event_id, metadata, approved_at)
+		SELECT $1, $2, $3, $4, $5
+		WHERE NOT EXISTS (SELECT 1 FROM invoices WHERE order_id = $1)
+		ON CONFLICT (order_id) DO NOTHING`,
+		string(p.approval.OrderID), approval, p.eventID, metadata, p.approvedAt).Exec(func(tag pgconn.CommandTag) error {
 		added = tag.RowsAffected() == 1
-		return advance(ctx, tx, storeID, position)
+		return nil
 	})
-	return added, err
+	queueAdvance(b, storeID, position)
+	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
+		return false, fmt.Errorf("record approval %s as pending: %w", p.approval.OrderID, err)
+	}
+	return added, nil
 }
 
 // stillPending reports whether the order's approval is pending. A pending row whose
@@ -225,12 +241,9 @@ func (s *Store) claimPending(ctx context.Context, before time.Time, limit int) (
 	return list, nil
 }
 
-func advance(ctx context.Context, tx pgx.Tx, storeID string, position int64) error {
-	_, err := tx.Exec(ctx, `UPDATE checkpoint SET store_id = $1, position = GREATEST(position, $2)`, storeID, position)
-	if err != nil {
-		return fmt.Errorf("advance checkpoint to %d: %w", position, err)
-	}
-	return nil
+// queueAdvance queues recording position as applied; the checkpoint never moves back.
+func queueAdvance(b *pgx.Batch, storeID string, position int64) {
+	b.Queue(`UPDATE checkpoint SET store_id = $1, position = GREATEST(position, $2)`, storeID, position)
 }
 
 // StoredInvoice is an invoice with the version of its stream.
