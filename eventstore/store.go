@@ -33,7 +33,7 @@ type Store struct {
 	logger *slog.Logger
 	// jobs carries the requests of one append message at a time, so that the writer
 	// takes them together (one commit) rather than as they trickle in.
-	jobs chan []*appendJob
+	jobs   chan []*appendJob
 	chunks *chunkCache
 	// indexer copies streams into pages; Stream reads how far it got.
 	indexer *follower
