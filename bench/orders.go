@@ -15,10 +15,14 @@ import (
 	"time"
 )
 
-// pollInterval is how often a closed-loop customer asks whether its order is decided. A
-// shorter one would add gateway and order-service load of its own (32 customers at 100 ms
-// are 320 GETs a second).
+// pollInterval is how often a customer asks again whether its order is decided, when the
+// order service answered before the decision (its wait ended) or not at all.
 const pollInterval = 100 * time.Millisecond
+
+// decisionWait asks the order service to answer GET /order/orders/{id} once the order is
+// decided (RFC 7240 "Prefer: wait", at most 20 s): a customer learns of the decision in one
+// request, as a browser on the storefront does by SSE, instead of polling.
+var decisionWait = http.Header{"Prefer": {"wait=20"}}
 
 // orderView is what GET /order/orders/{id} answers, as far as the bench reads it. Its
 // times are the event store's recorded_at of each event (millisecond precision).
@@ -70,11 +74,13 @@ func (s *shop) placeOrder(ctx context.Context, c customer, product string) (stri
 	return o.ID, nil
 }
 
-// awaitDecision polls the order until it is approved or rejected, at most until ctx is done.
+// awaitDecision asks for the order, waiting for its decision, until it is approved or
+// rejected, at most until ctx is done.
 func (s *shop) awaitDecision(ctx context.Context, token, id string) (orderView, error) {
 	for {
 		var o orderView
-		if st := s.api(ctx, http.MethodGet, "/order/orders/"+id, token, nil, &o); st == http.StatusOK && o.decided() {
+		st := s.callWith(ctx, "http://"+s.addr["gateway"]+"/order/orders/"+id, http.MethodGet, token, decisionWait, nil, &o)
+		if st == http.StatusOK && o.decided() {
 			return o, nil
 		}
 		select {
@@ -85,7 +91,7 @@ func (s *shop) awaitDecision(ctx context.Context, token, id string) (orderView, 
 	}
 }
 
-// saturate runs the closed loop: every customer places an order and polls it until it is
+// saturate runs the closed loop: every customer places an order and waits until it is
 // decided, again and again. A warm-up of a tenth of d is not counted; after d no customer
 // places another order, and the run waits (bounded) for the orders still open. It samples
 // msdemo's RSS every 200 ms and the CPU time of every process, and records a perf profile

@@ -246,6 +246,11 @@ func (s *shop) api(ctx context.Context, method, path, token string, in, out any)
 }
 
 func (s *shop) call(ctx context.Context, url, method, token string, in, out any) int {
+	return s.callWith(ctx, url, method, token, nil, in, out)
+}
+
+// callWith is call with extra request headers.
+func (s *shop) callWith(ctx context.Context, url, method, token string, header http.Header, in, out any) int {
 	var body io.Reader
 	if in != nil {
 		b, _ := json.Marshal(in)
@@ -254,6 +259,9 @@ func (s *shop) call(ctx context.Context, url, method, token string, in, out any)
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return 0
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -106,15 +108,17 @@ func handleOrderList(store *Store, logger *slog.Logger) http.Handler {
 }
 
 // handleOrderShow serves GET /orders/{id}: the order with its timeline, for its customer
-// or a manager; anyone else gets 404, as for an order that does not exist.
-func handleOrderShow(store *Store, logger *slog.Logger) http.Handler {
+// or a manager; anyone else gets 404, as for an order that does not exist. With "Prefer:
+// wait=<seconds>" (RFC 7240) a pending order is shown once it is decided, or as it is
+// after the wait (at most maxWait), so that a client need not poll.
+func handleOrderShow(store *Store, watch *orderWatch, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := chi.URLParam(r, "id")
-		if !validOrderID(id) {
+		id := OrderID(chi.URLParam(r, "id"))
+		if !validOrderID(string(id)) {
 			service.Error(w, r, logger, service.ErrNotFound)
 			return
 		}
-		o, err := store.Order(r.Context(), OrderID(id))
+		o, err := store.Order(r.Context(), id)
 		if err != nil {
 			service.Error(w, r, logger, err)
 			return
@@ -123,9 +127,42 @@ func handleOrderShow(store *Store, logger *slog.Logger) http.Handler {
 			service.Error(w, r, logger, service.ErrNotFound)
 			return
 		}
+		if wait := preferredWait(r); wait > 0 && o.Status == Pending {
+			if o, err = awaitDecision(r, store, watch, id, wait); err != nil {
+				service.Error(w, r, logger, err)
+				return
+			}
+			w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+		}
 		if o.Timeline == nil {
 			o.Timeline = []TimelineEntry{}
 		}
 		httpjson.Write(w, http.StatusOK, o)
 	})
+}
+
+// awaitDecision reads order id until it is no longer pending, the wait is over or the
+// request ends, and returns it as last read.
+func awaitDecision(r *http.Request, store *Store, watch *orderWatch, id OrderID, wait time.Duration) (Order, error) {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		changed, stop := watch.watch(id)
+		o, err := store.Order(r.Context(), id) // read after watching: no change is missed
+		if err != nil || o.Status != Pending {
+			stop()
+			return o, err
+		}
+		select {
+		case <-changed:
+		case <-time.After(recheckEvery):
+		case <-deadline.C:
+			stop()
+			return o, nil
+		case <-r.Context().Done():
+			stop()
+			return o, r.Context().Err()
+		}
+		stop()
+	}
 }

@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	saga := NewSaga(store, rt.Events, logger)
 	sub := eventclient.Subscription{Name: cfg.Subscription, Types: eventTypes, Progress: rt.Progress, CaughtUp: caughtUp}
-	h := newServer(logger, rt, store, ready)
+	h := newServer(logger, rt, store, saga.watch, ready)
 	return rt.Serve(ctx, h,
 		func(ctx context.Context) error {
 			if err := rt.Events.Subscribe(ctx, sub, saga, logger); err != nil {

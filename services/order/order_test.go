@@ -679,3 +679,58 @@ func equalSnapshots(t *testing.T, what string, want, got map[string][]string) bo
 	}
 	return ok
 }
+
+// getWaiting is GET /order/orders/{id} through the gateway with the header Prefer: prefer.
+func (h *harness) getWaiting(id, token, prefer string) (order.Order, http.Header) {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, h.sys.GatewayURL+"/order/orders/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Prefer", prefer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("GET order %s: %v", id, err)
+	}
+	defer resp.Body.Close()
+	var o order.Order
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil || resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("GET order %s: got %d (%v), want 200 with the order", id, resp.StatusCode, err)
+	}
+	return o, resp.Header
+}
+
+// With "Prefer: wait", one GET of a pending order answers once the order is decided, or
+// with the order still pending when the wait is over; a wait the service cannot read is
+// ignored.
+func TestGetOrderWaitsForTheDecision(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.runParticipants(func(p order.Placed) []reply {
+		if p.Quantity == 1 { // answered late
+			r := reserveBoth(p)
+			for i := range r {
+				r[i].delay = 300 * time.Millisecond
+			}
+			return r
+		}
+		return []reply{stock(p, order.EventStockReserved, "")} // never decided here
+	})
+	pid := h.addProduct(100)
+	ann := h.customer("ann")
+
+	late := h.place("ann", pid, 1)
+	o, header := h.getWaiting(late.ID, ann, "wait=10")
+	if o.Status != order.Approved || header.Get("Preference-Applied") != "wait=10" {
+		t.Errorf("got %s with Preference-Applied %q, want approved in one request, wait=10", o.Status, header.Get("Preference-Applied"))
+	}
+	if o, header = h.getWaiting(late.ID, ann, "wait=10"); o.Status != order.Approved || header.Get("Preference-Applied") != "" {
+		t.Errorf("a decided order: got %s with Preference-Applied %q, want approved at once, nothing applied", o.Status, header.Get("Preference-Applied"))
+	}
+
+	open := h.place("ann", pid, 2)
+	if o, header = h.getWaiting(open.ID, ann, "respond-async, wait=1"); o.Status != order.Pending || header.Get("Preference-Applied") != "wait=1" {
+		t.Errorf("got %s with Preference-Applied %q, want pending after the wait of 1 s", o.Status, header.Get("Preference-Applied"))
+	}
+	if o, header = h.getWaiting(open.ID, ann, "wait=soon"); o.Status != order.Pending || header.Get("Preference-Applied") != "" {
+		t.Errorf("wait=soon: got %s with Preference-Applied %q, want pending at once, nothing applied", o.Status, header.Get("Preference-Applied"))
+	}
+}

@@ -16,13 +16,13 @@ import (
 // state. Roles are checked here as well as at the gateway: placing an order needs a
 // customer's token (a manager gets 403), reading needs any token, and a customer sees
 // only their own orders.
-func newServer(logger *slog.Logger, rt *service.Runtime, store *Store, ready func() bool) http.Handler {
+func newServer(logger *slog.Logger, rt *service.Runtime, store *Store, watch *orderWatch, ready func() bool) http.Handler {
 	r := chi.NewRouter()
 	customer := auth.Require(auth.Customer)
 	loggedIn := auth.Require(auth.Customer, auth.Manager)
 	r.With(customer).Method(http.MethodPost, "/orders", handleOrderPlace(rt, store, logger))
 	r.With(loggedIn).Method(http.MethodGet, "/orders", handleOrderList(store, logger))
-	r.With(loggedIn).Method(http.MethodGet, "/orders/{id}", handleOrderShow(store, logger))
+	r.With(loggedIn).Method(http.MethodGet, "/orders/{id}", handleOrderShow(store, watch, logger))
 	rt.MountDeadLetters(r)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "no such route; see GET /orders")

@@ -31,6 +31,8 @@ type Saga struct {
 	logger *slog.Logger
 	// answered holds the orders whose participants answered, for the deciders (Decide).
 	answered chan answer
+	// watch wakes the requests waiting for an order's decision (GET with Prefer: wait).
+	watch *orderWatch
 }
 
 // answer is a participant's event about an order, waiting to be decided on.
@@ -43,7 +45,8 @@ var _ eventclient.ReadModel = (*Saga)(nil)
 
 // NewSaga returns the deciding read model over store, appending with events.
 func NewSaga(store *Store, events *eventclient.Client, logger *slog.Logger) *Saga {
-	return &Saga{store: store, events: events, logger: logger, answered: make(chan answer, 4096)}
+	return &Saga{store: store, events: events, logger: logger, answered: make(chan answer, 4096),
+		watch: newOrderWatch()}
 }
 
 // Checkpoint returns the store's checkpoint.
@@ -143,6 +146,7 @@ func (s *Saga) settle(ctx context.Context, id OrderID, step Step, reason string,
 		})
 		switch {
 		case err == nil:
+			s.watch.changed(id)
 			return nil
 		case !behind && !errors.Is(err, errGap):
 			return err
