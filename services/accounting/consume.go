@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/service"
 )
 
 // eventTypes are the events the ledger applies.
@@ -140,22 +140,11 @@ func (l *ledger) apply(ctx context.Context, storeID string, e event.Stored) erro
 // them (by Apply and Sweep), until ctx is done. A failed issue is logged; the approval
 // stays pending for the sweeper.
 func (l *ledger) Issue(ctx context.Context, workers int) error {
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case p := <-l.approved:
-					if err := l.issuePending(ctx, p); err != nil && ctx.Err() == nil {
-						l.logger.Warn("issue an invoice (the sweeper tries again)", "order_id", p.approval.OrderID, "error", err)
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
+	service.Workers(ctx, workers, l.approved, func(ctx context.Context, p pendingInvoice) {
+		if err := l.issuePending(ctx, p); err != nil && ctx.Err() == nil {
+			l.logger.Warn("issue an invoice (the sweeper tries again)", "order_id", p.approval.OrderID, "error", err)
+		}
+	})
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -220,22 +219,11 @@ func (s *Saga) catchUpOrder(ctx context.Context, id OrderID) error {
 // until ctx is done. Different orders are decided at once; one order's decisions are
 // serialised by its row lock and its stream's expected version.
 func (s *Saga) Decide(ctx context.Context, workers int) error {
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case a := <-s.answered:
-					if err := s.settle(ctx, a.id, "", "", &a.trigger, nil); err != nil && ctx.Err() == nil {
-						s.logger.Warn("decide an order (the sweeper tries again)", "order_id", a.id, "error", err)
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
+	service.Workers(ctx, workers, s.answered, func(ctx context.Context, a answer) {
+		if err := s.settle(ctx, a.id, "", "", &a.trigger, nil); err != nil && ctx.Err() == nil {
+			s.logger.Warn("decide an order (the sweeper tries again)", "order_id", a.id, "error", err)
+		}
+	})
 	return nil
 }
 
