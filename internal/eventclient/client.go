@@ -71,6 +71,26 @@ func (c *Client) Append(ctx context.Context, req event.AppendRequest) (event.App
 	}
 }
 
+// AppendDecision appends d, a decision its caller made on stream at version expected, as
+// the one event of a request, and returns it as stored. It returns nil, and no error, when
+// the stream has moved on (wrong expected version) or d was stored before (duplicate): the
+// stream then holds the truth, and the caller reads it and decides again. The stored
+// event's RecordedAt is the time of the reply, standing for the store's until the event
+// comes back from the bus.
+func (c *Client) AppendDecision(ctx context.Context, stream string, expected int64, d event.New) (*event.Stored, error) {
+	reply, err := c.Append(ctx, event.AppendRequest{Stream: stream, ExpectedVersion: &expected, Events: []event.New{d}})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("append %s to %s: %w", d.Type, stream, err)
+	case reply.Error == event.ErrWrongExpectedVersion || reply.Duplicate:
+		return nil, nil
+	case !reply.OK:
+		return nil, fmt.Errorf("append %s to %s: %s %s", d.Type, stream, reply.Error, reply.Message)
+	}
+	return &event.Stored{ID: d.ID, Stream: stream, Version: reply.FirstVersion, Position: reply.FirstPosition,
+		Type: d.Type, Data: d.Data, Metadata: d.Metadata, RecordedAt: time.Now().UTC().Truncate(time.Millisecond)}, nil
+}
+
 // FeedPage is a page of the global feed (GET /events).
 type FeedPage struct {
 	StoreID   string         `json:"store_id"`

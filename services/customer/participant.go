@@ -129,19 +129,9 @@ func (p *participant) append(ctx context.Context, c Customer, d event.New, trigg
 	d.Metadata = event.Metadata{CorrelationID: trigger.Metadata.CorrelationID, CausationID: trigger.ID}
 	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)
 	defer cancel()
-	expected := c.Version
-	stream := Stream(c.Username)
-	reply, err := p.events.Append(ctx, event.AppendRequest{Stream: stream, ExpectedVersion: &expected,
-		Events: []event.New{d}})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("append %s to %s: %w", d.Type, stream, err)
-	case reply.Error == event.ErrWrongExpectedVersion || reply.Duplicate:
-		return nil, nil
-	case !reply.OK:
-		return nil, fmt.Errorf("append %s to %s: %s %s", d.Type, stream, reply.Error, reply.Message)
+	stored, err := p.events.AppendDecision(ctx, Stream(c.Username), c.Version, d)
+	if stored != nil {
+		p.logger.Debug("order answered", "customer", c.Username, "type", d.Type, "version", stored.Version)
 	}
-	p.logger.Debug("order answered", "customer", c.Username, "type", d.Type, "version", reply.FirstVersion)
-	return &event.Stored{ID: d.ID, Stream: stream, Version: reply.FirstVersion, Position: reply.FirstPosition,
-		Type: d.Type, Data: d.Data, Metadata: d.Metadata}, nil
+	return stored, err
 }

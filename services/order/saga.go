@@ -174,22 +174,11 @@ func (s *Saga) append(ctx context.Context, o Order, d Decision, trigger *event.S
 	}
 	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)
 	defer cancel()
-	expected := o.Version
-	reply, err := s.events.Append(ctx, event.AppendRequest{Stream: Stream(o.ID), ExpectedVersion: &expected,
-		Events: []event.New{e}})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("append %s to order %s: %w", e.Type, o.ID, err)
-	case reply.Error == event.ErrWrongExpectedVersion || reply.Duplicate:
-		return nil, nil
-	case !reply.OK:
-		return nil, fmt.Errorf("append %s to order %s: %s %s", e.Type, o.ID, reply.Error, reply.Message)
+	stored, err := s.events.AppendDecision(ctx, Stream(o.ID), o.Version, e)
+	if stored != nil {
+		s.logger.Debug("order decided", "order_id", o.ID, "type", e.Type, "reason", d.Reason)
 	}
-	s.logger.Debug("order decided", "order_id", o.ID, "type", e.Type, "reason", d.Reason)
-	// The store's recorded_at is not in the reply: now stands for it until the event
-	// comes back from the bus (applyOrderEvent).
-	return &event.Stored{ID: e.ID, Stream: Stream(o.ID), Version: reply.FirstVersion, Position: reply.FirstPosition,
-		Type: e.Type, Data: e.Data, Metadata: e.Metadata, RecordedAt: time.Now().UTC().Truncate(time.Millisecond)}, nil
+	return stored, err
 }
 
 // catchUpOrder reads order id's stream from the event store and applies the events the

@@ -134,18 +134,9 @@ func (p *participant) append(ctx context.Context, id ProductID, version int64, d
 	d.Metadata = event.Metadata{CorrelationID: trigger.Metadata.CorrelationID, CausationID: trigger.ID}
 	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)
 	defer cancel()
-	stream := productStream(id)
-	reply, err := p.events.Append(ctx, event.AppendRequest{Stream: stream, ExpectedVersion: &version,
-		Events: []event.New{d}})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("append %s to %s: %w", d.Type, stream, err)
-	case reply.Error == event.ErrWrongExpectedVersion || reply.Duplicate:
-		return nil, nil
-	case !reply.OK:
-		return nil, fmt.Errorf("append %s to %s: %s %s", d.Type, stream, reply.Error, reply.Message)
+	stored, err := p.events.AppendDecision(ctx, productStream(id), version, d)
+	if stored != nil {
+		p.logger.Debug("order answered", "product_id", id, "type", d.Type, "version", stored.Version)
 	}
-	p.logger.Debug("order answered", "product_id", id, "type", d.Type, "version", reply.FirstVersion)
-	return &event.Stored{ID: d.ID, Stream: stream, Version: reply.FirstVersion, Position: reply.FirstPosition,
-		Type: d.Type, Data: d.Data, Metadata: d.Metadata}, nil
+	return stored, err
 }
