@@ -6,6 +6,7 @@ package eventclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -89,6 +90,36 @@ func (c *Client) AppendDecision(ctx context.Context, stream string, expected int
 	}
 	return &event.Stored{ID: d.ID, Stream: stream, Version: reply.FirstVersion, Position: reply.FirstPosition,
 		Type: d.Type, Data: d.Data, Metadata: d.Metadata, RecordedAt: time.Now().UTC().Truncate(time.Millisecond)}, nil
+}
+
+// ErrStale is what a decision returns to DecideOnStream when the read model it decided on
+// is behind its stream in the store (its append was refused as AppendDecision says).
+var ErrStale = errors.New("the stream has moved on")
+
+// maxStaleTries bounds how often DecideOnStream catches up a stream that keeps moving.
+const maxStaleTries = 5
+
+// DecideOnStream runs decide, and, each time it returns ErrStale, reads stream from the
+// store, hands its events to catchUp (which applies what the read model lacks) and runs
+// decide again, at most five times. It is the loop of a saga participant whose decision
+// raced another writer of the stream (a manager, another replica).
+func (c *Client) DecideOnStream(ctx context.Context, stream string, decide func() error, catchUp func([]event.Stored) error) error {
+	for try := 1; ; try++ {
+		err := decide()
+		switch {
+		case !errors.Is(err, ErrStale):
+			return err
+		case try == maxStaleTries:
+			return fmt.Errorf("%s kept moving (%d tries): %w", stream, try, err)
+		}
+		events, _, err := c.Stream(ctx, stream)
+		if err != nil {
+			return fmt.Errorf("catch up %s: %w", stream, err)
+		}
+		if err := catchUp(events); err != nil {
+			return fmt.Errorf("catch up %s: %w", stream, err)
+		}
+	}
 }
 
 // FeedPage is a page of the global feed (GET /events).

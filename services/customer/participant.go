@@ -3,7 +3,6 @@ package customer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -87,36 +86,24 @@ func (p *participant) decode(e event.Stored, v any, orderID, customer *string) b
 	return false
 }
 
-// maxTries bounds how often settle reads a customer stream that moved meanwhile.
-const maxTries = 5
-
 // settle applies order event e with the decision about username's order orderID that
-// decide makes; on errStale it catches the customer up from the event store and tries
-// again.
+// decide makes; when the customer's stream has moved on, it catches the customer up from
+// the event store and decides again (eventclient.DecideOnStream).
 func (p *participant) settle(ctx context.Context, storeID string, e event.Stored, username, orderID string,
 	decide func(Customer, Reservation) (event.New, bool)) error {
 	write := func(ctx context.Context, c Customer, decision event.New) (*event.Stored, error) {
 		return p.append(ctx, c, decision, e)
 	}
-	for try := 1; ; try++ {
-		err := p.users.decideOrder(ctx, storeID, e, username, orderID, decide, write)
-		switch {
-		case err == nil:
-			return nil
-		case !errors.Is(err, errStale):
-			return fmt.Errorf("answer order %s for %s: %w", orderID, username, err)
-		case try == maxTries:
-			return fmt.Errorf("answer order %s for %s: the stream kept moving (%d tries)", orderID, username, try)
-		}
-		p.logger.Debug("customer stream moved on: catching up", "customer", username, "order_id", orderID)
-		events, _, err := p.events.Stream(ctx, Stream(username))
-		if err != nil {
-			return fmt.Errorf("answer order %s: %w", orderID, err)
-		}
-		if err := p.users.applyStream(ctx, username, events); err != nil {
-			return fmt.Errorf("answer order %s: %w", orderID, err)
-		}
+	err := p.events.DecideOnStream(ctx, Stream(username),
+		func() error { return p.users.decideOrder(ctx, storeID, e, username, orderID, decide, write) },
+		func(events []event.Stored) error {
+			p.logger.Debug("customer stream moved on: catching up", "customer", username, "order_id", orderID)
+			return p.users.applyStream(ctx, username, events)
+		})
+	if err != nil {
+		return fmt.Errorf("answer order %s for %s: %w", orderID, username, err)
 	}
+	return nil
 }
 
 // decisionTimeout bounds the append of a decision.

@@ -220,7 +220,7 @@ func decodeReservation(orderID, v string) (Reservation, error) {
 
 // errStale says that an append found the customer's stream further on than the read
 // model: the caller reads the stream (applyStream) and decides again.
-var errStale = errors.New("the customer's stream has moved on")
+var errStale = eventclient.ErrStale
 
 // decideOrder applies e, an order event about username's order orderID, and the decision
 // it leads to, in one transaction: it reads the customer and its record of the order,

@@ -3,7 +3,6 @@ package product
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -92,36 +91,24 @@ func (p *participant) Apply(ctx context.Context, storeID string, e event.Stored)
 	return p.store.Apply(ctx, storeID, e)
 }
 
-// maxTries bounds how often settle reads a product stream that moved meanwhile.
-const maxTries = 5
-
 // settle applies order event e with the decision about product id's record of order
-// orderID that decide makes; on errStale it catches the product up from the event store
-// and tries again.
+// orderID that decide makes; when the product's stream has moved on, it catches the
+// product up from the event store and decides again (eventclient.DecideOnStream).
 func (p *participant) settle(ctx context.Context, storeID string, e event.Stored, id ProductID, orderID string,
 	decide func(Stock, Reservation, bool) (event.New, bool)) error {
 	write := func(ctx context.Context, version int64, decision event.New) (*event.Stored, error) {
 		return p.append(ctx, id, version, decision, e)
 	}
-	for try := 1; ; try++ {
-		err := p.store.decideOrder(ctx, storeID, e, id, orderID, decide, write)
-		switch {
-		case err == nil:
-			return nil
-		case !errors.Is(err, errStale):
-			return fmt.Errorf("answer order %s for product %s: %w", orderID, id, err)
-		case try == maxTries:
-			return fmt.Errorf("answer order %s for product %s: the stream kept moving (%d tries)", orderID, id, try)
-		}
-		p.logger.Debug("product stream moved on: catching up", "product_id", id, "order_id", orderID)
-		events, _, err := p.events.Stream(ctx, productStream(id))
-		if err != nil {
-			return fmt.Errorf("answer order %s: %w", orderID, err)
-		}
-		if err := p.store.applyStream(ctx, events); err != nil {
-			return fmt.Errorf("answer order %s: %w", orderID, err)
-		}
+	err := p.events.DecideOnStream(ctx, productStream(id),
+		func() error { return p.store.decideOrder(ctx, storeID, e, id, orderID, decide, write) },
+		func(events []event.Stored) error {
+			p.logger.Debug("product stream moved on: catching up", "product_id", id, "order_id", orderID)
+			return p.store.applyStream(ctx, events)
+		})
+	if err != nil {
+		return fmt.Errorf("answer order %s for product %s: %w", orderID, id, err)
 	}
+	return nil
 }
 
 // decisionTimeout bounds the append of a decision.

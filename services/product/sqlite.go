@@ -421,7 +421,7 @@ func applyStock(ctx context.Context, tx *sql.Tx, id string, e event.Stored) (sql
 
 // errStale says that an append found the product's stream further on than the read
 // model: the caller reads the stream (applyStream) and decides again.
-var errStale = errors.New("the product's stream has moved on")
+var errStale = eventclient.ErrStale
 
 // decideOrder applies e, an order event about product id's order orderID, and the
 // decision it leads to, in one transaction: it reads the product's stock and its record
