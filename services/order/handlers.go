@@ -110,7 +110,8 @@ func handleOrderList(store *Store, logger *slog.Logger) http.Handler {
 // handleOrderShow serves GET /orders/{id}: the order with its timeline, for its customer
 // or a manager; anyone else gets 404, as for an order that does not exist. With "Prefer:
 // wait=<seconds>" (RFC 7240) a pending order is shown once it is decided, or as it is
-// after the wait (at most maxWait), so that a client need not poll.
+// after the wait (at most maxWait), so that a client need not poll; when maxWaiting
+// requests wait already, it is shown at once.
 func handleOrderShow(store *Store, watch *orderWatch, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := OrderID(chi.URLParam(r, "id"))
@@ -128,11 +129,15 @@ func handleOrderShow(store *Store, watch *orderWatch, logger *slog.Logger) http.
 			return
 		}
 		if wait := preferredWait(r); wait > 0 && o.Status == Pending {
-			if o, err = awaitDecision(r, store, watch, id, wait); err != nil {
-				service.Error(w, r, logger, err)
-				return
+			if done, ok := watch.startWaiting(); ok {
+				o, err = awaitDecision(r, store, watch, id, wait)
+				done()
+				if err != nil {
+					service.Error(w, r, logger, err)
+					return
+				}
+				w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
 			}
-			w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
 		}
 		if o.Timeline == nil {
 			o.Timeline = []TimelineEntry{}
@@ -159,9 +164,9 @@ func awaitDecision(r *http.Request, store *Store, watch *orderWatch, id OrderID,
 		case <-deadline.C:
 			stop()
 			return o, nil
-		case <-r.Context().Done():
+		case <-r.Context().Done(): // the client left: what is written goes nowhere
 			stop()
-			return o, r.Context().Err()
+			return o, nil
 		}
 		stop()
 	}

@@ -3,9 +3,14 @@ package order
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
+	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/testenv"
@@ -72,4 +77,53 @@ func TestSkipAppliedOnlyWhenNothingCanBeDecided(t *testing.T) {
 	check(approved(5), false) // not applied yet
 	apply(approved(5))
 	check(approved(6), true) // decided
+}
+
+// Requests wait for a decision only while a slot is free; one beyond the bound is
+// answered at once, without Preference-Applied.
+func TestWaitingRequestsAreBounded(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	database := testenv.DatabaseName(t, "order")
+	store, err := OpenStore(ctx, testenv.PostgresURL(), database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		store.Close()
+		if err := postgres.Drop(context.Background(), testenv.PostgresURL(), database); err != nil {
+			t.Errorf("drop %s: %v", database, err)
+		}
+	})
+	id := newOrderID()
+	data, _ := json.Marshal(Placed{OrderID: id, Customer: "ann", ProductID: "p1", Quantity: 1, UnitPriceCents: 100, TotalCents: 100})
+	if err := store.Apply(ctx, "store-1", event.Stored{ID: "e1", Stream: Stream(id), Version: 1, Position: 1,
+		Type: EventPlaced, Data: data, RecordedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	watch := newOrderWatch(1)
+	router := chi.NewRouter()
+	router.Method(http.MethodGet, "/orders/{id}", handleOrderShow(store, watch, testenv.Logger(t)))
+	get := func(ctx context.Context) *httptest.ResponseRecorder {
+		req := httptest.NewRequestWithContext(auth.WithClaims(ctx, auth.Claims{User: "ann", Role: auth.Customer}),
+			http.MethodGet, "/orders/"+string(id), nil)
+		req.Header.Set("Prefer", "wait=20")
+		rec := httptest.NewRecorder()
+		router.ServeHTTP(rec, req)
+		return rec
+	}
+
+	waiterCtx, stopWaiter := context.WithCancel(ctx)
+	waiter := make(chan *httptest.ResponseRecorder)
+	go func() { waiter <- get(waiterCtx) }()
+	testenv.Eventually(t, 5*time.Second, "the first request waits", func() bool { return len(watch.waiting) == 1 })
+	if rec := get(ctx); rec.Code != http.StatusOK || rec.Header().Get("Preference-Applied") != "" {
+		t.Errorf("second request: got %d with Preference-Applied %q, want 200 at once without it",
+			rec.Code, rec.Header().Get("Preference-Applied"))
+	}
+	stopWaiter()
+	<-waiter
+	if len(watch.waiting) != 0 {
+		t.Errorf("the ended wait did not give its slot back")
+	}
 }

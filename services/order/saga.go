@@ -45,7 +45,7 @@ var _ eventclient.ReadModel = (*Saga)(nil)
 // NewSaga returns the deciding read model over store, appending with events.
 func NewSaga(store *Store, events *eventclient.Client, logger *slog.Logger) *Saga {
 	return &Saga{store: store, events: events, logger: logger, answered: make(chan answer, 4096),
-		watch: newOrderWatch()}
+		watch: newOrderWatch(maxWaiting)}
 }
 
 // Checkpoint returns the store's checkpoint.

@@ -12,6 +12,12 @@ import (
 // inside the gateway's 30 s request timeout.
 const maxWait = 20 * time.Second
 
+// maxWaiting bounds the requests waiting for decisions at once. Each holds a connection
+// of the gateway's pool to this service (1024), so that clients that only wait cannot
+// take them all; a request beyond the bound is answered at once, which RFC 7240 allows
+// (a preference may be ignored).
+const maxWaiting = 256
+
 // recheckEvery is how often a waiting request reads the order again anyway: a decision
 // applied by another replica of the service does not wake it.
 const recheckEvery = 500 * time.Millisecond
@@ -42,9 +48,24 @@ func preferredWait(r *http.Request) time.Duration {
 type orderWatch struct {
 	mu       sync.Mutex
 	watchers map[OrderID][]chan struct{}
+	// waiting holds a token for each request waiting at the moment.
+	waiting chan struct{}
 }
 
-func newOrderWatch() *orderWatch { return &orderWatch{watchers: map[OrderID][]chan struct{}{}} }
+func newOrderWatch(maxWaiting int) *orderWatch {
+	return &orderWatch{watchers: map[OrderID][]chan struct{}{}, waiting: make(chan struct{}, maxWaiting)}
+}
+
+// startWaiting takes one of the slots of waiting requests, and reports false when all
+// are taken. done gives it back.
+func (w *orderWatch) startWaiting() (done func(), ok bool) {
+	select {
+	case w.waiting <- struct{}{}:
+		return func() { <-w.waiting }, true
+	default:
+		return nil, false
+	}
+}
 
 // watch returns a channel that is closed at the next change of order id, and a function
 // that stops watching.
