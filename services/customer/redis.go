@@ -1,6 +1,7 @@
 package customer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -182,18 +183,6 @@ func (s *store) customer(ctx context.Context, c redis.Cmdable, username string) 
 	return cust, nil
 }
 
-// reservation reads username's record of the order orderID (the zero Reservation: none).
-func (s *store) reservation(ctx context.Context, c redis.Cmdable, username, orderID string) (Reservation, error) {
-	v, err := c.HGet(ctx, s.reservationsKey(username), orderID).Result()
-	if errors.Is(err, redis.Nil) {
-		return Reservation{}, nil
-	}
-	if err != nil {
-		return Reservation{}, fmt.Errorf("read reservation of %s for order %s: %w", username, orderID, err)
-	}
-	return decodeReservation(orderID, v)
-}
-
 // Reservations returns username's records of orders, by order id.
 func (s *store) Reservations(ctx context.Context, username string) (map[string]Reservation, error) {
 	all, err := s.rdb.HGetAll(ctx, s.reservationsKey(username)).Result()
@@ -232,11 +221,7 @@ func (s *store) decideOrder(ctx context.Context, storeID string, e event.Stored,
 	decide func(Customer, Reservation) (event.New, bool),
 	write func(context.Context, Customer, event.New) (*event.Stored, error)) error {
 	apply := func(tx *redis.Tx) error {
-		c, err := s.customer(ctx, tx, username)
-		if err != nil {
-			return err
-		}
-		r, err := s.reservation(ctx, tx, username, orderID)
+		c, r, position, err := s.decisionInputs(ctx, tx, username, orderID)
 		if err != nil {
 			return err
 		}
@@ -253,10 +238,6 @@ func (s *store) decideOrder(ctx context.Context, storeID string, e event.Stored,
 				return err
 			}
 		}
-		_, position, err := s.checkpoint(ctx, tx)
-		if err != nil {
-			return err
-		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			s.write(ctx, p, ch)
 			p.HSet(ctx, s.checkpointKey(), "store_id", storeID, "position", max(position, e.Position))
@@ -265,6 +246,44 @@ func (s *store) decideOrder(ctx context.Context, storeID string, e event.Stored,
 		return err
 	}
 	return s.watch(ctx, apply, s.userKey(username), s.reservationsKey(username), s.checkpointKey())
+}
+
+// decisionInputs reads, in one round trip, what a decision about username's order orderID
+// is made on: the customer, its record of the order, and the checkpoint's position.
+func (s *store) decisionInputs(ctx context.Context, tx *redis.Tx, username, orderID string) (Customer, Reservation, int64, error) {
+	var user *redis.MapStringStringCmd
+	var reservation *redis.StringCmd
+	var checkpoint *redis.SliceCmd
+	_, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+		user = p.HGetAll(ctx, s.userKey(username))
+		reservation = p.HGet(ctx, s.reservationsKey(username), orderID)
+		checkpoint = p.HMGet(ctx, s.checkpointKey(), "position")
+		return nil
+	})
+	if err == nil || errors.Is(err, redis.Nil) { // a missing record is not an error; each command says
+		err = cmp.Or(user.Err(), checkpoint.Err())
+		if e := reservation.Err(); !errors.Is(e, redis.Nil) {
+			err = cmp.Or(err, e)
+		}
+	}
+	if err != nil {
+		return Customer{}, Reservation{}, 0, fmt.Errorf("read customer %s for order %s: %w", username, orderID, err)
+	}
+	c, err := decodeCustomer(user.Val())
+	if err != nil {
+		return Customer{}, Reservation{}, 0, fmt.Errorf("read customer %s: %w", username, err)
+	}
+	var r Reservation
+	if v := reservation.Val(); v != "" {
+		if r, err = decodeReservation(orderID, v); err != nil {
+			return Customer{}, Reservation{}, 0, err
+		}
+	}
+	var position int64
+	if v, _ := checkpoint.Val()[0].(string); v != "" {
+		position, _ = strconv.ParseInt(v, 10, 64)
+	}
+	return c, r, position, nil
 }
 
 // applyStream applies the events of username's stream that the read model lacks, without
