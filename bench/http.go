@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/msdemo/msdemo/internal/testenv"
 )
 
 const listing = "/products?limit=50"
@@ -89,7 +91,7 @@ func (s *shop) startNginx(ctx context.Context) (stop func(), baseURL string, err
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", err
 	}
-	addr, err := freeAddr()
+	addr, err := testenv.FreeLoopbackAddr()
 	if err != nil {
 		return nil, "", err
 	}

@@ -116,7 +116,13 @@ func measure(ctx context.Context, o options, logger *slog.Logger) (*report, erro
 	// A run whose msdemo died ends with msdemo's last output, instead of waiting on it.
 	ctx, died := context.WithCancelCause(ctx)
 	defer died(nil)
-	context.AfterFunc(s.died(), func() { died(s.exitError()) })
+	go func() {
+		select {
+		case <-s.exited:
+			died(s.exitError())
+		case <-ctx.Done():
+		}
+	}()
 	if err := s.measure(ctx, o, r, logger); err != nil {
 		return nil, cmp.Or(context.Cause(ctx), err)
 	}

@@ -102,7 +102,7 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 		"MSDEMO_NAMESPACE=" + s.namespace, "MSDEMO_ADMIN_PASSWORD=" + adminPassword,
 		"MSDEMO_START_CREDIT_CENTS=1000000000000", "SAGA_TIMEOUT=30s", "LOG_LEVEL=warn"}
 	for _, name := range components {
-		a, err := freeAddr()
+		a, err := testenv.FreeLoopbackAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -144,13 +144,6 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 		return nil, fmt.Errorf("the gateway does not route every service: %w", err)
 	}
 	return s, nil
-}
-
-// died returns a context that ends when msdemo exits.
-func (s *shop) died() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { <-s.exited; cancel() }()
-	return ctx
 }
 
 // exitError says how msdemo ended, with its last output.
@@ -323,9 +316,6 @@ func rssMB(pid int) float64 {
 	}
 	return 0
 }
-
-// freeAddr returns a loopback address with a port free at the time of the call.
-func freeAddr() (string, error) { return testenv.FreeLoopbackAddr() }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -60,26 +60,30 @@ func TestConcurrentAppendsGetTheirOwnReplies(t *testing.T) {
 	}
 }
 
-// AppendDecision gives the stored event, or nil when the stream moved on or the same
-// decision was stored before.
+// AppendDecision gives the stored event, caused by its trigger, or nil when the stream
+// moved on or the same decision was stored before.
 func TestAppendDecision(t *testing.T) {
 	t.Parallel()
 	client, stop := startStore(t, t.TempDir())
 	defer stop()
 	ctx := t.Context()
 	d := event.New{ID: uuid.NewString(), Type: "thing.decided"}
-	stored, err := client.AppendDecision(ctx, "thing-1", 0, d)
+	cause := &event.Stored{ID: "cause-1", Metadata: event.Metadata{CorrelationID: "request-1"}}
+	stored, err := client.AppendDecision(ctx, "thing-1", 0, d, cause)
 	if err != nil || stored == nil || stored.Version != 1 || stored.ID != d.ID || stored.Position < 1 {
 		t.Fatalf("first decision: got %+v, %v; want it stored at version 1", stored, err)
 	}
-	if again, err := client.AppendDecision(ctx, "thing-1", 0, d); err != nil || again != nil {
+	if m := stored.Metadata; m.CausationID != "cause-1" || m.CorrelationID != "request-1" {
+		t.Errorf("got metadata %+v, want caused by cause-1 in request-1", m)
+	}
+	if again, err := client.AppendDecision(ctx, "thing-1", 0, d, nil); err != nil || again != nil {
 		t.Errorf("the same decision again: got %+v, %v; want nil (duplicate)", again, err)
 	}
 	other := event.New{ID: uuid.NewString(), Type: "thing.decided"}
-	if late, err := client.AppendDecision(ctx, "thing-1", 0, other); err != nil || late != nil {
+	if late, err := client.AppendDecision(ctx, "thing-1", 0, other, nil); err != nil || late != nil {
 		t.Errorf("a decision on version 0 after version 1: got %+v, %v; want nil (moved on)", late, err)
 	}
-	if _, err := client.AppendDecision(ctx, "thing-1", 1, event.New{ID: uuid.NewString(), Type: "Bad"}); err == nil {
+	if _, err := client.AppendDecision(ctx, "thing-1", 1, event.New{ID: uuid.NewString(), Type: "Bad"}, nil); err == nil {
 		t.Error("an invalid decision: got no error")
 	}
 }

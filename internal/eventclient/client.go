@@ -72,13 +72,23 @@ func (c *Client) Append(ctx context.Context, req event.AppendRequest) (event.App
 	}
 }
 
-// AppendDecision appends d, a decision its caller made on stream at version expected, as
-// the one event of a request, and returns it as stored. It returns nil, and no error, when
-// the stream has moved on (wrong expected version) or d was stored before (duplicate): the
+// decisionTimeout bounds AppendDecision's wait for the store.
+const decisionTimeout = 10 * time.Second
+
+// AppendDecision appends d, a decision its caller made on stream at version expected
+// because of the event cause (nil: of none, e.g. a timeout), as the one event of a
+// request, waiting at most 10 s, and returns it as stored. d's metadata is cause's
+// correlation id, with cause as its causation. It returns nil, and no error, when the
+// stream has moved on (wrong expected version) or d was stored before (duplicate): the
 // stream then holds the truth, and the caller reads it and decides again. The stored
 // event's RecordedAt is the time of the reply, standing for the store's until the event
 // comes back from the bus.
-func (c *Client) AppendDecision(ctx context.Context, stream string, expected int64, d event.New) (*event.Stored, error) {
+func (c *Client) AppendDecision(ctx context.Context, stream string, expected int64, d event.New, cause *event.Stored) (*event.Stored, error) {
+	if cause != nil {
+		d.Metadata = event.Metadata{CorrelationID: cause.Metadata.CorrelationID, CausationID: cause.ID}
+	}
+	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)
+	defer cancel()
 	reply, err := c.Append(ctx, event.AppendRequest{Stream: stream, ExpectedVersion: &expected, Events: []event.New{d}})
 	switch {
 	case err != nil:

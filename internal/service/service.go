@@ -48,9 +48,10 @@ type Runtime struct {
 	// Progress is how far the service's read model has applied the events; Subscribe
 	// with it so that Write can wait for it.
 	Progress *eventclient.Progress
-	// Checkpoint reads the read model's checkpoint, for Write's wait when another
-	// replica is the active consumer. The service sets it before serving.
-	Checkpoint func(context.Context) (int64, error)
+	// Checkpoint reads the read model's checkpoint (its ReadModel.Checkpoint), for
+	// Write's wait when another replica is the active consumer. The service sets it
+	// before serving.
+	Checkpoint func(context.Context) (storeID string, position int64, err error)
 	// Subscription is the name of the service's event subscription (queue
 	// "<Subscription>.events"), for the dead-letter routes; Start sets it to Name, and a
 	// test that subscribes under another name sets it too.
@@ -124,4 +125,17 @@ func (rt *Runtime) Serve(ctx context.Context, h http.Handler, tasks ...func(ctx 
 		return err
 	}
 	return nil
+}
+
+// Closed returns a function that reports whether ch is closed: a service's readiness, from
+// its subscription's CaughtUp channel.
+func Closed(ch <-chan struct{}) func() bool {
+	return func() bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
 }

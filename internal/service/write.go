@@ -66,7 +66,11 @@ func (rt *Runtime) Write(ctx context.Context, stream string, expected *int64, ev
 	}
 	waitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), visibleTimeout)
 	defer cancel()
-	if err := rt.Progress.Wait(waitCtx, reply.LastPosition, rt.Checkpoint); err != nil {
+	position := func(ctx context.Context) (int64, error) {
+		_, p, err := rt.Checkpoint(ctx)
+		return p, err
+	}
+	if err := rt.Progress.Wait(waitCtx, reply.LastPosition, position); err != nil {
 		rt.Logger.WarnContext(ctx, "read model behind the write", "stream", stream,
 			"position", reply.LastPosition, "applied", rt.Progress.Applied())
 	}

@@ -88,20 +88,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer rt.Close()
-	rt.Checkpoint = func(ctx context.Context) (int64, error) {
-		_, position, err := store.Checkpoint(ctx)
-		return position, err
-	}
+	rt.Checkpoint = store.Checkpoint
 
 	caughtUp := make(chan struct{})
-	ready := func() bool {
-		select {
-		case <-caughtUp:
-			return true
-		default:
-			return false
-		}
-	}
+	ready := service.Closed(caughtUp)
 	l := newLedger(store, rt.Events, logger)
 	l.bus, l.queue, l.caughtUp, l.beforeIssue = rt.Bus, cfg.queue+".events", caughtUp, cfg.beforeIssue
 	sub := eventclient.Subscription{Name: cfg.queue, Types: eventTypes, Progress: rt.Progress, CaughtUp: caughtUp}

@@ -148,7 +148,7 @@ func newApp(cfg Config, rt *service.Runtime, users *store) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hash dummy password: %w", err)
 	}
-	rt.Checkpoint = users.Position
+	rt.Checkpoint = users.Checkpoint
 	return &app{cfg: cfg, rt: rt, users: users, logger: rt.Logger, caughtUp: make(chan struct{}), dummyHash: dummy}, nil
 }
 

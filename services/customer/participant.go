@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
@@ -71,6 +70,13 @@ func (p *participant) Apply(ctx context.Context, storeID string, e event.Stored)
 			return ReleaseCredit(r, o.OrderID)
 		})
 	}
+	if username, isCustomer := UsernameOf(e.Stream); isCustomer {
+		// Most customer events come back from the bus after the service applied them at
+		// once (its own decisions): those only move the checkpoint.
+		if skipped, err := p.users.skipApplied(ctx, storeID, username, e); err != nil || skipped {
+			return err
+		}
+	}
 	return p.users.Apply(ctx, storeID, e)
 }
 
@@ -106,17 +112,10 @@ func (p *participant) settle(ctx context.Context, storeID string, e event.Stored
 	return nil
 }
 
-// decisionTimeout bounds the append of a decision.
-const decisionTimeout = 10 * time.Second
-
-// append appends decision d to c's stream at c's version and returns it as stored, or nil
-// when the stream has moved on or d was stored before (a duplicate: the stream then
-// holds the truth, including d).
+// append appends decision d, caused by trigger, to c's stream at c's version
+// (eventclient.AppendDecision).
 func (p *participant) append(ctx context.Context, c Customer, d event.New, trigger event.Stored) (*event.Stored, error) {
-	d.Metadata = event.Metadata{CorrelationID: trigger.Metadata.CorrelationID, CausationID: trigger.ID}
-	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)
-	defer cancel()
-	stored, err := p.events.AppendDecision(ctx, Stream(c.Username), c.Version, d)
+	stored, err := p.events.AppendDecision(ctx, Stream(c.Username), c.Version, d, &trigger)
 	if stored != nil {
 		p.logger.Debug("order answered", "customer", c.Username, "type", d.Type, "version", stored.Version)
 	}

@@ -48,12 +48,6 @@ func (s *store) Checkpoint(ctx context.Context) (string, int64, error) {
 	return s.checkpoint(ctx, s.rdb)
 }
 
-// Position returns the checkpoint's position, for service.Runtime.Checkpoint.
-func (s *store) Position(ctx context.Context) (int64, error) {
-	_, pos, err := s.Checkpoint(ctx)
-	return pos, err
-}
-
 // Apply applies e to its customer's hash (and reservations) and records (storeID,
 // e.Position) as the checkpoint, both in one MULTI/EXEC transaction. The customer's
 // version decides whether e was applied before (Customer.Apply); the keys are WATCHed so
@@ -61,18 +55,6 @@ func (s *store) Position(ctx context.Context) (int64, error) {
 // transaction start over instead of losing a change.
 func (s *store) Apply(ctx context.Context, storeID string, e event.Stored) error {
 	username, isCustomer := UsernameOf(e.Stream)
-	if isCustomer {
-		// Most customer events come back from the bus after the service applied them at
-		// once (its own decisions): one script moves the checkpoint past those.
-		known, err := skipKnown.Run(ctx, s.rdb, []string{s.userKey(username), s.checkpointKey()},
-			e.Version, storeID, e.Position).Int()
-		if err != nil {
-			return fmt.Errorf("apply %s (position %d): %w", e.Type, e.Position, err)
-		}
-		if known == 1 {
-			return nil
-		}
-	}
 	keys := []string{s.checkpointKey()}
 	if isCustomer {
 		keys = append(keys, s.userKey(username), s.reservationsKey(username))
@@ -103,6 +85,18 @@ func (s *store) Apply(ctx context.Context, storeID string, e event.Stored) error
 		return fmt.Errorf("apply %s (position %d): %w", e.Type, e.Position, err)
 	}
 	return nil
+}
+
+// skipApplied moves the checkpoint past e, an event of username's stream, in one round
+// trip when the read model has it already (the service applies its own decisions at
+// once), and reports whether it did; if not, e needs Apply.
+func (s *store) skipApplied(ctx context.Context, storeID, username string, e event.Stored) (bool, error) {
+	known, err := skipKnown.Run(ctx, s.rdb, []string{s.userKey(username), s.checkpointKey()},
+		e.Version, storeID, e.Position).Int()
+	if err != nil {
+		return false, fmt.Errorf("apply %s (position %d): %w", e.Type, e.Position, err)
+	}
+	return known == 1, nil
 }
 
 // skipKnown moves the checkpoint (KEYS[2]) to position ARGV[3] of store ARGV[2], never

@@ -86,21 +86,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer rt.Close()
-	rt.Checkpoint = func(ctx context.Context) (int64, error) {
-		_, position, err := store.Checkpoint(ctx)
-		return position, err
-	}
+	rt.Checkpoint = store.Checkpoint
 	rt.Subscription = cfg.Subscription // the dead-letter routes serve its queue
 
 	caughtUp := make(chan struct{})
-	ready := func() bool {
-		select {
-		case <-caughtUp:
-			return true
-		default:
-			return false
-		}
-	}
+	ready := service.Closed(caughtUp)
 	saga := NewSaga(store, rt.Events, logger)
 	sub := eventclient.Subscription{Name: cfg.Subscription, Types: eventTypes, Progress: rt.Progress, CaughtUp: caughtUp}
 	h := newServer(logger, rt, store, saga.watch, ready)

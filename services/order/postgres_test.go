@@ -16,13 +16,11 @@ import (
 	"github.com/msdemo/msdemo/internal/testenv"
 )
 
-// An own event that the read model has, and that cannot decide anything, only moves the
-// checkpoint and its step's time; any other needs the whole treatment.
-func TestSkipAppliedOnlyWhenNothingCanBeDecided(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
+// openTestStore opens a read model in a database of t's own, dropped when t ends.
+func openTestStore(t *testing.T) *Store {
+	t.Helper()
 	database := testenv.DatabaseName(t, "order")
-	store, err := OpenStore(ctx, testenv.PostgresURL(), database)
+	store, err := OpenStore(t.Context(), testenv.PostgresURL(), database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +30,15 @@ func TestSkipAppliedOnlyWhenNothingCanBeDecided(t *testing.T) {
 			t.Errorf("drop %s: %v", database, err)
 		}
 	})
+	return store
+}
+
+// An own event that the read model has, and that cannot decide anything, only moves the
+// checkpoint and its step's time; any other needs the whole treatment.
+func TestSkipAppliedOnlyWhenNothingCanBeDecided(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := openTestStore(t)
 	storeID, id := "store-1", newOrderID()
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	stored := func(position, version int64, stream, typ string, data any) event.Stored {
@@ -84,17 +91,7 @@ func TestSkipAppliedOnlyWhenNothingCanBeDecided(t *testing.T) {
 func TestWaitingRequestsAreBounded(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	database := testenv.DatabaseName(t, "order")
-	store, err := OpenStore(ctx, testenv.PostgresURL(), database)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		store.Close()
-		if err := postgres.Drop(context.Background(), testenv.PostgresURL(), database); err != nil {
-			t.Errorf("drop %s: %v", database, err)
-		}
-	})
+	store := openTestStore(t)
 	id := newOrderID()
 	data, _ := json.Marshal(Placed{OrderID: id, Customer: "ann", ProductID: "p1", Quantity: 1, UnitPriceCents: 100, TotalCents: 100})
 	if err := store.Apply(ctx, "store-1", event.Stored{ID: "e1", Stream: Stream(id), Version: 1, Position: 1,

@@ -161,20 +161,11 @@ func (s *Saga) settle(ctx context.Context, id OrderID, step Step, reason string,
 // errBehind rolls back a transaction whose decision lost to one already stored.
 var errBehind = errors.New("the order stream has moved on")
 
-// decisionTimeout bounds an append of a decision.
-const decisionTimeout = 10 * time.Second
-
-// append appends decision d about o and returns the event as stored, or nil when the
-// stream has moved on or the decision was stored before (the caller then reads the
-// stream, which holds the truth).
+// append appends decision d about o, caused by trigger (nil for a timeout), at o's
+// version (eventclient.AppendDecision).
 func (s *Saga) append(ctx context.Context, o Order, d Decision, trigger *event.Stored) (*event.Stored, error) {
 	e := decisionEvent(o, d)
-	if trigger != nil {
-		e.Metadata = event.Metadata{CorrelationID: trigger.Metadata.CorrelationID, CausationID: trigger.ID}
-	}
-	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)
-	defer cancel()
-	stored, err := s.events.AppendDecision(ctx, Stream(o.ID), o.Version, e)
+	stored, err := s.events.AppendDecision(ctx, Stream(o.ID), o.Version, e, trigger)
 	if stored != nil {
 		s.logger.Debug("order decided", "order_id", o.ID, "type", e.Type, "reason", d.Reason)
 	}

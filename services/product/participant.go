@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
@@ -111,17 +110,10 @@ func (p *participant) settle(ctx context.Context, storeID string, e event.Stored
 	return nil
 }
 
-// decisionTimeout bounds the append of a decision.
-const decisionTimeout = 10 * time.Second
-
-// append appends decision d to product id's stream at version and returns it as stored,
-// or nil when the stream has moved on or d was stored before (a duplicate: the stream
-// then holds the truth, including d).
+// append appends decision d, caused by trigger, to product id's stream at version
+// (eventclient.AppendDecision).
 func (p *participant) append(ctx context.Context, id ProductID, version int64, d event.New, trigger event.Stored) (*event.Stored, error) {
-	d.Metadata = event.Metadata{CorrelationID: trigger.Metadata.CorrelationID, CausationID: trigger.ID}
-	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)
-	defer cancel()
-	stored, err := p.events.AppendDecision(ctx, productStream(id), version, d)
+	stored, err := p.events.AppendDecision(ctx, productStream(id), version, d, &trigger)
 	if stored != nil {
 		p.logger.Debug("order answered", "product_id", id, "type", d.Type, "version", stored.Version)
 	}

@@ -89,20 +89,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer rt.Close()
 	rt.Subscription = cfg.Subscription // the dead-letter routes serve its queue
-	rt.Checkpoint = func(ctx context.Context) (int64, error) {
-		_, position, err := store.Checkpoint(ctx)
-		return position, err
-	}
+	rt.Checkpoint = store.Checkpoint
 
 	caughtUp := make(chan struct{})
-	ready := func() bool {
-		select {
-		case <-caughtUp:
-			return true
-		default:
-			return false
-		}
-	}
+	ready := service.Closed(caughtUp)
 	sub := eventclient.Subscription{Name: cfg.Subscription, Types: eventTypes,
 		Progress: rt.Progress, CaughtUp: caughtUp}
 	c := &catalog{store: store, write: rt.Write}
