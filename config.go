@@ -43,7 +43,8 @@ type config struct {
 	// Upstreams are the gateway's static fallbacks, from GATEWAY_UPSTREAMS
 	// ("product=http://product:6004,customer=http://customer:6002").
 	Upstreams map[string]string
-	// TokenKeyHex is MSDEMO_TOKEN_KEY; empty: a key kept in DATA_DIR/token.key.
+	// TokenKeyHex is MSDEMO_TOKEN_KEY, the token key set (hex keys separated by commas,
+	// the signing key first; see auth.LoadKey); empty: the keys in DATA_DIR/token.key.
 	TokenKeyHex string
 	// TokenKey is loaded from TokenKeyHex or DATA_DIR by run, once.
 	TokenKey auth.Key

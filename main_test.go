@@ -128,3 +128,19 @@ func TestUnknownTargetIsAnError(t *testing.T) {
 		t.Fatalf("got %v, want an unknown -target error", err)
 	}
 }
+
+// A zero or short MSDEMO_TOKEN_KEY stops every component at start, before it touches a
+// server, with an error that names the variable.
+func TestBadTokenKeyIsAnError(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{strings.Repeat("00", 32), strings.Repeat("ab", 31), strings.Repeat("ab", 32) + ",00"} {
+		for _, target := range append(componentNames(), "all") {
+			env := map[string]string{"MSDEMO_TOKEN_KEY": key, "DATA_DIR": t.TempDir()}
+			var stderr bytes.Buffer
+			err := run(t.Context(), []string{"-target=" + target}, func(k string) string { return env[k] }, &stderr)
+			if err == nil || !strings.Contains(err.Error(), "MSDEMO_TOKEN_KEY") {
+				t.Errorf("-target=%s with MSDEMO_TOKEN_KEY=%s: got %v, want an error naming MSDEMO_TOKEN_KEY", target, key, err)
+			}
+		}
+	}
+}

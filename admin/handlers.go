@@ -1,8 +1,6 @@
 package admin
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -454,33 +452,4 @@ func (s *server) handleCreditSet(w http.ResponseWriter, r *http.Request) {
 		v.FormError = web.FormMessage(err, map[string]string{"credit": v.AmountError}, "credit")
 	}
 	s.site.Render(w, r, http.StatusUnprocessableEntity, username, customerPage(v))
-}
-
-// requireManagerToken refuses (403) a session whose token is not a manager's, even if the
-// session says so: the role in the token's payload must be "manager" too. The payload is
-// read without checking its signature, which the gateway checks on every call (a forged
-// token gets 401 there); this only stops a customer's token from showing the pages that
-// the API would answer for anyone (categories, products, the customer's own orders).
-func (s *server) requireManagerToken(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, _ := s.sessions.User(r.Context()); tokenRole(u.Token) != "manager" {
-			s.site.ErrorStatus(w, r, http.StatusForbidden)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// tokenRole returns the role claimed by a token of POST /customer/login
-// ("<base64url JSON claims>.<signature>"), or "" if it cannot be read.
-func tokenRole(token string) string {
-	payload, _, _ := strings.Cut(token, ".")
-	b, err := base64.RawURLEncoding.DecodeString(payload)
-	var c struct {
-		Role string `json:"role"`
-	}
-	if err != nil || json.Unmarshal(b, &c) != nil {
-		return ""
-	}
-	return c.Role
 }

@@ -59,16 +59,3 @@ func TestMoneyAndAmount(t *testing.T) {
 		}
 	}
 }
-
-func TestTokenRole(t *testing.T) {
-	for _, tc := range []struct{ token, want string }{
-		{"eyJyb2xlIjoibWFuYWdlciJ9.sig", "manager"}, // {"role":"manager"}
-		{"eyJyb2xlIjoiY3VzdG9tZXIifQ.sig", "customer"},
-		{"", ""},
-		{"not base64!.x", ""},
-	} {
-		if got := tokenRole(tc.token); got != tc.want {
-			t.Errorf("tokenRole(%q): got %q, want %q", tc.token, got, tc.want)
-		}
-	}
-}

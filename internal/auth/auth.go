@@ -2,20 +2,20 @@
 // service issues at login and that the gateway and every service verify, the roles, and
 // password hashing.
 //
-// A token is "<payload>.<signature>", both base64url without padding; the payload is the
-// JSON of Claims, the signature HMAC-SHA256 over the payload with the shop's token key.
-// Every component that verifies tokens needs the same key (MSDEMO_TOKEN_KEY, or the file
-// DATA_DIR/token.key that the all-in-one process shares).
+// A token is a JWT (RFC 7519) signed with HS256 by the shop's token key; its header names
+// the key ("kid") and its claims are sub (the user), role, iss ("msdemo"), iat and exp.
+// Verify accepts only HS256 (no "none", no other algorithm) from a key it knows. The token
+// key is a key set: one current key that signs, and older keys that still verify the
+// tokens they signed until they are retired (removed). Every component that verifies
+// tokens needs the same set: MSDEMO_TOKEN_KEY, or the file DATA_DIR/token.key that the
+// all-in-one process shares (LoadKey). A key's id is derived from its bytes (KeyID).
 package auth
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -35,7 +36,8 @@ const (
 	Manager  Role = "manager"
 )
 
-// Claims is what a token says about its bearer.
+// Claims is what a token says about its bearer. A token keeps ExpiresAt to the second
+// (a JWT's exp), rounded down.
 type Claims struct {
 	User      string    `json:"sub"`
 	Role      Role      `json:"role"`
@@ -48,37 +50,111 @@ var (
 	ErrExpiredToken = errors.New("expired token")
 )
 
-// Key signs and verifies tokens.
-type Key struct{ secret []byte }
+// MinKeyBytes is the least number of bytes of a token key: HS256's own size.
+const MinKeyBytes = 32
 
-// NewKey returns a key for secret, which must have at least 32 bytes.
-func NewKey(secret []byte) (Key, error) {
-	if len(secret) < 32 {
-		return Key{}, fmt.Errorf("token key has %d bytes, want at least 32", len(secret))
-	}
-	return Key{secret: secret}, nil
+// issuer is every token's "iss".
+const issuer = "msdemo"
+
+// signingMethod is the only algorithm tokens are signed and verified with.
+var signingMethod = jwt.SigningMethodHS256
+
+// maxTokenBytes bounds what Verify parses.
+const maxTokenBytes = 1024
+
+// Key is the shop's token key set: it signs tokens with its current key and verifies
+// tokens signed by any of its keys. The zero Key has no key: Check reports it, Verify
+// refuses every token, and Sign panics. A Key is immutable and safe for concurrent use.
+type Key struct {
+	current string            // id of the key that signs
+	byID    map[string][]byte // every key that verifies, by id
 }
 
-// LoadKey returns the key from hexSecret (MSDEMO_TOKEN_KEY, 64 hex digits or more) or,
-// when it is empty, from the file dataDir/token.key, which it creates with a random key
-// on first use.
-func LoadKey(hexSecret, dataDir string) (Key, error) {
-	if hexSecret != "" {
-		secret, err := hex.DecodeString(hexSecret)
-		if err != nil {
-			return Key{}, fmt.Errorf("MSDEMO_TOKEN_KEY is not hex: %w", err)
+// KeyID is the id of secret in a token's "kid" header: the first 16 hex digits of its
+// SHA-256, so that naming a key reveals nothing of it and needs no configuration.
+func KeyID(secret []byte) string {
+	sum := sha256.Sum256(secret)
+	return hex.EncodeToString(sum[:8])
+}
+
+// NewKey returns a key set of the single key secret, which must have at least
+// MinKeyBytes bytes and not all of them zero.
+func NewKey(secret []byte) (Key, error) { return NewKeySet(secret) }
+
+// NewKeySet returns the key set of secrets: the first signs, every one verifies. Each
+// must have at least MinKeyBytes bytes, not all zero, and appear once.
+func NewKeySet(secrets ...[]byte) (Key, error) {
+	if len(secrets) == 0 {
+		return Key{}, errors.New("no token key")
+	}
+	k := Key{byID: make(map[string][]byte, len(secrets))}
+	for i, s := range secrets {
+		if err := checkSecret(s); err != nil {
+			if len(secrets) > 1 {
+				return Key{}, fmt.Errorf("token key %d %w", i+1, err)
+			}
+			return Key{}, fmt.Errorf("token key %w", err)
 		}
-		return NewKey(secret)
+		id := KeyID(s)
+		if _, dup := k.byID[id]; dup {
+			return Key{}, fmt.Errorf("token key %d is listed twice", i+1)
+		}
+		k.byID[id] = append([]byte(nil), s...)
+		if i == 0 {
+			k.current = id
+		}
+	}
+	return k, nil
+}
+
+func checkSecret(s []byte) error {
+	if len(s) < MinKeyBytes {
+		return fmt.Errorf("has %d bytes, want at least %d (%d hex digits, e.g. `openssl rand -hex 32`)",
+			len(s), MinKeyBytes, 2*MinKeyBytes)
+	}
+	for _, b := range s {
+		if b != 0 {
+			return nil
+		}
+	}
+	return errors.New("is all zero bytes: set a random key (e.g. `openssl rand -hex 32`)")
+}
+
+// Check returns an error when k cannot sign and verify tokens: the zero Key, which a
+// component given no key has. Components call it at start.
+func (k Key) Check() error {
+	if k.current == "" {
+		return errors.New("no token key set")
+	}
+	return nil
+}
+
+// ID returns the id of the key that signs ("" for the zero Key).
+func (k Key) ID() string { return k.current }
+
+// LoadKey returns the key set in keys (MSDEMO_TOKEN_KEY: hex keys separated by commas,
+// the signing key first) or, when keys is empty, in the file dataDir/token.key (one hex
+// key per line, the signing key first; blank lines are ignored), which it creates with
+// one random key on first use. Every key must have at least MinKeyBytes bytes, not all
+// zero. To rotate, put a new key first and keep the old one after it while tokens it
+// signed may live (a day, the login token's life); then remove it.
+func LoadKey(keys, dataDir string) (Key, error) {
+	if keys != "" {
+		k, err := parseKeys(strings.Split(keys, ","))
+		if err != nil {
+			return Key{}, fmt.Errorf("MSDEMO_TOKEN_KEY: %w", err)
+		}
+		return k, nil
 	}
 	path := filepath.Join(dataDir, "token.key")
 	if b, err := os.ReadFile(path); err == nil {
-		secret, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		k, err := parseKeys(strings.Split(string(b), "\n"))
 		if err != nil {
-			return Key{}, fmt.Errorf("%s is not hex: %w", path, err)
+			return Key{}, fmt.Errorf("%s: %w", path, err)
 		}
-		return NewKey(secret)
+		return k, nil
 	}
-	secret := make([]byte, 32)
+	secret := make([]byte, MinKeyBytes)
 	_, _ = rand.Read(secret)
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return Key{}, fmt.Errorf("create DATA_DIR: %w", err)
@@ -109,39 +185,77 @@ func LoadKey(hexSecret, dataDir string) (Key, error) {
 	return NewKey(secret)
 }
 
-// Sign returns a token for c.
+// parseKeys decodes the hex keys of list, skipping blank entries.
+func parseKeys(list []string) (Key, error) {
+	var secrets [][]byte
+	for _, h := range list {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		secret, err := hex.DecodeString(h)
+		if err != nil {
+			return Key{}, fmt.Errorf("token key %d is not hex: %w", len(secrets)+1, err)
+		}
+		secrets = append(secrets, secret)
+	}
+	return NewKeySet(secrets...)
+}
+
+// jwtClaims are the claims of a token as the JWT carries them.
+type jwtClaims struct {
+	Role Role `json:"role"`
+	jwt.RegisteredClaims
+}
+
+// Sign returns a token for c, signed with k's current key. It panics for the zero Key
+// (see Check).
 func (k Key) Sign(c Claims) string {
-	payload, _ := json.Marshal(c)
-	p := base64.RawURLEncoding.EncodeToString(payload)
-	return p + "." + base64.RawURLEncoding.EncodeToString(k.mac(p))
+	secret, ok := k.byID[k.current]
+	if !ok {
+		panic("auth: Sign with the zero Key")
+	}
+	t := jwt.NewWithClaims(signingMethod, jwtClaims{Role: c.Role, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: c.User, Issuer: issuer,
+		IssuedAt: jwt.NewNumericDate(time.Now()), ExpiresAt: jwt.NewNumericDate(c.ExpiresAt)}})
+	t.Header["kid"] = k.current
+	token, err := t.SignedString(secret)
+	if err != nil { // HMAC with a []byte key does not fail
+		panic("auth: sign token: " + err.Error())
+	}
+	return token
 }
 
-func (k Key) mac(payload string) []byte {
-	m := hmac.New(sha256.New, k.secret)
-	m.Write([]byte(payload))
-	return m.Sum(nil)
-}
-
-// Verify returns the claims of token if its signature is right and it has not expired at
-// now. It returns ErrInvalidToken or ErrExpiredToken otherwise.
+// Verify returns the claims of token if it is an HS256 JWT signed by one of k's keys
+// (named by its "kid"), issued by msdemo for a user with a known role, and not expired at
+// now. It returns ErrExpiredToken for a genuine token past its exp, and ErrInvalidToken
+// for anything else: another algorithm, an unknown or retired key, a bad signature, a
+// malformed token.
 func (k Key) Verify(token string, now time.Time) (Claims, error) {
-	var c Claims
-	p, sig, ok := strings.Cut(token, ".")
-	if !ok || len(token) > 1024 {
-		return c, ErrInvalidToken
+	if len(token) > maxTokenBytes || len(k.byID) == 0 {
+		return Claims{}, ErrInvalidToken
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, k.mac(p)) {
-		return c, ErrInvalidToken
+	var jc jwtClaims
+	_, err := jwt.ParseWithClaims(token, &jc, k.secretOf,
+		jwt.WithValidMethods([]string{signingMethod.Alg()}), jwt.WithExpirationRequired(),
+		jwt.WithIssuer(issuer), jwt.WithTimeFunc(func() time.Time { return now }))
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Claims{}, ErrExpiredToken
+	case err != nil, jc.Subject == "", jc.Role != Customer && jc.Role != Manager:
+		return Claims{}, ErrInvalidToken
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(p)
-	if err != nil || json.Unmarshal(payload, &c) != nil || c.User == "" || (c.Role != Customer && c.Role != Manager) {
-		return c, ErrInvalidToken
+	return Claims{User: jc.Subject, Role: jc.Role, ExpiresAt: jc.ExpiresAt.UTC()}, nil
+}
+
+// secretOf is Verify's jwt.Keyfunc: the key the token's "kid" names.
+func (k Key) secretOf(t *jwt.Token) (any, error) {
+	id, _ := t.Header["kid"].(string)
+	secret, ok := k.byID[id]
+	if !ok {
+		return nil, fmt.Errorf("unknown key id %q", id)
 	}
-	if !now.Before(c.ExpiresAt) {
-		return c, ErrExpiredToken
-	}
-	return c, nil
+	return secret, nil
 }
 
 // BearerToken returns the token of an "Authorization: Bearer <token>" header value, or "".

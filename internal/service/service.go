@@ -59,8 +59,12 @@ type Runtime struct {
 }
 
 // Start listens on cfg.Addr and connects to the bus. A busy port or an unreachable broker
-// fails at once with an error that names the setting. Close releases both.
+// fails at once with an error that names the setting, and so does a cfg.TokenKey that
+// cannot verify tokens (the zero auth.Key). Close releases both.
 func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Runtime, error) {
+	if err := cfg.TokenKey.Check(); err != nil {
+		return nil, fmt.Errorf("%s: Config.TokenKey: %w", cfg.Name, err)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)

@@ -96,7 +96,7 @@ func bearerToken(header []byte) []byte {
 }
 
 // tokenCache remembers the claims of the tokens verified lately. A client sends the same
-// token with every request, and verifying it (an HMAC, base64 and JSON decoding, 21
+// token with every request, and verifying it (a JWT: base64 and JSON decoding, an HMAC, ~20
 // allocations) cost a fifth of the gateway's throughput; a hit costs a map lookup. Only
 // the exact string of a token that verified is a hit, and its expiry is checked on every
 // use. It is safe for concurrent use.
