@@ -46,7 +46,9 @@ type Config struct {
 }
 
 // Run runs the event store until ctx is done, then shuts down: it stops taking append
-// requests, lets those in flight finish, and closes the database last.
+// requests, lets those in flight finish, and closes the database last. It also shuts
+// down, and returns the error, when the embedded FerretDB stops by itself: without its
+// database the store could only answer "unavailable".
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	cfg.Database = cmp.Or(cfg.Database, "msdemo_eventstore")
 	cfg.Exchange = cmp.Or(cfg.Exchange, event.Exchange)
@@ -123,6 +125,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
+	case <-db.lost():
+		err = db.lostErr()
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -152,19 +156,16 @@ func openDatabase(ctx context.Context, cfg Config, logger *slog.Logger) (*mongoS
 		return db, nil
 	}
 	dir := filepath.Join(cfg.DataDir, "eventstore")
-	ferretCtx, stopFerret := context.WithCancel(context.Background())
-	uri, ferretDone, err := startFerretDB(ferretCtx, dir, logger)
+	ferret, err := startFerretDB(dir, logger)
 	if err != nil {
-		stopFerret()
 		return nil, err
 	}
-	stop := func() { stopFerret(); <-ferretDone }
-	db, err := openMongo(ctx, uri, cfg.Database)
+	db, err := openMongo(ctx, ferret.uri, cfg.Database)
 	if err != nil {
-		stop()
+		ferret.stop()
 		return nil, fmt.Errorf("embedded FerretDB in %s: %w", dir, err)
 	}
-	db.stopEmbedded = stop
+	db.embedded = ferret
 	err = indexFerretIDs(ctx, dir, cfg.Database, db.client.Database(cfg.Database), collCommits, collChunks, collMeta)
 	if err == nil {
 		err = indexFerretIDs(ctx, dir, cfg.Database+"_pages", db.client.Database(cfg.Database+"_pages"), collPages)

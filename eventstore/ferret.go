@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -19,16 +20,29 @@ import (
 // several stores in one process).
 var ferretNew sync.Mutex
 
+// ferretProcess is an embedded FerretDB running in this process.
+type ferretProcess struct {
+	uri string
+	// done is closed when FerretDB has stopped; err says why, and is nil only when stop
+	// asked it to.
+	done chan struct{}
+	err  error
+
+	cancel   context.CancelFunc
+	stopping atomic.Bool
+}
+
 // startFerretDB runs an embedded FerretDB with its SQLite backend in dir on a loopback port
-// until ctx is done, and returns its MongoDB URI. Telemetry is off (the embedded package
-// turns it off and locks it). done is closed when it has stopped.
-func startFerretDB(ctx context.Context, dir string, logger *slog.Logger) (uri string, done <-chan struct{}, err error) {
+// until stop is called. Telemetry is off (the embedded package turns it off and locks it).
+// If it stops by itself, or fails, it logs that, and done says so: the event store cannot
+// go on without its database.
+func startFerretDB(dir string, logger *slog.Logger) (*ferretProcess, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return "", nil, fmt.Errorf("embedded FerretDB data dir %s: %w", dir, err)
+		return nil, fmt.Errorf("embedded FerretDB data dir %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(abs, 0o750); err != nil {
-		return "", nil, fmt.Errorf("embedded FerretDB data dir: %w", err)
+		return nil, fmt.Errorf("embedded FerretDB data dir: %w", err)
 	}
 	ferretNew.Lock() // ferretdb.New writes a package-level variable of FerretDB's
 	f, err := ferretdb.New(&ferretdb.Config{
@@ -41,14 +55,31 @@ func startFerretDB(ctx context.Context, dir string, logger *slog.Logger) (uri st
 	})
 	ferretNew.Unlock()
 	if err != nil {
-		return "", nil, fmt.Errorf("start embedded FerretDB in %s: %w", abs, err)
+		return nil, fmt.Errorf("start embedded FerretDB in %s: %w", abs, err)
 	}
-	stopped := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &ferretProcess{uri: f.MongoDBURI(), done: make(chan struct{}), cancel: cancel}
 	go func() {
-		defer close(stopped)
-		_ = f.Run(ctx)
+		defer close(p.done)
+		err := f.Run(ctx)
+		switch {
+		case err != nil:
+			p.err = fmt.Errorf("embedded FerretDB in %s failed: %w", abs, err)
+		case !p.stopping.Load():
+			p.err = fmt.Errorf("embedded FerretDB in %s stopped unasked", abs)
+		}
+		if p.err != nil {
+			logger.Error("embedded FerretDB stopped", "error", p.err)
+		}
 	}()
-	return f.MongoDBURI(), stopped, nil
+	return p, nil
+}
+
+// stop stops FerretDB and waits until it has.
+func (p *ferretProcess) stop() {
+	p.stopping.Store(true)
+	p.cancel()
+	<-p.done
 }
 
 // quietHandler passes on only errors.

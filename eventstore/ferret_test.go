@@ -59,3 +59,36 @@ func idQueryPlan(t *testing.T, path, collection string) string {
 	}
 	return strings.Join(plan, "; ")
 }
+
+// An embedded FerretDB that stops without being asked to reports it (the event store's Run
+// then fails, db.lost); one that is stopped reports nothing.
+func TestFerretStoppingUnaskedIsAnError(t *testing.T) {
+	t.Parallel()
+	unasked, err := startFerretDB(t.TempDir(), testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unasked.cancel() // FerretDB's Run returns, as it would if it failed by itself
+	<-unasked.done
+	if unasked.err == nil || !strings.Contains(unasked.err.Error(), "stopped unasked") {
+		t.Errorf("FerretDB stopped by itself: got %v, want an error saying so", unasked.err)
+	}
+	db := &mongoStore{embedded: unasked}
+	select {
+	case <-db.lost():
+		if db.lostErr() != unasked.err {
+			t.Errorf("lostErr: got %v, want %v", db.lostErr(), unasked.err)
+		}
+	default:
+		t.Error("lost is not closed after FerretDB stopped")
+	}
+
+	asked, err := startFerretDB(t.TempDir(), testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked.stop()
+	if asked.err != nil {
+		t.Errorf("FerretDB stopped by stop: got %v, want no error", asked.err)
+	}
+}

@@ -113,8 +113,8 @@ type mongoStore struct {
 	chunks  *mongo.Collection
 	meta    *mongo.Collection
 	pages   *mongo.Collection
-	// stopEmbedded stops an embedded FerretDB and waits until it has stopped.
-	stopEmbedded func()
+	// embedded is the embedded FerretDB, if the store runs one.
+	embedded *ferretProcess
 }
 
 // openMongo connects to uri and pings it. Writes wait for the journal of a majority, so an
@@ -141,10 +141,33 @@ func openMongo(ctx context.Context, uri, database string) (*mongoStore, error) {
 // close disconnects, then stops an embedded FerretDB.
 func (m *mongoStore) close(ctx context.Context) error {
 	err := m.client.Disconnect(ctx)
-	if m.stopEmbedded != nil {
-		m.stopEmbedded()
+	if m.embedded != nil {
+		m.embedded.stop()
 	}
 	return err
+}
+
+// lost is closed when the database is gone for good: an embedded FerretDB that stopped
+// without close. It is nil (never closed) for an external MongoDB, whose driver
+// reconnects by itself.
+func (m *mongoStore) lost() <-chan struct{} {
+	if m.embedded == nil {
+		return nil
+	}
+	return m.embedded.done
+}
+
+// lostErr says why lost was closed.
+func (m *mongoStore) lostErr() error {
+	if m.embedded == nil {
+		return nil
+	}
+	select {
+	case <-m.embedded.done:
+		return m.embedded.err
+	default:
+		return nil
+	}
 }
 
 // storeID returns the id of this store, creating it with the store's first use.

@@ -273,9 +273,10 @@ func (s *store) decisionInputs(ctx context.Context, tx *redis.Tx, username, orde
 			return Customer{}, Reservation{}, 0, err
 		}
 	}
-	var position int64
-	if v, _ := checkpoint.Val()[0].(string); v != "" {
-		position, _ = strconv.ParseInt(v, 10, 64)
+	pos, _ := checkpoint.Val()[0].(string)
+	position, err := parsePosition(pos)
+	if err != nil {
+		return Customer{}, Reservation{}, 0, err
 	}
 	return c, r, position, nil
 }
@@ -313,8 +314,25 @@ func (s *store) checkpoint(ctx context.Context, c redis.Cmdable) (string, int64,
 	}
 	storeID, _ := v[0].(string)
 	pos, _ := v[1].(string)
-	position, _ := strconv.ParseInt(pos, 10, 64)
+	position, err := parsePosition(pos)
+	if err != nil {
+		return "", 0, err
+	}
 	return storeID, position, nil
+}
+
+// parsePosition reads the checkpoint's position field: "" (no checkpoint yet) is 0, and
+// anything but a whole number >= 0 is an error, not 0, which would apply every event
+// again from the start.
+func parsePosition(v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	position, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || position < 0 {
+		return 0, fmt.Errorf("read checkpoint: corrupt position %q", v)
+	}
+	return position, nil
 }
 
 // Reset deletes every key under the prefix (SCAN and UNLINK, never KEYS, so Redis keeps

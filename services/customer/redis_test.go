@@ -2,7 +2,10 @@ package customer
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
@@ -49,4 +52,38 @@ func TestApplyKnownEventMovesOnlyTheCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(7, 500)
+}
+
+// A checkpoint whose position is not a number is an error wherever it is read, not
+// position 0 (which would apply every event again, as if the read model were empty).
+func TestCorruptCheckpointIsAnError(t *testing.T) {
+	t.Parallel()
+	prefix := testenv.Name(t) + ":"
+	rdb := testRedis(t, prefix)
+	s := newStore(rdb, prefix)
+	ctx := t.Context()
+	if _, position, err := s.Checkpoint(ctx); err != nil || position != 0 {
+		t.Fatalf("no checkpoint yet: got position %d, %v; want 0, nil", position, err)
+	}
+	for _, corrupt := range []string{"twelve", "-3", "1.5"} {
+		if err := rdb.HSet(ctx, s.checkpointKey(), "store_id", "store-1", "position", corrupt).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, position, err := s.Checkpoint(ctx); err == nil || !strings.Contains(err.Error(), "corrupt") {
+			t.Errorf("position %q: Checkpoint got %d, %v; want an error saying it is corrupt", corrupt, position, err)
+		}
+		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			_, _, _, err := s.decisionInputs(ctx, tx, "ann", "order-1")
+			return err
+		}, s.checkpointKey())
+		if err == nil || !strings.Contains(err.Error(), "corrupt") {
+			t.Errorf("position %q: decisionInputs got %v, want an error saying it is corrupt", corrupt, err)
+		}
+		data, _ := json.Marshal(Registered{Username: "ann", FullName: "Ann", Email: "ann@example.com",
+			PasswordHash: "x", Role: auth.Customer, CreditCents: 100})
+		e := event.Stored{ID: "e1", Stream: Stream("ann"), Version: 1, Position: 9, Type: EventRegistered, Data: data}
+		if err := s.Apply(ctx, "store-1", e); err == nil {
+			t.Errorf("position %q: Apply moved a corrupt checkpoint", corrupt)
+		}
+	}
 }
