@@ -289,14 +289,28 @@ func (s *Store) commit(ctx context.Context, batch []*appendJob) {
 			}
 			s.answer(decisions)
 			// The database may have stored the commit without saying so, or another writer
-			// may have: learn the truth before deciding anything else.
-			if err := s.reload(ctx); err != nil && ctx.Err() == nil {
-				s.logger.Error("reload after failed commit", "error", err)
+			// may have: learn the truth before deciding anything else. Only commits after
+			// the head can be new, so only they are read.
+			if n, err := s.catchUp(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Error("catch up after failed commit", "error", err)
+			} else if n > 0 {
+				s.logger.Warn("found commits after a failed commit", "events", n, "head", s.Head())
 			}
 			return
 		}
-		s.mu.Lock()
-		nx := *x // a new index value, so that readers holding the old one are unaffected
+		s.extend(x, [][]event.Stored{events})
+	}
+	s.answer(decisions)
+	s.writeChunks(ctx)
+}
+
+// extend makes the index x followed by the commits, each a slice of events in position
+// order, the store's index, and wakes the readers waiting for a new head. Only the writer
+// calls it, with the current index.
+func (s *Store) extend(x *index, commits [][]event.Stored) {
+	s.mu.Lock()
+	nx := *x // a new index value, so that readers holding the old one are unaffected
+	for _, events := range commits {
 		for _, e := range events {
 			nx.add(e)
 		}
@@ -304,13 +318,39 @@ func (s *Store) commit(ctx context.Context, batch []*appendJob) {
 		for range events {
 			nx.tailCommit = append(nx.tailCommit, events[0].Position)
 		}
-		s.idx = &nx
-		close(s.committed)
-		s.committed = make(chan struct{})
-		s.mu.Unlock()
 	}
-	s.answer(decisions)
-	s.writeChunks(ctx)
+	s.idx = &nx
+	close(s.committed)
+	s.committed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// catchUp adds to the index the commits stored after its head (by a commit that failed
+// to answer, or another writer), reading those commits only, and returns how many events
+// they held. On an error the index stays as it was, and the next commit finds out again.
+func (s *Store) catchUp(ctx context.Context) (int, error) {
+	s.mu.RLock()
+	x := s.idx
+	s.mu.RUnlock()
+	var commits [][]event.Stored
+	n := 0
+	for next := x.head + 1; ; {
+		doc, found, err := s.db.commit(ctx, next)
+		if err != nil {
+			return 0, fmt.Errorf("read commit at %d: %w", next, err)
+		}
+		if !found {
+			break
+		}
+		commits = append(commits, doc.Events)
+		n += len(doc.Events)
+		next = doc.Last + 1
+	}
+	if n > 0 {
+		s.extend(x, commits)
+		s.writeChunks(ctx)
+	}
+	return n, nil
 }
 
 func (s *Store) answer(decisions []decision) {
