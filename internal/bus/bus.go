@@ -75,7 +75,7 @@ type QueueConfig struct {
 	DeadLetter bool
 	// MaxAttempts is how often a failing message is tried before it is dead-lettered
 	// (default 5). Backoff is the first pause between tries, doubled each time up to 5 s
-	// (default 100 ms).
+	// (default 100 ms); each pause is drawn at random within ±20% of that.
 	MaxAttempts int
 	Backoff     time.Duration
 	// Prefetch is how many unacked messages the broker sends ahead (default 32).
@@ -95,7 +95,8 @@ type Conn struct {
 // bad credentials or a bad URL fail at once. logger must not be nil.
 //
 // After that, a background goroutine watches the connection until Close: when it drops, it
-// dials again with backoff (100 ms doubling to 5 s), declares the exchanges recorded by
+// dials again with backoff (100 ms doubling to 5 s, ±20% at random, so that the clients
+// of a restarted broker do not all come back at once), declares the exchanges recorded by
 // DeclareExchange again, and every consumer resumes by itself.
 func Dial(ctx context.Context, url string, logger *slog.Logger, opts ...DialOption) (*Conn, error) {
 	return dial(ctx, url, logger, opts...)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -18,8 +19,26 @@ const (
 	firstDialTimeout = 10 * time.Second // for Dial when ctx has no deadline
 	minBackoff       = 100 * time.Millisecond
 	maxBackoff       = 5 * time.Second
+	backoffJitter    = 0.2             // each pause is drawn within ±20% of its nominal length
 	closeWait        = 5 * time.Second // how long Close waits for consumers, then publishes
 )
+
+// newBackoff returns the pauses between tries: first, doubled after each try up to
+// maxBackoff, each drawn at random within ±backoffJitter of that, so that the clients
+// that lost the broker together do not come back in step.
+func newBackoff(first time.Duration) *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: first, RandomizationFactor: backoffJitter,
+		Multiplier: 2, MaxInterval: maxBackoff}
+}
+
+// retry calls op until it succeeds, returns an error wrapped by backoff.Permanent, has
+// been called maxTries times (0: no limit), or ctx is done, pausing between calls as
+// newBackoff(first) says; notify, if not nil, hears each failure and the pause after it.
+// It returns op's last result, or ctx's error when ctx ended first.
+func retry[T any](ctx context.Context, first time.Duration, maxTries int, notify backoff.Notify, op backoff.Operation[T]) (T, error) {
+	return backoff.Retry(ctx, op, backoff.WithBackOff(newBackoff(first)), backoff.WithMaxTries(uint(maxTries)),
+		backoff.WithMaxElapsedTime(0), backoff.WithNotify(notify))
+}
 
 // conn is the implementation behind Conn.
 //
@@ -82,20 +101,21 @@ func dial(ctx context.Context, rawURL string, logger *slog.Logger, opts ...DialO
 		ctx, cancel = context.WithTimeout(ctx, firstDialTimeout)
 		defer cancel()
 	}
-	backoff := minBackoff
-	for {
+	var last error // the reason, rather than ctx's error, when ctx ends
+	a, err := retry(ctx, minBackoff, 0, nil, func() (*amqp.Connection, error) {
 		a, err := c.open()
-		if err == nil {
-			c.life, c.stop = context.WithCancel(context.Background())
-			c.setConnection(a)
-			go c.supervise(a)
-			return &Conn{impl: c}, nil
+		if last = err; isAuthError(err) {
+			return nil, backoff.Permanent(err)
 		}
-		if isAuthError(err) || !sleep(ctx, backoff) {
-			return nil, fmt.Errorf("bus: RabbitMQ not reachable at RABBITMQ_URL=%s: %w; start it with `rabbitmq-server -detached`", c.shown, err)
-		}
-		backoff = min(backoff*2, maxBackoff)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: RabbitMQ not reachable at RABBITMQ_URL=%s: %w; start it with `rabbitmq-server -detached`", c.shown, last)
 	}
+	c.life, c.stop = context.WithCancel(context.Background())
+	c.setConnection(a)
+	go c.supervise(a)
+	return &Conn{impl: c}, nil
 }
 
 // open dials one AMQP connection.
@@ -135,23 +155,27 @@ func (c *conn) supervise(a *amqp.Connection) {
 // reconnect dials with backoff and declares the recorded exchanges again. It returns nil
 // when Close was called.
 func (c *conn) reconnect() *amqp.Connection {
-	backoff := minBackoff
-	for attempt := 1; ; attempt++ {
+	attempt := 0
+	a, err := retry(c.life, minBackoff, 0, func(err error, next time.Duration) {
+		c.logger.Warn("rabbitmq reconnect failed", "error", err, "attempt", attempt, "retry_in_ms", next.Milliseconds())
+	}, func() (*amqp.Connection, error) {
+		attempt++
 		a, err := c.open()
-		if err == nil {
-			if err = c.redeclare(a); err == nil {
-				c.setConnection(a)
-				c.logger.Info("rabbitmq reconnected", "attempts", attempt)
-				return a
-			}
+		if err != nil {
+			return nil, err
+		}
+		if err := c.redeclare(a); err != nil {
 			_ = a.Close()
+			return nil, err
 		}
-		c.logger.Warn("rabbitmq reconnect failed", "error", err, "attempt", attempt, "retry_in_ms", backoff.Milliseconds())
-		if !sleep(c.life, backoff) {
-			return nil
-		}
-		backoff = min(backoff*2, maxBackoff)
+		return a, nil
+	})
+	if err != nil { // only Close ends the retries
+		return nil
 	}
+	c.setConnection(a)
+	c.logger.Info("rabbitmq reconnected", "attempts", attempt)
+	return a
 }
 
 // redeclare declares the recorded exchanges on a fresh connection.

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -89,22 +91,14 @@ func (k *consumer) run(ctx context.Context, s *session) {
 			return
 		}
 		k.logger.Warn("consumer lost its channel; resuming")
-		backoff := minBackoff
-		for {
-			var err error
-			if s, err = k.open(ctx); err == nil {
-				k.logger.Info("consumer resumed")
-				break
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			k.logger.Error("resume consumer", "error", err, "retry_in_ms", backoff.Milliseconds())
-			if !sleep(ctx, backoff) {
-				return
-			}
-			backoff = min(backoff*2, maxBackoff)
+		var err error
+		s, err = retry(ctx, minBackoff, 0, func(err error, next time.Duration) {
+			k.logger.Error("resume consumer", "error", err, "retry_in_ms", next.Milliseconds())
+		}, func() (*session, error) { return k.open(ctx) })
+		if err != nil { // only ctx ends the retries
+			return
 		}
+		k.logger.Info("consumer resumed")
 	}
 }
 
@@ -254,33 +248,32 @@ func (k *consumer) declare(ch *amqp.Channel) (*session, error) {
 // handle calls h for d, retrying in place, and acks or rejects d.
 func (k *consumer) handle(ctx context.Context, h Handler, d amqp.Delivery) {
 	del := delivery(d)
-	backoff := k.cfg.Backoff
-	for attempt := 1; ; attempt++ {
+	attempt := 0
+	log := func(err error) *slog.Logger {
+		return k.logger.With("message_id", del.ID, "type", del.Type, "attempt", attempt, "error", err)
+	}
+	_, err := retry(ctx, k.cfg.Backoff, k.cfg.MaxAttempts, func(err error, next time.Duration) {
+		log(err).Warn("handler failed; retrying", "retry_in_ms", next.Milliseconds())
+	}, func() (struct{}, error) {
+		attempt++
 		err := callHandler(ctx, h, del)
-		if err == nil {
-			k.ackHandled(d)
-			return
+		if errors.Is(err, ErrPermanent) {
+			return struct{}{}, backoff.Permanent(err)
 		}
-		if ctx.Err() != nil { // shutting down: let the next consumer try
-			k.settle(d.Nack(false, true))
-			return
+		return struct{}{}, err
+	})
+	switch {
+	case err == nil:
+		k.ackHandled(d)
+	case ctx.Err() != nil: // shutting down: let the next consumer try
+		k.settle(d.Nack(false, true))
+	default: // permanent, or tried MaxAttempts times
+		if k.cfg.DeadLetter {
+			log(err).Error("handler failed; dead-lettering", "dead_queue", k.cfg.Name+".dead")
+		} else {
+			log(err).Error("handler failed; dropping (no dead-letter queue)")
 		}
-		log := k.logger.With("message_id", del.ID, "type", del.Type, "attempt", attempt, "error", err)
-		if errors.Is(err, ErrPermanent) || attempt >= k.cfg.MaxAttempts {
-			if k.cfg.DeadLetter {
-				log.Error("handler failed; dead-lettering", "dead_queue", k.cfg.Name+".dead")
-			} else {
-				log.Error("handler failed; dropping (no dead-letter queue)")
-			}
-			k.settle(d.Nack(false, false))
-			return
-		}
-		log.Warn("handler failed; retrying", "retry_in_ms", backoff.Milliseconds())
-		if !sleep(ctx, backoff) {
-			k.settle(d.Nack(false, true))
-			return
-		}
-		backoff = min(backoff*2, maxBackoff)
+		k.settle(d.Nack(false, false))
 	}
 }
 

@@ -41,7 +41,7 @@ func (c *conn) publish(ctx context.Context, exchange string, msgs []Routed) erro
 	defer c.inflight.Done()
 
 	total := len(msgs)
-	backoff := minBackoff
+	pauses := newBackoff(minBackoff)
 	for {
 		if err := c.checkExchange(ctx, exchange); err != nil {
 			return fmt.Errorf("bus: publish to %q: %w", exchange, err)
@@ -64,10 +64,9 @@ func (c *conn) publish(ctx context.Context, exchange string, msgs []Routed) erro
 			c.mu.Lock()
 			delete(c.checked, exchange)
 			c.mu.Unlock()
-			if !sleep(ctx, backoff) {
+			if !sleep(ctx, pauses.NextBackOff()) {
 				return fmt.Errorf("bus: publish to %q: %d of %d unconfirmed: %w", exchange, len(msgs), total, ctx.Err())
 			}
-			backoff = min(backoff*2, maxBackoff)
 		}
 		c.logger.Debug("publishing again", "exchange", exchange, "unconfirmed", len(msgs), "error", err)
 	}

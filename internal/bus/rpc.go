@@ -54,7 +54,7 @@ func (c *conn) call(ctx context.Context, queue string, body []byte) ([]byte, err
 		Body:          body,
 	}
 	fail := func(err error) ([]byte, error) { return nil, fmt.Errorf("bus: call %s: %w", queue, err) }
-	backoff := minBackoff
+	pauses := newBackoff(minBackoff)
 	for {
 		r, err := c.rpcChannel(ctx)
 		if err != nil {
@@ -77,10 +77,9 @@ func (c *conn) call(ctx context.Context, queue string, body []byte) ([]byte, err
 				}
 				// The server has not declared its queue yet: ask again after a pause.
 				c.logger.Debug("rpc request returned: no queue", "queue", queue)
-				if !sleep(ctx, backoff) {
+				if !sleep(ctx, pauses.NextBackOff()) {
 					return fail(fmt.Errorf("no queue %q: %w", queue, ctx.Err()))
 				}
-				backoff = min(backoff*2, maxBackoff)
 				resend = true
 			case <-confirmed:
 				confirmed = nil
