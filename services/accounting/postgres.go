@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/service"
 )
 
@@ -28,8 +29,16 @@ type Store struct {
 	db *pgxpool.Pool
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS invoices (
+// schema is the read model's tables. Raise its Version with every change of them (or of
+// what the store writes): the read model is then rebuilt from the events at start.
+//
+// pending_invoices is kept across versions: its rows are work still
+// to do, approvals whose invoice is to be issued, which a rebuild by `msdemo rebuild`
+// does not record again (it issues nothing). A change of its shape needs a real
+// migration: ALTER TABLE in Create, which runs once per version.
+var schema = postgres.Schema{Name: "accounting", Version: 1, Tables: []string{"invoices", "checkpoint"},
+	Kept: []string{"pending_invoices"}, Create: `
+CREATE TABLE invoices (
 	order_id    text PRIMARY KEY,
 	customer    text NOT NULL,
 	total_cents bigint NOT NULL,
@@ -37,8 +46,8 @@ CREATE TABLE IF NOT EXISTS invoices (
 	version     bigint NOT NULL,
 	doc         jsonb NOT NULL
 );
-CREATE INDEX IF NOT EXISTS invoices_newest ON invoices (issued_at DESC, order_id DESC);
-CREATE INDEX IF NOT EXISTS invoices_customer_newest ON invoices (customer, issued_at DESC, order_id DESC);
+CREATE INDEX invoices_newest ON invoices (issued_at DESC, order_id DESC);
+CREATE INDEX invoices_customer_newest ON invoices (customer, issued_at DESC, order_id DESC);
 CREATE TABLE IF NOT EXISTS pending_invoices (
 	order_id    text PRIMARY KEY,
 	approval    jsonb NOT NULL,       -- the order.approved data (Approved)
@@ -49,19 +58,21 @@ CREATE TABLE IF NOT EXISTS pending_invoices (
 	handed_at   timestamptz NOT NULL DEFAULT now()  -- when it was last handed to an issuer
 );
 CREATE INDEX IF NOT EXISTS pending_invoices_handed ON pending_invoices (handed_at);
-CREATE TABLE IF NOT EXISTS checkpoint (
+CREATE TABLE checkpoint (
 	one      boolean PRIMARY KEY DEFAULT true CHECK (one),
 	store_id text NOT NULL,
 	position bigint NOT NULL
 );
-INSERT INTO checkpoint (store_id, position) VALUES ('', 0) ON CONFLICT DO NOTHING;
-`
+INSERT INTO checkpoint (store_id, position) VALUES ('', 0);
+`}
 
-// NewStore creates the tables in db if missing and returns the store. The caller closes
-// db after the store's last use.
+// NewStore creates the tables in db when missing or of another schema version
+// (postgres.Schema.Ensure: the read model is then empty, but for the pending approvals,
+// and is rebuilt as the service catches up) and returns the store. The caller closes db
+// after the store's last use.
 func NewStore(ctx context.Context, db *pgxpool.Pool) (*Store, error) {
-	if _, err := db.Exec(ctx, schema); err != nil {
-		return nil, fmt.Errorf("create the accounting read model: %w", err)
+	if _, err := schema.Ensure(ctx, db); err != nil {
+		return nil, fmt.Errorf("open the accounting read model: %w", err)
 	}
 	return &Store{db: db}, nil
 }

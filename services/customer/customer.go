@@ -63,9 +63,10 @@ func (cfg *Config) setDefaults() {
 	cfg.Subscription = cmp.Or(cfg.Subscription, "customer")
 }
 
-// Run runs the customer service until ctx is done: it catches its read model up with the
-// event store, registers the manager "admin" if there is none, and serves the API; its
-// /healthz answers 503 until then. An unreachable Redis or RabbitMQ, or a busy port,
+// Run runs the customer service until ctx is done: it empties a read model of another
+// schema version (ensureSchema), catches the read model up with the event store,
+// registers the manager "admin" if there is none, and serves the API; its /healthz
+// answers 503 until then. An unreachable Redis or RabbitMQ, or a busy port,
 // fails Run at once.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	cfg.setDefaults()
@@ -84,7 +85,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer rt.Close()
-	app, err := newApp(cfg, rt, newStore(rdb, cfg.KeyPrefix))
+	users := newStore(rdb, cfg.KeyPrefix)
+	if _, err := users.ensureSchema(ctx); err != nil {
+		return err
+	}
+	app, err := newApp(cfg, rt, users)
 	if err != nil {
 		return err
 	}
@@ -102,6 +107,9 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer rdb.Close()
 	users := newStore(rdb, cfg.KeyPrefix)
+	if _, err := users.ensureSchema(ctx); err != nil {
+		return err
+	}
 	// The feed only: no broker needed.
 	if _, err := eventclient.New(nil, cfg.Service.EventstoreURL, "", "").Rebuild(ctx, subscribedTypes, users, logger); err != nil {
 		return fmt.Errorf("rebuild the customer read model: %w", err)

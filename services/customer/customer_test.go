@@ -363,7 +363,7 @@ func TestRebuild(t *testing.T) {
 	if err := newStore(rdb, cfg.KeyPrefix).Reset(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
-	rdb.Del(context.Background(), cfg.KeyPrefix+"checkpoint")
+	rdb.Del(context.Background(), cfg.KeyPrefix+"checkpoint", cfg.KeyPrefix+"schema")
 	if n, _ := rdb.Keys(context.Background(), cfg.KeyPrefix+"*").Result(); len(n) != 0 {
 		t.Fatalf("keys left after deleting: %v", n)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -25,8 +26,10 @@ import (
 //	                         hash: order id -> "<state> <amount_cents>", the customer's
 //	                         answers to orders (Reservation), moved by its credit events
 //	<prefix>checkpoint       hash: store_id, position
+//	<prefix>schema           the version of this layout (schemaVersion; ensureSchema)
+//	<prefix>schema-lock      held while one replica replaces a layout of another version
 //
-// It is safe for concurrent use. Only Apply and Reset write.
+// It is safe for concurrent use. Only Apply and Reset write (and ensureSchema, before).
 type store struct {
 	rdb    *redis.Client
 	prefix string
@@ -39,6 +42,8 @@ func newStore(rdb *redis.Client, prefix string) *store { return &store{rdb: rdb,
 func (s *store) userKey(username string) string { return s.prefix + "user:" + username }
 func (s *store) usersKey() string               { return s.prefix + "users" }
 func (s *store) checkpointKey() string          { return s.prefix + "checkpoint" }
+func (s *store) schemaKey() string              { return s.prefix + "schema" }
+func (s *store) schemaLockKey() string          { return s.prefix + "schema-lock" }
 func (s *store) reservationsKey(username string) string {
 	return s.prefix + "reservations:" + username
 }
@@ -335,8 +340,59 @@ func parsePosition(v string) (int64, error) {
 	return position, nil
 }
 
-// Reset deletes every key under the prefix (SCAN and UNLINK, never KEYS, so Redis keeps
-// serving meanwhile) and records storeID at position 0 as the checkpoint.
+// schemaVersion is the version of the key layout (see store). Raise it with every change
+// of what the keys hold: the read model is then rebuilt from the events at start.
+const schemaVersion = 1
+
+// schemaLockTTL bounds how long a replica that died while replacing the layout holds the
+// others back.
+const schemaLockTTL = time.Minute
+
+// ensureSchema makes the read model's layout the one of schemaVersion and reports
+// whether it emptied it. When the stored version differs (none: new keys, or keys made
+// before versions; another: an older or newer build's), it deletes the read model (as
+// Reset does, checkpoint at 0) and records schemaVersion; the subscription then rebuilds
+// the read model from the events as it catches up. One replica at a time does that
+// (schema-lock); the others wait until the version is current.
+func (s *store) ensureSchema(ctx context.Context) (emptied bool, err error) {
+	want := strconv.Itoa(schemaVersion)
+	for {
+		v, err := s.rdb.Get(ctx, s.schemaKey()).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return false, fmt.Errorf("read the schema version: %w", err)
+		}
+		if v == want {
+			return false, nil
+		}
+		locked, err := s.rdb.SetNX(ctx, s.schemaLockKey(), "1", schemaLockTTL).Result()
+		if err != nil {
+			return false, fmt.Errorf("lock the schema: %w", err)
+		}
+		if !locked { // another replica replaces it: wait for it
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		err = s.Reset(ctx, "")
+		if err == nil {
+			err = s.rdb.Set(ctx, s.schemaKey(), want, 0).Err()
+		}
+		if uerr := s.rdb.Del(context.WithoutCancel(ctx), s.schemaLockKey()).Err(); err == nil && uerr != nil {
+			err = fmt.Errorf("unlock the schema: %w", uerr)
+		}
+		if err != nil {
+			return false, fmt.Errorf("replace the read model of schema version %q: %w", v, err)
+		}
+		return true, nil
+	}
+}
+
+// Reset deletes every key of the read model (SCAN and UNLINK, never KEYS, so Redis keeps
+// serving meanwhile), all under the prefix but the schema version and its lock, and
+// records storeID at position 0 as the checkpoint.
 func (s *store) Reset(ctx context.Context, storeID string) error {
 	iter := s.rdb.Scan(ctx, 0, globEscape(s.prefix)+"*", 1000).Iterator()
 	var batch []string
@@ -349,6 +405,9 @@ func (s *store) Reset(ctx context.Context, storeID string) error {
 		return err
 	}
 	for iter.Next(ctx) {
+		if key := iter.Val(); key == s.schemaKey() || key == s.schemaLockKey() {
+			continue
+		}
 		batch = append(batch, iter.Val())
 		if len(batch) == 500 {
 			if err := flush(); err != nil {

@@ -27,8 +27,11 @@ type Store struct {
 
 var _ eventclient.ReadModel = (*Store)(nil)
 
-const schema = `
-CREATE TABLE IF NOT EXISTS orders (
+// schema is the read model's tables. Raise its Version with every change of them (or of
+// what Apply writes): the read model is then rebuilt from the events at start.
+var schema = postgres.Schema{Name: "order", Version: 1,
+	Tables: []string{"orders", "timeline", "prices", "checkpoint"}, Create: `
+CREATE TABLE orders (
 	id               text PRIMARY KEY,
 	customer         text NOT NULL,
 	product_id       text NOT NULL,
@@ -40,51 +43,42 @@ CREATE TABLE IF NOT EXISTS orders (
 	placed_at        timestamptz NOT NULL,
 	version          bigint NOT NULL
 );
-CREATE INDEX IF NOT EXISTS orders_newest ON orders (placed_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS orders_of_customer ON orders (customer, placed_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS orders_pending ON orders (placed_at) WHERE status = 'pending';
-CREATE TABLE IF NOT EXISTS timeline (
+CREATE INDEX orders_newest ON orders (placed_at DESC, id DESC);
+CREATE INDEX orders_of_customer ON orders (customer, placed_at DESC, id DESC);
+CREATE INDEX orders_pending ON orders (placed_at) WHERE status = 'pending';
+CREATE TABLE timeline (
 	order_id text NOT NULL,
 	step     text NOT NULL,
 	at       timestamptz NOT NULL,
 	reason   text NOT NULL DEFAULT '',
 	PRIMARY KEY (order_id, step)
 );
-CREATE TABLE IF NOT EXISTS prices (
+CREATE TABLE prices (
 	product_id  text PRIMARY KEY,
 	price_cents bigint NOT NULL,
 	deleted     boolean NOT NULL,
 	version     bigint NOT NULL
 );
-CREATE TABLE IF NOT EXISTS checkpoint (
+CREATE TABLE checkpoint (
 	one      integer PRIMARY KEY CHECK (one = 1),
 	store_id text NOT NULL,
 	position bigint NOT NULL
 );
-INSERT INTO checkpoint (one, store_id, position) VALUES (1, '', 0) ON CONFLICT DO NOTHING;
-`
-
-// schemaLock is the advisory lock that keeps replicas starting at once from creating
-// the tables at the same time.
-const schemaLock = 0x6f72646572 // "order"
+INSERT INTO checkpoint (one, store_id, position) VALUES (1, '', 0);
+`}
 
 // OpenStore opens the read model in database on the PostgreSQL server of serverURL,
-// creating the database and the tables when missing. Close releases it.
+// creating the database when missing, and the tables when missing or of another schema
+// version (postgres.Schema.Ensure: the read model is then empty and is rebuilt as the
+// service catches up). Close releases it.
 func OpenStore(ctx context.Context, serverURL, database string) (*Store, error) {
 	pool, err := postgres.Open(ctx, serverURL, database)
 	if err != nil {
 		return nil, err
 	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, schemaLock); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, schema)
-		return err
-	})
-	if err != nil {
+	if _, err := schema.Ensure(ctx, pool); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("create the order read model in %s: %w", database, err)
+		return nil, fmt.Errorf("open the order read model in %s: %w", database, err)
 	}
 	return &Store{pool: pool}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
@@ -29,14 +30,21 @@ type Store struct {
 
 var _ eventclient.ReadModel = (*Store)(nil)
 
+// schemaVersion is the version of schema, kept in the file's user_version. Raise it with
+// every change of schema (or of what Apply writes): the read model is then rebuilt from
+// the events at start (ensureSchema).
+const schemaVersion = 1
+
+// schema creates the read model's tables, schemaTables, at schemaVersion in a file that
+// has none of them.
 const schema = `
-CREATE TABLE IF NOT EXISTS categories (
+CREATE TABLE categories (
 	id      TEXT PRIMARY KEY,
 	name    TEXT NOT NULL,
 	version INTEGER NOT NULL,
 	deleted INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS products (
+CREATE TABLE products (
 	id             TEXT PRIMARY KEY,
 	name           TEXT NOT NULL,
 	description    TEXT NOT NULL,
@@ -47,26 +55,80 @@ CREATE TABLE IF NOT EXISTS products (
 	version        INTEGER NOT NULL,
 	deleted        INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS products_by_name ON products (deleted, name COLLATE NOCASE, id);
-CREATE INDEX IF NOT EXISTS products_by_category ON products (category_id, deleted, name COLLATE NOCASE, id);
-CREATE TABLE IF NOT EXISTS reservations (
+CREATE INDEX products_by_name ON products (deleted, name COLLATE NOCASE, id);
+CREATE INDEX products_by_category ON products (category_id, deleted, name COLLATE NOCASE, id);
+CREATE TABLE reservations (
 	product_id TEXT NOT NULL,
 	order_id   TEXT NOT NULL,
 	quantity   INTEGER NOT NULL,
 	state      TEXT NOT NULL,
 	PRIMARY KEY (product_id, order_id)
 );
-CREATE INDEX IF NOT EXISTS reservations_by_order ON reservations (order_id);
-CREATE TABLE IF NOT EXISTS checkpoint (
+CREATE INDEX reservations_by_order ON reservations (order_id);
+CREATE TABLE checkpoint (
 	one      INTEGER PRIMARY KEY CHECK (one = 1),
 	store_id TEXT NOT NULL,
 	position INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO checkpoint (one, store_id, position) VALUES (1, '', 0);
+INSERT INTO checkpoint (one, store_id, position) VALUES (1, '', 0);
 `
 
+// schemaTables are the tables of schema; formerTables those of earlier versions that
+// schema no longer makes.
+var (
+	schemaTables = []string{"categories", "products", "reservations", "checkpoint"}
+	formerTables []string
+)
+
+// ensureSchema makes the file hold the tables of schemaVersion. When its user_version
+// differs (0: a new file, or one made before versions; another: an older or newer
+// build's) or a table of schema is missing (deleted, to have it rebuilt), it drops
+// schemaTables and formerTables and creates schema, empty at checkpoint 0, in one
+// transaction on the writer connection (so processes opening the file at once take
+// turns), and reports that it did: the subscription then rebuilds the read model from
+// the events as it catches up, as it would from a deleted file.
+func ensureSchema(ctx context.Context, write *sql.DB) (created bool, err error) {
+	tx, err := write.BeginTx(ctx, nil) // _txlock=immediate: takes the write lock at once
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return false, fmt.Errorf("read the schema version: %w", err)
+	}
+	var found int
+	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table'
+		AND name IN (SELECT value FROM json_each(?))`, jsonList(schemaTables)).Scan(&found)
+	if err != nil {
+		return false, fmt.Errorf("look for the tables: %w", err)
+	}
+	if version == schemaVersion && found == len(schemaTables) {
+		return false, tx.Commit()
+	}
+	for _, table := range slices.Concat(schemaTables, formerTables) {
+		if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS "`+table+`"`); err != nil {
+			return false, fmt.Errorf("drop the tables of version %d: %w", version, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return false, fmt.Errorf("create the tables of version %d: %w", schemaVersion, err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return false, fmt.Errorf("record the schema version: %w", err)
+	}
+	return true, tx.Commit()
+}
+
+// jsonList is names as a JSON array, for json_each.
+func jsonList(names []string) string {
+	b, _ := json.Marshal(names)
+	return string(b)
+}
+
 // OpenStore opens (creating if needed) the read model in the SQLite file at path, in WAL
-// mode with a busy timeout. Close releases it.
+// mode with a busy timeout, with the tables of schemaVersion (ensureSchema: tables of
+// another version are replaced by empty ones). Close releases it.
 func OpenStore(ctx context.Context, path string) (*Store, error) {
 	dsn := func(txlock string) string {
 		q := url.Values{"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)"}}
@@ -80,7 +142,7 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	write.SetMaxOpenConns(1)
-	if _, err := write.ExecContext(ctx, schema); err != nil {
+	if _, err := ensureSchema(ctx, write); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("create the read model in %s: %w", path, err)
 	}
