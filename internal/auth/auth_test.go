@@ -249,3 +249,17 @@ func TestLoadKeyConcurrently(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkVerify(b *testing.B) {
+	key, err := NewKey(secretA)
+	if err != nil {
+		b.Fatal(err)
+	}
+	token := key.Sign(Claims{User: "ann", Role: Customer, ExpiresAt: time.Now().Add(time.Hour)})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := key.Verify(token, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
