@@ -107,6 +107,7 @@ func NewKeySet(secrets ...[]byte) (Key, error) {
 	return k, nil
 }
 
+// checkSecret returns what makes s unfit as a token key, or nil.
 func checkSecret(s []byte) error {
 	if len(s) < MinKeyBytes {
 		return fmt.Errorf("has %d bytes, want at least %d (%d hex digits, e.g. `openssl rand -hex 32`)",
