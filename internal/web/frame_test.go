@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -247,5 +248,45 @@ func TestLoginHandlers(t *testing.T) {
 	p = b.Post("/logout", url.Values{}, nil)
 	if p.URL != "/bye" || p.TestID("user") != "" || p.TestID("flash") != "You are logged out." {
 		t.Errorf("log out: got %s, user %q, flash %q; want /bye, no user, You are logged out.", p.URL, p.TestID("user"), p.TestID("flash"))
+	}
+}
+
+// TestRunSite runs a site until its context is done: it serves the handler that
+// NewHandler builds, refuses a second site on the same address at once, and returns nil
+// after a graceful shutdown.
+func TestRunSite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Redis and RabbitMQ; skipped with -short")
+	}
+	prefix := "msdemo:" + testenv.Name(t) + ":"
+	cfg := web.SiteConfig{Addr: testenv.FreeAddr(t), RedisURL: testenv.RedisURL(), RabbitMQURL: testenv.RabbitMQURL(),
+		SessionPrefix: prefix}
+	spec := web.SiteSpec{Name: "testsite", CookieName: "msdemo_testsite", LiveKeys: []string{"order.*"},
+		NewHandler: func(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub *web.Hub, keepAlive time.Duration) http.Handler {
+			site := &web.Site{Name: "test site", Home: "/", Login: "/login", Sessions: sessions, Logger: logger}
+			return site.Handler(web.NewRouter(site))
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- web.RunSite(ctx, spec, cfg, testenv.Logger(t)) }()
+	testenv.WaitHealthy(t, "http://"+cfg.Addr+"/healthz", 20*time.Second)
+
+	err := web.RunSite(context.Background(), spec, cfg, testenv.Logger(t))
+	if err == nil || !strings.HasPrefix(err.Error(), "testsite: listen on "+cfg.Addr) {
+		t.Errorf("a second site on %s: got %v, want testsite: listen on %s: ...", cfg.Addr, err, cfg.Addr)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("after cancel: got %v, want nil", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("RunSite did not return within 15 s of its context's end")
+	}
+	if _, err := http.Get("http://" + cfg.Addr + "/healthz"); err == nil {
+		t.Errorf("after RunSite returned, %s still answers", cfg.Addr)
 	}
 }
