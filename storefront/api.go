@@ -32,9 +32,10 @@ func (s *server) order(ctx context.Context, token, id string) (order, error) {
 	return s.api.Order(ctx, token, id)
 }
 
-// orders returns the customer's latest orders (at most maxOrders), newest first.
+// orders returns the first page of the customer's orders (the latest pageSize), newest
+// first.
 func (s *server) orders(ctx context.Context, token string) ([]order, error) {
-	orders, _, err := s.api.Orders(ctx, token, "", "", maxOrders)
+	orders, _, err := s.api.Orders(ctx, token, "", "", pageSize)
 	return orders, err
 }
 
@@ -42,5 +43,5 @@ func (s *server) productNames(ctx context.Context, orders []order) map[string]st
 	return s.api.ProductNames(ctx, orders)
 }
 
-// maxOrders is how many orders /orders shows: a customer's latest.
-const maxOrders = 100
+// pageSize is how many orders a page of /orders shows.
+const pageSize = 20

@@ -198,15 +198,18 @@ func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request) {
 	s.site.Render(w, r, http.StatusUnprocessableEntity, "Profile", profilePage(v))
 }
 
-// handleOrderList serves GET /orders: the customer's orders, newest first.
+// handleOrderList serves GET /orders[?after=]: a page of the customer's orders, newest
+// first.
 func (s *server) handleOrderList(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
-	orders, err := s.orders(r.Context(), u.Token)
+	after := r.URL.Query().Get("after")
+	orders, next, err := s.api.Orders(r.Context(), u.Token, "", after, pageSize)
 	if err != nil {
-		s.site.Error(w, r, err)
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
-	s.site.Render(w, r, http.StatusOK, "My orders", ordersPage(web.OrderViews(r.Context(), s.api, orders)))
+	v := ordersView{Orders: web.OrderViews(r.Context(), s.api, orders), NextAfter: next, Paged: after != ""}
+	s.site.Render(w, r, http.StatusOK, "My orders", ordersPage(v))
 }
 
 // handleOrderShow serves GET /orders/{id}.

@@ -286,3 +286,37 @@ func TestRunSite(t *testing.T) {
 		t.Errorf("after RunSite returned, %s still answers", cfg.Addr)
 	}
 }
+
+func TestPager(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		paged     bool
+		nextAfter string
+		want      []string // parts of the HTML; nil for none at all
+		wantNot   []string
+	}{
+		{"one page", false, "", nil, nil},
+		{"first of several", false, "o 9&x", []string{`href="/orders?status=&amp;after=o+9%26x"`, `data-testid="page-next"`},
+			[]string{`data-testid="page-first"`}},
+		{"last of several", true, "", []string{`href="/orders?status="`, `data-testid="page-first"`},
+			[]string{`data-testid="page-next"`}},
+	} {
+		var b strings.Builder
+		if err := web.Pager(c.paged, "/orders?status=", "/orders?status=&after=", c.nextAfter).Render(context.Background(), &b); err != nil {
+			t.Fatal(err)
+		}
+		if c.want == nil && b.Len() != 0 {
+			t.Errorf("%s: got %s, want nothing", c.name, b.String())
+		}
+		for _, w := range c.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: got %s, want %s in it", c.name, b.String(), w)
+			}
+		}
+		for _, w := range c.wantNot {
+			if strings.Contains(b.String(), w) {
+				t.Errorf("%s: got %s, want no %s", c.name, b.String(), w)
+			}
+		}
+	}
+}
