@@ -38,7 +38,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
 )
 
@@ -57,16 +59,16 @@ type Config struct {
 }
 
 // eventTypes are the events the read model applies.
-var eventTypes = []string{"order.*", "product.added", "product.updated", "product.deleted",
-	EventStockReserved, EventStockRejected, EventStockReleased,
-	EventCreditReserved, EventCreditRejected, EventCreditReleased, EventInvoiceIssued}
+var eventTypes = []string{event.Order.Types(), event.ProductAdded, event.ProductUpdated, event.ProductDeleted,
+	event.ProductStockReserved, event.ProductStockRejected, event.ProductStockReleased,
+	event.CustomerCreditReserved, event.CustomerCreditRejected, event.CustomerCreditReleased, event.InvoiceIssued}
 
 func (cfg Config) withDefaults() Config {
-	cfg.Service.Name = cmp.Or(cfg.Service.Name, "order")
+	cfg.Service.Name = cmp.Or(cfg.Service.Name, registry.Order)
 	cfg.Database = cmp.Or(cfg.Database, "msdemo_order")
 	cfg.SagaTimeout = cmp.Or(cfg.SagaTimeout, 30*time.Second)
 	cfg.SweepInterval = cmp.Or(cfg.SweepInterval, time.Second)
-	cfg.Subscription = cmp.Or(cfg.Subscription, "order")
+	cfg.Subscription = cmp.Or(cfg.Subscription, registry.Order)
 	return cfg
 }
 
