@@ -1,11 +1,9 @@
 // Package order is the order service: customers place orders, and the service orchestrates
 // the order saga (DESIGN.md, "The order saga") with its state in PostgreSQL.
 //
-// An order's events are on the stream "order-<id>" (id: 12 random characters a-z, 2-7):
-//
-//	order.placed   {order_id, customer, product_id, quantity, unit_price_cents, total_cents}
-//	order.approved {order_id, customer, product_id, quantity, unit_price_cents, total_cents}
-//	order.rejected {order_id, customer, reason}
+// An order's events, order.placed, order.approved and order.rejected, are on the stream
+// "order-<id>" (id: 12 random characters a-z, 2-7). They and the participants' events
+// below, with their data, are declared in internal/event (types.go).
 //
 // The saga: POST /orders prices the order from the service's own read model of products
 // (product.added, product.updated, product.deleted) and appends order.placed; an unknown or
