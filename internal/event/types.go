@@ -49,8 +49,8 @@ const (
 	// CustomerCreditReserved: {order_id, amount_cents}, the order saga's reservation: the
 	// credit is taken at once. The order service reads it.
 	CustomerCreditReserved = "customer.credit-reserved"
-	// CustomerCreditRejected: {order_id, reason} ("not enough credit"). The order service
-	// reads it and rejects the order.
+	// CustomerCreditRejected: {order_id, amount_cents (0), reason} ("not enough credit").
+	// The order service reads it and rejects the order.
 	CustomerCreditRejected = "customer.credit-rejected"
 	// CustomerCreditReleased: {order_id, amount_cents}, the credit of a rejected order
 	// given back. The order service records it on the order's timeline.

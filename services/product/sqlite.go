@@ -395,8 +395,8 @@ func (s *Store) ProductsInCategory(ctx context.Context, category CategoryID) (in
 	return n, nil
 }
 
-// applyStock applies a saga event of product id (e.Type is event.ProductStockReserved, event.ProductStockRejected
-// or event.ProductStockReleased): the units move, and the order's reservation is recorded.
+// applyStock applies a saga event of product id (e.Type is product.stock-reserved,
+// -rejected or -released): the units move, and the order's reservation is recorded.
 func applyStock(ctx context.Context, tx *sql.Tx, id string, e event.Stored) (sql.Result, error) {
 	var d StockData
 	if err := decodeData(e, &d); err != nil {
