@@ -133,7 +133,7 @@ const notFound = "no such route; the API is described at GET /openapi.yaml"
 var openAPI []byte
 
 // services are the services the gateway forwards to, the first segments of their routes.
-var services = []string{"customer", "product", "order", "accounting", "eventstore"}
+var services = registry.Upstreams()
 
 // registryView is the body of GET /registry.
 type registryView struct {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/services/product"
@@ -51,8 +52,8 @@ func deleteQueuesAtEnd(tb testing.TB, subscription string) {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = conn.DeleteQueue(ctx, subscription+".events")
-		_ = conn.DeleteQueue(ctx, subscription+".events.dead")
+		_ = conn.DeleteQueue(ctx, event.Queue(subscription))
+		_ = conn.DeleteQueue(ctx, event.Queue(subscription)+".dead")
 	})
 }
 
