@@ -20,8 +20,8 @@ import (
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/postgres"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // shop is an event store, a gateway and the accounting service's configuration, for one

@@ -20,8 +20,8 @@ import (
 	"github.com/msdemo/msdemo/eventstore"
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/service"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // adminPass is the bootstrap manager's password in the tests that set it.
