@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -76,31 +75,3 @@ func (rt *Runtime) Write(ctx context.Context, stream string, expected *int64, ev
 	}
 	return reply, nil
 }
-
-// Errors that the services share, mapped to HTTP statuses by Error.
-var (
-	ErrNotFound    = errors.New("not found")                        // 404
-	ErrForbidden   = errors.New("not allowed")                      // 403
-	ErrUnavailable = errors.New("a service the shop needs is down") // 503
-	ErrInvalid     = errors.New("the event store refused the events")
-)
-
-// ConflictError says a stream has moved on since the caller read it (409).
-type ConflictError struct {
-	Stream  string
-	Current int64 // the stream's version now
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s was changed meanwhile (now at version %d): load it again", e.Stream, e.Current)
-}
-
-// FieldErrors says which input fields are wrong and why (400).
-type FieldErrors map[string]string
-
-func (e FieldErrors) Error() string { return "invalid input" }
-
-// ConflictMessageError is a 409 for a rule, e.g. "username taken".
-type ConflictMessageError struct{ Message string }
-
-func (e *ConflictMessageError) Error() string { return e.Message }
