@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,17 +31,20 @@ func NewEvent(typ string, data any) event.New {
 // Write appends events to stream with the expected version (nil: any), then waits until
 // the service's read model has applied them, so that a read right after sees them
 // (read-your-writes; after 5 s it answers anyway and logs it). Each event gets the
-// request's id as correlation id and the caller as user, unless already set.
+// request's id as correlation id and the caller as user, unless already set; that is
+// done on a copy, so the caller's slice is not changed.
 //
 // Errors: *ConflictError when the stream's version is not expected; ErrUnavailable when
 // the event store did not answer (the events may have been stored: sending the same
-// events again, with the same ids, is safe); an error wrapping ErrInvalid when the store
-// refused the request (a bug in the service).
+// events again, with the same ids, is safe), wrapping the cause too (errors.Is finds
+// context.DeadlineExceeded or the bus's error in it); an error wrapping ErrInvalid when
+// the store refused the request (a bug in the service).
 func (rt *Runtime) Write(ctx context.Context, stream string, expected *int64, events ...event.New) (event.AppendReply, error) {
 	meta := event.Metadata{CorrelationID: RequestID(ctx)}
 	if c, ok := auth.FromContext(ctx); ok {
 		meta.User = c.User
 	}
+	events = slices.Clone(events)
 	for i := range events {
 		if events[i].Metadata == (event.Metadata{}) {
 			events[i].Metadata = meta
@@ -51,7 +55,7 @@ func (rt *Runtime) Write(ctx context.Context, stream string, expected *int64, ev
 	reply, err := rt.Events.Append(appendCtx, event.AppendRequest{Stream: stream, ExpectedVersion: expected, Events: events})
 	switch {
 	case err != nil:
-		return reply, fmt.Errorf("append to %s: %v: %w", stream, err, ErrUnavailable)
+		return reply, fmt.Errorf("write to %s: %w: %w", stream, err, ErrUnavailable)
 	case reply.Error == event.ErrWrongExpectedVersion:
 		var current int64
 		if reply.CurrentVersion != nil {
