@@ -5,42 +5,50 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
+
+// shutdownTimeout bounds how long Serve lets requests in flight finish.
+const shutdownTimeout = 10 * time.Second
 
 // Serve serves h and runs each task until ctx is done or one of them fails, and announces
 // the instance to the gateway meanwhile. Then it shuts down: the server stops taking
 // requests and finishes those in flight (10 s at most), the tasks end with ctx. It
-// returns the first failure.
+// returns once all have ended: the first failure (of serving or of a task), or nil when
+// ctx was done. A task that returns nil early ends alone; an error a task returns after
+// the others were told to stop is not a failure.
 func (rt *Runtime) Serve(ctx context.Context, h http.Handler, tasks ...func(ctx context.Context) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
+	g, ctx := errgroup.WithContext(ctx)
 	for _, task := range tasks {
-		wg.Go(func() {
+		g.Go(func() error {
 			if err := task(ctx); err != nil && ctx.Err() == nil {
-				cancel(err)
+				return err
 			}
+			return nil
 		})
 	}
-	wg.Go(func() { rt.announce(ctx) })
+	g.Go(func() error {
+		rt.announce(ctx)
+		return nil
+	})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	wg.Go(func() {
-		if err := srv.Serve(rt.Listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			cancel(fmt.Errorf("serve HTTP: %w", err))
+	g.Go(func() error {
+		if err := srv.Serve(rt.Listener); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve HTTP: %w", err)
 		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdownCtx, stop := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer stop()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			rt.Logger.Warn("shutdown HTTP", "error", err)
+		}
+		return nil
 	})
 	rt.Logger.Info("service ready", "service", rt.Name, "addr", rt.Listener.Addr().String())
-	<-ctx.Done()
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stop()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		rt.Logger.Warn("shutdown HTTP", "error", err)
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return g.Wait()
 }
