@@ -22,16 +22,18 @@ func RequestID(ctx context.Context) string {
 }
 
 // Middleware is the chain every service API uses, outermost first: request id (the
-// gateway's X-Request-Id, or a new one), recovery from panics into a logged 500 with a
-// JSON error body (both from internal/middleware, which the gateway and the sites share),
-// body size limit, and token authentication.
+// gateway's X-Request-Id, or a new one), body size limit, recovery from panics into a
+// logged 500 with a JSON error body (request id and recovery come from
+// internal/middleware, which the gateway and the sites share), and token authentication.
 func Middleware(logger *slog.Logger, key auth.Key) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
 		middleware.RequestID(middleware.NewIDs()),
+		// Before Recover, whose response wrapper would hide from http.MaxBytesReader the
+		// server's writer, which it tells to close the connection after a body too large.
+		chimw.RequestSize(MaxBodyBytes),
 		middleware.Recover(logger, func(w http.ResponseWriter, r *http.Request) {
 			httpjson.Error(w, http.StatusInternalServerError, "internal error")
 		}),
-		chimw.RequestSize(MaxBodyBytes),
 		auth.Authenticate(key),
 	}
 }
