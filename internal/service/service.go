@@ -8,8 +8,8 @@
 //     context ends, then shuts down gracefully.
 //   - announce.go: announcing the instance to the gateway on the registry exchange.
 //   - api.go: API, the handler around a service's routes: /healthz and the readiness gate.
-//   - middleware.go: the chain every request goes through (request id, panic recovery,
-//     body limit, token authentication).
+//   - middleware.go: the chain every request goes through (request id, body limit, panic
+//     recovery, token authentication).
 //   - decode.go: Decode, the one way a JSON body is read.
 //   - errors.go: the errors the services share and Error, which maps them to statuses.
 //   - page.go: PageParams, the ?limit= and ?after= of list endpoints.
