@@ -19,8 +19,8 @@ import (
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/registry"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // shop is the whole shop run as one process per component of the built binary, in a

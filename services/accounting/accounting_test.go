@@ -19,8 +19,8 @@ import (
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/postgres"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // shop is an event store, a gateway and the accounting service's configuration, for one

@@ -20,9 +20,9 @@ import (
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/postgres"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/services/order"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // harness is an event store, a gateway and the order service for one test, with a client
@@ -248,7 +248,7 @@ func (h *harness) runParticipants(behave func(p order.Placed) []reply) {
 	name := testenv.Name(h.t)
 	caughtUp := make(chan struct{})
 	conn := testenv.Bus(h.t)
-	systest.Go(h.t, "participants", func(ctx context.Context) error {
+	testenv.Go(h.t, "participants", func(ctx context.Context) error {
 		return h.es.Subscribe(ctx, eventclient.Subscription{Name: name, Types: []string{event.OrderPlaced},
 			CaughtUp: caughtUp}, p, testenv.Logger(h.t))
 	})

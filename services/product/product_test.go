@@ -18,9 +18,9 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/services/product"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // shop is an event store, a gateway and the product service, running for one test.
