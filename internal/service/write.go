@@ -7,10 +7,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/idgen"
 )
 
 // How long Write waits for the event store's reply, and then for the read model.
@@ -25,7 +24,7 @@ func NewEvent(typ string, data any) event.New {
 	if err != nil {
 		panic(fmt.Sprintf("event %s: data does not marshal: %v", typ, err)) // a programmer's mistake
 	}
-	return event.New{ID: uuid.NewString(), Type: typ, Data: raw}
+	return event.New{ID: idgen.New(), Type: typ, Data: raw}
 }
 
 // Write appends events to stream with the expected version (nil: any), then waits until
