@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/web"
 )
 
@@ -62,7 +63,7 @@ type registryView struct {
 }
 
 // deadLetterServices are the services whose event queues have dead letters.
-var deadLetterServices = []string{"customer", "product", "order", "accounting"}
+var deadLetterServices = registry.Subscribers()
 
 // pageSize is how many rows a paged list shows.
 const pageSize = 20

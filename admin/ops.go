@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/web"
 )
 
@@ -329,7 +330,7 @@ func (s *server) handleServices(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(v.Instances, func(a, b instanceRow) int {
 		return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.Instance, b.Instance))
 	})
-	for _, svc := range []string{"customer", "product", "order", "accounting", "eventstore"} {
+	for _, svc := range registry.Upstreams() {
 		v.Services = append(v.Services, serviceHealth{Service: svc, Up: seen[svc], Static: reg.Static[svc]})
 	}
 	for svc, u := range reg.Static {

@@ -56,6 +56,17 @@ func Upstreams() []string { return names(func(c Component) bool { return c.Upstr
 // the order of Components.
 func Subscribers() []string { return names(func(c Component) bool { return c.Subscriber }) }
 
+// DefaultAddr returns the default listen address of the component name, or "" for a name
+// that is not one of Components.
+func DefaultAddr(name string) string {
+	for _, c := range components {
+		if c.Name == name {
+			return c.DefaultAddr
+		}
+	}
+	return ""
+}
+
 func names(keep func(Component) bool) []string {
 	var out []string
 	for _, c := range components {
