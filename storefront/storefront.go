@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/web"
 )
 
@@ -27,6 +28,6 @@ var liveKeys = []string{"order.*", "invoice.*", "product.*", "customer.*"}
 // serves, and on cancel shuts down gracefully: open SSE streams end, requests in flight
 // finish (10 s at most), then the bus and Redis are closed.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	return web.RunSite(ctx, web.SiteSpec{Name: "storefront", DefaultAddr: ":5001", CookieName: "msdemo_storefront",
+	return web.RunSite(ctx, web.SiteSpec{Name: registry.Storefront, DefaultAddr: registry.DefaultAddr(registry.Storefront), CookieName: "msdemo_storefront",
 		LiveKeys: liveKeys, NewHandler: NewServer}, cfg, logger)
 }

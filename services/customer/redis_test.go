@@ -24,7 +24,7 @@ func TestApplyKnownEventMovesOnlyTheCheckpoint(t *testing.T) {
 		data, _ := json.Marshal(Registered{Username: "ann", FullName: "Ann", Email: "ann@example.com",
 			PasswordHash: "x", Role: auth.Customer, CreditCents: credit})
 		return event.Stored{ID: "e1", Stream: Stream("ann"), Version: 1, Position: position,
-			Type: EventRegistered, Data: data}
+			Type: event.CustomerRegistered, Data: data}
 	}
 	check := func(wantPosition, wantCredit int64) {
 		t.Helper()
@@ -81,7 +81,7 @@ func TestCorruptCheckpointIsAnError(t *testing.T) {
 		}
 		data, _ := json.Marshal(Registered{Username: "ann", FullName: "Ann", Email: "ann@example.com",
 			PasswordHash: "x", Role: auth.Customer, CreditCents: 100})
-		e := event.Stored{ID: "e1", Stream: Stream("ann"), Version: 1, Position: 9, Type: EventRegistered, Data: data}
+		e := event.Stored{ID: "e1", Stream: Stream("ann"), Version: 1, Position: 9, Type: event.CustomerRegistered, Data: data}
 		if err := s.Apply(ctx, "store-1", e); err == nil {
 			t.Errorf("position %q: Apply moved a corrupt checkpoint", corrupt)
 		}
