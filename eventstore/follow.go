@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 )
 
@@ -50,7 +51,7 @@ func (f *follower) run(ctx context.Context) error {
 			f.record(ctx, from)
 		}
 	}()
-	backoff := 100 * time.Millisecond
+	pauses := bus.NewBackoff(100*time.Millisecond, 5*time.Second)
 	for {
 		f.store.mu.RLock()
 		head, committed := f.store.idx.head, f.store.committed
@@ -82,12 +83,11 @@ func (f *follower) run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(backoff):
+			case <-time.After(pauses.NextBackOff()):
 			}
-			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		pauses.Reset()
 		from = page.NextAfter
 		f.done.Store(from)
 		if time.Since(recordedAt) >= markEvery {

@@ -23,12 +23,19 @@ const (
 	closeWait        = 5 * time.Second // how long Close waits for consumers, then publishes
 )
 
-// newBackoff returns the pauses between tries: first, doubled after each try up to
-// maxBackoff, each drawn at random within ±backoffJitter of that, so that the clients
-// that lost the broker together do not come back in step.
+// newBackoff returns the bus's pauses between tries: NewBackoff(first, maxBackoff).
 func newBackoff(first time.Duration) *backoff.ExponentialBackOff {
+	return NewBackoff(first, maxBackoff)
+}
+
+// NewBackoff returns the shop's pauses between the tries of a retry loop: first, doubled
+// after each try up to longest, each drawn at random within ±20% of that, so that the
+// clients that lost a server together do not come back in step. NextBackOff never
+// returns backoff.Stop; Reset starts again from first. Every retry loop of the shop
+// pauses by it, so that they all back off alike.
+func NewBackoff(first, longest time.Duration) *backoff.ExponentialBackOff {
 	return &backoff.ExponentialBackOff{InitialInterval: first, RandomizationFactor: backoffJitter,
-		Multiplier: 2, MaxInterval: maxBackoff}
+		Multiplier: 2, MaxInterval: longest}
 }
 
 // retry calls op until it succeeds, returns an error wrapped by backoff.Permanent, has

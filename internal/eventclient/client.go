@@ -50,7 +50,7 @@ func (c *Client) Append(ctx context.Context, req event.AppendRequest) (event.App
 	if err != nil {
 		return event.AppendReply{}, fmt.Errorf("encode append request: %w", err)
 	}
-	backoff := 50 * time.Millisecond
+	pauses := bus.NewBackoff(50*time.Millisecond, 2*time.Second)
 	for {
 		raw, err := c.send(ctx, body)
 		if err != nil {
@@ -66,9 +66,8 @@ func (c *Client) Append(ctx context.Context, req event.AppendRequest) (event.App
 		select {
 		case <-ctx.Done():
 			return reply, nil
-		case <-time.After(backoff):
+		case <-time.After(pauses.NextBackOff()):
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 

@@ -106,7 +106,7 @@ func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
 	if fromZero {
 		after = 0
 	}
-	backoff := 100 * time.Millisecond
+	pauses := bus.NewBackoff(100*time.Millisecond, 5*time.Second)
 	for {
 		page, err := s.client.Feed(ctx, after, feedPageSize, s.sub.Types)
 		if err != nil {
@@ -117,9 +117,8 @@ func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(backoff):
+			case <-time.After(pauses.NextBackOff()):
 			}
-			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
 		if page.StoreID != storeID && (storeID != "" || after > 0) {
@@ -153,7 +152,7 @@ func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
 // event that fails permanently (bus.ErrPermanent) goes to the subscription's dead-letter
 // queue, where managers see it and can replay it, while catch-up goes on.
 func (s *subscriber) applyFromFeed(ctx context.Context, storeID string, e event.Stored) error {
-	backoff := 100 * time.Millisecond
+	pauses := bus.NewBackoff(100*time.Millisecond, 5*time.Second)
 	for {
 		err := s.rm.Apply(ctx, storeID, e)
 		if err == nil {
@@ -172,9 +171,8 @@ func (s *subscriber) applyFromFeed(ctx context.Context, storeID string, e event.
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(backoff):
+		case <-time.After(pauses.NextBackOff()):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
