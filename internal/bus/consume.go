@@ -94,6 +94,9 @@ func (k *consumer) run(ctx context.Context, s *session) {
 			var err error
 			if s, err = k.open(ctx); err == nil {
 				k.logger.Info("consumer resumed")
+				if k.cfg.Resumed != nil {
+					k.cfg.Resumed()
+				}
 				break
 			}
 			if ctx.Err() != nil {
