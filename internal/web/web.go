@@ -1,7 +1,9 @@
 // Package web is what the storefront and the admin site share: the page layout and form
 // components (templ), flash messages, friendly error pages, sessions in Redis, CSRF
 // protection, the render helper, a JSON client for the gateway's REST API, and the hub
-// that pushes bus events to browsers as Server-Sent Events.
+// that pushes the bus to browsers as Server-Sent Events: stored events for a raw feed, and
+// the live views, which its Follower reads once per announced change for every browser
+// that follows them (docs/live-views.md).
 //
 // A site is built from these pieces in its own NewServer:
 //
