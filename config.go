@@ -16,6 +16,7 @@ import (
 	"github.com/msdemo/msdemo/admin"
 	"github.com/msdemo/msdemo/eventstore"
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
 	"github.com/msdemo/msdemo/services/accounting"
 	"github.com/msdemo/msdemo/services/customer"
@@ -60,65 +61,53 @@ type config struct {
 	SagaTimeout time.Duration
 }
 
-// defaultAddr is each component's port (DESIGN.md).
-var defaultAddr = map[string]string{
-	"eventstore": ":6005",
-	"gateway":    ":8080",
-	"customer":   ":6002",
-	"product":    ":6004",
-	"order":      ":6003",
-	"accounting": ":6001",
-	"storefront": ":5001",
-	"admin":      ":5002",
-}
-
-// components maps each -target name to the function that runs it.
+// components maps each -target name (registry.Components) to the function that runs it.
 var components = map[string]func(ctx context.Context, cfg config, logger *slog.Logger) error{
-	"eventstore": func(ctx context.Context, cfg config, logger *slog.Logger) error {
-		return eventstore.Run(ctx, eventstore.Config{Addr: cfg.Addr["eventstore"], RabbitMQURL: cfg.RabbitMQURL,
+	registry.EventStore: func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return eventstore.Run(ctx, eventstore.Config{Addr: cfg.Addr[registry.EventStore], RabbitMQURL: cfg.RabbitMQURL,
 			MongoURI: cfg.MongoURI, DataDir: cfg.DataDir, AdvertiseURL: cfg.AdvertiseURL}, logger)
 	},
-	"gateway": func(ctx context.Context, cfg config, logger *slog.Logger) error {
-		return gateway.Run(ctx, gateway.Config{Addr: cfg.Addr["gateway"], RabbitMQURL: cfg.RabbitMQURL,
+	registry.Gateway: func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return gateway.Run(ctx, gateway.Config{Addr: cfg.Addr[registry.Gateway], RabbitMQURL: cfg.RabbitMQURL,
 			Static: cfg.Upstreams, TokenKey: cfg.TokenKey}, logger)
 	},
-	"customer": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+	registry.Customer: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return customer.Run(ctx, customerConfig(cfg), logger)
 	},
-	"product": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+	registry.Product: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return product.Run(ctx, productConfig(cfg), logger)
 	},
-	"order": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+	registry.Order: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return order.Run(ctx, orderConfig(cfg), logger)
 	},
-	"accounting": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+	registry.Accounting: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return accounting.Run(ctx, accountingConfig(cfg), logger)
 	},
-	"storefront": func(ctx context.Context, cfg config, logger *slog.Logger) error {
-		return storefront.Run(ctx, storefront.Config{Addr: cfg.Addr["storefront"], GatewayURL: cfg.GatewayURL,
+	registry.Storefront: func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return storefront.Run(ctx, storefront.Config{Addr: cfg.Addr[registry.Storefront], GatewayURL: cfg.GatewayURL,
 			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":storefront:session:",
 			RabbitMQURL: cfg.RabbitMQURL}, logger)
 	},
-	"admin": func(ctx context.Context, cfg config, logger *slog.Logger) error {
-		return admin.Run(ctx, admin.Config{Addr: cfg.Addr["admin"], GatewayURL: cfg.GatewayURL,
+	registry.Admin: func(ctx context.Context, cfg config, logger *slog.Logger) error {
+		return admin.Run(ctx, admin.Config{Addr: cfg.Addr[registry.Admin], GatewayURL: cfg.GatewayURL,
 			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":admin:session:",
 			RabbitMQURL: cfg.RabbitMQURL}, logger)
 	},
 }
 
-// rebuilders maps each service with a read model to the function that rebuilds it from
-// the event store (`msdemo rebuild -target=<service>`).
+// rebuilders maps each service with a read model (registry.Subscribers) to the function
+// that rebuilds it from the event store (`msdemo rebuild -target=<service>`).
 var rebuilders = map[string]func(ctx context.Context, cfg config, logger *slog.Logger) error{
-	"customer": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+	registry.Customer: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return customer.Rebuild(ctx, customerConfig(cfg), logger)
 	},
-	"product": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+	registry.Product: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return product.Rebuild(ctx, productConfig(cfg), logger)
 	},
-	"order": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+	registry.Order: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return order.Rebuild(ctx, orderConfig(cfg), logger)
 	},
-	"accounting": func(ctx context.Context, cfg config, logger *slog.Logger) error {
+	registry.Accounting: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return accounting.Rebuild(ctx, accountingConfig(cfg), logger)
 	},
 }
@@ -130,23 +119,23 @@ func serviceConfig(cfg config, name string) service.Config {
 }
 
 func customerConfig(cfg config) customer.Config {
-	return customer.Config{Service: serviceConfig(cfg, "customer"), RedisURL: cfg.RedisURL,
+	return customer.Config{Service: serviceConfig(cfg, registry.Customer), RedisURL: cfg.RedisURL,
 		KeyPrefix: cfg.Namespace + ":customer:", DataDir: cfg.DataDir, AdminPassword: cfg.AdminPassword,
 		StartCreditCents: cfg.StartCreditCents}
 }
 
 func orderConfig(cfg config) order.Config {
-	return order.Config{Service: serviceConfig(cfg, "order"), PostgresURL: cfg.PostgresURL,
+	return order.Config{Service: serviceConfig(cfg, registry.Order), PostgresURL: cfg.PostgresURL,
 		Database: cfg.Namespace + "_order", SagaTimeout: cfg.SagaTimeout}
 }
 
 func accountingConfig(cfg config) accounting.Config {
-	return accounting.Config{Service: serviceConfig(cfg, "accounting"), PostgresURL: cfg.PostgresURL,
+	return accounting.Config{Service: serviceConfig(cfg, registry.Accounting), PostgresURL: cfg.PostgresURL,
 		Database: cfg.Namespace + "_accounting"}
 }
 
 func productConfig(cfg config) product.Config {
-	return product.Config{Service: serviceConfig(cfg, "product"), DataDir: cfg.DataDir}
+	return product.Config{Service: serviceConfig(cfg, registry.Product), DataDir: cfg.DataDir}
 }
 
 func componentNames() []string { return slices.Sorted(maps.Keys(components)) }
@@ -181,11 +170,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if err := cfg.LogLevel.UnmarshalText([]byte(cmp.Or(getenv("LOG_LEVEL"), "info"))); err != nil {
 		problems = append(problems, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
-	for name, addr := range defaultAddr {
-		cfg.Addr[name] = cmp.Or(getenv(strings.ToUpper(name)+"_ADDR"), addr)
+	for _, c := range registry.Components() {
+		cfg.Addr[c.Name] = cmp.Or(getenv(strings.ToUpper(c.Name)+"_ADDR"), c.DefaultAddr)
 	}
-	cfg.EventstoreURL = cmp.Or(getenv("EVENTSTORE_URL"), localURL(cfg.Addr["eventstore"]))
-	cfg.GatewayURL = cmp.Or(getenv("GATEWAY_URL"), localURL(cfg.Addr["gateway"]))
+	cfg.EventstoreURL = cmp.Or(getenv("EVENTSTORE_URL"), localURL(cfg.Addr[registry.EventStore]))
+	cfg.GatewayURL = cmp.Or(getenv("GATEWAY_URL"), localURL(cfg.Addr[registry.Gateway]))
 	if v := getenv("GATEWAY_UPSTREAMS"); v != "" {
 		for pair := range strings.SplitSeq(v, ",") {
 			service, url, ok := strings.Cut(strings.TrimSpace(pair), "=")

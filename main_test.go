@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/auth"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // lockedBuffer collects a process's output for the test to read while it runs.

@@ -18,8 +18,9 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/postgres"
-	"github.com/msdemo/msdemo/internal/systest"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // shop is the whole shop run as one process per component of the built binary, in a
@@ -40,7 +41,8 @@ type shop struct {
 }
 
 // backendComponents are the components of the REST API, in start order.
-var backendComponents = []string{"eventstore", "gateway", "customer", "product", "order", "accounting"}
+var backendComponents = []string{registry.EventStore, registry.Gateway, registry.Customer, registry.Product,
+	registry.Order, registry.Accounting}
 
 const adminPassword = "correct-horse-battery-staple"
 
@@ -109,7 +111,12 @@ func (s *shop) waitRoutable() {
 		for _, in := range reg.Instances {
 			seen[in.Service] = true
 		}
-		return seen["eventstore"] && seen["customer"] && seen["product"] && seen["order"] && seen["accounting"]
+		for _, svc := range registry.Upstreams() {
+			if !seen[svc] {
+				return false
+			}
+		}
+		return true
 	})
 }
 

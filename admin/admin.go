@@ -19,6 +19,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/web"
 )
 
@@ -35,7 +36,7 @@ const CookieName = "msdemo_admin"
 // serves, and on cancel shuts down gracefully: open SSE streams end, requests in flight
 // finish (10 s at most), then the bus and Redis are closed.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	return web.RunSite(ctx, web.SiteSpec{Name: "admin", DefaultAddr: ":5002", CookieName: CookieName,
+	return web.RunSite(ctx, web.SiteSpec{Name: registry.Admin, DefaultAddr: registry.DefaultAddr(registry.Admin), CookieName: CookieName,
 		LiveKeys:   []string{"#"}, // every event: the dashboard's feed shows them all
 		NewHandler: NewServer}, cfg, logger)
 }

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"github.com/google/uuid"
 
 	"github.com/msdemo/msdemo/admin"
 	"github.com/msdemo/msdemo/internal/bus"
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/idgen"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/internal/web"
 )
@@ -260,8 +262,8 @@ func testDeadLetters(t *testing.T, s *site) {
 	conn := testenv.Bus(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	id := uuid.NewString()
-	if err := conn.Publish(ctx, "", "accounting.events", bus.Message{ID: id, Type: "order.approved", Body: []byte("not json")}); err != nil {
+	id := idgen.New()
+	if err := conn.Publish(ctx, "", event.Queue(registry.Accounting), bus.Message{ID: id, Type: event.OrderApproved, Body: []byte("not json")}); err != nil {
 		t.Fatalf("publish a poison message: %v", err)
 	}
 	listed := func() page {

@@ -10,36 +10,12 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/web"
 )
 
-// The API's resources, as far as the admin site shows them (services/gateway/openapi.yaml).
-
-type category struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Version int64  `json:"version"`
-}
-
-type product struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	Description  string `json:"description"`
-	Supplier     string `json:"supplier"`
-	CategoryID   string `json:"category_id"`
-	PriceCents   int64  `json:"price_cents"`
-	UnitsInStock int64  `json:"units_in_stock"`
-	Version      int64  `json:"version"`
-}
-
-type customer struct {
-	Username    string `json:"username"`
-	FullName    string `json:"full_name"`
-	Email       string `json:"email"`
-	Role        string `json:"role"`
-	CreditCents int64  `json:"credit_cents"`
-	Version     int64  `json:"version"`
-}
+// The API's resources that only the admin site shows (services/gateway/openapi.yaml);
+// those that both sites show are web.Category, web.Product, web.Customer and web.Order.
 
 type credit struct {
 	CreditCents int64 `json:"credit_cents"`
@@ -87,64 +63,31 @@ type registryView struct {
 }
 
 // deadLetterServices are the services whose event queues have dead letters.
-var deadLetterServices = []string{"customer", "product", "order", "accounting"}
+var deadLetterServices = registry.Subscribers()
 
 // pageSize is how many rows a paged list shows.
 const pageSize = 20
 
-func (s *server) categories(ctx context.Context, token string) ([]category, error) {
-	var page struct {
-		Categories []category `json:"categories"`
-	}
-	err := s.api.Get(ctx, token, "/product/categories", url.Values{"limit": {"500"}}, &page)
-	return page.Categories, err
-}
-
-func (s *server) category(ctx context.Context, token, id string) (category, error) {
-	var c category
-	err := s.api.Get(ctx, token, "/product/categories/"+url.PathEscape(id), nil, &c)
-	return c, err
-}
-
-func (s *server) product(ctx context.Context, token, id string) (product, error) {
-	var p product
-	err := s.api.Get(ctx, token, "/product/products/"+url.PathEscape(id), nil, &p)
-	return p, err
-}
+// order and orders are web.Client's, as the live views call them.
 
 func (s *server) order(ctx context.Context, token, id string) (order, error) {
-	var o order
-	err := s.api.Get(ctx, token, "/order/orders/"+url.PathEscape(id), nil, &o)
-	return o, err
+	return s.api.Order(ctx, token, id)
 }
 
-// orders returns a page of every customer's orders, newest first, and the after of the
-// next page ("" on the last).
 func (s *server) orders(ctx context.Context, token, status, after string, limit int) ([]order, string, error) {
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
-	if status != "" {
-		q.Set("status", status)
-	}
-	if after != "" {
-		q.Set("after", after)
-	}
-	var page struct {
-		Orders    []order `json:"orders"`
-		NextAfter string  `json:"next_after"`
-	}
-	err := s.api.Get(ctx, token, "/order/orders", q, &page)
-	return page.Orders, page.NextAfter, err
+	return s.api.Orders(ctx, token, status, after, limit)
 }
 
-// maxCountPages bounds how many pages of 500 orderCount reads (the API has no count).
+// maxCountPages bounds how many pages of web.MaxPage orderCount reads (the API has no
+// count).
 const maxCountPages = 20
 
 // orderCount counts the orders of status by paging through them; more than
-// maxCountPages×500 is shown with a "+".
+// maxCountPages×web.MaxPage is shown with a "+".
 func (s *server) orderCount(ctx context.Context, token, status string) (string, error) {
 	n, after := 0, ""
 	for range maxCountPages {
-		page, next, err := s.orders(ctx, token, status, after, 500)
+		page, next, err := s.api.Orders(ctx, token, status, after, web.MaxPage)
 		if err != nil {
 			return "", err
 		}

@@ -25,41 +25,6 @@ func (s *server) token(r *http.Request) string {
 	return u.Token
 }
 
-// handleLoginForm serves GET /login[?next=].
-func (s *server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
-	s.site.Render(w, r, http.StatusOK, "Log in", loginPage(loginView{Next: s.site.SafeNext(r.URL.Query().Get("next"))}))
-}
-
-// handleLogin serves POST /login {username, password, next}: only a manager's login is
-// kept; a customer's is refused with a message (and the token is not kept).
-func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	v := loginView{Username: strings.TrimSpace(r.PostFormValue("username")), Next: s.site.SafeNext(r.PostFormValue("next"))}
-	err := web.LogIn(r.Context(), s.api, s.sessions, v.Username, r.PostFormValue("password"), "manager")
-	if err == nil {
-		s.sessions.AddFlash(r.Context(), web.FlashSuccess, "You are logged in.")
-		web.Redirect(w, r, v.Next)
-		return
-	}
-	var ok bool
-	v.Errors, v.FormError, ok = web.LoginProblem(err,
-		"This is a customer account. The admin site is for product managers; customers shop on the storefront.")
-	if !ok {
-		s.site.Error(w, r, err)
-		return
-	}
-	s.site.Render(w, r, http.StatusUnprocessableEntity, "Log in", loginPage(v))
-}
-
-// handleLogout serves POST /logout.
-func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if err := s.sessions.Logout(r.Context()); err != nil {
-		s.site.Error(w, r, err)
-		return
-	}
-	s.sessions.AddFlash(r.Context(), web.FlashInfo, "You are logged out.")
-	web.Redirect(w, r, "/login")
-}
-
 // feedSize is how many events the dashboard's live feed keeps.
 const feedSize = 50
 
@@ -103,7 +68,7 @@ func (s *server) handleCategories(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) renderCategories(w http.ResponseWriter, r *http.Request, status int, v categoriesView) {
-	cs, err := s.categories(r.Context(), s.token(r))
+	cs, err := s.api.Categories(r.Context(), s.token(r))
 	if err != nil {
 		s.site.Error(w, r, err)
 		return
@@ -115,7 +80,7 @@ func (s *server) renderCategories(w http.ResponseWriter, r *http.Request, status
 // handleCategoryAdd serves POST /categories {name}.
 func (s *server) handleCategoryAdd(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	var c category
+	var c web.Category
 	err := s.api.Post(r.Context(), s.token(r), "/product/categories", map[string]string{"name": name}, &c)
 	if fields := web.FieldErrors(err); fields != nil || web.StatusOf(err) == http.StatusConflict {
 		v := categoriesView{NewName: name, NewError: fields["name"], FormError: web.FormMessage(err, fields, "name")}
@@ -178,20 +143,13 @@ func (s *server) handleCategoryDelete(w http.ResponseWriter, r *http.Request) {
 // handleProducts serves GET /products[?after=]: a page of products by id.
 func (s *server) handleProducts(w http.ResponseWriter, r *http.Request) {
 	ctx, token := r.Context(), s.token(r)
-	q := url.Values{"limit": {strconv.Itoa(pageSize)}}
 	after := r.URL.Query().Get("after")
-	if after != "" {
-		q.Set("after", after)
-	}
-	var page struct {
-		Products  []product `json:"products"`
-		NextAfter string    `json:"next_after"`
-	}
-	if err := s.api.Get(ctx, token, "/product/products", q, &page); err != nil {
+	products, next, err := s.api.Products(ctx, token, "", after, pageSize)
+	if err != nil {
 		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
-	cs, err := s.categories(ctx, token)
+	cs, err := s.api.Categories(ctx, token)
 	if err != nil {
 		s.site.Error(w, r, err)
 		return
@@ -200,8 +158,8 @@ func (s *server) handleProducts(w http.ResponseWriter, r *http.Request) {
 	for _, c := range cs {
 		names[c.ID] = c.Name
 	}
-	v := productsView{NextAfter: page.NextAfter, Paged: after != ""}
-	for _, p := range page.Products {
+	v := productsView{NextAfter: next, Paged: after != ""}
+	for _, p := range products {
 		v.Products = append(v.Products, productRow{ID: p.ID, Name: p.Name, Category: names[p.CategoryID],
 			Price: web.Money(p.PriceCents), Stock: strconv.FormatInt(p.UnitsInStock, 10), Version: strconv.FormatInt(p.Version, 10)})
 	}
@@ -216,7 +174,7 @@ func productFormFrom(r *http.Request) productForm {
 		Version: r.PostFormValue("version"), Errors: map[string]string{}}
 }
 
-func formOfProduct(p product) productForm {
+func formOfProduct(p web.Product) productForm {
 	return productForm{ID: p.ID, Name: p.Name, Description: p.Description, Supplier: p.Supplier, CategoryID: p.CategoryID,
 		Price: amount(p.PriceCents), Stock: strconv.FormatInt(p.UnitsInStock, 10), Version: strconv.FormatInt(p.Version, 10)}
 }
@@ -257,7 +215,7 @@ func (f *productForm) apiFieldErrors(fields map[string]string) {
 }
 
 func (s *server) renderProductForm(w http.ResponseWriter, r *http.Request, status int, f productForm) {
-	cs, err := s.categories(r.Context(), s.token(r))
+	cs, err := s.api.Categories(r.Context(), s.token(r))
 	if err != nil {
 		s.site.Error(w, r, err)
 		return
@@ -285,7 +243,7 @@ func (s *server) handleProductAdd(w http.ResponseWriter, r *http.Request) {
 		s.renderProductForm(w, r, http.StatusUnprocessableEntity, f)
 		return
 	}
-	var p product
+	var p web.Product
 	err := s.api.Post(r.Context(), s.token(r), "/product/products", in, &p)
 	if fields := web.FieldErrors(err); fields != nil || web.StatusOf(err) == http.StatusConflict {
 		f.apiFieldErrors(fields)
@@ -303,7 +261,7 @@ func (s *server) handleProductAdd(w http.ResponseWriter, r *http.Request) {
 
 // handleProductEdit serves GET /products/{id}: the edit form with the product's version.
 func (s *server) handleProductEdit(w http.ResponseWriter, r *http.Request) {
-	p, err := s.product(r.Context(), s.token(r), chi.URLParam(r, "id"))
+	p, err := s.api.Product(r.Context(), s.token(r), chi.URLParam(r, "id"))
 	if err != nil {
 		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
@@ -324,7 +282,7 @@ func (s *server) handleProductUpdate(w http.ResponseWriter, r *http.Request) {
 		s.renderProductForm(w, r, http.StatusUnprocessableEntity, f)
 		return
 	}
-	var p product
+	var p web.Product
 	err := s.api.Put(r.Context(), s.token(r), "/product/products/"+url.PathEscape(id), in, &p)
 	switch fields, status := web.FieldErrors(err), web.StatusOf(err); {
 	case err == nil:
@@ -335,7 +293,7 @@ func (s *server) handleProductUpdate(w http.ResponseWriter, r *http.Request) {
 		f.FormError = web.FormMessage(err, f.Errors, "name", "description", "supplier", "category_id", "price", "units_in_stock")
 		s.renderProductForm(w, r, http.StatusUnprocessableEntity, f)
 	case status == http.StatusConflict:
-		current, err := s.product(r.Context(), s.token(r), id)
+		current, err := s.api.Product(r.Context(), s.token(r), id)
 		if err != nil {
 			s.site.Error(w, r, web.NotFoundFor400(err))
 			return
@@ -375,9 +333,9 @@ func (s *server) handleCustomers(w http.ResponseWriter, r *http.Request) {
 		q.Set("after", after)
 	}
 	var page struct {
-		Customers []customer `json:"customers"`
-		Users     []customer `json:"users"` // what the customer service answers
-		NextAfter string     `json:"next_after"`
+		Customers []web.Customer `json:"customers"`
+		Users     []web.Customer `json:"users"` // what the customer service answers
+		NextAfter string         `json:"next_after"`
 	}
 	if err := s.api.Get(r.Context(), s.token(r), "/customer/users", q, &page); err != nil {
 		s.site.Error(w, r, web.NotFoundFor400(err))
@@ -402,8 +360,8 @@ func (s *server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) customerView(r *http.Request, username string) (customerView, error) {
-	var c customer
-	if err := s.api.Get(r.Context(), s.token(r), "/customer/users/"+url.PathEscape(username), nil, &c); err != nil {
+	c, err := s.api.Customer(r.Context(), s.token(r), username)
+	if err != nil {
 		return customerView{}, err
 	}
 	var cr credit

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/msdemo/msdemo/admin"
-	"github.com/msdemo/msdemo/internal/systest/shop"
 	"github.com/msdemo/msdemo/internal/web/webtest"
+	"github.com/msdemo/msdemo/systest/shop"
 )
 
 // The bootstrap manager of the test shop, and a customer.

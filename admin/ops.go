@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/view"
 	"github.com/msdemo/msdemo/internal/web"
 )
@@ -27,55 +28,33 @@ func (s *server) handleOrders(w http.ResponseWriter, r *http.Request) {
 	if status != "" && !slices.Contains([]string{"pending", "approved", "rejected"}, status) {
 		status = ""
 	}
-	orders, next, err := s.orders(r.Context(), s.token(r), status, after, pageSize)
+	orders, next, err := s.api.Orders(r.Context(), s.token(r), status, after, pageSize)
 	if err != nil {
 		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
-	names := s.productNames(r.Context(), orders)
-	v := ordersView{Status: status, NextAfter: next, Live: after == "" && status == "", Paged: after != ""}
-	for _, o := range orders {
-		v.Orders = append(v.Orders, newOrderView(o, names[o.ProductID]))
-	}
+	v := ordersView{Orders: web.OrderViews(r.Context(), s.api, orders), Status: status, NextAfter: next,
+		Live: after == "" && status == "", Paged: after != ""}
 	s.site.Render(w, r, http.StatusOK, "Orders", ordersPage(v))
 }
 
 // handleOrder serves GET /orders/{id}: the order with its timeline, live.
 func (s *server) handleOrder(w http.ResponseWriter, r *http.Request) {
-	o, err := s.order(r.Context(), s.token(r), chi.URLParam(r, "id"))
+	o, err := s.api.Order(r.Context(), s.token(r), chi.URLParam(r, "id"))
 	if err != nil {
 		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
-	v := newOrderView(o, s.productNames(r.Context(), []order{o})[o.ProductID])
-	s.site.Render(w, r, http.StatusOK, "Order "+o.ID, orderPage(v))
+	s.site.Render(w, r, http.StatusOK, "Order "+o.ID, orderPage(web.OrderViewOf(r.Context(), s.api, o)))
 }
 
-// productNames returns the names of the products of orders, by id; a product that cannot
-// be read (deleted, or the service is down) is shown by its id.
+// productNames and newOrderView are web's, as the live views call them.
+
 func (s *server) productNames(ctx context.Context, orders []order) map[string]string {
-	names := map[string]string{}
-	for _, o := range orders {
-		if _, ok := names[o.ProductID]; ok || o.ProductID == "" {
-			continue
-		}
-		names[o.ProductID] = ""
-		if p, err := s.product(ctx, "", o.ProductID); err == nil {
-			names[o.ProductID] = p.Name
-		}
-	}
-	return names
+	return s.api.ProductNames(ctx, orders)
 }
 
-func newOrderView(o order, productName string) orderView {
-	v := orderView{ID: o.ID, Customer: o.Customer, Product: cmp.Or(productName, o.ProductID), ProductID: o.ProductID,
-		Quantity: strconv.FormatInt(o.Quantity, 10), UnitPrice: web.Money(o.UnitPriceCents), Total: web.Money(o.TotalCents),
-		Status: cmp.Or(o.Status, "pending"), Reason: o.Reason, PlacedAt: web.FormatTime(o.PlacedAt)}
-	for _, st := range o.Timeline {
-		v.Timeline = append(v.Timeline, stepView{Label: st.Label(), At: web.FormatTime(st.At), DateTime: st.At.UTC().Format(time.RFC3339)})
-	}
-	return v
-}
+func newOrderView(o order, productName string) orderView { return web.NewOrderView(o, productName) }
 
 // handleFeedEvents serves GET /events/feed: every stored event as a row of the
 // dashboard's feed (SSE event "feed"), newest on top. A browser that falls more than
@@ -357,7 +336,7 @@ func (s *server) handleServices(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(v.Instances, func(a, b instanceRow) int {
 		return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.Instance, b.Instance))
 	})
-	for _, svc := range []string{"customer", "product", "order", "accounting", "eventstore"} {
+	for _, svc := range registry.Upstreams() {
 		v.Services = append(v.Services, serviceHealth{Service: svc, Up: seen[svc], Static: reg.Static[svc]})
 	}
 	for svc, u := range reg.Static {

@@ -8,25 +8,23 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/msdemo/msdemo/internal/web"
-	"github.com/msdemo/msdemo/static"
 )
 
 // NewServer returns the admin site's handler: every page and its middleware are listed
 // here. Every page but log-in needs a manager's session; an anonymous visitor is sent to
-// log in, a customer's session gets 403. Middleware, outside in: logging (and panics),
-// sessions (load and save), CSRF (cross-origin writes refused with the friendly 403 page).
+// log in, a customer's session gets 403. web.NewRouter adds the 404 page, /healthz and
+// /static/; Site.Handler the middleware of both sites (logging, sessions, CSRF).
 func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub *web.Hub, keepAlive time.Duration) http.Handler {
 	s := &server{api: api, sessions: sessions, hub: hub, logger: logger, keepAlive: keepAlive}
 	s.site = &web.Site{Name: "msdemo admin", Home: "/", Login: "/login", Nav: s.nav, Sessions: sessions, Logger: logger}
 
-	r := chi.NewRouter()
-	r.NotFound(s.site.NotFound)
-	r.MethodNotAllowed(s.site.NotFound)
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	r.Handle("/static/*", static.Handler())
-	r.Get("/login", s.handleLoginForm) // ?next=
-	r.Post("/login", s.handleLogin)    // managers only; 303 next
-	r.Post("/logout", s.handleLogout)  // 303 /login
+	login := &web.LoginHandlers{Site: s.site, API: api, Role: "manager", Page: loginPage, LoggedOut: "/login",
+		WrongRole: "This is a customer account. The admin site is for product managers; customers shop on the storefront."}
+
+	r := web.NewRouter(s.site)
+	r.Get("/login", login.HandleForm)     // ?next=
+	r.Post("/login", login.HandleLogIn)   // managers only; 303 next
+	r.Post("/logout", login.HandleLogOut) // 303 /login
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.RequireUser("manager"), s.requireManagerToken)
@@ -59,7 +57,7 @@ func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub
 		r.Get("/events/orders", s.handleOrderEvents) // text/event-stream: order rows and pages
 	})
 
-	return web.Logging(logger)(sessions.LoadAndSave(web.Protect(s.site, r)))
+	return s.site.Handler(r)
 }
 
 // server is what the handlers share.

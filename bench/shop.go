@@ -25,11 +25,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/msdemo/msdemo/internal/postgres"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/testenv"
 )
-
-// components are the names msdemo gives its components; each gets <NAME>_ADDR.
-var components = []string{"eventstore", "gateway", "customer", "product", "order", "accounting", "storefront", "admin"}
 
 const (
 	adminPassword    = "bench-admin-password"
@@ -102,18 +100,18 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 		"POSTGRES_URL=" + o.Postgres, "REDIS_URL=" + o.Redis, "MONGODB_URI=",
 		"MSDEMO_NAMESPACE=" + s.namespace, "MSDEMO_ADMIN_PASSWORD=" + adminPassword,
 		"MSDEMO_START_CREDIT_CENTS=1000000000000", "SAGA_TIMEOUT=30s", "LOG_LEVEL=warn"}
-	for _, name := range components {
+	for _, c := range registry.Components() {
 		a, err := testenv.FreeLoopbackAddr()
 		if err != nil {
 			return nil, err
 		}
-		s.addr[name] = a
-		env = append(env, strings.ToUpper(name)+"_ADDR="+a)
+		s.addr[c.Name] = a
+		env = append(env, strings.ToUpper(c.Name)+"_ADDR="+a)
 	}
-	if s.proxy, err = startCountingProxy(s.addr["gateway"]); err != nil {
+	if s.proxy, err = startCountingProxy(s.addr[registry.Gateway]); err != nil {
 		return nil, err
 	}
-	env = append(env, "GATEWAY_URL=http://"+s.proxy.addr(), "EVENTSTORE_URL=http://"+s.addr["eventstore"])
+	env = append(env, "GATEWAY_URL=http://"+s.proxy.addr(), "EVENTSTORE_URL=http://"+s.addr[registry.EventStore])
 
 	logger.Info("starting msdemo (all components in one process)", "vhost", s.vhost, "namespace", s.namespace)
 	s.cmd = exec.Command(bin)
@@ -125,9 +123,9 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 	s.exited = make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(s.exited) }()
 
-	for _, name := range components {
-		if err := s.waitOK(ctx, "http://"+s.addr[name]+"/healthz", 60*time.Second); err != nil {
-			return nil, fmt.Errorf("%s did not become healthy: %w\nmsdemo output:\n%s", name, err, s.output)
+	for _, c := range registry.Components() {
+		if err := s.waitOK(ctx, "http://"+s.addr[c.Name]+"/healthz", 60*time.Second); err != nil {
+			return nil, fmt.Errorf("%s did not become healthy: %w\nmsdemo output:\n%s", c.Name, err, s.output)
 		}
 	}
 	if err := s.poll(ctx, 30*time.Second, func() bool {
@@ -242,7 +240,7 @@ func (s *shop) seed(ctx context.Context, customers int) error {
 // api calls the gateway with in as JSON (nil: no body), decodes a 2xx answer into out (nil:
 // ignore it) and returns the status, 0 if the gateway could not be reached.
 func (s *shop) api(ctx context.Context, method, path, token string, in, out any) int {
-	return s.call(ctx, "http://"+s.addr["gateway"]+path, method, token, in, out)
+	return s.call(ctx, "http://"+s.addr[registry.Gateway]+path, method, token, in, out)
 }
 
 func (s *shop) call(ctx context.Context, url, method, token string, in, out any) int {

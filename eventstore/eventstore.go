@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("load event store: %w", err)
 	}
 
-	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, bus.WithName("eventstore"))
+	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, bus.WithName(registry.EventStore))
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 	advertise := cmp.Or(cfg.AdvertiseURL, registry.LoopbackURL(ln.Addr()))
 	work.Go(func() {
-		inst := registry.Instance{Service: "eventstore", Instance: registry.InstanceID("eventstore"), URL: advertise}
+		inst := registry.Instance{Service: registry.EventStore, Instance: registry.InstanceID(registry.EventStore), URL: advertise}
 		var opts []registry.Option
 		if cfg.RegistryExchange != "" {
 			opts = append(opts, registry.WithExchange(cfg.RegistryExchange))

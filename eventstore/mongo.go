@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/idgen"
 )
 
 // The storage layout, chosen so that every read and write is a lookup or insert by _id: the
@@ -157,7 +157,7 @@ func (m *mongoStore) storeID(ctx context.Context) (string, error) {
 	if !errors.Is(err, mongo.ErrNoDocuments) {
 		return "", fmt.Errorf("read store id: %w", err)
 	}
-	doc = storeDoc{ID: "store", StoreID: uuid.NewString(), CreatedAt: time.Now().UTC()}
+	doc = storeDoc{ID: "store", StoreID: idgen.New(), CreatedAt: time.Now().UTC()}
 	if _, err := m.meta.InsertOne(ctx, doc); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			return m.storeID(ctx)

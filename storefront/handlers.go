@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
@@ -22,7 +21,7 @@ func (s *server) nav(r *http.Request) templ.Component {
 
 // handleHome serves GET /: the categories.
 func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
-	cs, err := s.categories(r.Context())
+	cs, err := s.api.Categories(r.Context(), "")
 	if err != nil {
 		s.site.Error(w, r, err)
 		return
@@ -32,12 +31,12 @@ func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
 
 // handleCategory serves GET /categories/{id}: its products.
 func (s *server) handleCategory(w http.ResponseWriter, r *http.Request) {
-	c, err := s.category(r.Context(), chi.URLParam(r, "id"))
+	c, err := s.api.Category(r.Context(), "", chi.URLParam(r, "id"))
 	if err != nil {
 		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
-	ps, err := s.products(r.Context(), c.ID)
+	ps, _, err := s.api.Products(r.Context(), "", c.ID, "", web.MaxPage)
 	if err != nil {
 		s.site.Error(w, r, err)
 		return
@@ -60,14 +59,14 @@ func (s *server) handleProduct(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) productView(r *http.Request) (productView, error) {
-	p, err := s.product(r.Context(), chi.URLParam(r, "id"))
+	p, err := s.api.Product(r.Context(), "", chi.URLParam(r, "id"))
 	if err != nil {
 		return productView{}, web.NotFoundFor400(err)
 	}
 	_, loggedIn := s.sessions.User(r.Context())
 	v := productView{Product: p, Price: web.Money(p.PriceCents), LoggedIn: loggedIn, Quantity: "1",
 		MaxQuantity: p.UnitsInStock, CategoryName: "Category"}
-	if c, err := s.category(r.Context(), p.CategoryID); err == nil {
+	if c, err := s.api.Category(r.Context(), "", p.CategoryID); err == nil {
 		v.CategoryName = c.Name
 	}
 	return v, nil
@@ -147,43 +146,10 @@ func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	web.Redirect(w, r, "/")
 }
 
-// handleLoginForm serves GET /login[?next=].
-func (s *server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
-	s.site.Render(w, r, http.StatusOK, "Log in", loginPage(loginView{Next: s.site.SafeNext(r.URL.Query().Get("next"))}))
-}
-
-// handleLogin serves POST /login {username, password, next}.
-func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	v := loginView{Username: strings.TrimSpace(r.PostFormValue("username")), Next: s.site.SafeNext(r.PostFormValue("next"))}
-	err := web.LogIn(r.Context(), s.api, s.sessions, v.Username, r.PostFormValue("password"), "customer")
-	if err == nil {
-		s.sessions.AddFlash(r.Context(), web.FlashSuccess, "You are logged in.")
-		web.Redirect(w, r, v.Next)
-		return
-	}
-	var ok bool
-	v.Errors, v.FormError, ok = web.LoginProblem(err, "This is a manager account: please use the admin site.")
-	if !ok {
-		s.site.Error(w, r, err)
-		return
-	}
-	s.site.Render(w, r, http.StatusUnprocessableEntity, "Log in", loginPage(v))
-}
-
-// handleLogout serves POST /logout.
-func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if err := s.sessions.Logout(r.Context()); err != nil {
-		s.site.Error(w, r, err)
-		return
-	}
-	s.sessions.AddFlash(r.Context(), web.FlashInfo, "You are logged out.")
-	web.Redirect(w, r, "/")
-}
-
 // handleProfile serves GET /profile.
 func (s *server) handleProfile(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
-	p, err := s.profile(r.Context(), u.Token, u.Username)
+	p, err := s.api.Customer(r.Context(), u.Token, u.Username)
 	if err != nil {
 		s.site.Error(w, r, err)
 		return
@@ -215,7 +181,7 @@ func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request) {
 		s.site.Error(w, r, err)
 		return
 	}
-	p, perr := s.profile(r.Context(), u.Token, u.Username)
+	p, perr := s.api.Customer(r.Context(), u.Token, u.Username)
 	if perr != nil {
 		s.site.Error(w, r, perr)
 		return
@@ -231,32 +197,29 @@ func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request) {
 	s.site.Render(w, r, http.StatusUnprocessableEntity, "Profile", profilePage(v))
 }
 
-// handleOrderList serves GET /orders: the customer's orders, newest first.
+// handleOrderList serves GET /orders[?after=]: a page of the customer's orders, newest
+// first.
 func (s *server) handleOrderList(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
-	orders, err := s.orders(r.Context(), u.Token)
+	after := r.URL.Query().Get("after")
+	orders, next, err := s.api.Orders(r.Context(), u.Token, "", after, pageSize)
 	if err != nil {
-		s.site.Error(w, r, err)
+		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
-	names := s.productNames(r.Context(), orders)
-	views := make([]orderView, 0, len(orders))
-	for _, o := range orders {
-		views = append(views, newOrderView(o, names[o.ProductID]))
-	}
-	s.site.Render(w, r, http.StatusOK, "My orders", ordersPage(views))
+	v := ordersView{Orders: web.OrderViews(r.Context(), s.api, orders), NextAfter: next, Paged: after != ""}
+	s.site.Render(w, r, http.StatusOK, "My orders", ordersPage(v))
 }
 
 // handleOrderShow serves GET /orders/{id}.
 func (s *server) handleOrderShow(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
-	o, err := s.order(r.Context(), u.Token, chi.URLParam(r, "id"))
+	o, err := s.api.Order(r.Context(), u.Token, chi.URLParam(r, "id"))
 	if err != nil {
 		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
-	v := newOrderView(o, s.productNames(r.Context(), []order{o})[o.ProductID])
-	s.site.Render(w, r, http.StatusOK, "Order", orderPage(v))
+	s.site.Render(w, r, http.StatusOK, "Order", orderPage(web.OrderViewOf(r.Context(), s.api, o)))
 }
 
 // handleInvoice serves GET /orders/{id}/invoice: printable.
@@ -278,7 +241,7 @@ func (s *server) handleInvoice(w http.ResponseWriter, r *http.Request) {
 		s.site.Error(w, r, err)
 		return
 	}
-	p, _ := s.profile(r.Context(), u.Token, u.Username) // name and email are a courtesy
+	p, _ := s.api.Customer(r.Context(), u.Token, u.Username) // name and email are a courtesy
 	qty := cmp.Or(inv.Quantity, o.Quantity)
 	v := invoiceView{Number: cmp.Or(inv.Number, inv.ID, o.ID), OrderID: o.ID, Customer: cmp.Or(inv.Customer, o.Customer),
 		FullName: p.FullName, Email: p.Email,
@@ -289,17 +252,8 @@ func (s *server) handleInvoice(w http.ResponseWriter, r *http.Request) {
 	s.site.Render(w, r, http.StatusOK, "Invoice "+v.Number, invoicePage(v))
 }
 
-func newOrderView(o order, productName string) orderView {
-	v := orderView{ID: o.ID, Product: cmp.Or(productName, o.ProductID), ProductID: o.ProductID,
-		Quantity: strconv.FormatInt(o.Quantity, 10), UnitPrice: web.Money(o.UnitPriceCents), Total: web.Money(o.TotalCents),
-		Status: cmp.Or(o.Status, "pending"), Reason: o.Reason, PlacedAt: web.FormatTime(o.PlacedAt),
-		InvoiceReady: o.Status == "approved"}
-	for _, st := range o.Timeline {
-		v.Timeline = append(v.Timeline, stepView{Label: st.Label(), At: web.FormatTime(st.At),
-			DateTime: st.At.UTC().Format(time.RFC3339)})
-	}
-	return v
-}
+// newOrderView is web.NewOrderView, as the live views call it.
+func newOrderView(o order, productName string) orderView { return web.NewOrderView(o, productName) }
 
 // handleEvents serves GET /events: the customer's orders as they change, as Server-Sent
 // Events pushed by the site's follower (web.Hub.Follow) when the order service announces

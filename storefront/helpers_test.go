@@ -3,9 +3,9 @@ package storefront_test
 import (
 	"testing"
 
-	"github.com/msdemo/msdemo/internal/systest/shop"
 	"github.com/msdemo/msdemo/internal/web/webtest"
 	"github.com/msdemo/msdemo/storefront"
+	"github.com/msdemo/msdemo/systest/shop"
 )
 
 // site is a whole shop (shop.Shop) with the storefront, running for one test.

@@ -13,6 +13,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/web"
 )
 
@@ -30,6 +31,6 @@ var liveKeys []string
 // serves, and on cancel shuts down gracefully: open SSE streams end, requests in flight
 // finish (10 s at most), then the bus and Redis are closed.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	return web.RunSite(ctx, web.SiteSpec{Name: "storefront", DefaultAddr: ":5001", CookieName: "msdemo_storefront",
+	return web.RunSite(ctx, web.SiteSpec{Name: registry.Storefront, DefaultAddr: registry.DefaultAddr(registry.Storefront), CookieName: "msdemo_storefront",
 		LiveKeys: liveKeys, NewHandler: NewServer}, cfg, logger)
 }

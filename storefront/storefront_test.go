@@ -133,6 +133,19 @@ func testForms(t *testing.T, s *site) {
 	if p.Count("order-row") != 1 || p.TestID("order-status") != status {
 		t.Errorf("my orders: got %d rows, status %q; want 1 %s", p.Count("order-row"), p.TestID("order-status"), status)
 	}
+	if p.Count("page-first") != 0 || p.Count("page-next") != 0 {
+		t.Errorf("my orders, all on one page: got a pager (first %d, next %d), want none", p.Count("page-first"), p.Count("page-next"))
+	}
+	// The page after the only order is empty and links back to the first; an after that
+	// is no order id is a page that does not exist.
+	p = b.Get("/orders?after=" + strings.TrimPrefix(orderURL, "/orders/"))
+	if p.Status != http.StatusOK || p.Count("order-row") != 0 || p.TestID("no-orders") != "No older orders." || p.Count("page-first") != 1 {
+		t.Errorf("the page after the only order: got %d with %d rows, %q, first-page links %d; want 200, 0 rows, No older orders., 1",
+			p.Status, p.Count("order-row"), p.TestID("no-orders"), p.Count("page-first"))
+	}
+	if p = b.Get("/orders?after=not-an-order"); p.Status != http.StatusNotFound {
+		t.Errorf("orders after a malformed id: got %d, want 404", p.Status)
+	}
 	if p = other.Get(orderURL); p.URL != "/login?next="+url.QueryEscape(orderURL) {
 		t.Errorf("a visitor's order page: got %s, want the log-in page", p.URL)
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/msdemo/msdemo/internal/registry"
 )
 
 // component describes one -target of the msdemo binary as compose.yaml must run it.
@@ -22,18 +24,19 @@ type component struct {
 	public bool // it may publish its port on the host and join the edge network
 }
 
-// components lists every value msdemo accepts for -target. Keep it in step with
-// the root main.go.
-var components = map[string]component{
-	"eventstore": {port: 6005, routed: true},
-	"gateway":    {port: 8080, public: true},
-	"customer":   {port: 6002, routed: true},
-	"product":    {port: 6004, routed: true},
-	"order":      {port: 6003, routed: true},
-	"accounting": {port: 6001, routed: true},
-	"storefront": {port: 5001, public: true},
-	"admin":      {port: 5002, public: true},
-}
+// components lists every value msdemo accepts for -target: registry.Components, where the
+// components not behind the gateway (the gateway and the two sites) are the public edge.
+var components = func() map[string]component {
+	m := map[string]component{}
+	for _, c := range registry.Components() {
+		port, err := strconv.Atoi(strings.TrimPrefix(c.DefaultAddr, ":"))
+		if err != nil {
+			panic(fmt.Sprintf("%s: default address %q is not :port", c.Name, c.DefaultAddr))
+		}
+		m[c.Name] = component{port: port, routed: c.Upstream, public: !c.Upstream}
+	}
+	return m
+}()
 
 // servers lists the third-party services compose.yaml may run next to the components.
 var servers = []string{"rabbitmq", "mongo", "postgres", "redis"}

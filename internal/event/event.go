@@ -1,7 +1,8 @@
 // Package event is the wire contract of the event store: the append request and reply that
 // travel over RabbitMQ, and the stored event that the store publishes and serves. It is pure
-// data and validation, with no I/O, so that every component shares one definition.
-// docs/eventstore.md describes the same contract for clients in other languages.
+// data and validation, with no I/O, so that every component shares one definition. It also
+// names the shop's streams and event types, once (types.go). docs/eventstore.md describes
+// the same contract for clients in other languages.
 package event
 
 import (
@@ -17,6 +18,11 @@ const (
 	// the event type as routing key and the event id as message_id.
 	Exchange = "msdemo.events"
 )
+
+// Queue returns the name of the durable queue that feeds the subscription name (one per
+// service, shared by its replicas): "<name>.events", bound to Exchange with the types the
+// service reads. Its dead letters are in "<name>.events.dead".
+func Queue(name string) string { return name + ".events" }
 
 // Stored is an event as the store keeps, publishes and serves it.
 type Stored struct {

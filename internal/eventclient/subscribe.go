@@ -63,7 +63,7 @@ func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, 
 	if len(keys) == 0 {
 		keys = []string{"#"} // every type, as the feed gives without a filter
 	}
-	consumer, err := c.bus.Consume(ctx, bus.QueueConfig{Name: sub.Name + ".events", Exchange: c.exchange,
+	consumer, err := c.bus.Consume(ctx, bus.QueueConfig{Name: event.Queue(sub.Name), Exchange: c.exchange,
 		Keys: keys, Durable: true, SingleActive: true, DeadLetter: true, Prefetch: 256}, s.handleLive)
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", sub.Name, err)
@@ -163,7 +163,7 @@ func (s *subscriber) applyFromFeed(ctx context.Context, storeID string, e event.
 			s.logger.Error("catch up: event dead-lettered", "subscription", s.sub.Name,
 				"type", e.Type, "position", e.Position, "error", err)
 			body, _ := json.Marshal(e)
-			queue := s.sub.Name + ".events"
+			queue := event.Queue(s.sub.Name)
 			return s.client.bus.Publish(ctx, bus.DeadExchange, queue, bus.Message{ID: e.ID, Type: e.Type, Body: body,
 				Headers: map[string]any{StoreIDHeader: storeID, "x-msdemo-error": err.Error()}})
 		}

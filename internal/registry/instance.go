@@ -1,20 +1,18 @@
 package registry
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
+
+	"github.com/msdemo/msdemo/internal/idgen"
 )
 
 // InstanceID returns a name for this process's instance of service that is unique across
-// hosts and restarts, e.g. "product-host1-4711-9f3a".
+// hosts and restarts, e.g. "product-host1-4711-k3xq".
 func InstanceID(service string) string {
 	host, _ := os.Hostname()
-	var b [2]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%s-%d-%s", service, host, os.Getpid(), hex.EncodeToString(b[:]))
+	return fmt.Sprintf("%s-%s-%d-%s", service, host, os.Getpid(), idgen.Short(4))
 }
 
 // LoopbackURL is the URL of a listener on this machine: http://127.0.0.1:<port>. It is

@@ -11,6 +11,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/bus"
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/httpjson"
 )
 
@@ -39,7 +40,7 @@ type DeadLetter struct {
 // A replayed event carries bus.ReplayHeader, so the subscription applies it even though it
 // is behind the checkpoint; Apply's idempotency keeps it from counting twice.
 func (rt *Runtime) MountDeadLetters(r chi.Router) {
-	queue := rt.Subscription + ".events"
+	queue := event.Queue(rt.Subscription)
 	r.Route("/dead-letters", func(r chi.Router) {
 		r.Use(auth.Require(auth.Manager))
 		r.Get("/", func(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +80,7 @@ func (rt *Runtime) MountDeadLetters(r chi.Router) {
 
 // takeDeadLetter replays or discards the dead letter of the URL's id: 204, or 404.
 func (rt *Runtime) takeDeadLetter(w http.ResponseWriter, r *http.Request, take func(ctx context.Context, queue, id string) error) {
-	err := take(r.Context(), rt.Subscription+".events", chi.URLParam(r, "id"))
+	err := take(r.Context(), event.Queue(rt.Subscription), chi.URLParam(r, "id"))
 	switch {
 	case errors.Is(err, bus.ErrNotFound):
 		Error(w, r, rt.Logger, ErrNotFound)

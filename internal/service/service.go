@@ -1,25 +1,33 @@
 // Package service is the frame that msdemo's backend services (customer, product, order,
-// accounting) run in: their listener, bus connection and event store client, the
-// middleware of their JSON APIs, announcing themselves to the gateway, graceful shutdown,
-// and the write path (append, then wait for the own read model: read-your-writes).
-// It holds what every service does the same way, and nothing of any one service.
+// accounting) run in. It holds what every service does the same way, and nothing of any
+// one service. Each file is one job:
+//
+//   - service.go: Config, and Start, which opens what a service runs on (its listener,
+//     its bus connection, its event store client and Progress) into a Runtime.
+//   - serve.go: Serve, which serves the API and runs the service's tasks until the
+//     context ends, then shuts down gracefully.
+//   - announce.go: announcing the instance to the gateway on the registry exchange.
+//   - api.go: API, the handler around a service's routes: /healthz and the readiness gate.
+//   - middleware.go: the chain every request goes through (request id, body limit, panic
+//     recovery, token authentication).
+//   - decode.go: Decode, the one way a JSON body is read.
+//   - errors.go: the errors the services share and Error, which maps them to statuses.
+//   - page.go: PageParams, the ?limit= and ?after= of list endpoints.
+//   - write.go: NewEvent and Write: append, then wait for the own read model
+//     (read-your-writes).
+//   - deadletters.go: the managers' dead-letter routes of the service's event queue.
+//   - workers.go: Workers, the pool that works beside an event queue.
 package service
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"sync"
-	"time"
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/eventclient"
-	"github.com/msdemo/msdemo/internal/registry"
 )
 
 // Config is what every service gets from main.
@@ -79,63 +87,4 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Runtime, erro
 func (rt *Runtime) Close() {
 	rt.Bus.Close()
 	rt.Listener.Close()
-}
-
-// Serve serves h and runs each task until ctx is done or one of them fails, and announces
-// the instance to the gateway meanwhile. Then it shuts down: the server stops taking
-// requests and finishes those in flight (10 s at most), the tasks end with ctx. It
-// returns the first failure.
-func (rt *Runtime) Serve(ctx context.Context, h http.Handler, tasks ...func(ctx context.Context) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	for _, task := range tasks {
-		wg.Go(func() {
-			if err := task(ctx); err != nil && ctx.Err() == nil {
-				cancel(err)
-			}
-		})
-	}
-	wg.Go(func() {
-		inst := registry.Instance{Service: rt.Name, Instance: registry.InstanceID(rt.Name),
-			URL: cmp.Or(rt.AdvertiseURL, registry.LoopbackURL(rt.Listener.Addr()))}
-		var opts []registry.Option
-		if rt.RegistryExchange != "" {
-			opts = append(opts, registry.WithExchange(rt.RegistryExchange))
-		}
-		if err := registry.Announce(ctx, rt.Bus, inst, 0, rt.Logger, opts...); err != nil {
-			rt.Logger.Error("announce to the gateway", "error", err)
-		}
-	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	wg.Go(func() {
-		if err := srv.Serve(rt.Listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			cancel(fmt.Errorf("serve HTTP: %w", err))
-		}
-	})
-	rt.Logger.Info("service ready", "service", rt.Name, "addr", rt.Listener.Addr().String())
-	<-ctx.Done()
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stop()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		rt.Logger.Warn("shutdown HTTP", "error", err)
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
-}
-
-// Closed returns a function that reports whether ch is closed: a service's readiness, from
-// its subscription's CaughtUp channel.
-func Closed(ch <-chan struct{}) func() bool {
-	return func() bool {
-		select {
-		case <-ch:
-			return true
-		default:
-			return false
-		}
-	}
 }

@@ -3,14 +3,13 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/idgen"
 )
 
 // How long Write waits for the event store's reply, and then for the read model.
@@ -25,23 +24,26 @@ func NewEvent(typ string, data any) event.New {
 	if err != nil {
 		panic(fmt.Sprintf("event %s: data does not marshal: %v", typ, err)) // a programmer's mistake
 	}
-	return event.New{ID: uuid.NewString(), Type: typ, Data: raw}
+	return event.New{ID: idgen.New(), Type: typ, Data: raw}
 }
 
 // Write appends events to stream with the expected version (nil: any), then waits until
 // the service's read model has applied them, so that a read right after sees them
 // (read-your-writes; after 5 s it answers anyway and logs it). Each event gets the
-// request's id as correlation id and the caller as user, unless already set.
+// request's id as correlation id and the caller as user, unless already set; that is
+// done on a copy, so the caller's slice is not changed.
 //
 // Errors: *ConflictError when the stream's version is not expected; ErrUnavailable when
 // the event store did not answer (the events may have been stored: sending the same
-// events again, with the same ids, is safe); an error wrapping ErrInvalid when the store
-// refused the request (a bug in the service).
+// events again, with the same ids, is safe), wrapping the cause too (errors.Is finds
+// context.DeadlineExceeded or the bus's error in it); an error wrapping ErrInvalid when
+// the store refused the request (a bug in the service).
 func (rt *Runtime) Write(ctx context.Context, stream string, expected *int64, events ...event.New) (event.AppendReply, error) {
 	meta := event.Metadata{CorrelationID: RequestID(ctx)}
 	if c, ok := auth.FromContext(ctx); ok {
 		meta.User = c.User
 	}
+	events = slices.Clone(events)
 	for i := range events {
 		if events[i].Metadata == (event.Metadata{}) {
 			events[i].Metadata = meta
@@ -52,7 +54,7 @@ func (rt *Runtime) Write(ctx context.Context, stream string, expected *int64, ev
 	reply, err := rt.Events.Append(appendCtx, event.AppendRequest{Stream: stream, ExpectedVersion: expected, Events: events})
 	switch {
 	case err != nil:
-		return reply, fmt.Errorf("append to %s: %v: %w", stream, err, ErrUnavailable)
+		return reply, fmt.Errorf("write to %s: %w: %w", stream, err, ErrUnavailable)
 	case reply.Error == event.ErrWrongExpectedVersion:
 		var current int64
 		if reply.CurrentVersion != nil {
@@ -76,31 +78,3 @@ func (rt *Runtime) Write(ctx context.Context, stream string, expected *int64, ev
 	}
 	return reply, nil
 }
-
-// Errors that the services share, mapped to HTTP statuses by Error.
-var (
-	ErrNotFound    = errors.New("not found")                        // 404
-	ErrForbidden   = errors.New("not allowed")                      // 403
-	ErrUnavailable = errors.New("a service the shop needs is down") // 503
-	ErrInvalid     = errors.New("the event store refused the events")
-)
-
-// ConflictError says a stream has moved on since the caller read it (409).
-type ConflictError struct {
-	Stream  string
-	Current int64 // the stream's version now
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s was changed meanwhile (now at version %d): load it again", e.Stream, e.Current)
-}
-
-// FieldErrors says which input fields are wrong and why (400).
-type FieldErrors map[string]string
-
-func (e FieldErrors) Error() string { return "invalid input" }
-
-// ConflictMessageError is a 409 for a rule, e.g. "username taken".
-type ConflictMessageError struct{ Message string }
-
-func (e *ConflictMessageError) Error() string { return e.Message }

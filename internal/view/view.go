@@ -17,6 +17,9 @@ import (
 // event.Exchange ("msdemo.events").
 const Exchange = "msdemo.views"
 
+// MessageType is the AMQP type of every announcement.
+const MessageType = "view.changed"
+
 // Orders is the view of the order service: GET /order/orders/{id} and the lists of
 // GET /order/orders.
 const Orders = "order"

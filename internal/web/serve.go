@@ -8,8 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
@@ -97,27 +98,25 @@ func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Lo
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	var wg sync.WaitGroup
-	serveErr := make(chan error, 1)
-	wg.Go(func() {
+	// The server runs until it fails or ctx is done; then it shuts down. Either way Wait
+	// returns once both have ended, with the first error.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- err
+			return fmt.Errorf("%s: serve: %w", spec.Name, err)
 		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		stopHub() // ends every SSE stream, so Shutdown need not wait for them
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			return fmt.Errorf("%s: shut down: %w", spec.Name, err)
+		}
+		return nil
 	})
 	logger.Info(spec.Name+" listening", "addr", ln.Addr().String(), "gateway", cfg.GatewayURL)
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-	}
-	stopHub() // ends every SSE stream, so Shutdown need not wait for them
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if shutErr := srv.Shutdown(shutdownCtx); shutErr != nil && err == nil {
-		err = fmt.Errorf("%s: shut down: %w", spec.Name, shutErr)
-	}
-	wg.Wait()
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("%s: serve: %w", spec.Name, err)
-	}
-	return nil
+	return g.Wait()
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"github.com/msdemo/msdemo/internal/middleware"
 )
 
 // Site is what the handlers of one site share to render pages. Its fields are set once,
@@ -171,23 +173,15 @@ func Protect(s *Site, h http.Handler) http.Handler {
 }
 
 // Logging logs each request once it is answered, with its status and duration, and turns
-// a panic in a handler into a logged 500.
+// a panic in a handler into a logged 500 (middleware.Recover: logged with the stack).
 func Logging(logger *slog.Logger) func(http.Handler) http.Handler {
+	recoverPanics := middleware.Recover(logger, nil)
 	return func(next http.Handler) http.Handler {
+		next = recoverPanics(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 			defer func() {
-				if p := recover(); p != nil {
-					if p == http.ErrAbortHandler {
-						panic(p)
-					}
-					logger.ErrorContext(r.Context(), "panic in handler", "path", r.URL.Path, "panic", p)
-					if !sw.wrote {
-						http.Error(w, "internal error", http.StatusInternalServerError)
-					}
-					return
-				}
 				level := slog.LevelDebug
 				if sw.status >= 500 {
 					level = slog.LevelWarn

@@ -1,18 +1,26 @@
-// Package web is what the storefront and the admin site share: the page layout and form
-// components (templ), flash messages, friendly error pages, sessions in Redis, CSRF
-// protection, the render helper, a JSON client for the gateway's REST API, and the hub
-// that pushes the bus to browsers as Server-Sent Events: stored events for a raw feed, and
-// the live views, which its Follower reads once per announced change for every browser
-// that follows them (docs/live-views.md).
+// Package web is the frame that the storefront and the admin site run in: RunSite
+// (listen, sessions in Redis, the bus, serve, shut down), the router with what every site
+// serves (NewRouter: the 404 page, /healthz, /static/), the middleware (Site.Handler:
+// logging, sessions, CSRF protection), log-in and log-out (LoginHandlers), the page
+// layout and form components (templ), flash messages, friendly error pages, the render
+// helper, a JSON client for the gateway's REST API with the resources both sites show
+// (Category, Product, Customer, Order), the order view both sites render (OrderView), and
+// the hub that pushes the bus to browsers as Server-Sent Events: stored events for a raw
+// feed, and the live views, which its Follower reads once per announced change for every
+// browser that follows them (docs/live-views.md).
 //
-// A site is built from these pieces in its own NewServer:
+// A site brings its own pages and rules. Its Run calls RunSite with a SiteSpec, whose
+// NewHandler (the site's NewServer, in its routes.go) lists the pages:
 //
-//	sessions, _ := web.OpenSessions(ctx, web.SessionConfig{RedisURL: ..., Prefix: "msdemo:storefront:", CookieName: "storefront_session"})
-//	site := &web.Site{Name: "msdemo shop", Nav: nav, Sessions: sessions, Logger: logger, Home: "/"}
-//	api := web.NewClient(gatewayURL, nil)
-//	hub := web.NewHub(logger)
-//	err := hub.Run(ctx, conn, web.HubConfig{Exchange: "msdemo.events", Keys: []string{"order.*"}})
-//	h := web.Logging(logger)(sessions.LoadAndSave(web.Protect(site, mux))) // Protect needs the session
+//	site := &web.Site{Name: "msdemo shop", Home: "/", Login: "/login", Nav: nav, Sessions: sessions, Logger: logger}
+//	login := &web.LoginHandlers{Site: site, API: api, Role: "customer", Page: loginPage, LoggedOut: "/",
+//		WrongRole: "This is a manager account: please use the admin site."}
+//	r := web.NewRouter(site)
+//	r.Get("/login", login.HandleForm)
+//	r.Post("/login", login.HandleLogIn)
+//	r.Post("/logout", login.HandleLogOut)
+//	r.Get("/", handleHome)
+//	return site.Handler(r)
 //
 // A handler parses the request, calls the API with the user's token
 // (sessions.User(ctx).Token), builds a view model and calls site.Render, which wraps the

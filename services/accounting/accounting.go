@@ -42,8 +42,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/postgres"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
 )
 
@@ -62,7 +64,7 @@ type Config struct {
 }
 
 func (cfg Config) withDefaults() Config {
-	cfg.Service.Name = cmp.Or(cfg.Service.Name, "accounting")
+	cfg.Service.Name = cmp.Or(cfg.Service.Name, registry.Accounting)
 	cfg.Database = cmp.Or(cfg.Database, "msdemo_accounting")
 	cfg.queue = cmp.Or(cfg.queue, cfg.Service.Name)
 	return cfg
@@ -93,7 +95,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	caughtUp := make(chan struct{})
 	ready := service.Closed(caughtUp)
 	l := newLedger(store, rt.Events, logger)
-	l.bus, l.queue, l.caughtUp, l.beforeIssue = rt.Bus, cfg.queue+".events", caughtUp, cfg.beforeIssue
+	l.bus, l.queue, l.caughtUp, l.beforeIssue = rt.Bus, event.Queue(cfg.queue), caughtUp, cfg.beforeIssue
 	sub := eventclient.Subscription{Name: cfg.queue, Types: eventTypes, Progress: rt.Progress, CaughtUp: caughtUp}
 
 	// The dead-letter routes serve the subscription's queue, which tests name apart.

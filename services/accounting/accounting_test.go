@@ -13,15 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/postgres"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // shop is an event store, a gateway and the accounting service's configuration, for one
@@ -50,8 +49,8 @@ func (s *shop) config(t *testing.T) Config {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = s.conn.DeleteQueue(ctx, cfg.queue+".events")
-		_ = s.conn.DeleteQueue(ctx, cfg.queue+".events.dead")
+		_ = s.conn.DeleteQueue(ctx, event.Queue(cfg.queue))
+		_ = s.conn.DeleteQueue(ctx, event.Queue(cfg.queue)+".dead")
 		_ = postgres.Drop(ctx, testenv.PostgresURL(), cfg.Database)
 	})
 	return cfg
@@ -132,7 +131,7 @@ func (s *shop) approve(t *testing.T, a Approved, data []byte) event.Stored {
 	if data == nil {
 		data, _ = json.Marshal(a)
 	}
-	e := event.New{ID: uuid.NewString(), Type: typeOrderApproved, Data: data}
+	e := event.New{ID: idgen.New(), Type: event.OrderApproved, Data: data}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stream := "order-" + string(a.OrderID)
@@ -233,7 +232,7 @@ func TestInvoiceIssuedOncePerApproval(t *testing.T) {
 	var events []event.Stored
 	var sum int64
 	for i := range 5 {
-		a := approval(uuid.NewString(), []string{"ann", "bob"}[i%2], int64(i+1), 199)
+		a := approval(idgen.New(), []string{"ann", "bob"}[i%2], int64(i+1), 199)
 		approvals = append(approvals, a)
 		events = append(events, s.approve(t, a, nil))
 		sum += a.TotalCents
@@ -257,7 +256,7 @@ func TestInvoiceIssuedOncePerApproval(t *testing.T) {
 	s.approve(t, approvals[0], nil)
 	// The queue is applied in order: once the last approval is invoiced, all before it
 	// were applied, and those found their invoices (nothing is left pending).
-	last := approval(uuid.NewString(), "cid", 1, 1)
+	last := approval(idgen.New(), "cid", 1, 1)
 	s.approve(t, last, nil)
 	sum += last.TotalCents
 	s.waitInvoices(t, 6)
@@ -285,8 +284,8 @@ func TestInvoiceAccess(t *testing.T) {
 	t.Parallel()
 	s := newShop(t)
 	s.start(t, s.cfg)
-	ann1, ann2, bob1 := approval("ann-1-"+uuid.NewString()[:8], "ann", 1, 100),
-		approval("ann-2-"+uuid.NewString()[:8], "ann", 2, 100), approval("bob-1-"+uuid.NewString()[:8], "bob", 3, 100)
+	ann1, ann2, bob1 := approval("ann-1-"+idgen.New()[:8], "ann", 1, 100),
+		approval("ann-2-"+idgen.New()[:8], "ann", 2, 100), approval("bob-1-"+idgen.New()[:8], "bob", 3, 100)
 	for _, a := range []Approved{ann1, ann2, bob1} {
 		s.approve(t, a, nil)
 	}
@@ -340,7 +339,7 @@ func TestRestartAndRebuild(t *testing.T) {
 	s := newShop(t)
 	stop := s.start(t, s.cfg)
 	for i := range 5 {
-		s.approve(t, approval(uuid.NewString(), "ann", int64(i+1), 333), nil)
+		s.approve(t, approval(idgen.New(), "ann", int64(i+1), 333), nil)
 	}
 	s.waitInvoices(t, 5)
 	want := s.allInvoices(t, s.manager())
@@ -349,7 +348,7 @@ func TestRestartAndRebuild(t *testing.T) {
 	// Restart: nothing new, nothing lost; approvals appended while it was down are
 	// invoiced on catch-up.
 	stop()
-	down := approval(uuid.NewString(), "bob", 7, 100)
+	down := approval(idgen.New(), "bob", 7, 100)
 	s.approve(t, down, nil)
 	stop = s.start(t, s.cfg)
 	s.waitInvoices(t, 6)
@@ -421,7 +420,7 @@ func (s *shop) deadLetters(t *testing.T) []deadLetter {
 func (s *shop) waitDeadLetter(t *testing.T, id string) {
 	t.Helper()
 	testenv.Eventually(t, 15*time.Second, "event "+id+" is not among the dead letters", func() bool {
-		return slices.Contains(s.deadLetters(t), deadLetter{ID: id, Type: typeOrderApproved})
+		return slices.Contains(s.deadLetters(t), deadLetter{ID: id, Type: event.OrderApproved})
 	})
 }
 
@@ -432,10 +431,10 @@ func TestMalformedApprovalIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	s := newShop(t)
 	stop := s.start(t, s.cfg)
-	bad := approval(uuid.NewString(), "ann", 3, 100)
+	bad := approval(idgen.New(), "ann", 3, 100)
 	badEvent := s.approve(t, bad, []byte(fmt.Sprintf(
 		`{"order_id": %q, "customer": "ann", "product_id": "p", "quantity": "three", "unit_price_cents": 100, "total_cents": 300}`, bad.OrderID)))
-	good := approval(uuid.NewString(), "ann", 1, 100)
+	good := approval(idgen.New(), "ann", 1, 100)
 	s.approve(t, good, nil)
 	s.waitInvoices(t, 1)
 	s.waitDeadLetter(t, badEvent.ID)
@@ -473,7 +472,7 @@ func TestFailingIssueStaysPending(t *testing.T) {
 	var broken atomic.Bool
 	broken.Store(true)
 	var tries atomic.Int64
-	victim := approval(uuid.NewString(), "ann", 2, 450)
+	victim := approval(idgen.New(), "ann", 2, 450)
 	cfg := s.cfg
 	cfg.beforeIssue = func(_ context.Context, id OrderID) error {
 		if id == victim.OrderID && broken.Load() {
@@ -484,7 +483,7 @@ func TestFailingIssueStaysPending(t *testing.T) {
 	}
 	s.start(t, cfg)
 	s.approve(t, victim, nil)
-	other := approval(uuid.NewString(), "bob", 1, 50)
+	other := approval(idgen.New(), "bob", 1, 50)
 	s.approve(t, other, nil)
 	s.waitInvoices(t, 1)
 	testenv.Eventually(t, 20*time.Second, "the failed issue is not tried again", func() bool {
@@ -528,7 +527,7 @@ func TestFailingIssueStaysPending(t *testing.T) {
 func TestIssuingDoesNotHoldTheQueue(t *testing.T) {
 	t.Parallel()
 	s := newShop(t)
-	slow := approval(uuid.NewString(), "ann", 1, 700)
+	slow := approval(idgen.New(), "ann", 1, 700)
 	release := make(chan struct{})
 	var held atomic.Bool
 	cfg := s.cfg
@@ -548,7 +547,7 @@ func TestIssuingDoesNotHoldTheQueue(t *testing.T) {
 	s.approve(t, slow, nil)
 	testenv.Eventually(t, 10*time.Second, "the slow invoice is not being issued", held.Load)
 	for i := range 3 {
-		s.approve(t, approval(uuid.NewString(), "bob", int64(i+1), 100), nil)
+		s.approve(t, approval(idgen.New(), "bob", int64(i+1), 100), nil)
 	}
 	s.waitInvoices(t, 3)
 	if status, body := s.get(t, "/accounting/invoices/"+string(slow.OrderID), s.manager()); status != http.StatusNotFound {
@@ -568,7 +567,7 @@ func TestIssuingDoesNotHoldTheQueue(t *testing.T) {
 func TestPendingInvoiceSurvivesRestartAndRebuild(t *testing.T) {
 	t.Parallel()
 	s := newShop(t)
-	victim := approval(uuid.NewString(), "ann", 3, 120)
+	victim := approval(idgen.New(), "ann", 3, 120)
 	var tries atomic.Int64
 	cfg := s.cfg
 	cfg.beforeIssue = func(_ context.Context, id OrderID) error {
@@ -609,11 +608,11 @@ func TestInvoiceLatency(t *testing.T) {
 	token := s.manager()
 	var took []time.Duration
 	for range n {
-		a := approval(uuid.NewString(), "ann", 1, 100)
+		a := approval(idgen.New(), "ann", 1, 100)
 		data, _ := json.Marshal(a)
 		start := time.Now()
 		reply, err := s.events.Append(context.Background(), event.AppendRequest{Stream: "order-" + string(a.OrderID),
-			Events: []event.New{{ID: uuid.NewString(), Type: typeOrderApproved, Data: data}}})
+			Events: []event.New{{ID: idgen.New(), Type: event.OrderApproved, Data: data}}})
 		if err != nil || !reply.OK {
 			t.Fatalf("append: %v %+v", err, reply)
 		}

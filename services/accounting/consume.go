@@ -15,7 +15,7 @@ import (
 )
 
 // eventTypes are the events the ledger applies.
-var eventTypes = []string{typeOrderApproved, typeInvoiceIssued}
+var eventTypes = []string{event.OrderApproved, event.InvoiceIssued}
 
 // appendTimeout bounds the wait for the event store's reply to an invoice.
 const appendTimeout = 10 * time.Second
@@ -106,13 +106,13 @@ func (l *ledger) live() bool {
 
 func (l *ledger) apply(ctx context.Context, storeID string, e event.Stored) error {
 	switch e.Type {
-	case typeInvoiceIssued:
+	case event.InvoiceIssued:
 		inv, err := ParseIssued(e.Stream, e.Data)
 		if err != nil {
 			return err
 		}
 		return l.store.AddInvoice(ctx, storeID, e.Position, inv, e.Version)
-	case typeOrderApproved:
+	case event.OrderApproved:
 		a, err := ParseApproved(e.Stream, e.Data)
 		if err != nil {
 			return err
@@ -230,7 +230,7 @@ func (l *ledger) issue(ctx context.Context, p pendingInvoice) (Invoice, int64, e
 	}
 	none := int64(0)
 	req := event.AppendRequest{Stream: InvoiceStream(a.OrderID), ExpectedVersion: &none, Events: []event.New{{
-		ID: InvoiceEventID(a.OrderID), Type: typeInvoiceIssued, Data: data,
+		ID: InvoiceEventID(a.OrderID), Type: event.InvoiceIssued, Data: data,
 		Metadata: event.Metadata{CorrelationID: p.metadata.CorrelationID, CausationID: p.eventID,
 			User: p.metadata.User},
 	}}}
@@ -258,12 +258,12 @@ func (l *ledger) storedInvoice(ctx context.Context, id OrderID) (Invoice, int64,
 		return Invoice{}, 0, fmt.Errorf("read the invoice of order %s: %w", id, err)
 	}
 	for _, e := range events {
-		if e.Type == typeInvoiceIssued {
+		if e.Type == event.InvoiceIssued {
 			inv, err := ParseIssued(e.Stream, e.Data)
 			return inv, e.Version, err
 		}
 	}
-	return Invoice{}, 0, fmt.Errorf("stream %s exists but holds no %s", InvoiceStream(id), typeInvoiceIssued)
+	return Invoice{}, 0, fmt.Errorf("stream %s exists but holds no %s", InvoiceStream(id), event.InvoiceIssued)
 }
 
 // deadLetter puts e into the dead-letter queue of the service's event queue, as the bus

@@ -10,14 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/idgen"
 )
 
-// Event types the service reads and writes.
-const (
-	typeOrderApproved = "order.approved"
-	typeInvoiceIssued = "invoice.issued"
-)
+// The service reads order.approved and writes invoice.issued (internal/event, types.go).
 
 // OrderID is the id of an order; its invoice is keyed by it.
 type OrderID string
@@ -63,7 +60,7 @@ func ParseApproved(stream string, data []byte) (Approved, error) {
 	if err := a.check(); err != nil {
 		return a, err
 	}
-	if stream != "order-"+string(a.OrderID) {
+	if stream != event.Order.Stream(string(a.OrderID)) {
 		return a, fmt.Errorf("order_id %q is not the one of stream %q: %w", a.OrderID, stream, ErrMalformed)
 	}
 	return a, nil
@@ -122,15 +119,15 @@ func ParseIssued(stream string, data []byte) (Invoice, error) {
 }
 
 // InvoiceStream is the stream of an order's invoice.
-func InvoiceStream(id OrderID) string { return "invoice-" + string(id) }
+func InvoiceStream(id OrderID) string { return event.Invoice.Stream(string(id)) }
 
 // invoiceNamespace is the UUID namespace of invoice event ids.
-var invoiceNamespace = uuid.MustParse("5b0c4a62-6a53-4f0e-9b8e-0d3c2a8f7e11")
+var invoiceNamespace = idgen.NewNamespace("5b0c4a62-6a53-4f0e-9b8e-0d3c2a8f7e11")
 
 // InvoiceEventID is the id of the invoice.issued event of an order. It is the same every
 // time, so the event store stores an order's invoice once however often it is sent.
 func InvoiceEventID(id OrderID) string {
-	return uuid.NewSHA1(invoiceNamespace, []byte(string(id)+"/invoice")).String()
+	return invoiceNamespace.ID(string(id) + "/invoice")
 }
 
 func decode(data []byte, v any) error {

@@ -26,7 +26,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
 )
 
@@ -56,11 +58,11 @@ type Config struct {
 const adminUser = "admin"
 
 func (cfg *Config) setDefaults() {
-	cfg.Service.Name = cmp.Or(cfg.Service.Name, "customer")
+	cfg.Service.Name = cmp.Or(cfg.Service.Name, registry.Customer)
 	cfg.KeyPrefix = cmp.Or(cfg.KeyPrefix, "msdemo:customer:")
 	cfg.StartCreditCents = cmp.Or(cfg.StartCreditCents, 100000)
 	cfg.TokenTTL = cmp.Or(cfg.TokenTTL, 24*time.Hour)
-	cfg.Subscription = cmp.Or(cfg.Subscription, "customer")
+	cfg.Subscription = cmp.Or(cfg.Subscription, registry.Customer)
 }
 
 // Run runs the customer service until ctx is done: it catches its read model up with the
@@ -111,7 +113,7 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 // subscribedTypes are the events the read model applies: the customers' own, and the
 // order events that the service answers in the order saga (participant.go).
-var subscribedTypes = []string{"customer.*", EventOrderPlaced, EventOrderRejected}
+var subscribedTypes = []string{event.Customer.Types(), event.OrderPlaced, event.OrderRejected}
 
 func openRedis(ctx context.Context, url string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)

@@ -7,28 +7,17 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/service"
 )
 
 // This file holds the customer's rules: what valid input is, which events a command
 // decides, and how events change a customer. It does no I/O.
 
-// Event types of a customer's stream ("customer-<username>"). They are part of the shop's
-// contract: other services and the saga read them.
-const (
-	EventRegistered      = "customer.registered"
-	EventProfileUpdated  = "customer.profile-updated"
-	EventPasswordChanged = "customer.password-changed"
-	EventCreditSet       = "customer.credit-set"
-	// The order saga's credit reservations (DESIGN.md, "The order saga").
-	EventCreditReserved = "customer.credit-reserved"
-	EventCreditReleased = "customer.credit-released"
-	EventCreditRejected = "customer.credit-rejected"
-)
+// The events of a customer's stream, and the order events the service answers, are
+// declared in internal/event (types.go); this file holds the structs of their data.
 
 // Registered is the data of customer.registered. PasswordHash is a bcrypt hash: a
 // password itself never goes into an event.
@@ -68,12 +57,10 @@ type CreditReservation struct {
 const MaxCreditCents = 100_000_000_00
 
 // Stream is the event stream of the customer username.
-func Stream(username string) string { return "customer-" + username }
+func Stream(username string) string { return event.Customer.Stream(username) }
 
 // UsernameOf returns the username of a customer stream; ok is false for another stream.
-func UsernameOf(stream string) (username string, ok bool) {
-	return strings.CutPrefix(stream, "customer-")
-}
+func UsernameOf(stream string) (username string, ok bool) { return event.Customer.ID(stream) }
 
 // Customer is a customer's state: what its events say so far. Version is the version of
 // the last event applied to it (0: no such customer).
@@ -112,37 +99,37 @@ func (c Customer) Apply(e event.Stored) (next Customer, applied bool, err error)
 // apply changes c by one event's data. Add the cases of new event types here.
 func (c *Customer) apply(typ string, data json.RawMessage) error {
 	switch typ {
-	case EventRegistered:
+	case event.CustomerRegistered:
 		var d Registered
 		if err := json.Unmarshal(data, &d); err != nil {
 			return err
 		}
 		*c = Customer{Username: d.Username, FullName: d.FullName, Email: d.Email,
 			PasswordHash: d.PasswordHash, Role: d.Role, CreditCents: d.CreditCents}
-	case EventProfileUpdated:
+	case event.CustomerProfileUpdated:
 		var d ProfileUpdated
 		if err := json.Unmarshal(data, &d); err != nil {
 			return err
 		}
 		c.FullName, c.Email = d.FullName, d.Email
-	case EventPasswordChanged:
+	case event.CustomerPasswordChanged:
 		var d PasswordChanged
 		if err := json.Unmarshal(data, &d); err != nil {
 			return err
 		}
 		c.PasswordHash = d.PasswordHash
-	case EventCreditSet:
+	case event.CustomerCreditSet:
 		var d CreditSet
 		if err := json.Unmarshal(data, &d); err != nil {
 			return err
 		}
 		c.CreditCents = d.CreditCents
-	case EventCreditReserved, EventCreditReleased:
+	case event.CustomerCreditReserved, event.CustomerCreditReleased:
 		var d CreditReservation
 		if err := json.Unmarshal(data, &d); err != nil {
 			return err
 		}
-		if typ == EventCreditReserved {
+		if typ == event.CustomerCreditReserved {
 			c.CreditCents -= d.AmountCents
 		} else {
 			c.CreditCents += d.AmountCents
@@ -184,7 +171,7 @@ func Register(r Registration, role auth.Role, creditCents int64) ([]event.New, e
 	if err != nil {
 		return nil, fmt.Errorf("hash password of %s: %w", r.Username, err)
 	}
-	return []event.New{service.NewEvent(EventRegistered, Registered{Username: r.Username,
+	return []event.New{service.NewEvent(event.CustomerRegistered, Registered{Username: r.Username,
 		FullName: strings.TrimSpace(r.FullName), Email: strings.TrimSpace(r.Email),
 		PasswordHash: hash, Role: role, CreditCents: creditCents})}, nil
 }
@@ -229,14 +216,14 @@ func UpdateProfile(c Customer, ch ProfileChange) ([]event.New, error) {
 	var events []event.New
 	name, email := strings.TrimSpace(ch.FullName), strings.TrimSpace(ch.Email)
 	if name != c.FullName || email != c.Email {
-		events = append(events, service.NewEvent(EventProfileUpdated, ProfileUpdated{FullName: name, Email: email}))
+		events = append(events, service.NewEvent(event.CustomerProfileUpdated, ProfileUpdated{FullName: name, Email: email}))
 	}
 	if ch.Password != nil {
 		hash, err := auth.HashPassword(*ch.Password)
 		if err != nil {
 			return nil, fmt.Errorf("hash password of %s: %w", c.Username, err)
 		}
-		events = append(events, service.NewEvent(EventPasswordChanged, PasswordChanged{PasswordHash: hash}))
+		events = append(events, service.NewEvent(event.CustomerPasswordChanged, PasswordChanged{PasswordHash: hash}))
 	}
 	return events, unchangedConflict(c, events, ch.ExpectedVersion)
 }
@@ -264,7 +251,7 @@ func SetCredit(c Customer, ch CreditChange) ([]event.New, error) {
 	}
 	var events []event.New
 	if *ch.CreditCents != c.CreditCents {
-		events = append(events, service.NewEvent(EventCreditSet, CreditSet{CreditCents: *ch.CreditCents}))
+		events = append(events, service.NewEvent(event.CustomerCreditSet, CreditSet{CreditCents: *ch.CreditCents}))
 	}
 	return events, unchangedConflict(c, events, ch.ExpectedVersion)
 }
@@ -413,12 +400,9 @@ func versionProblem(v *int64, required bool) string {
 // The order saga (DESIGN.md, "The order saga"): this service holds the credit of an
 // order's customer. It reads order.placed and order.rejected of the order streams and
 // answers on the customer's stream.
-const (
-	EventOrderPlaced   = "order.placed"
-	EventOrderRejected = "order.rejected"
-	// ReasonNotEnoughCredit is the reason of customer.credit-rejected.
-	ReasonNotEnoughCredit = "not enough credit"
-)
+
+// ReasonNotEnoughCredit is the reason of customer.credit-rejected.
+const ReasonNotEnoughCredit = "not enough credit"
 
 // OrderPlaced is what this service reads of order.placed.
 type OrderPlaced struct {
@@ -455,8 +439,8 @@ type Reservation struct {
 // ReservationOf returns the reservation that an event of the customer's stream records;
 // ok is false for an event that is not about an order's credit.
 func ReservationOf(typ string, data json.RawMessage) (r Reservation, ok bool, err error) {
-	states := map[string]ReservationState{EventCreditReserved: Reserved, EventCreditRejected: Rejected,
-		EventCreditReleased: Released}
+	states := map[string]ReservationState{event.CustomerCreditReserved: Reserved, event.CustomerCreditRejected: Rejected,
+		event.CustomerCreditReleased: Released}
 	state, ok := states[typ]
 	if !ok {
 		return Reservation{}, false, nil
@@ -471,11 +455,11 @@ func ReservationOf(typ string, data json.RawMessage) (r Reservation, ok bool, er
 // reservationNamespace makes the ids of the saga's events: "<order id>/credit-reserved"
 // names the one reservation of an order, so that a decision made again after a crash is
 // the same event and the event store stores it once.
-var reservationNamespace = uuid.MustParse("3b0f5c1e-8d2a-4c6b-9e71-5a4f2d8c0b13")
+var reservationNamespace = idgen.NewNamespace("3b0f5c1e-8d2a-4c6b-9e71-5a4f2d8c0b13")
 
 func reservationEvent(typ string, d CreditReservation) event.New {
 	e := service.NewEvent(typ, d)
-	e.ID = uuid.NewSHA1(reservationNamespace, []byte(d.OrderID+"/"+strings.TrimPrefix(typ, "customer."))).String()
+	e.ID = reservationNamespace.ID(d.OrderID + "/" + strings.TrimPrefix(typ, string(event.Customer)+"."))
 	return e
 }
 
@@ -488,9 +472,9 @@ func ReserveCredit(c Customer, r Reservation, o OrderPlaced) (event.New, bool) {
 	case r.State != "":
 		return event.New{}, false
 	case o.TotalCents >= 0 && o.TotalCents <= c.CreditCents:
-		return reservationEvent(EventCreditReserved, CreditReservation{OrderID: o.OrderID, AmountCents: o.TotalCents}), true
+		return reservationEvent(event.CustomerCreditReserved, CreditReservation{OrderID: o.OrderID, AmountCents: o.TotalCents}), true
 	default:
-		return reservationEvent(EventCreditRejected, CreditReservation{OrderID: o.OrderID, Reason: ReasonNotEnoughCredit}), true
+		return reservationEvent(event.CustomerCreditRejected, CreditReservation{OrderID: o.OrderID, Reason: ReasonNotEnoughCredit}), true
 	}
 }
 
@@ -501,5 +485,5 @@ func ReleaseCredit(r Reservation, orderID string) (event.New, bool) {
 	if r.State != Reserved {
 		return event.New{}, false
 	}
-	return reservationEvent(EventCreditReleased, CreditReservation{OrderID: orderID, AmountCents: r.AmountCents}), true
+	return reservationEvent(event.CustomerCreditReleased, CreditReservation{OrderID: orderID, AmountCents: r.AmountCents}), true
 }

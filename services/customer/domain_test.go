@@ -73,8 +73,8 @@ func TestRegisterStoresOnlyAHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(events) != 1 || events[0].Type != EventRegistered {
-		t.Fatalf("got %d events %v, want one %s", len(events), events, EventRegistered)
+	if len(events) != 1 || events[0].Type != event.CustomerRegistered {
+		t.Fatalf("got %d events %v, want one %s", len(events), events, event.CustomerRegistered)
 	}
 	if strings.Contains(string(events[0].Data), "correct horse") {
 		t.Fatalf("event data %s holds the password", events[0].Data)
@@ -99,7 +99,7 @@ func stored(version int64, typ string, data any) event.Stored {
 }
 
 func TestApply(t *testing.T) {
-	registered := stored(1, EventRegistered, Registered{Username: "ann", FullName: "Ann", Email: "a@b.co",
+	registered := stored(1, event.CustomerRegistered, Registered{Username: "ann", FullName: "Ann", Email: "a@b.co",
 		PasswordHash: "h1", Role: auth.Customer, CreditCents: 1000})
 	ann := Customer{Username: "ann", FullName: "Ann", Email: "a@b.co", PasswordHash: "h1", Role: auth.Customer,
 		CreditCents: 1000, Version: 1}
@@ -113,22 +113,22 @@ func TestApply(t *testing.T) {
 	}{
 		{"registered", Customer{}, registered, ann, true, nil},
 		{"registered again is skipped", ann, registered, ann, false, nil},
-		{"profile updated", ann, stored(2, EventProfileUpdated, ProfileUpdated{FullName: "Ann Lee", Email: "x@y.co"}),
+		{"profile updated", ann, stored(2, event.CustomerProfileUpdated, ProfileUpdated{FullName: "Ann Lee", Email: "x@y.co"}),
 			Customer{"ann", "Ann Lee", "x@y.co", "h1", auth.Customer, 1000, 2}, true, nil},
-		{"password changed", ann, stored(2, EventPasswordChanged, PasswordChanged{PasswordHash: "h2"}),
+		{"password changed", ann, stored(2, event.CustomerPasswordChanged, PasswordChanged{PasswordHash: "h2"}),
 			Customer{"ann", "Ann", "a@b.co", "h2", auth.Customer, 1000, 2}, true, nil},
-		{"credit set", ann, stored(2, EventCreditSet, CreditSet{CreditCents: 7}),
+		{"credit set", ann, stored(2, event.CustomerCreditSet, CreditSet{CreditCents: 7}),
 			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 7, 2}, true, nil},
-		{"credit reserved", ann, stored(2, EventCreditReserved, CreditReservation{OrderID: "o1", AmountCents: 300}),
+		{"credit reserved", ann, stored(2, event.CustomerCreditReserved, CreditReservation{OrderID: "o1", AmountCents: 300}),
 			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 700, 2}, true, nil},
-		{"credit released", ann, stored(2, EventCreditReleased, CreditReservation{OrderID: "o1", AmountCents: 300}),
+		{"credit released", ann, stored(2, event.CustomerCreditReleased, CreditReservation{OrderID: "o1", AmountCents: 300}),
 			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1300, 2}, true, nil},
-		{"credit rejected: version only", ann, stored(2, EventCreditRejected, CreditReservation{OrderID: "o1", AmountCents: 5000, Reason: "too little"}),
+		{"credit rejected: version only", ann, stored(2, event.CustomerCreditRejected, CreditReservation{OrderID: "o1", AmountCents: 5000, Reason: "too little"}),
 			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1000, 2}, true, nil},
 		{"unknown type: version only", ann, stored(2, "customer.frobbed", map[string]int{"x": 1}),
 			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1000, 2}, true, nil},
-		{"gap", ann, stored(3, EventCreditSet, CreditSet{CreditCents: 7}), ann, false, ErrVersionGap},
-		{"bad data", ann, stored(2, EventCreditSet, "not an object"), ann, false, nil},
+		{"gap", ann, stored(3, event.CustomerCreditSet, CreditSet{CreditCents: 7}), ann, false, ErrVersionGap},
+		{"bad data", ann, stored(2, event.CustomerCreditSet, "not an object"), ann, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,9 +163,9 @@ func TestUpdateProfile(t *testing.T) {
 		{"same: nothing", ProfileChange{FullName: "Ann", Email: "a@b.co"}, nil, nil, false},
 		{"same, right version", ProfileChange{FullName: "Ann", Email: "a@b.co", ExpectedVersion: ptr[int64](4)}, nil, nil, false},
 		{"same, stale version", ProfileChange{FullName: "Ann", Email: "a@b.co", ExpectedVersion: ptr[int64](3)}, nil, nil, true},
-		{"new name", ProfileChange{FullName: "Ann Lee", Email: "a@b.co"}, []string{EventProfileUpdated}, nil, false},
-		{"password only", ProfileChange{FullName: "Ann", Email: "a@b.co", Password: ptr("new secret")}, []string{EventPasswordChanged}, nil, false},
-		{"both", ProfileChange{FullName: "Ann", Email: "c@d.co", Password: ptr("new secret")}, []string{EventProfileUpdated, EventPasswordChanged}, nil, false},
+		{"new name", ProfileChange{FullName: "Ann Lee", Email: "a@b.co"}, []string{event.CustomerProfileUpdated}, nil, false},
+		{"password only", ProfileChange{FullName: "Ann", Email: "a@b.co", Password: ptr("new secret")}, []string{event.CustomerPasswordChanged}, nil, false},
+		{"both", ProfileChange{FullName: "Ann", Email: "c@d.co", Password: ptr("new secret")}, []string{event.CustomerProfileUpdated, event.CustomerPasswordChanged}, nil, false},
 		{"empty password", ProfileChange{FullName: "Ann", Email: "a@b.co", Password: ptr("")}, nil, []string{"password"}, false},
 		{"missing fields", ProfileChange{}, nil, []string{"email", "full_name"}, false},
 		{"version 0", ProfileChange{FullName: "Ann", Email: "a@b.co", ExpectedVersion: ptr[int64](0)}, nil, []string{"expected_version"}, false},
@@ -187,9 +187,9 @@ func TestSetCredit(t *testing.T) {
 		wantFields []string
 		wantErr    bool
 	}{
-		{"set", CreditChange{ptr[int64](5), ptr[int64](2)}, []string{EventCreditSet}, nil, false},
-		{"zero", CreditChange{ptr[int64](0), ptr[int64](2)}, []string{EventCreditSet}, nil, false},
-		{"max", CreditChange{ptr[int64](MaxCreditCents), ptr[int64](2)}, []string{EventCreditSet}, nil, false},
+		{"set", CreditChange{ptr[int64](5), ptr[int64](2)}, []string{event.CustomerCreditSet}, nil, false},
+		{"zero", CreditChange{ptr[int64](0), ptr[int64](2)}, []string{event.CustomerCreditSet}, nil, false},
+		{"max", CreditChange{ptr[int64](MaxCreditCents), ptr[int64](2)}, []string{event.CustomerCreditSet}, nil, false},
 		{"same", CreditChange{ptr[int64](100), ptr[int64](2)}, nil, nil, false},
 		{"same, stale", CreditChange{ptr[int64](100), ptr[int64](1)}, nil, nil, true},
 		{"negative", CreditChange{ptr[int64](-1), ptr[int64](2)}, nil, []string{"credit_cents"}, false},
@@ -251,12 +251,12 @@ func TestReserveCredit(t *testing.T) {
 		o        OrderPlaced
 		wantType string // "" = no decision
 	}{
-		{"enough credit", ann, Reservation{}, order, EventCreditReserved},
-		{"exactly the credit", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 1000}, EventCreditReserved},
-		{"free order", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 0}, EventCreditReserved},
-		{"one cent short", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 1001}, EventCreditRejected},
-		{"no credit", Customer{Username: "ann", Version: 1}, Reservation{}, order, EventCreditRejected},
-		{"negative total", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: -5}, EventCreditRejected},
+		{"enough credit", ann, Reservation{}, order, event.CustomerCreditReserved},
+		{"exactly the credit", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 1000}, event.CustomerCreditReserved},
+		{"free order", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 0}, event.CustomerCreditReserved},
+		{"one cent short", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: 1001}, event.CustomerCreditRejected},
+		{"no credit", Customer{Username: "ann", Version: 1}, Reservation{}, order, event.CustomerCreditRejected},
+		{"negative total", ann, Reservation{}, OrderPlaced{OrderID: "o1", TotalCents: -5}, event.CustomerCreditRejected},
 		{"reserved before", ann, Reservation{OrderID: "o1", AmountCents: 600, State: Reserved}, order, ""},
 		{"rejected before", ann, Reservation{OrderID: "o1", State: Rejected}, order, ""},
 		{"released before", ann, Reservation{OrderID: "o1", AmountCents: 600, State: Released}, order, ""},
@@ -278,7 +278,7 @@ func TestReserveCredit(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := CreditReservation{OrderID: tt.o.OrderID, AmountCents: tt.o.TotalCents}
-			if e.Type == EventCreditRejected {
+			if e.Type == event.CustomerCreditRejected {
 				want = CreditReservation{OrderID: tt.o.OrderID, Reason: ReasonNotEnoughCredit}
 			}
 			if d != want {
@@ -316,8 +316,8 @@ func TestReleaseCredit(t *testing.T) {
 			if err := json.Unmarshal(e.Data, &d); err != nil {
 				t.Fatal(err)
 			}
-			if e.Type != EventCreditReleased || d.AmountCents != tt.r.AmountCents || d.OrderID != "o1" {
-				t.Errorf("got %s %+v, want %s of %d for o1", e.Type, d, EventCreditReleased, tt.r.AmountCents)
+			if e.Type != event.CustomerCreditReleased || d.AmountCents != tt.r.AmountCents || d.OrderID != "o1" {
+				t.Errorf("got %s %+v, want %s of %d for o1", e.Type, d, event.CustomerCreditReleased, tt.r.AmountCents)
 			}
 		})
 	}
@@ -349,9 +349,9 @@ func TestApplyReservations(t *testing.T) {
 		wantCredit int64
 		wantState  ReservationState
 	}{
-		{EventCreditReserved, `{"order_id": "o1", "amount_cents": 600}`, 400, Reserved},
-		{EventCreditRejected, `{"order_id": "o2", "reason": "not enough credit"}`, 400, Rejected},
-		{EventCreditReleased, `{"order_id": "o1", "amount_cents": 600}`, 1000, Released},
+		{event.CustomerCreditReserved, `{"order_id": "o1", "amount_cents": 600}`, 400, Reserved},
+		{event.CustomerCreditRejected, `{"order_id": "o2", "reason": "not enough credit"}`, 400, Rejected},
+		{event.CustomerCreditReleased, `{"order_id": "o1", "amount_cents": 600}`, 1000, Released},
 	}
 	for i, s := range steps {
 		e := event.Stored{Stream: "customer-ann", Version: int64(i + 2), Type: s.typ, Data: json.RawMessage(s.data)}
@@ -365,7 +365,7 @@ func TestApplyReservations(t *testing.T) {
 		}
 		c = next
 	}
-	if _, ok, _ := ReservationOf(EventCreditSet, json.RawMessage(`{"credit_cents": 5}`)); ok {
+	if _, ok, _ := ReservationOf(event.CustomerCreditSet, json.RawMessage(`{"credit_cents": 5}`)); ok {
 		t.Errorf("customer.credit-set: got a reservation, want none")
 	}
 }

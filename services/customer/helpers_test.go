@@ -19,9 +19,10 @@ import (
 
 	"github.com/msdemo/msdemo/eventstore"
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/service"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // adminPass is the bootstrap manager's password in the tests that set it.
@@ -80,8 +81,8 @@ func testConfig(t testing.TB, svc service.Config) Config {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = conn.DeleteQueue(ctx, cfg.Subscription+".events")
-		_ = conn.DeleteQueue(ctx, cfg.Subscription+".events.dead")
+		_ = conn.DeleteQueue(ctx, event.Queue(cfg.Subscription))
+		_ = conn.DeleteQueue(ctx, event.Queue(cfg.Subscription)+".dead")
 	})
 	return cfg
 }

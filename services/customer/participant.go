@@ -49,7 +49,7 @@ func (p *participant) Reset(ctx context.Context, storeID string) error {
 // Apply applies e, and the saga's decision it leads to, with the checkpoint.
 func (p *participant) Apply(ctx context.Context, storeID string, e event.Stored) error {
 	switch e.Type {
-	case EventOrderPlaced:
+	case event.OrderPlaced:
 		var o OrderPlaced
 		if !p.decode(e, &o, &o.OrderID, &o.Customer) {
 			break
@@ -61,7 +61,7 @@ func (p *participant) Apply(ctx context.Context, storeID string, e event.Stored)
 			}
 			return ReserveCredit(c, r, o)
 		})
-	case EventOrderRejected:
+	case event.OrderRejected:
 		var o OrderRejected
 		if !p.decode(e, &o, &o.OrderID, &o.Customer) {
 			break

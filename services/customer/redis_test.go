@@ -21,7 +21,7 @@ func TestApplyKnownEventMovesOnlyTheCheckpoint(t *testing.T) {
 		data, _ := json.Marshal(Registered{Username: "ann", FullName: "Ann", Email: "ann@example.com",
 			PasswordHash: "x", Role: auth.Customer, CreditCents: credit})
 		return event.Stored{ID: "e1", Stream: Stream("ann"), Version: 1, Position: position,
-			Type: EventRegistered, Data: data}
+			Type: event.CustomerRegistered, Data: data}
 	}
 	check := func(wantPosition, wantCredit int64) {
 		t.Helper()

@@ -2,7 +2,6 @@ package customer
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -16,8 +15,9 @@ import (
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
-	"github.com/msdemo/msdemo/internal/systest"
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // sagaHarness is an event store and the customer service; the test acts as the order
@@ -58,7 +58,7 @@ func (h *sagaHarness) restart() {
 func (h *sagaHarness) appendEvent(stream, typ string, data any) int64 {
 	h.t.Helper()
 	raw, _ := json.Marshal(data)
-	e := event.New{ID: newTestID(32), Type: typ, Data: raw}
+	e := event.New{ID: idgen.New(), Type: typ, Data: raw}
 	reply, err := h.es.Append(context.Background(), event.AppendRequest{Stream: stream, Events: []event.New{e}})
 	if err != nil || !reply.OK {
 		h.t.Fatalf("append %s to %s: got %+v, %v, want ok", typ, stream, reply, err)
@@ -69,7 +69,7 @@ func (h *sagaHarness) appendEvent(stream, typ string, data any) int64 {
 // addCustomer registers username with credit, as the customer service would.
 func (h *sagaHarness) addCustomer(username string, credit int64) {
 	h.t.Helper()
-	h.appendEvent(Stream(username), EventRegistered, Registered{Username: username, FullName: "Name " + username,
+	h.appendEvent(Stream(username), event.CustomerRegistered, Registered{Username: username, FullName: "Name " + username,
 		Email: username + "@example.com", PasswordHash: "not a hash", Role: auth.Customer, CreditCents: credit})
 }
 
@@ -77,7 +77,7 @@ func (h *sagaHarness) addCustomer(username string, credit int64) {
 func (h *sagaHarness) place(customer string, totalCents int64) string {
 	h.t.Helper()
 	id := newTestID(12)
-	h.appendEvent("order-"+id, EventOrderPlaced, map[string]any{"order_id": id, "customer": customer,
+	h.appendEvent("order-"+id, event.OrderPlaced, map[string]any{"order_id": id, "customer": customer,
 		"product_id": "tea", "quantity": 1, "unit_price_cents": totalCents, "total_cents": totalCents})
 	return id
 }
@@ -85,7 +85,7 @@ func (h *sagaHarness) place(customer string, totalCents int64) string {
 // reject appends order.rejected of order id.
 func (h *sagaHarness) reject(id, customer string) {
 	h.t.Helper()
-	h.appendEvent("order-"+id, EventOrderRejected, map[string]any{"order_id": id, "customer": customer, "reason": "out of stock"})
+	h.appendEvent("order-"+id, event.OrderRejected, map[string]any{"order_id": id, "customer": customer, "reason": "out of stock"})
 }
 
 // waitAnswered waits until username's read model holds an answer to each order.
@@ -168,10 +168,10 @@ func (h *sagaHarness) checkStream(username string) {
 			h.t.Errorf("%s: got %s for order %s twice, want once", username, e.Type, r.OrderID)
 		}
 		seen[key] = true
-		if e.Type == EventCreditReleased && !seen[r.OrderID+" "+EventCreditReserved] {
+		if e.Type == event.CustomerCreditReleased && !seen[r.OrderID+" "+event.CustomerCreditReserved] {
 			h.t.Errorf("%s: got a release of order %s without a reservation", username, r.OrderID)
 		}
-		if e.Type != EventCreditReleased && seen[r.OrderID+" "+EventCreditReserved] && seen[r.OrderID+" "+EventCreditRejected] {
+		if e.Type != event.CustomerCreditReleased && seen[r.OrderID+" "+event.CustomerCreditReserved] && seen[r.OrderID+" "+event.CustomerCreditRejected] {
 			h.t.Errorf("%s: order %s both reserved and rejected", username, r.OrderID)
 		}
 	}
@@ -206,15 +206,7 @@ func (h *sagaHarness) checkRebuild(usernames []string) {
 }
 
 // newTestID returns n random characters a-z, 2-7 (the shape of an order id).
-func newTestID(n int) string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[b[i]&31]
-	}
-	return string(b)
-}
+func newTestID(n int) string { return idgen.Short(n) }
 
 // TestSagaReserveRejectRelease walks the customer's part of the saga: a reservation takes
 // the credit at once, an order above what is left is rejected, a rejected order's
@@ -240,7 +232,7 @@ func TestSagaReserveRejectRelease(t *testing.T) {
 		t.Errorf("got credit %d, want 0", c.CreditCents)
 	}
 	for _, e := range h.stream("ann") {
-		if e.Type == EventCreditRejected && !strings.Contains(string(e.Data), `"reason":"not enough credit"`) {
+		if e.Type == event.CustomerCreditRejected && !strings.Contains(string(e.Data), `"reason":"not enough credit"`) {
 			t.Errorf("got %s %s, want reason %q", e.Type, e.Data, ReasonNotEnoughCredit)
 		}
 	}
@@ -271,7 +263,7 @@ func TestSagaReserveRejectRelease(t *testing.T) {
 		}
 		for _, e := range events {
 			body, _ := json.Marshal(e)
-			err := h.conn.Publish(context.Background(), "", h.cfg.Subscription+".events", bus.Message{ID: e.ID, Type: e.Type,
+			err := h.conn.Publish(context.Background(), "", event.Queue(h.cfg.Subscription), bus.Message{ID: e.ID, Type: e.Type,
 				Body: body, Headers: map[string]any{bus.ReplayHeader: time.Now().UTC().Format(time.RFC3339)}})
 			if err != nil {
 				t.Fatal(err)
@@ -305,9 +297,9 @@ func TestSagaCreditSetRace(t *testing.T) {
 
 	h.svc.stop()
 	tooMuch := h.place("bob", 800)
-	h.appendEvent(Stream("bob"), EventCreditSet, CreditSet{CreditCents: 500})
+	h.appendEvent(Stream("bob"), event.CustomerCreditSet, CreditSet{CreditCents: 500})
 	enough := h.place("cid", 300)
-	h.appendEvent(Stream("cid"), EventCreditSet, CreditSet{CreditCents: 500})
+	h.appendEvent(Stream("cid"), event.CustomerCreditSet, CreditSet{CreditCents: 500})
 	h.restart()
 
 	if rs := h.waitAnswered("bob", tooMuch); rs[tooMuch].State != Rejected {
@@ -368,7 +360,7 @@ func TestSagaScarcity(t *testing.T) {
 	}
 	wg.Go(func() {
 		for i := range 3 * customers {
-			h.appendEvent(Stream(names[i%customers]), EventProfileUpdated,
+			h.appendEvent(Stream(names[i%customers]), event.CustomerProfileUpdated,
 				ProfileUpdated{FullName: fmt.Sprintf("Name %d", i), Email: "x@example.com"})
 		}
 	})

@@ -3,7 +3,10 @@ package gateway
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/msdemo/msdemo/internal/registry"
 )
 
 // policy is every route of the public API and who may call it: the REST table of
@@ -12,10 +15,11 @@ import (
 // document served at GET /openapi.yaml lists the same routes (openapi_test.go checks it).
 //
 // A pattern is matched segment by segment on the normalized path; "{name}" matches any one
-// non-empty segment. A HEAD request is matched as GET. Ownership that the path does not
+// non-empty segment. A pattern's first segment is a service of registry.Upstreams, or the
+// gateway's own route. A HEAD request is matched as GET. Ownership that the path does not
 // show (an order's customer, an invoice's) is checked by the service, which sees the token
 // too.
-var policy = []route{
+var policy = slices.Concat([]route{
 	{"POST", "/customer/users", anyone},
 	{"POST", "/customer/login", anyone},
 	{"GET", "/customer/users", manager},
@@ -45,29 +49,25 @@ var policy = []route{
 
 	{"GET", "/eventstore/events", manager},
 	{"GET", "/eventstore/streams/{stream}", manager},
-
-	// Dead letters of each service's event queue (the admin site lists, replays, discards).
-	{"GET", "/customer/dead-letters", manager},
-	{"POST", "/customer/dead-letters/replay", manager},
-	{"POST", "/customer/dead-letters/{id}/replay", manager},
-	{"DELETE", "/customer/dead-letters/{id}", manager},
-	{"GET", "/product/dead-letters", manager},
-	{"POST", "/product/dead-letters/replay", manager},
-	{"POST", "/product/dead-letters/{id}/replay", manager},
-	{"DELETE", "/product/dead-letters/{id}", manager},
-	{"GET", "/order/dead-letters", manager},
-	{"POST", "/order/dead-letters/replay", manager},
-	{"POST", "/order/dead-letters/{id}/replay", manager},
-	{"DELETE", "/order/dead-letters/{id}", manager},
-	{"GET", "/accounting/dead-letters", manager},
-	{"POST", "/accounting/dead-letters/replay", manager},
-	{"POST", "/accounting/dead-letters/{id}/replay", manager},
-	{"DELETE", "/accounting/dead-letters/{id}", manager},
-
+}, deadLetterRoutes(registry.Subscribers()), []route{
 	// The gateway's own.
 	{"GET", "/healthz", anyone},
 	{"GET", "/registry", manager},
 	{"GET", "/openapi.yaml", anyone},
+})
+
+// deadLetterRoutes are the managers' routes to the dead letters of each service's event
+// queue, which the admin site lists, replays and discards.
+func deadLetterRoutes(services []string) []route {
+	var routes []route
+	for _, s := range services {
+		routes = append(routes,
+			route{"GET", "/" + s + "/dead-letters", manager},
+			route{"POST", "/" + s + "/dead-letters/replay", manager},
+			route{"POST", "/" + s + "/dead-letters/{id}/replay", manager},
+			route{"DELETE", "/" + s + "/dead-letters/{id}", manager})
+	}
+	return routes
 }
 
 // route is one line of the policy.

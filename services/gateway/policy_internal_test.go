@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/registry"
 )
 
 // TestRouterMatchesEveryRoute checks that each route of the policy is reached by a path of
@@ -121,6 +123,28 @@ func TestBearerToken(t *testing.T) {
 	} {
 		if got := string(bearerToken([]byte(header))); got != want || got != auth.BearerToken(header) {
 			t.Errorf("bearerToken(%q): got %q, want %q as auth.BearerToken", header, got, want)
+		}
+	}
+}
+
+// TestPolicyRoutesToKnownServices: every route goes to a service the registry lists, or is
+// the gateway's own, and every service with an event queue has its dead-letter routes.
+func TestPolicyRoutesToKnownServices(t *testing.T) {
+	own := []string{"healthz", "registry", "openapi.yaml"}
+	deadLetters := map[string]int{}
+	for _, c := range newRouter(policy).byFirst {
+		for _, r := range c {
+			if !slices.Contains(services, r.service) && !slices.Contains(own, r.service) {
+				t.Errorf("%s %s: %q is neither a service of registry.Upstreams nor the gateway's own", r.method, r.pattern, r.service)
+			}
+			if strings.HasPrefix(r.pattern, "/"+r.service+"/dead-letters") {
+				deadLetters[r.service]++
+			}
+		}
+	}
+	for _, s := range registry.Subscribers() {
+		if deadLetters[s] != 4 {
+			t.Errorf("%s: got %d dead-letter routes, want 4", s, deadLetters[s])
 		}
 	}
 }

@@ -1,59 +1,40 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"strconv"
-	"sync/atomic"
+	"log/slog"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/msdemo/msdemo/internal/middleware"
 )
 
 // maxIDLen is the longest client request id the gateway keeps.
-const maxIDLen = 64
+const maxIDLen = middleware.MaxRequestIDLen
 
 // requestID returns the request's X-Request-Id, appended to buf: the client's if it is a
-// sane token, otherwise a new one, which it also sets on the request.
+// sane token (middleware.ValidRequestID, the rule the services apply too), otherwise a
+// new one, which it also sets on the request.
 func (s *server) requestID(h *fasthttp.RequestHeader, buf []byte) []byte {
-	if id := h.Peek("X-Request-Id"); saneID(id) {
+	if id := h.Peek(middleware.RequestIDHeader); middleware.ValidRequestID(id) {
 		return append(buf, id...)
 	}
-	id := s.ids.next(buf)
-	h.SetBytesV("X-Request-Id", id)
+	id := s.ids.Append(buf)
+	h.SetBytesV(middleware.RequestIDHeader, id)
 	return id
 }
 
-// saneID reports whether id is 1 to maxIDLen letters, digits, '-', '_', '.' or ':',
-// which keeps log lines and headers clean (no spaces, quotes or control characters).
-func saneID(id []byte) bool {
-	if len(id) == 0 || len(id) > maxIDLen {
-		return false
+// recoverPanic, deferred by handle, turns a panic in the gateway's handler into a logged
+// 500 (middleware.LogPanic: with the stack), as the services' and the sites' middleware
+// do; fasthttp itself would let it end the process. The response is still in memory, so
+// it is replaced whole.
+func (s *server) recoverPanic(ctx *fasthttp.RequestCtx, id []byte) {
+	v := recover()
+	if v == nil {
+		return
 	}
-	for _, c := range id {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
-			c == '-', c == '_', c == '.', c == ':':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// idGenerator makes request ids that are unique across gateway instances: a random
-// prefix per process and a counter, e.g. "3f9a1c2b-1kz". Cheaper than a UUID per request.
-type idGenerator struct {
-	prefix string
-	n      atomic.Uint64
-}
-
-func newIDGenerator() *idGenerator {
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return &idGenerator{prefix: hex.EncodeToString(b[:]) + "-"}
-}
-
-// next appends a new id to buf.
-func (g *idGenerator) next(buf []byte) []byte {
-	return strconv.AppendUint(append(buf, g.prefix...), g.n.Add(1), 36)
+	middleware.LogPanic(ctx, s.logger, v, slog.String("method", string(ctx.Method())),
+		slog.String("path", string(ctx.Path())), slog.String("request_id", string(id)))
+	ctx.Response.Reset()
+	writeError(ctx, fasthttp.StatusInternalServerError, "internal error")
+	ctx.Response.Header.SetBytesV(middleware.RequestIDHeader, id)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/middleware"
 	"github.com/msdemo/msdemo/internal/registry"
 )
 
@@ -25,7 +26,7 @@ type server struct {
 	tokens    *tokenCache
 	table     *registry.Table
 	upstreams *upstreams
-	ids       *idGenerator
+	ids       *middleware.IDs
 	logger    *slog.Logger
 }
 
@@ -36,7 +37,7 @@ func newServer(table *registry.Table, tokenKey auth.Key, timeout time.Duration, 
 		tokens:    &tokenCache{claims: make(map[string]auth.Claims)},
 		table:     table,
 		upstreams: newUpstreams(timeout),
-		ids:       newIDGenerator(),
+		ids:       middleware.NewIDs(),
 		logger:    logger,
 	}
 }
@@ -73,10 +74,11 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	var idBuf [maxIDLen]byte
 	id := s.requestID(&ctx.Request.Header, idBuf[:0])
+	defer s.recoverPanic(ctx, id)
 
 	s.route(ctx, path, id)
 	// The proxied response replaced anything set before it, so the id is set last.
-	ctx.Response.Header.SetBytesV("X-Request-Id", id)
+	ctx.Response.Header.SetBytesV(middleware.RequestIDHeader, id)
 
 	if debug {
 		s.logger.LogAttrs(ctx, slog.LevelDebug, "request",
@@ -133,7 +135,7 @@ const notFound = "no such route; the API is described at GET /openapi.yaml"
 var openAPI []byte
 
 // services are the services the gateway forwards to, the first segments of their routes.
-var services = []string{"customer", "product", "order", "accounting", "eventstore"}
+var services = registry.Upstreams()
 
 // registryView is the body of GET /registry.
 type registryView struct {

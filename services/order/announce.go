@@ -70,7 +70,7 @@ func (m announcing) Apply(ctx context.Context, storeID string, e event.Stored) e
 		return err
 	}
 	if id, _, _, ok := aboutOrder(e); ok {
-		m.a.changed(view.Change{View: view.Orders, ID: string(id), Position: e.Position, Created: e.Type == EventPlaced})
+		m.a.changed(view.Change{View: view.Orders, ID: string(id), Position: e.Position, Created: e.Type == event.OrderPlaced})
 	}
 	return nil
 }
@@ -224,7 +224,7 @@ func (a *announcer) publish(ctx context.Context, msgs []bus.Routed) error {
 // as long as its connection), with the view as routing key.
 func announcement(c view.Change) bus.Routed {
 	body, _ := json.Marshal(c)
-	return bus.Routed{Key: c.View, Message: bus.Message{Type: "view.changed", Body: body, Transient: true}}
+	return bus.Routed{Key: c.View, Message: bus.Message{Type: view.MessageType, Body: body, Transient: true}}
 }
 
 // owner is who owns an order and its version, for its announcement.

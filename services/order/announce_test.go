@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/bus"
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/internal/view"
 	"github.com/msdemo/msdemo/services/order"
@@ -81,7 +82,7 @@ func TestAnnouncesChangedOrders(t *testing.T) {
 		}
 		if o.Status == order.Approved && !invoiced {
 			invoiced = true
-			h.appendEvent("invoice-"+a.ID, order.EventInvoiceIssued, map[string]any{"order_id": a.ID, "customer": "ann", "total_cents": 300})
+			h.appendEvent("invoice-"+a.ID, event.InvoiceIssued, map[string]any{"order_id": a.ID, "customer": "ann", "total_cents": 300})
 		}
 		if hasStep(o, order.StepInvoiced) {
 			break

@@ -1,68 +1,32 @@
 package order
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/idgen"
 )
 
-// OrderID is an order's id: 12 random characters a-z, 2-7.
+// OrderID is an order's id: 12 random characters a-z, 2-7 (idgen.Short).
 type OrderID string
 
 const idLen = 12
 
 // newOrderID returns a random order id.
-func newOrderID() OrderID {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-	b := make([]byte, idLen)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[b[i]&31]
-	}
-	return OrderID(b)
-}
+func newOrderID() OrderID { return OrderID(idgen.Short(idLen)) }
 
 // validOrderID reports whether id has the shape of a generated id, so that a path like
 // /orders/../x never reaches the read model.
-func validOrderID(id string) bool {
-	if len(id) != idLen {
-		return false
-	}
-	for _, c := range []byte(id) {
-		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return false
-		}
-	}
-	return true
-}
+func validOrderID(id string) bool { return idgen.IsShort(id, idLen) }
 
 // Stream returns the event stream of the order id.
-func Stream(id OrderID) string { return "order-" + string(id) }
+func Stream(id OrderID) string { return event.Order.Stream(string(id)) }
 
-// Event types of an order's stream. They are the shop's contract (DESIGN.md, "The order
-// saga"): accounting invoices from order.approved alone.
-const (
-	EventPlaced   = "order.placed"
-	EventApproved = "order.approved"
-	EventRejected = "order.rejected"
-)
-
-// The participants' events that the saga waits for, and what follows it.
-const (
-	EventStockReserved  = "product.stock-reserved"
-	EventStockRejected  = "product.stock-rejected"
-	EventStockReleased  = "product.stock-released"
-	EventCreditReserved = "customer.credit-reserved"
-	EventCreditRejected = "customer.credit-rejected"
-	EventCreditReleased = "customer.credit-released"
-	EventInvoiceIssued  = "invoice.issued"
-)
+// The events of an order's stream, and the participants' that the saga follows, are
+// declared in internal/event (types.go); this file holds the structs of their data.
 
 // Status is where an order stands.
 type Status string
@@ -104,16 +68,16 @@ const (
 
 // stepOf maps the event types the saga follows to their timeline step.
 var stepOf = map[string]Step{
-	EventPlaced:         StepPlaced,
-	EventApproved:       StepApproved,
-	EventRejected:       StepRejected,
-	EventStockReserved:  StepStockReserved,
-	EventStockRejected:  StepStockRejected,
-	EventStockReleased:  StepStockReleased,
-	EventCreditReserved: StepCreditReserved,
-	EventCreditRejected: StepCreditRejected,
-	EventCreditReleased: StepCreditReleased,
-	EventInvoiceIssued:  StepInvoiced,
+	event.OrderPlaced:            StepPlaced,
+	event.OrderApproved:          StepApproved,
+	event.OrderRejected:          StepRejected,
+	event.ProductStockReserved:   StepStockReserved,
+	event.ProductStockRejected:   StepStockRejected,
+	event.ProductStockReleased:   StepStockReleased,
+	event.CustomerCreditReserved: StepCreditReserved,
+	event.CustomerCreditRejected: StepCreditRejected,
+	event.CustomerCreditReleased: StepCreditReleased,
+	event.InvoiceIssued:          StepInvoiced,
 }
 
 // TimelineEntry is a step of an order with its time (the event's recorded_at) and reason.
@@ -238,7 +202,7 @@ func Place(id OrderID, customer string, in PlaceOrder, p Price) ([]event.New, St
 		placed.UnitPriceCents = p.Cents
 		placed.TotalCents = p.Cents * *in.Quantity
 	}
-	events := []event.New{newEvent(uuid.NewString(), EventPlaced, placed)}
+	events := []event.New{newEvent(idgen.New(), event.OrderPlaced, placed)}
 	if reason == "" {
 		return events, Pending, ""
 	}
@@ -301,16 +265,16 @@ func cmpReason(reason string, step Step) string {
 // decisionNamespace makes the ids of decisions: an order has at most one approval and one
 // rejection, so "<order id>/approved" names the event, and a decision made again after a
 // crash is recognised by the event store as the same event.
-var decisionNamespace = uuid.MustParse("6f1c0a4e-5b7d-4f0e-9a53-0d9b7e8c2a11")
+var decisionNamespace = idgen.NewNamespace("6f1c0a4e-5b7d-4f0e-9a53-0d9b7e8c2a11")
 
 // decisionEvent returns the event of decision d (not None) about o.
 func decisionEvent(o Order, d Decision) event.New {
 	if d.Approve {
-		return newEvent(uuid.NewSHA1(decisionNamespace, []byte(string(o.ID)+"/approved")).String(), EventApproved,
+		return newEvent(decisionNamespace.ID(string(o.ID)+"/approved"), event.OrderApproved,
 			Placed{OrderID: o.ID, Customer: o.Customer, ProductID: o.ProductID, Quantity: o.Quantity,
 				UnitPriceCents: o.UnitPriceCents, TotalCents: o.TotalCents})
 	}
-	return newEvent(uuid.NewSHA1(decisionNamespace, []byte(string(o.ID)+"/rejected")).String(), EventRejected,
+	return newEvent(decisionNamespace.ID(string(o.ID)+"/rejected"), event.OrderRejected,
 		RejectedData{OrderID: o.ID, Customer: o.Customer, Reason: d.Reason})
 }
 

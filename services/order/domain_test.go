@@ -3,6 +3,8 @@ package order
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/msdemo/msdemo/internal/event"
 )
 
 func TestDecide(t *testing.T) {
@@ -65,9 +67,9 @@ func TestPlace(t *testing.T) {
 		wantReason string
 		wantTotal  int64
 	}{
-		{"priced", Price{Cents: 250, Known: true}, []string{EventPlaced}, Pending, "", 750},
-		{"unknown", Price{}, []string{EventPlaced, EventRejected}, Rejected, ReasonUnknownProduct, 0},
-		{"deleted", Price{Cents: 250, Known: true, Deleted: true}, []string{EventPlaced, EventRejected}, Rejected, ReasonProductDeleted, 0},
+		{"priced", Price{Cents: 250, Known: true}, []string{event.OrderPlaced}, Pending, "", 750},
+		{"unknown", Price{}, []string{event.OrderPlaced, event.OrderRejected}, Rejected, ReasonUnknownProduct, 0},
+		{"deleted", Price{Cents: 250, Known: true, Deleted: true}, []string{event.OrderPlaced, event.OrderRejected}, Rejected, ReasonProductDeleted, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

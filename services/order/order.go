@@ -1,11 +1,9 @@
 // Package order is the order service: customers place orders, and the service orchestrates
 // the order saga (DESIGN.md, "The order saga") with its state in PostgreSQL.
 //
-// An order's events are on the stream "order-<id>" (id: 12 random characters a-z, 2-7):
-//
-//	order.placed   {order_id, customer, product_id, quantity, unit_price_cents, total_cents}
-//	order.approved {order_id, customer, product_id, quantity, unit_price_cents, total_cents}
-//	order.rejected {order_id, customer, reason}
+// An order's events, order.placed, order.approved and order.rejected, are on the stream
+// "order-<id>" (id: 12 random characters a-z, 2-7). They and the participants' events
+// below, with their data, are declared in internal/event (types.go).
 //
 // The saga: POST /orders prices the order from the service's own read model of products
 // (product.added, product.updated, product.deleted) and appends order.placed; an unknown or
@@ -40,6 +38,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
 	"github.com/msdemo/msdemo/internal/view"
 )
@@ -59,16 +58,16 @@ type Config struct {
 }
 
 // eventTypes are the events the read model applies.
-var eventTypes = []string{"order.*", "product.added", "product.updated", "product.deleted",
-	EventStockReserved, EventStockRejected, EventStockReleased,
-	EventCreditReserved, EventCreditRejected, EventCreditReleased, EventInvoiceIssued}
+var eventTypes = []string{event.Order.Types(), event.ProductAdded, event.ProductUpdated, event.ProductDeleted,
+	event.ProductStockReserved, event.ProductStockRejected, event.ProductStockReleased,
+	event.CustomerCreditReserved, event.CustomerCreditRejected, event.CustomerCreditReleased, event.InvoiceIssued}
 
 func (cfg Config) withDefaults() Config {
-	cfg.Service.Name = cmp.Or(cfg.Service.Name, "order")
+	cfg.Service.Name = cmp.Or(cfg.Service.Name, registry.Order)
 	cfg.Database = cmp.Or(cfg.Database, "msdemo_order")
 	cfg.SagaTimeout = cmp.Or(cfg.SagaTimeout, 30*time.Second)
 	cfg.SweepInterval = cmp.Or(cfg.SweepInterval, time.Second)
-	cfg.Subscription = cmp.Or(cfg.Subscription, "order")
+	cfg.Subscription = cmp.Or(cfg.Subscription, registry.Order)
 	return cfg
 }
 

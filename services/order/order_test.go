@@ -12,17 +12,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/postgres"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/services/order"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // harness is an event store, a gateway and the order service for one test, with a client
@@ -47,8 +47,8 @@ func newHarness(t *testing.T, configure func(*order.Config)) *harness {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = conn.DeleteQueue(ctx, cfg.Subscription+".events")
-		_ = conn.DeleteQueue(ctx, cfg.Subscription+".events.dead")
+		_ = conn.DeleteQueue(ctx, event.Queue(cfg.Subscription))
+		_ = conn.DeleteQueue(ctx, event.Queue(cfg.Subscription)+".dead")
 		if err := postgres.Drop(ctx, cfg.PostgresURL, cfg.Database); err != nil {
 			t.Errorf("drop database %s: %v", cfg.Database, err)
 		}
@@ -129,7 +129,7 @@ func (h *harness) appendEvent(stream, typ string, data any) event.AppendReply {
 	h.t.Helper()
 	raw, _ := json.Marshal(data)
 	reply, err := h.es.Append(context.Background(), event.AppendRequest{Stream: stream,
-		Events: []event.New{{ID: uuid.NewString(), Type: typ, Data: raw}}})
+		Events: []event.New{{ID: idgen.New(), Type: typ, Data: raw}}})
 	if err != nil || !reply.OK {
 		h.t.Fatalf("append %s to %s: %+v %v", typ, stream, reply, err)
 	}
@@ -138,8 +138,8 @@ func (h *harness) appendEvent(stream, typ string, data any) event.AppendReply {
 
 // addProduct appends product.added with a new id and returns the id.
 func (h *harness) addProduct(priceCents int64) string {
-	id := uuid.NewString()[:8] + "ab"
-	h.appendEvent("product-"+id, "product.added", map[string]any{"id": id, "name": "Tea " + id,
+	id := idgen.New()[:8] + "ab"
+	h.appendEvent("product-"+id, event.ProductAdded, map[string]any{"id": id, "name": "Tea " + id,
 		"price_cents": priceCents, "units_in_stock": 10})
 	h.waitCaughtUp() // the service prices from its read model
 	return id
@@ -232,7 +232,7 @@ func (p *participants) Apply(_ context.Context, storeID string, e event.Stored) 
 			time.Sleep(r.delay)
 			raw, _ := json.Marshal(r.data)
 			_, err := p.h.es.Append(context.Background(), event.AppendRequest{Stream: r.stream,
-				Events: []event.New{{ID: uuid.NewString(), Type: r.typ, Data: raw}}})
+				Events: []event.New{{ID: idgen.New(), Type: r.typ, Data: raw}}})
 			if err != nil {
 				p.h.t.Errorf("participant append %s: %v", r.typ, err)
 			}
@@ -248,14 +248,14 @@ func (h *harness) runParticipants(behave func(p order.Placed) []reply) {
 	name := testenv.Name(h.t)
 	caughtUp := make(chan struct{})
 	conn := testenv.Bus(h.t)
-	systest.Go(h.t, "participants", func(ctx context.Context) error {
-		return h.es.Subscribe(ctx, eventclient.Subscription{Name: name, Types: []string{order.EventPlaced},
+	testenv.Go(h.t, "participants", func(ctx context.Context) error {
+		return h.es.Subscribe(ctx, eventclient.Subscription{Name: name, Types: []string{event.OrderPlaced},
 			CaughtUp: caughtUp}, p, testenv.Logger(h.t))
 	})
 	h.t.Cleanup(func() {
 		p.wg.Wait()
-		_ = conn.DeleteQueue(context.Background(), name+".events")
-		_ = conn.DeleteQueue(context.Background(), name+".events.dead")
+		_ = conn.DeleteQueue(context.Background(), event.Queue(name))
+		_ = conn.DeleteQueue(context.Background(), event.Queue(name)+".dead")
 	})
 	<-caughtUp
 }
@@ -271,7 +271,7 @@ func credit(p order.Placed, typ, reason string) reply {
 }
 
 func reserveBoth(p order.Placed) []reply {
-	return []reply{stock(p, order.EventStockReserved, ""), credit(p, order.EventCreditReserved, "")}
+	return []reply{stock(p, event.ProductStockReserved, ""), credit(p, event.CustomerCreditReserved, "")}
 }
 
 func steps(o order.Order) []order.Step {
@@ -307,7 +307,7 @@ func TestApprovePath(t *testing.T) {
 		t.Fatalf("got %+v, want approved, 4 x 250 for ann at version 2", o)
 	}
 	t.Logf("one order alone, place-to-approved: %s", o.Timeline[len(o.Timeline)-1].At.Sub(o.PlacedAt))
-	h.appendEvent("invoice-"+a.ID, order.EventInvoiceIssued, map[string]any{"order_id": a.ID, "customer": "ann", "total_cents": 1000})
+	h.appendEvent("invoice-"+a.ID, event.InvoiceIssued, map[string]any{"order_id": a.ID, "customer": "ann", "total_cents": 1000})
 	testenv.Eventually(t, 5*time.Second, "the timeline shows the invoice", func() bool {
 		return hasStep(h.order(a.ID), order.StepInvoiced)
 	})
@@ -354,12 +354,12 @@ func TestRejectPaths(t *testing.T) {
 	h.runParticipants(func(p order.Placed) []reply {
 		switch p.Customer {
 		case "nostock":
-			return []reply{stock(p, order.EventStockRejected, "out of stock"), credit(p, order.EventCreditReserved, "")}
+			return []reply{stock(p, event.ProductStockRejected, "out of stock"), credit(p, event.CustomerCreditReserved, "")}
 		case "nocredit":
-			return []reply{stock(p, order.EventStockReserved, ""), credit(p, order.EventCreditRejected, "not enough credit")}
+			return []reply{stock(p, event.ProductStockReserved, ""), credit(p, event.CustomerCreditRejected, "not enough credit")}
 		case "late": // the credit reservation arrives after the rejection
-			return []reply{stock(p, order.EventStockRejected, "out of stock"),
-				{stream: "customer-late", typ: order.EventCreditReserved, data: map[string]any{"order_id": p.OrderID}, delay: 500 * time.Millisecond}}
+			return []reply{stock(p, event.ProductStockRejected, "out of stock"),
+				{stream: "customer-late", typ: event.CustomerCreditReserved, data: map[string]any{"order_id": p.OrderID}, delay: 500 * time.Millisecond}}
 		}
 		return nil
 	})
@@ -376,7 +376,7 @@ func TestRejectPaths(t *testing.T) {
 			testenv.Eventually(t, 5*time.Second, "the late reservation is on the timeline", func() bool {
 				return hasStep(h.order(a.ID), order.StepCreditReserved)
 			})
-			h.appendEvent("customer-late", order.EventCreditReleased, map[string]any{"order_id": a.ID})
+			h.appendEvent("customer-late", event.CustomerCreditReleased, map[string]any{"order_id": a.ID})
 			testenv.Eventually(t, 5*time.Second, "the release is on the timeline", func() bool {
 				return hasStep(h.order(a.ID), order.StepCreditReleased)
 			})
@@ -415,7 +415,7 @@ func TestUnknownProductAndBadInput(t *testing.T) {
 		t.Errorf("unknown product: got %+v, want rejected at version 2", o)
 	}
 	pid := h.addProduct(100)
-	h.appendEvent("product-"+pid, "product.deleted", map[string]any{})
+	h.appendEvent("product-"+pid, event.ProductDeleted, map[string]any{})
 	testenv.Eventually(t, 5*time.Second, "the deletion is applied", func() bool {
 		var a placedAnswer
 		h.do("POST", "/order/orders", h.customer("ann"), map[string]any{"product_id": pid, "quantity": 1}, &a)
@@ -480,15 +480,15 @@ func TestRedeliveryAndOrderOfReplies(t *testing.T) {
 	want := h.order(creditFirst.ID)
 
 	// The same stock reservation once more as a new event, and the stored one replayed.
-	h.appendEvent("product-"+pid, order.EventStockReserved, map[string]any{"order_id": creditFirst.ID, "quantity": 1})
-	h.appendEvent("product-"+pid, order.EventStockRejected, map[string]any{"order_id": creditFirst.ID, "reason": "out of stock"})
+	h.appendEvent("product-"+pid, event.ProductStockReserved, map[string]any{"order_id": creditFirst.ID, "quantity": 1})
+	h.appendEvent("product-"+pid, event.ProductStockRejected, map[string]any{"order_id": creditFirst.ID, "reason": "out of stock"})
 	events, _, err := h.es.Stream(context.Background(), "product-"+pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	conn := testenv.Bus(t)
 	for _, e := range events {
-		if e.Type != order.EventStockReserved {
+		if e.Type != event.ProductStockReserved {
 			continue
 		}
 		body, _ := json.Marshal(e)
@@ -519,11 +519,11 @@ func TestRestartAndRebuild(t *testing.T) {
 	h.stopService()
 	for i, id := range ids { // the participants answer while the service is down
 		p := order.Placed{OrderID: order.OrderID(id), Customer: fmt.Sprintf("user%d", i), ProductID: pid}
-		h.appendEvent("product-"+pid, order.EventStockReserved, map[string]any{"order_id": id, "quantity": i + 1})
+		h.appendEvent("product-"+pid, event.ProductStockReserved, map[string]any{"order_id": id, "quantity": i + 1})
 		if i%2 == 0 {
-			h.appendEvent("customer-"+p.Customer, order.EventCreditReserved, map[string]any{"order_id": id})
+			h.appendEvent("customer-"+p.Customer, event.CustomerCreditReserved, map[string]any{"order_id": id})
 		} else {
-			h.appendEvent("customer-"+p.Customer, order.EventCreditRejected, map[string]any{"order_id": id, "reason": "not enough credit"})
+			h.appendEvent("customer-"+p.Customer, event.CustomerCreditRejected, map[string]any{"order_id": id, "reason": "not enough credit"})
 		}
 	}
 	h.start()
@@ -559,7 +559,7 @@ func TestManyConcurrentOrders(t *testing.T) {
 	h := newHarness(t, func(c *order.Config) { c.SagaTimeout = 20 * time.Second })
 	h.runParticipants(func(p order.Placed) []reply {
 		if p.Quantity == 7 {
-			return []reply{stock(p, order.EventStockRejected, "out of stock"), credit(p, order.EventCreditReserved, "")}
+			return []reply{stock(p, event.ProductStockRejected, "out of stock"), credit(p, event.CustomerCreditReserved, "")}
 		}
 		return reserveBoth(p)
 	})
@@ -617,7 +617,7 @@ func (h *harness) waitCaughtUp() {
 			return false
 		}
 		page, err := h.es.Feed(context.Background(), position, 1,
-			[]string{"order.*", "product.*", "customer.*", "invoice.issued"})
+			[]string{event.Order.Types(), event.Product.Types(), event.Customer.Types(), event.InvoiceIssued})
 		return err == nil && len(page.Events) == 0
 	})
 }
@@ -712,7 +712,7 @@ func TestGetOrderWaitsForTheDecision(t *testing.T) {
 			}
 			return r
 		}
-		return []reply{stock(p, order.EventStockReserved, "")} // never decided here
+		return []reply{stock(p, event.ProductStockReserved, "")} // never decided here
 	})
 	pid := h.addProduct(100)
 	ann := h.customer("ann")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -143,11 +142,12 @@ var errGap = errors.New("an earlier event of the order stream is missing")
 
 // applyEvent records e in tx, whatever it is about.
 func applyEvent(ctx context.Context, tx pgx.Tx, e event.Stored) error {
+	orderID, isOrder := event.Order.ID(e.Stream)
 	switch {
-	case e.Type == "product.added" || e.Type == "product.updated" || e.Type == "product.deleted":
+	case e.Type == event.ProductAdded || e.Type == event.ProductUpdated || e.Type == event.ProductDeleted:
 		return applyPrice(ctx, tx, e)
-	case strings.HasPrefix(e.Stream, "order-"):
-		id := OrderID(strings.TrimPrefix(e.Stream, "order-"))
+	case isOrder:
+		id := OrderID(orderID)
 		version, err := lockOrder(ctx, tx, id)
 		if err != nil {
 			return err
@@ -163,7 +163,8 @@ func applyEvent(ctx context.Context, tx pgx.Tx, e event.Stored) error {
 // stepOfAnswer returns the step that e, an event of another service's stream about an
 // order (a participant's answer, an invoice), records; ok is false for any other event.
 func stepOfAnswer(e event.Stored) (id OrderID, step Step, reason string, ok bool) {
-	if step, ok = stepOf[e.Type]; !ok || strings.HasPrefix(e.Stream, "order-") {
+	_, isOrder := event.Order.ID(e.Stream)
+	if step, ok = stepOf[e.Type]; !ok || isOrder {
 		return "", "", "", false
 	}
 	var r Reply
@@ -203,7 +204,7 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, 
 	}
 	var err error
 	switch e.Type {
-	case EventPlaced:
+	case event.OrderPlaced:
 		var p Placed
 		if err := json.Unmarshal(e.Data, &p); err != nil {
 			return fmt.Errorf("decode %s: %w", e.Type, err)
@@ -211,9 +212,9 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, 
 		_, err = tx.Exec(ctx, `INSERT INTO orders (id, customer, product_id, quantity, unit_price_cents,
 			total_cents, status, placed_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			id, p.Customer, p.ProductID, p.Quantity, p.UnitPriceCents, p.TotalCents, Pending, e.RecordedAt, e.Version)
-	case EventApproved:
+	case event.OrderApproved:
 		_, err = tx.Exec(ctx, `UPDATE orders SET status = $2, version = $3 WHERE id = $1`, id, Approved, e.Version)
-	case EventRejected:
+	case event.OrderRejected:
 		var r RejectedData
 		if err := json.Unmarshal(e.Data, &r); err != nil {
 			return fmt.Errorf("decode %s: %w", e.Type, err)
@@ -251,16 +252,16 @@ func recordStep(ctx context.Context, tx pgx.Tx, id OrderID, step Step, at time.T
 // applyPrice records the price of a product event that is newer than the one recorded
 // (the service sees only some types of a product's stream, so versions jump).
 func applyPrice(ctx context.Context, tx pgx.Tx, e event.Stored) error {
-	id := strings.TrimPrefix(e.Stream, "product-")
+	id, _ := event.Product.ID(e.Stream)
 	var p struct {
 		PriceCents *int64 `json:"price_cents"`
 	}
-	if e.Type != "product.deleted" {
+	if e.Type != event.ProductDeleted {
 		if err := json.Unmarshal(e.Data, &p); err != nil {
 			return fmt.Errorf("decode %s: %w", e.Type, err)
 		}
 	}
-	deleted := e.Type == "product.deleted"
+	deleted := e.Type == event.ProductDeleted
 	_, err := tx.Exec(ctx, `INSERT INTO prices AS p (product_id, price_cents, deleted, version)
 		VALUES ($1, coalesce($2, 0), $3, $4)
 		ON CONFLICT (product_id) DO UPDATE SET price_cents = coalesce($2, p.price_cents),

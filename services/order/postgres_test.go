@@ -47,10 +47,10 @@ func TestSkipAppliedOnlyWhenNothingCanBeDecided(t *testing.T) {
 			Data: raw, RecordedAt: at.Add(time.Duration(position) * time.Second)}
 	}
 	placed := func(position int64) event.Stored {
-		return stored(position, 1, Stream(id), EventPlaced, Placed{OrderID: id, Customer: "ann", ProductID: "p1",
+		return stored(position, 1, Stream(id), event.OrderPlaced, Placed{OrderID: id, Customer: "ann", ProductID: "p1",
 			Quantity: 1, UnitPriceCents: 100, TotalCents: 100})
 	}
-	approved := func(position int64) event.Stored { return stored(position, 2, Stream(id), EventApproved, nil) }
+	approved := func(position int64) event.Stored { return stored(position, 2, Stream(id), event.OrderApproved, nil) }
 	check := func(e event.Stored, want bool) {
 		t.Helper()
 		got, err := store.skipApplied(ctx, storeID, id, e)
@@ -79,7 +79,7 @@ func TestSkipAppliedOnlyWhenNothingCanBeDecided(t *testing.T) {
 	if e, ok := o.has(StepPlaced); !ok || !e.At.Equal(placed(2).RecordedAt) {
 		t.Errorf("placed step at %v, want the event's recorded_at %v", e.At, placed(2).RecordedAt)
 	}
-	apply(stored(3, 1, "product-p1", EventStockReserved, Reply{OrderID: id}))
+	apply(stored(3, 1, "product-p1", event.ProductStockReserved, Reply{OrderID: id}))
 	check(placed(4), false)   // pending with an answer: it may decide
 	check(approved(5), false) // not applied yet
 	apply(approved(5))
@@ -95,7 +95,7 @@ func TestWaitingRequestsAreBounded(t *testing.T) {
 	id := newOrderID()
 	data, _ := json.Marshal(Placed{OrderID: id, Customer: "ann", ProductID: "p1", Quantity: 1, UnitPriceCents: 100, TotalCents: 100})
 	if err := store.Apply(ctx, "store-1", event.Stored{ID: "e1", Stream: Stream(id), Version: 1, Position: 1,
-		Type: EventPlaced, Data: data, RecordedAt: time.Now().UTC()}); err != nil {
+		Type: event.OrderPlaced, Data: data, RecordedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
 	watch := newOrderWatch(1)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,7 +65,7 @@ func (s *Saga) Apply(ctx context.Context, storeID string, e event.Stored) error 
 	if !ok {
 		return s.store.Apply(ctx, storeID, e)
 	}
-	if !strings.HasPrefix(e.Stream, "order-") {
+	if _, isOrder := event.Order.ID(e.Stream); !isOrder {
 		if err := s.store.Apply(ctx, storeID, e); err != nil {
 			return err
 		}
@@ -94,7 +93,7 @@ func (s *Saga) Apply(ctx context.Context, storeID string, e event.Stored) error 
 // aboutOrder returns the order e is about and its step: its stream's for an order event,
 // the data's order_id for a participant's.
 func aboutOrder(e event.Stored) (id OrderID, step Step, reason string, ok bool) {
-	if rest, isOrder := strings.CutPrefix(e.Stream, "order-"); isOrder {
+	if rest, isOrder := event.Order.ID(e.Stream); isOrder {
 		step, ok = stepOf[e.Type]
 		return OrderID(rest), step, "", ok
 	}

@@ -44,7 +44,7 @@ func (c *catalog) AddCategory(ctx context.Context, in CategoryInput) (Category, 
 	}
 	id := CategoryID(newID())
 	reply, err := c.write(ctx, categoryStream(id), version(0),
-		service.NewEvent(CategoryAdded, CategoryAddedData{ID: id, Name: name}))
+		service.NewEvent(event.CategoryAdded, CategoryAddedData{ID: id, Name: name}))
 	if err != nil {
 		return Category{}, fmt.Errorf("add category: %w", err)
 	}
@@ -83,7 +83,7 @@ func (c *catalog) RenameCategory(ctx context.Context, id CategoryID, in Category
 		return Category{}, err
 	}
 	reply, err := c.write(ctx, categoryStream(id), version(expected),
-		service.NewEvent(CategoryRenamed, CategoryRenamedData{Name: name}))
+		service.NewEvent(event.CategoryRenamed, CategoryRenamedData{Name: name}))
 	if err != nil {
 		return Category{}, fmt.Errorf("rename category %s: %w", id, err)
 	}
@@ -105,7 +105,7 @@ func (c *catalog) DeleteCategory(ctx context.Context, id CategoryID) error {
 	if err := CheckCategoryDeletable(n); err != nil {
 		return err
 	}
-	if _, err := c.write(ctx, categoryStream(id), version(cat.Version), service.NewEvent(CategoryDeleted, struct{}{})); err != nil {
+	if _, err := c.write(ctx, categoryStream(id), version(cat.Version), service.NewEvent(event.CategoryDeleted, struct{}{})); err != nil {
 		return fmt.Errorf("delete category %s: %w", id, err)
 	}
 	return nil
@@ -133,7 +133,7 @@ func (c *catalog) AddProduct(ctx context.Context, in ProductInput) (Product, err
 	}
 	id := ProductID(newID())
 	reply, err := c.write(ctx, productStream(id), version(0),
-		service.NewEvent(ProductAdded, ProductAddedData{ID: id, ProductFields: f}))
+		service.NewEvent(event.ProductAdded, ProductAddedData{ID: id, ProductFields: f}))
 	if err != nil {
 		return Product{}, fmt.Errorf("add product: %w", err)
 	}
@@ -166,7 +166,7 @@ func (c *catalog) UpdateProduct(ctx context.Context, id ProductID, in ProductUpd
 	if err := CheckExpectedVersion(productStream(id), expected, p.Version); err != nil {
 		return Product{}, err
 	}
-	reply, err := c.write(ctx, productStream(id), version(expected), service.NewEvent(ProductUpdated, f))
+	reply, err := c.write(ctx, productStream(id), version(expected), service.NewEvent(event.ProductUpdated, f))
 	if err != nil {
 		return Product{}, fmt.Errorf("update product %s: %w", id, err)
 	}
@@ -179,7 +179,7 @@ func (c *catalog) DeleteProduct(ctx context.Context, id ProductID) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.write(ctx, productStream(id), version(p.Version), service.NewEvent(ProductDeleted, struct{}{})); err != nil {
+	if _, err := c.write(ctx, productStream(id), version(p.Version), service.NewEvent(event.ProductDeleted, struct{}{})); err != nil {
 		return fmt.Errorf("delete product %s: %w", id, err)
 	}
 	return nil

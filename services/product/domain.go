@@ -1,16 +1,13 @@
 package product
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/service"
 )
 
@@ -25,39 +22,19 @@ type (
 const idLen = 10
 
 // newID returns a fresh random id.
-func newID() string {
-	var b [7]byte // 56 bits: the first 10 base32 characters are all random
-	_, _ = rand.Read(b[:])
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))[:idLen]
-}
+func newID() string { return idgen.Short(idLen) }
 
 // validID reports whether id has the shape of a generated id, so that a path like
 // /products/../x never reaches the read model.
-func validID(id string) bool {
-	if len(id) != idLen {
-		return false
-	}
-	for _, c := range []byte(id) {
-		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return false
-		}
-	}
-	return true
-}
+func validID(id string) bool { return idgen.IsShort(id, idLen) }
 
 // Streams of the two aggregates.
-func categoryStream(id CategoryID) string { return "category-" + string(id) }
-func productStream(id ProductID) string   { return "product-" + string(id) }
+func categoryStream(id CategoryID) string { return event.Category.Stream(string(id)) }
+func productStream(id ProductID) string   { return event.Product.Stream(string(id)) }
 
-// Event types of the catalog. The order saga adds the stock events to the product stream.
-const (
-	CategoryAdded   = "category.added"
-	CategoryRenamed = "category.renamed"
-	CategoryDeleted = "category.deleted"
-	ProductAdded    = "product.added"
-	ProductUpdated  = "product.updated"
-	ProductDeleted  = "product.deleted"
-)
+// The events of the catalog's streams (category.*, and product.* with the order saga's
+// stock events), and the order events the service answers, are declared in
+// internal/event (types.go); this file holds the structs of their data.
 
 // CategoryAddedData is the data of category.added.
 type CategoryAddedData struct {
@@ -257,13 +234,6 @@ func CheckExpectedVersion(stream string, expected, current int64) error {
 // The order saga (DESIGN.md, "The order saga"): this service holds the stock of an
 // order's product. It reads order.placed and order.rejected of the order streams and
 // answers on the product's stream.
-const (
-	OrderPlaced   = "order.placed"
-	OrderRejected = "order.rejected"
-	StockReserved = "product.stock-reserved" // {order_id, quantity}: the units are taken
-	StockRejected = "product.stock-rejected" // {order_id, reason}
-	StockReleased = "product.stock-released" // {order_id, quantity}: the units are back
-)
 
 // The reasons of product.stock-rejected.
 const (
@@ -324,11 +294,11 @@ type Reservation struct {
 // stockNamespace makes the ids of the saga's events: "<order id>/stock-reserved" names
 // the one reservation of an order, so that a decision made again after a crash is the
 // same event and the event store stores it once.
-var stockNamespace = uuid.MustParse("9a7c2e41-0f3b-4d58-8b6e-2c1d7f5a9e34")
+var stockNamespace = idgen.NewNamespace("9a7c2e41-0f3b-4d58-8b6e-2c1d7f5a9e34")
 
 func stockEvent(typ string, d StockData) event.New {
 	e := service.NewEvent(typ, d)
-	e.ID = uuid.NewSHA1(stockNamespace, []byte(d.OrderID+"/"+strings.TrimPrefix(typ, "product."))).String()
+	e.ID = stockNamespace.ID(d.OrderID + "/" + strings.TrimPrefix(typ, string(event.Product)+"."))
 	return e
 }
 
@@ -350,9 +320,9 @@ func ReserveStock(s Stock, r Reservation, o OrderPlacedData) (event.New, bool) {
 	case o.Quantity < 1 || o.Quantity > s.UnitsInStock:
 		reason = ReasonOutOfStock
 	default:
-		return stockEvent(StockReserved, StockData{OrderID: o.OrderID, Quantity: o.Quantity}), true
+		return stockEvent(event.ProductStockReserved, StockData{OrderID: o.OrderID, Quantity: o.Quantity}), true
 	}
-	return stockEvent(StockRejected, StockData{OrderID: o.OrderID, Reason: reason}), true
+	return stockEvent(event.ProductStockRejected, StockData{OrderID: o.OrderID, Reason: reason}), true
 }
 
 // ReleaseStock decides the rejection of the order of r: product.stock-released of the
@@ -361,5 +331,5 @@ func ReleaseStock(r Reservation) (event.New, bool) {
 	if r.State != Reserved {
 		return event.New{}, false
 	}
-	return stockEvent(StockReleased, StockData{OrderID: r.OrderID, Quantity: r.Quantity}), true
+	return stockEvent(event.ProductStockReleased, StockData{OrderID: r.OrderID, Quantity: r.Quantity}), true
 }

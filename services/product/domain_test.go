@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/service"
 )
 
@@ -146,15 +147,15 @@ func TestReserveStock(t *testing.T) {
 		wantType   string // "" = no decision
 		wantReason string
 	}{
-		{"enough units", tea, Reservation{}, order, StockReserved, ""},
-		{"exactly the units", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 5, UnitPriceCents: 1250}, StockReserved, ""},
-		{"one unit short", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 6, UnitPriceCents: 1250}, StockRejected, ReasonOutOfStock},
-		{"none left", Stock{PriceCents: 1250, Version: 9}, Reservation{}, order, StockRejected, ReasonOutOfStock},
-		{"zero quantity", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 0, UnitPriceCents: 1250}, StockRejected, ReasonOutOfStock},
-		{"price went up", Stock{PriceCents: 1300, UnitsInStock: 5}, Reservation{}, order, StockRejected, ReasonPriceChanged},
-		{"price went down", Stock{PriceCents: 1000, UnitsInStock: 5}, Reservation{}, order, StockRejected, ReasonPriceChanged},
-		{"deleted", Stock{PriceCents: 1250, UnitsInStock: 5, Deleted: true}, Reservation{}, order, StockRejected, ReasonDeleted},
-		{"deleted and out of stock", Stock{PriceCents: 1, Deleted: true}, Reservation{}, order, StockRejected, ReasonDeleted},
+		{"enough units", tea, Reservation{}, order, event.ProductStockReserved, ""},
+		{"exactly the units", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 5, UnitPriceCents: 1250}, event.ProductStockReserved, ""},
+		{"one unit short", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 6, UnitPriceCents: 1250}, event.ProductStockRejected, ReasonOutOfStock},
+		{"none left", Stock{PriceCents: 1250, Version: 9}, Reservation{}, order, event.ProductStockRejected, ReasonOutOfStock},
+		{"zero quantity", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 0, UnitPriceCents: 1250}, event.ProductStockRejected, ReasonOutOfStock},
+		{"price went up", Stock{PriceCents: 1300, UnitsInStock: 5}, Reservation{}, order, event.ProductStockRejected, ReasonPriceChanged},
+		{"price went down", Stock{PriceCents: 1000, UnitsInStock: 5}, Reservation{}, order, event.ProductStockRejected, ReasonPriceChanged},
+		{"deleted", Stock{PriceCents: 1250, UnitsInStock: 5, Deleted: true}, Reservation{}, order, event.ProductStockRejected, ReasonDeleted},
+		{"deleted and out of stock", Stock{PriceCents: 1, Deleted: true}, Reservation{}, order, event.ProductStockRejected, ReasonDeleted},
 		{"reserved before", tea, Reservation{OrderID: "o1", Quantity: 3, State: Reserved}, order, "", ""},
 		{"rejected before", tea, Reservation{OrderID: "o1", State: Rejected}, order, "", ""},
 		{"released before", tea, Reservation{OrderID: "o1", Quantity: 3, State: Released}, order, "", ""},
@@ -176,7 +177,7 @@ func TestReserveStock(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := StockData{OrderID: "o1", Quantity: tt.o.Quantity}
-			if e.Type == StockRejected {
+			if e.Type == event.ProductStockRejected {
 				want = StockData{OrderID: "o1", Reason: tt.wantReason}
 			}
 			if d != want {
@@ -213,8 +214,8 @@ func TestReleaseStock(t *testing.T) {
 			if err := json.Unmarshal(e.Data, &d); err != nil {
 				t.Fatal(err)
 			}
-			if e.Type != StockReleased || d != (StockData{OrderID: "o1", Quantity: 3}) {
-				t.Errorf("got %s %+v, want %s of 3 for o1", e.Type, d, StockReleased)
+			if e.Type != event.ProductStockReleased || d != (StockData{OrderID: "o1", Quantity: 3}) {
+				t.Errorf("got %s %+v, want %s of 3 for o1", e.Type, d, event.ProductStockReleased)
 			}
 		})
 	}

@@ -51,7 +51,7 @@ func (p *participant) Reset(ctx context.Context, storeID string) error {
 // Apply applies e, and the saga's decision it leads to, with the checkpoint.
 func (p *participant) Apply(ctx context.Context, storeID string, e event.Stored) error {
 	switch e.Type {
-	case OrderPlaced:
+	case event.OrderPlaced:
 		var o OrderPlacedData
 		if err := json.Unmarshal(e.Data, &o); err != nil || o.OrderID == "" {
 			p.logger.Error("order.placed without a usable order_id: skipped", "stream", e.Stream,
@@ -69,7 +69,7 @@ func (p *participant) Apply(ctx context.Context, storeID string, e event.Stored)
 			}
 			return ReserveStock(s, r, o)
 		})
-	case OrderRejected:
+	case event.OrderRejected:
 		var o OrderRejectedData
 		if err := json.Unmarshal(e.Data, &o); err != nil || o.OrderID == "" {
 			p.logger.Error("order.rejected without a usable order_id: skipped", "stream", e.Stream,

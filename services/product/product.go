@@ -39,7 +39,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
 )
 
@@ -56,12 +58,12 @@ type Config struct {
 
 // eventTypes are the events the read model applies: the catalog's, and the order events
 // that the service answers in the order saga (participant.go).
-var eventTypes = []string{"category.*", "product.*", OrderPlaced, OrderRejected}
+var eventTypes = []string{event.Category.Types(), event.Product.Types(), event.OrderPlaced, event.OrderRejected}
 
 func (cfg Config) withDefaults() Config {
-	cfg.Service.Name = cmp.Or(cfg.Service.Name, "product")
+	cfg.Service.Name = cmp.Or(cfg.Service.Name, registry.Product)
 	cfg.DBPath = cmp.Or(cfg.DBPath, filepath.Join(cmp.Or(cfg.DataDir, "data"), "product.db"))
-	cfg.Subscription = cmp.Or(cfg.Subscription, "product")
+	cfg.Subscription = cmp.Or(cfg.Subscription, registry.Product)
 	return cfg
 }
 

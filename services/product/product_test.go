@@ -17,9 +17,10 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/auth"
-	"github.com/msdemo/msdemo/internal/systest"
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/services/product"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // shop is an event store, a gateway and the product service, running for one test.
@@ -51,8 +52,8 @@ func deleteQueuesAtEnd(tb testing.TB, subscription string) {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = conn.DeleteQueue(ctx, subscription+".events")
-		_ = conn.DeleteQueue(ctx, subscription+".events.dead")
+		_ = conn.DeleteQueue(ctx, event.Queue(subscription))
+		_ = conn.DeleteQueue(ctx, event.Queue(subscription)+".dead")
 	})
 }
 

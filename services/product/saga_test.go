@@ -2,7 +2,6 @@ package product_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/services/product"
 )
@@ -51,7 +51,7 @@ func (s *sagaShop) newProduct(name string, priceCents, units int64) product.Prod
 func (s *sagaShop) appendEvent(stream, typ string, data any) {
 	s.t.Helper()
 	raw, _ := json.Marshal(data)
-	e := event.New{ID: randomID(32), Type: typ, Data: raw}
+	e := event.New{ID: idgen.New(), Type: typ, Data: raw}
 	reply, err := s.es.Append(context.Background(), event.AppendRequest{Stream: stream, Events: []event.New{e}})
 	if err != nil || !reply.OK {
 		s.t.Fatalf("append %s to %s: got %+v, %v, want ok", typ, stream, reply, err)
@@ -62,7 +62,7 @@ func (s *sagaShop) appendEvent(stream, typ string, data any) {
 func (s *sagaShop) place(p product.ProductID, quantity, unitPriceCents int64) string {
 	s.t.Helper()
 	id := randomID(12)
-	s.appendEvent("order-"+id, product.OrderPlaced, map[string]any{"order_id": id, "customer": "ann",
+	s.appendEvent("order-"+id, event.OrderPlaced, map[string]any{"order_id": id, "customer": "ann",
 		"product_id": p, "quantity": quantity, "unit_price_cents": unitPriceCents, "total_cents": quantity * unitPriceCents})
 	return id
 }
@@ -70,7 +70,7 @@ func (s *sagaShop) place(p product.ProductID, quantity, unitPriceCents int64) st
 // reject appends order.rejected of order id.
 func (s *sagaShop) reject(id string) {
 	s.t.Helper()
-	s.appendEvent("order-"+id, product.OrderRejected, map[string]any{"order_id": id, "customer": "ann", "reason": "not enough credit"})
+	s.appendEvent("order-"+id, event.OrderRejected, map[string]any{"order_id": id, "customer": "ann", "reason": "not enough credit"})
 }
 
 // reservations reads the records of orders from the SQLite file, by order id.
@@ -161,11 +161,11 @@ func (s *sagaShop) checkStream(id product.ProductID) {
 		}
 		_ = json.Unmarshal(e.Data, &d)
 		switch e.Type {
-		case product.ProductAdded, product.ProductUpdated:
+		case event.ProductAdded, event.ProductUpdated:
 			units = d.UnitsInStock
-		case product.StockReserved:
+		case event.ProductStockReserved:
 			units -= d.Quantity
-		case product.StockReleased:
+		case event.ProductStockReleased:
 			units += d.Quantity
 		}
 		if units < 0 {
@@ -179,10 +179,10 @@ func (s *sagaShop) checkStream(id product.ProductID) {
 			s.t.Errorf("product %s: got %s for order %s twice, want once", id, e.Type, d.OrderID)
 		}
 		seen[key] = true
-		if e.Type == product.StockReleased && !seen[d.OrderID+" "+product.StockReserved] {
+		if e.Type == event.ProductStockReleased && !seen[d.OrderID+" "+event.ProductStockReserved] {
 			s.t.Errorf("product %s: got a release of order %s without a reservation", id, d.OrderID)
 		}
-		if seen[d.OrderID+" "+product.StockReserved] && seen[d.OrderID+" "+product.StockRejected] {
+		if seen[d.OrderID+" "+event.ProductStockReserved] && seen[d.OrderID+" "+event.ProductStockRejected] {
 			s.t.Errorf("product %s: order %s both reserved and rejected", id, d.OrderID)
 		}
 	}
@@ -226,7 +226,7 @@ func (s *sagaShop) replay(orders ...string) {
 		}
 		for _, e := range events {
 			body, _ := json.Marshal(e)
-			err := s.conn.Publish(context.Background(), "", s.cfg.Subscription+".events", bus.Message{ID: e.ID, Type: e.Type,
+			err := s.conn.Publish(context.Background(), "", event.Queue(s.cfg.Subscription), bus.Message{ID: e.ID, Type: e.Type,
 				Body: body, Headers: map[string]any{bus.ReplayHeader: time.Now().UTC().Format(time.RFC3339)}})
 			if err != nil {
 				s.t.Fatal(err)
@@ -236,15 +236,7 @@ func (s *sagaShop) replay(orders ...string) {
 }
 
 // randomID returns n random characters a-z, 2-7.
-func randomID(n int) string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[b[i]&31]
-	}
-	return string(b)
-}
+func randomID(n int) string { return idgen.Short(n) }
 
 // TestSagaStock walks the product's part of the saga: a reservation takes the units at
 // once; an order above the units left, at an old price or of a deleted product is
@@ -283,7 +275,7 @@ func TestSagaStock(t *testing.T) {
 		for _, e := range s.stream(p) {
 			var d product.StockData
 			_ = json.Unmarshal(e.Data, &d)
-			if e.Type == product.StockRejected {
+			if e.Type == event.ProductStockRejected {
 				reasons[d.OrderID] = d.Reason
 			}
 		}
@@ -339,7 +331,7 @@ func TestSagaProductUpdateRace(t *testing.T) {
 
 	s.stop()
 	update := func(p product.Product, price, units int64) {
-		s.appendEvent("product-"+string(p.ID), product.ProductUpdated, product.ProductFields{Name: p.Name,
+		s.appendEvent("product-"+string(p.ID), event.ProductUpdated, product.ProductFields{Name: p.Name,
 			CategoryID: s.category, PriceCents: price, UnitsInStock: units})
 	}
 	outOfStock := s.place(fewer.ID, 3, 1000)

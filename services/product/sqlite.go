@@ -178,28 +178,28 @@ func applyEvent(ctx context.Context, tx *sql.Tx, e event.Stored) error {
 		return nil // applied before
 	case e.Version > version+1:
 		return fmt.Errorf("the read model is at version %d: events are missing: %w", version, bus.ErrPermanent)
-	case version == 0 && e.Type != CategoryAdded && e.Type != ProductAdded:
+	case version == 0 && e.Type != event.CategoryAdded && e.Type != event.ProductAdded:
 		return fmt.Errorf("the stream's first event is %s, want an added event: %w", e.Type, bus.ErrPermanent)
 	}
 
 	var res sql.Result
 	switch e.Type {
-	case CategoryAdded:
+	case event.CategoryAdded:
 		var d CategoryAddedData
 		if err := decodeData(e, &d); err != nil {
 			return err
 		}
 		res, err = tx.ExecContext(ctx, `INSERT INTO categories (id, name, version) VALUES (?, ?, ?)`,
 			id, d.Name, e.Version)
-	case CategoryRenamed:
+	case event.CategoryRenamed:
 		var d CategoryRenamedData
 		if err := decodeData(e, &d); err != nil {
 			return err
 		}
 		res, err = tx.ExecContext(ctx, `UPDATE categories SET name = ?, version = ? WHERE id = ?`, d.Name, e.Version, id)
-	case CategoryDeleted:
+	case event.CategoryDeleted:
 		res, err = tx.ExecContext(ctx, `UPDATE categories SET deleted = 1, version = ? WHERE id = ?`, e.Version, id)
-	case ProductAdded:
+	case event.ProductAdded:
 		var d ProductAddedData
 		if err := decodeData(e, &d); err != nil {
 			return err
@@ -208,7 +208,7 @@ func applyEvent(ctx context.Context, tx *sql.Tx, e event.Stored) error {
 		res, err = tx.ExecContext(ctx, `INSERT INTO products (id, name, description, supplier, category_id,
 			price_cents, units_in_stock, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, f.Name, f.Description, f.Supplier, f.CategoryID, f.PriceCents, f.UnitsInStock, e.Version)
-	case ProductUpdated:
+	case event.ProductUpdated:
 		var f ProductFields
 		if err := decodeData(e, &f); err != nil {
 			return err
@@ -216,9 +216,9 @@ func applyEvent(ctx context.Context, tx *sql.Tx, e event.Stored) error {
 		res, err = tx.ExecContext(ctx, `UPDATE products SET name = ?, description = ?, supplier = ?,
 			category_id = ?, price_cents = ?, units_in_stock = ?, version = ? WHERE id = ?`,
 			f.Name, f.Description, f.Supplier, f.CategoryID, f.PriceCents, f.UnitsInStock, e.Version, id)
-	case ProductDeleted:
+	case event.ProductDeleted:
 		res, err = tx.ExecContext(ctx, `UPDATE products SET deleted = 1, version = ? WHERE id = ?`, e.Version, id)
-	case StockReserved, StockRejected, StockReleased:
+	case event.ProductStockReserved, event.ProductStockRejected, event.ProductStockReleased:
 		if table != "products" {
 			return fmt.Errorf("%s on a category stream: %w", e.Type, bus.ErrPermanent)
 		}
@@ -395,8 +395,8 @@ func (s *Store) ProductsInCategory(ctx context.Context, category CategoryID) (in
 	return n, nil
 }
 
-// applyStock applies a saga event of product id (e.Type is StockReserved, StockRejected
-// or StockReleased): the units move, and the order's reservation is recorded.
+// applyStock applies a saga event of product id (e.Type is product.stock-reserved,
+// -rejected or -released): the units move, and the order's reservation is recorded.
 func applyStock(ctx context.Context, tx *sql.Tx, id string, e event.Stored) (sql.Result, error) {
 	var d StockData
 	if err := decodeData(e, &d); err != nil {
@@ -404,9 +404,9 @@ func applyStock(ctx context.Context, tx *sql.Tx, id string, e event.Stored) (sql
 	}
 	delta, state := int64(0), Rejected
 	switch e.Type {
-	case StockReserved:
+	case event.ProductStockReserved:
 		delta, state = -d.Quantity, Reserved
-	case StockReleased:
+	case event.ProductStockReleased:
 		delta, state = d.Quantity, Released
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO reservations (product_id, order_id, quantity, state) VALUES (?, ?, ?, ?)

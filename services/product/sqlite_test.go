@@ -31,14 +31,14 @@ func TestStoreApply(t *testing.T) {
 		e         event.Stored
 		permanent bool
 	}{
-		{stored("category-aaaaaaaaaa", 1, 1, CategoryAdded, CategoryAddedData{ID: "aaaaaaaaaa", Name: "Beverages"}), false},
-		{stored("product-pppppppppp", 1, 2, ProductAdded, ProductAddedData{ID: "pppppppppp", ProductFields: fields}), false},
-		{stored("product-pppppppppp", 1, 2, ProductAdded, ProductAddedData{ID: "pppppppppp", ProductFields: fields}), false}, // again
-		{stored("product-pppppppppp", 2, 3, "product.stock-reserved", map[string]any{"order_id": "o", "quantity": 1}), false},
-		{stored("product-pppppppppp", 4, 5, ProductUpdated, fields), true}, // version 3 is missing
-		{stored("product-qqqqqqqqqq", 1, 6, ProductUpdated, fields), true}, // no added event
-		{stored("product-pppppppppp", 3, 4, ProductUpdated, json.RawMessage(`{"price_cents":"x"}`)), true},
-		{stored("order-oooooooooo", 1, 7, "order.placed", nil), false}, // not the catalog's
+		{stored("category-aaaaaaaaaa", 1, 1, event.CategoryAdded, CategoryAddedData{ID: "aaaaaaaaaa", Name: "Beverages"}), false},
+		{stored("product-pppppppppp", 1, 2, event.ProductAdded, ProductAddedData{ID: "pppppppppp", ProductFields: fields}), false},
+		{stored("product-pppppppppp", 1, 2, event.ProductAdded, ProductAddedData{ID: "pppppppppp", ProductFields: fields}), false}, // again
+		{stored("product-pppppppppp", 2, 3, event.ProductStockReserved, map[string]any{"order_id": "o", "quantity": 1}), false},
+		{stored("product-pppppppppp", 4, 5, event.ProductUpdated, fields), true}, // version 3 is missing
+		{stored("product-qqqqqqqqqq", 1, 6, event.ProductUpdated, fields), true}, // no added event
+		{stored("product-pppppppppp", 3, 4, event.ProductUpdated, json.RawMessage(`{"price_cents":"x"}`)), true},
+		{stored("order-oooooooooo", 1, 7, event.OrderPlaced, nil), false}, // not the catalog's
 	}
 	for i, step := range steps {
 		err := s.Apply(ctx, "store-1", step.e)

@@ -28,7 +28,7 @@ func Binary(t testing.TB) string {
 		}
 		binary = filepath.Join(dir, "msdemo")
 		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
+		root := filepath.Join(filepath.Dir(file), "..")
 		cmd := exec.Command("go", "build", "-o", binary, ".")
 		cmd.Dir = root
 		buildOut, buildErr = cmd.CombinedOutput()

@@ -1,4 +1,4 @@
-package seed_test
+package systest_test
 
 import (
 	"bytes"
@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/seed"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/services/customer"
 	"github.com/msdemo/msdemo/services/product"
+	"github.com/msdemo/msdemo/systest"
 )
 
 func TestSeedLoadsTheDemoShopOnce(t *testing.T) {
@@ -26,8 +26,8 @@ func TestSeedLoadsTheDemoShopOnce(t *testing.T) {
 		Subscription: sys.Name + ".customer"}
 	prod := product.Config{Service: sys.ServiceConfig(t, "product"), DBPath: filepath.Join(t.TempDir(), "product.db"),
 		Subscription: sys.Name + ".product"}
-	systest.Go(t, "customer", func(ctx context.Context) error { return customer.Run(ctx, cust, testenv.Logger(t)) })
-	systest.Go(t, "product", func(ctx context.Context) error { return product.Run(ctx, prod, testenv.Logger(t)) })
+	testenv.Go(t, "customer", func(ctx context.Context) error { return customer.Run(ctx, cust, testenv.Logger(t)) })
+	testenv.Go(t, "product", func(ctx context.Context) error { return product.Run(ctx, prod, testenv.Logger(t)) })
 	testenv.WaitHealthy(t, "http://"+cust.Service.Addr+"/healthz", 30*time.Second)
 	testenv.WaitHealthy(t, "http://"+prod.Service.Addr+"/healthz", 30*time.Second)
 	t.Cleanup(func() {

@@ -1,4 +1,4 @@
-package eventclient_test
+package eventstore_test
 
 import (
 	"context"

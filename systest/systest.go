@@ -1,6 +1,11 @@
 // Package systest runs parts of the shop inside a test, on free ports and with exchange
 // and queue names of the test's own, so that tests of several packages run at once
 // against the same RabbitMQ without seeing each other's events.
+//
+// It sits above the components it starts (the event store, the gateway) and is imported
+// only by tests: internal/ is the floor every component may import, and a harness that
+// imports components is not part of it. What a harness needs from the floor alone (real
+// servers, free ports, running a component until the test ends) is in internal/testenv.
 package systest
 
 import (
@@ -41,13 +46,13 @@ func Start(t testing.TB) *System {
 		RegistryExchange: name + ".registry", TokenKey: key}
 	esAddr, gwAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	s.EventstoreURL, s.GatewayURL = "http://"+esAddr, "http://"+gwAddr
-	Go(t, "event store", func(ctx context.Context) error {
+	testenv.Go(t, "event store", func(ctx context.Context) error {
 		return eventstore.Run(ctx, eventstore.Config{Addr: esAddr, RabbitMQURL: testenv.RabbitMQURL(),
 			DataDir: s.DataDir, Exchange: s.Exchange, AppendQueue: s.AppendQueue,
 			RegistryExchange: s.RegistryExchange}, testenv.Logger(t))
 	})
 	testenv.WaitHealthy(t, s.EventstoreURL+"/healthz", 20*time.Second)
-	Go(t, "gateway", func(ctx context.Context) error {
+	testenv.Go(t, "gateway", func(ctx context.Context) error {
 		return gateway.Run(ctx, gateway.Config{Addr: gwAddr, RabbitMQURL: testenv.RabbitMQURL(),
 			RegistryExchange: s.RegistryExchange, TokenKey: key}, testenv.Logger(t))
 	})
@@ -72,24 +77,4 @@ func (s *System) ServiceConfig(t testing.TB, name string) service.Config {
 // Token returns a valid bearer token for user with role.
 func (s *System) Token(user string, role auth.Role) string {
 	return s.TokenKey.Sign(auth.Claims{User: user, Role: role, ExpiresAt: time.Now().Add(time.Hour)})
-}
-
-// Go runs fn until t ends; an error it returns fails t. Cleanup cancels its context and
-// waits (15 s at most) for it to return.
-func Go(t testing.TB, what string, fn func(ctx context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: %v", what, err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("%s did not stop within 15 s", what)
-		}
-	})
 }

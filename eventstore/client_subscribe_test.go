@@ -1,4 +1,4 @@
-package eventclient_test
+package eventstore_test
 
 import (
 	"context"
@@ -56,6 +56,9 @@ func (m *orderedModel) snapshot() []event.Stored {
 }
 
 // startStore runs an event store with its own exchange and append queue.
+//
+// The tests in client_*_test.go are internal/eventclient's, against the real store. They
+// sit here, beside the store, because they start it: internal/ imports no component.
 func startStore(t *testing.T, dataDir string) (*eventclient.Client, func()) {
 	t.Helper()
 	conn := testenv.Bus(t)

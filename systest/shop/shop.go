@@ -20,13 +20,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/msdemo/msdemo/internal/auth"
-	"github.com/msdemo/msdemo/internal/systest"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/internal/web"
 	"github.com/msdemo/msdemo/services/accounting"
 	"github.com/msdemo/msdemo/services/customer"
 	"github.com/msdemo/msdemo/services/order"
 	"github.com/msdemo/msdemo/services/product"
+	"github.com/msdemo/msdemo/systest"
 )
 
 // The bootstrap manager of every test shop.
@@ -63,21 +63,21 @@ func Start(t *testing.T) *Shop {
 	cleanRedis(t, s.RedisURL, name+":")
 
 	cust := sys.ServiceConfig(t, "customer")
-	systest.Go(t, "customer", func(ctx context.Context) error {
+	testenv.Go(t, "customer", func(ctx context.Context) error {
 		return customer.Run(ctx, customer.Config{Service: cust, RedisURL: s.RedisURL, KeyPrefix: name + ":customer:",
 			DataDir: t.TempDir(), AdminPassword: ManagerPassword}, testenv.Logger(t))
 	})
 	prod := sys.ServiceConfig(t, "product")
-	systest.Go(t, "product", func(ctx context.Context) error {
+	testenv.Go(t, "product", func(ctx context.Context) error {
 		return product.Run(ctx, product.Config{Service: prod, DataDir: t.TempDir()}, testenv.Logger(t))
 	})
 	ord := sys.ServiceConfig(t, "order")
-	systest.Go(t, "order", func(ctx context.Context) error {
+	testenv.Go(t, "order", func(ctx context.Context) error {
 		return order.Run(ctx, order.Config{Service: ord, PostgresURL: testenv.PostgresURL(),
 			Database: testenv.DatabaseName(t, "shop_order"), SagaTimeout: 5 * time.Second}, testenv.Logger(t))
 	})
 	acc := sys.ServiceConfig(t, "accounting")
-	systest.Go(t, "accounting", func(ctx context.Context) error {
+	testenv.Go(t, "accounting", func(ctx context.Context) error {
 		return accounting.Run(ctx, accounting.Config{Service: acc, PostgresURL: testenv.PostgresURL(),
 			Database: testenv.DatabaseName(t, "shop_acc")}, testenv.Logger(t))
 	})
@@ -111,7 +111,7 @@ func (s *Shop) StartSite(t *testing.T, name string, run func(context.Context, we
 	t.Helper()
 	cfg := web.SiteConfig{Addr: testenv.FreeAddr(t), GatewayURL: s.GatewayURL, RedisURL: s.RedisURL,
 		SessionPrefix: s.SessionPrefix, RabbitMQURL: s.RabbitMQURL, Exchange: s.Exchange, KeepAlive: time.Second}
-	systest.Go(t, name, func(ctx context.Context) error { return run(ctx, cfg, testenv.Logger(t)) })
+	testenv.Go(t, name, func(ctx context.Context) error { return run(ctx, cfg, testenv.Logger(t)) })
 	url := "http://" + cfg.Addr
 	testenv.WaitHealthy(t, url+"/healthz", 20*time.Second)
 	return url

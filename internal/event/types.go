@@ -1,0 +1,114 @@
+package event
+
+import "strings"
+
+// This file is the shop's catalog of streams and event types: the one declaration of each
+// name that services write and read, so that a writer and its readers cannot drift apart.
+// A service keeps its own struct of what it reads of an event's data (a tolerant reader);
+// the data each type carries is written here once. docs/eventstore.md points here.
+
+// Aggregate is the kind of thing a stream holds the events of. A stream's name is
+// "<aggregate>-<id>", and the types of its events are "<aggregate>.<past-tense-verb>".
+type Aggregate string
+
+// The shop's aggregates.
+const (
+	Customer Aggregate = "customer" // customer-<username>, written by the customer service
+	Category Aggregate = "category" // category-<id>, written by the product service
+	Product  Aggregate = "product"  // product-<id>, written by the product service
+	Order    Aggregate = "order"    // order-<id>, written by the order service
+	Invoice  Aggregate = "invoice"  // invoice-<order id>, written by the accounting service
+)
+
+// Stream returns the name of the stream of the aggregate a with id: "<a>-<id>".
+func (a Aggregate) Stream(id string) string { return string(a) + "-" + id }
+
+// ID returns the id of stream when it is a stream of a ("order-42" is order 42); ok is
+// false for another aggregate's stream or an empty id.
+func (a Aggregate) ID(stream string) (id string, ok bool) {
+	id, ok = strings.CutPrefix(stream, string(a)+"-")
+	return id, ok && id != ""
+}
+
+// Types returns the topic pattern that matches every event type of a's streams, such as
+// "order.*", for a subscription or a binding (TypeMatches).
+func (a Aggregate) Types() string { return string(a) + ".*" }
+
+// Event types of a customer's stream, customer-<username>. The customer service writes
+// them all; it reads them back into its read model.
+const (
+	// CustomerRegistered: {username, full_name, email, password_hash, role, credit_cents}.
+	// password_hash is a bcrypt hash; a password itself never goes into an event.
+	CustomerRegistered = "customer.registered"
+	// CustomerProfileUpdated: {full_name, email}.
+	CustomerProfileUpdated = "customer.profile-updated"
+	// CustomerPasswordChanged: {password_hash}.
+	CustomerPasswordChanged = "customer.password-changed"
+	// CustomerCreditSet: {credit_cents}, the credit a manager set.
+	CustomerCreditSet = "customer.credit-set"
+	// CustomerCreditReserved: {order_id, amount_cents}, the order saga's reservation: the
+	// credit is taken at once. The order service reads it.
+	CustomerCreditReserved = "customer.credit-reserved"
+	// CustomerCreditRejected: {order_id, amount_cents (0), reason} ("not enough credit").
+	// The order service reads it and rejects the order.
+	CustomerCreditRejected = "customer.credit-rejected"
+	// CustomerCreditReleased: {order_id, amount_cents}, the credit of a rejected order
+	// given back. The order service records it on the order's timeline.
+	CustomerCreditReleased = "customer.credit-released"
+)
+
+// Event types of a category's stream, category-<id>. The product service writes and reads
+// them.
+const (
+	// CategoryAdded: {id, name}.
+	CategoryAdded = "category.added"
+	// CategoryRenamed: {name}.
+	CategoryRenamed = "category.renamed"
+	// CategoryDeleted: {}. A category with products is not deleted.
+	CategoryDeleted = "category.deleted"
+)
+
+// Event types of a product's stream, product-<id>. The product service writes them all.
+const (
+	// ProductAdded: {id, name, description, supplier, category_id, price_cents,
+	// units_in_stock}. The order service reads the price.
+	ProductAdded = "product.added"
+	// ProductUpdated: {name, description, supplier, category_id, price_cents,
+	// units_in_stock}, all the editable fields at once. The order service reads the price.
+	ProductUpdated = "product.updated"
+	// ProductDeleted: {}. The order service rejects orders of a deleted product.
+	ProductDeleted = "product.deleted"
+	// ProductStockReserved: {order_id, quantity}, the order saga's reservation: the units
+	// are taken at once. The order service reads it.
+	ProductStockReserved = "product.stock-reserved"
+	// ProductStockRejected: {order_id, reason} ("out of stock", "product deleted", "price
+	// changed"). The order service reads it and rejects the order.
+	ProductStockRejected = "product.stock-rejected"
+	// ProductStockReleased: {order_id, quantity}, the units of a rejected order given
+	// back. The order service records it on the order's timeline.
+	ProductStockReleased = "product.stock-released"
+)
+
+// Event types of an order's stream, order-<id>. The order service writes them (it
+// orchestrates the saga) and reads them back into its read model.
+const (
+	// OrderPlaced: {order_id, customer, product_id, quantity, unit_price_cents,
+	// total_cents}. The product and customer services read it and reserve stock and
+	// credit.
+	OrderPlaced = "order.placed"
+	// OrderApproved: the data of OrderPlaced, repeated so that accounting invoices from
+	// it alone. Accounting reads it.
+	OrderApproved = "order.approved"
+	// OrderRejected: {order_id, customer, reason}. The product and customer services read
+	// it and release what they hold for the order.
+	OrderRejected = "order.rejected"
+)
+
+// Event types of an invoice's stream, invoice-<order id>. The accounting service writes
+// them.
+const (
+	// InvoiceIssued: {order_id, number, customer, product_id, quantity, unit_price_cents,
+	// total_cents, issued_at}, one per approved order. The order service records it on
+	// the order's timeline.
+	InvoiceIssued = "invoice.issued"
+)
