@@ -362,10 +362,11 @@ func TestOutboxOverflow(t *testing.T) {
 	}
 
 	first := NewOutbox(10, nil)
+	first.Send(t.Context(), SSEMessage{Event: "order-3", HTML: templ.Raw("three")})
 	first.Send(t.Context(), SSEMessage{Event: "order-1", HTML: templ.Raw("later")})
 	first.SendFirst(t.Context(), SSEMessage{Event: "order-1", HTML: templ.Raw("earlier")}, SSEMessage{Event: "order-2", HTML: templ.Raw("two")})
 	frames, _ = first.take()
-	if len(frames) != 2 || !strings.Contains(string(frames[0]), "two") || !strings.Contains(string(frames[1]), "later") {
-		t.Errorf("SendFirst: got %q, want order-2 first, then order-1 as it was put later", frames)
+	if len(frames) != 3 || !strings.Contains(string(frames[2]), "three") || !strings.Contains(string(frames[0]), "later") || !strings.Contains(string(frames[1]), "two") {
+		t.Errorf("SendFirst: got %q, want order-1 as it was put later, then order-2, in SendFirst's order, then order-3", frames)
 	}
 }

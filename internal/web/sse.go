@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -91,8 +92,9 @@ func (o *Outbox) Send(ctx context.Context, msgs ...SSEMessage) {
 	o.put(formatFrames(ctx, msgs), false)
 }
 
-// SendFirst is Send for the state a stream starts with: msgs go before what waits, except
-// that a message whose key waits already is left out (what waits was read later).
+// SendFirst is Send for the state a stream starts with: msgs go before what waits, in
+// their order; for a message whose key waits already, the waiting one (read later) is
+// kept, and moved to msgs' place.
 func (o *Outbox) SendFirst(ctx context.Context, msgs ...SSEMessage) {
 	o.put(formatFrames(ctx, msgs), true)
 }
@@ -118,7 +120,10 @@ func (o *Outbox) put(frames []frame, first bool) {
 			o.once[f.key] = struct{}{}
 		}
 		if _, waiting := o.frames[f.key]; waiting {
-			if !first {
+			if first { // what waits was read later: it keeps its content and goes first
+				o.keys = slices.DeleteFunc(o.keys, func(k string) bool { return k == f.key })
+				front = append(front, f.key)
+			} else {
 				o.frames[f.key] = f.data
 			}
 			continue
