@@ -307,9 +307,12 @@ func (f *Follower) read(ctx context.Context, c view.Change) {
 		return
 	}
 	frames := formatFrames(ctx, msgs)
-	for _, b := range f.concerned(c) {
+	to := f.concerned(c)
+	for _, b := range to {
 		b.out.put(frames, false)
 	}
+	f.logger.Debug("live view: changed item sent", "view", c.View, "id", c.ID, "version", c.Version,
+		"created", c.Created, "messages", len(frames), "browsers", len(to))
 }
 
 // refreshAll reads again, once per group of browsers that follow the same, what the

@@ -128,7 +128,7 @@ type received struct {
 // drain takes from out until it closes or ctx ends, into r.
 func drain(ctx context.Context, out *Outbox, r *received) {
 	for {
-		frames, open := out.take()
+		frames, _, open := out.take()
 		r.mu.Lock()
 		for _, f := range frames {
 			r.frames = append(r.frames, string(f))
@@ -275,7 +275,7 @@ func TestFollowerCoalescesForASlowBrowser(t *testing.T) {
 	testenv.Eventually(t, followWait, "the fast browser never got the last version", func() bool {
 		return fast[0].has(fmt.Sprintf("version %d;", changes))
 	})
-	frames, open := out.take()
+	frames, _, open := out.take()
 	if !open {
 		t.Fatal("the slow browser's outbox closed, want it to hold the latest state")
 	}
@@ -336,20 +336,30 @@ func TestOutboxOverflow(t *testing.T) {
 	closing := NewOutbox(2, nil)
 	closing.Send(t.Context(), msg("a"), msg("b"))
 	closing.Send(t.Context(), msg("a")) // replaces a: still two keys
-	if frames, open := closing.take(); !open || len(frames) != 2 {
+	if frames, _, open := closing.take(); !open || len(frames) != 2 {
 		t.Fatalf("got %d frames, open %v; want 2 and open", len(frames), open)
 	}
 	closing.Send(t.Context(), msg("a"), msg("b"), msg("c"))
-	if frames, open := closing.take(); open || len(frames) != 0 {
+	if frames, _, open := closing.take(); open || len(frames) != 0 {
 		t.Errorf("after an overflow without a gap message: got %d frames, open %v; want none and closed", len(frames), open)
 	}
 
 	gap := msg("missed")
 	gapping := NewOutbox(2, &gap)
 	gapping.Send(t.Context(), msg("a"), msg("b"), msg("c"))
-	frames, open := gapping.take()
+	frames, _, open := gapping.take()
 	if !open || len(frames) != 1 || !strings.Contains(string(frames[0]), "missed") {
 		t.Errorf("after an overflow with a gap message: got %q, open %v; want only the gap message, open", frames, open)
+	}
+
+	// A later state of a row goes after the message that added the row meanwhile.
+	order := NewOutbox(10, nil)
+	order.Send(t.Context(), SSEMessage{Event: "order-1", HTML: templ.Raw("pending")})
+	order.Send(t.Context(), SSEMessage{Event: "order-new", Key: "order-new-1", HTML: templ.Raw("row")})
+	order.Send(t.Context(), SSEMessage{Event: "order-1", HTML: templ.Raw("approved")})
+	frames, _, _ = order.take()
+	if len(frames) != 2 || !strings.Contains(string(frames[0]), "row") || !strings.Contains(string(frames[1]), "approved") {
+		t.Errorf("got %q, want the row, then the row's latest state", frames)
 	}
 
 	once := NewOutbox(10, nil)
@@ -357,7 +367,7 @@ func TestOutboxOverflow(t *testing.T) {
 	once.Send(t.Context(), row)
 	once.take()
 	once.Send(t.Context(), row)
-	if frames, _ := once.take(); len(frames) != 0 {
+	if frames, _, _ := once.take(); len(frames) != 0 {
 		t.Errorf("a Once message was sent again: %q", frames)
 	}
 
@@ -365,7 +375,7 @@ func TestOutboxOverflow(t *testing.T) {
 	first.Send(t.Context(), SSEMessage{Event: "order-3", HTML: templ.Raw("three")})
 	first.Send(t.Context(), SSEMessage{Event: "order-1", HTML: templ.Raw("later")})
 	first.SendFirst(t.Context(), SSEMessage{Event: "order-1", HTML: templ.Raw("earlier")}, SSEMessage{Event: "order-2", HTML: templ.Raw("two")})
-	frames, _ = first.take()
+	frames, _, _ = first.take()
 	if len(frames) != 3 || !strings.Contains(string(frames[2]), "three") || !strings.Contains(string(frames[0]), "later") || !strings.Contains(string(frames[1]), "two") {
 		t.Errorf("SendFirst: got %q, want order-1 as it was put later, then order-2, in SendFirst's order, then order-3", frames)
 	}

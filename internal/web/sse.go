@@ -51,7 +51,7 @@ func formatFrames(ctx context.Context, msgs []SSEMessage) []frame {
 }
 
 // Outbox holds what one browser's stream has yet to send: the latest message per key, in
-// the order the keys first came (coalescing). A browser that reads slowly gets the latest
+// the order they were put (coalescing). A browser that reads slowly gets the latest
 // state of each thing it follows when it catches up, instead of every state in between,
 // and nothing is lost silently: when more than its limit of keys wait, the outbox either
 // replaces them all by its gap message (a feed: "you missed events, reload") or, without
@@ -86,8 +86,9 @@ func NewOutbox(limit int, gap *SSEMessage) *Outbox {
 	return o
 }
 
-// Send renders msgs and puts them in the outbox (after what waits; a message whose key
-// waits replaces it there). On a closed outbox it does nothing.
+// Send renders msgs and puts them in the outbox, after what waits; a message whose key
+// waits replaces it, and moves to the end with it: a later state of a row goes after the
+// message that adds the row, if that came in between. On a closed outbox it does nothing.
 func (o *Outbox) Send(ctx context.Context, msgs ...SSEMessage) {
 	o.put(formatFrames(ctx, msgs), false)
 }
@@ -123,7 +124,8 @@ func (o *Outbox) put(frames []frame, first bool) {
 			if first { // what waits was read later: it keeps its content and goes first
 				o.keys = slices.DeleteFunc(o.keys, func(k string) bool { return k == f.key })
 				front = append(front, f.key)
-			} else {
+			} else { // the later state goes after what came meanwhile (a row it updates, say)
+				o.keys = append(slices.DeleteFunc(o.keys, func(k string) bool { return k == f.key }), f.key)
 				o.frames[f.key] = f.data
 			}
 			continue
@@ -162,18 +164,29 @@ func (o *Outbox) Close() {
 	o.signal()
 }
 
-// take removes and returns what waits, and whether the outbox is still open.
-func (o *Outbox) take() ([][]byte, bool) {
+// take removes and returns what waits, and whether the outbox is still open; adds says
+// that a Once message (one that adds an element) is among them.
+func (o *Outbox) take() (frames [][]byte, adds, open bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := make([][]byte, 0, len(o.keys))
+	frames = make([][]byte, 0, len(o.keys))
 	for _, k := range o.keys {
-		out = append(out, o.frames[k])
+		frames = append(frames, o.frames[k])
+		_, once := o.once[k]
+		adds = adds || once
 	}
 	o.keys = o.keys[:0]
 	clear(o.frames)
-	return out, !o.closed
+	return frames, adds, !o.closed
 }
+
+// settlePause is how long ServeSSE waits after sending a message that adds an element
+// (a Once message, e.g. a new row) before it sends more. htmx registers the SSE listeners
+// of swapped-in content only when it settles it, 20 ms later (htmx.config
+// .defaultSettleDelay): a message for the new element sent sooner would find no listener,
+// and the element would keep the state it was added with. What comes meanwhile waits,
+// coalesced, and goes together after the pause.
+const settlePause = 50 * time.Millisecond
 
 func (o *Outbox) signal() {
 	select {
@@ -204,7 +217,7 @@ func ServeSSE(w http.ResponseWriter, r *http.Request, out *Outbox, keepAlive tim
 	defer tick.Stop()
 	ctx := r.Context()
 	for {
-		frames, open := out.take()
+		frames, adds, open := out.take()
 		for _, b := range frames {
 			if _, err := w.Write(b); err != nil {
 				return
@@ -212,6 +225,13 @@ func ServeSSE(w http.ResponseWriter, r *http.Request, out *Outbox, keepAlive tim
 		}
 		if rc.Flush() != nil || !open {
 			return
+		}
+		if adds {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(settlePause):
+			}
 		}
 		select {
 		case <-ctx.Done():
