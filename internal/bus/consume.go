@@ -99,6 +99,9 @@ func (k *consumer) run(ctx context.Context, s *session) {
 			return
 		}
 		k.logger.Info("consumer resumed")
+		if k.cfg.Resumed != nil {
+			k.cfg.Resumed()
+		}
 	}
 }
 
