@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/registry"
-	"github.com/msdemo/msdemo/internal/view"
 	"github.com/msdemo/msdemo/internal/web"
 )
 
@@ -47,14 +45,6 @@ func (s *server) handleOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	s.site.Render(w, r, http.StatusOK, "Order "+o.ID, orderPage(web.OrderViewOf(r.Context(), s.api, o)))
 }
-
-// productNames and newOrderView are web's, as the live views call them.
-
-func (s *server) productNames(ctx context.Context, orders []order) map[string]string {
-	return s.api.ProductNames(ctx, orders)
-}
-
-func newOrderView(o order, productName string) orderView { return web.NewOrderView(o, productName) }
 
 // handleFeedEvents serves GET /events/feed: every stored event as a row of the
 // dashboard's feed (SSE event "feed"), newest on top. A browser that falls more than
@@ -90,40 +80,9 @@ const feedBacklog = 256
 // decided between the page's render and the stream's start: with ?order=<id> (the order
 // page) that order, without (the live list, the latest page) the cells of each row.
 func (s *server) handleOrderEvents(w http.ResponseWriter, r *http.Request) {
-	token, id := s.token(r), r.URL.Query().Get("order")
-	out := s.hub.Follow(r.Context(), web.Follow{View: view.Orders, ID: id, AnyOwner: true,
-		Read: func(ctx context.Context, c view.Change) ([]web.SSEMessage, error) {
-			o, err := s.order(ctx, token, c.ID)
-			if err != nil {
-				return nil, err
-			}
-			v := newOrderView(o, s.productNames(ctx, []order{o})[o.ProductID])
-			msgs := []web.SSEMessage{{Event: "order-" + o.ID, HTML: orderCells(v)}, {Event: "order-detail-" + o.ID, HTML: orderDetail(v)}}
-			if c.Created {
-				msgs = append(msgs, web.SSEMessage{Event: "order-new", Key: "order-new-" + o.ID, Once: true, HTML: orderRow(v)})
-			}
-			return msgs, nil
-		},
-		Current: func(ctx context.Context) ([]web.SSEMessage, error) {
-			if id != "" {
-				o, err := s.order(ctx, token, id)
-				if err != nil {
-					return nil, err
-				}
-				v := newOrderView(o, s.productNames(ctx, []order{o})[o.ProductID])
-				return []web.SSEMessage{{Event: "order-detail-" + id, HTML: orderDetail(v)}}, nil
-			}
-			orders, _, err := s.orders(ctx, token, "", "", pageSize) // the live list shows the latest page
-			if err != nil {
-				return nil, err
-			}
-			names := s.productNames(ctx, orders)
-			msgs := make([]web.SSEMessage, 0, len(orders))
-			for _, o := range orders {
-				msgs = append(msgs, web.SSEMessage{Event: "order-" + o.ID, HTML: orderCells(newOrderView(o, names[o.ProductID]))})
-			}
-			return msgs, nil
-		}})
+	who := web.Follow{ID: r.URL.Query().Get("order"), AnyOwner: true}
+	out := s.hub.Follow(r.Context(), web.FollowOrders(s.api, s.token(r), who, pageSize,
+		web.OrderFragments{Cells: orderCells, Detail: orderDetail, Row: orderRow}))
 	web.ServeSSE(w, r, out, s.keepAlive)
 }
 

@@ -2,7 +2,6 @@ package storefront
 
 import (
 	"cmp"
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
 
-	"github.com/msdemo/msdemo/internal/view"
 	"github.com/msdemo/msdemo/internal/web"
 )
 
@@ -226,7 +224,7 @@ func (s *server) handleOrderShow(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleInvoice(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
 	id := chi.URLParam(r, "id")
-	o, err := s.order(r.Context(), u.Token, id)
+	o, err := s.api.Order(r.Context(), u.Token, id)
 	if err != nil {
 		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
@@ -245,15 +243,12 @@ func (s *server) handleInvoice(w http.ResponseWriter, r *http.Request) {
 	qty := cmp.Or(inv.Quantity, o.Quantity)
 	v := invoiceView{Number: cmp.Or(inv.Number, inv.ID, o.ID), OrderID: o.ID, Customer: cmp.Or(inv.Customer, o.Customer),
 		FullName: p.FullName, Email: p.Email,
-		Product:   cmp.Or(s.productNames(r.Context(), []order{o})[o.ProductID], o.ProductID),
+		Product:   cmp.Or(s.api.ProductNames(r.Context(), []order{o})[o.ProductID], o.ProductID),
 		Quantity:  strconv.FormatInt(qty, 10),
 		UnitPrice: web.Money(cmp.Or(inv.UnitPriceCents, o.UnitPriceCents)), Total: web.Money(cmp.Or(inv.TotalCents, o.TotalCents)),
 		IssuedAt: web.FormatTime(inv.IssuedAt)}
 	s.site.Render(w, r, http.StatusOK, "Invoice "+v.Number, invoicePage(v))
 }
-
-// newOrderView is web.NewOrderView, as the live views call it.
-func newOrderView(o order, productName string) orderView { return web.NewOrderView(o, productName) }
 
 // handleEvents serves GET /events: the customer's orders as they change, as Server-Sent
 // Events pushed by the site's follower (web.Hub.Follow) when the order service announces
@@ -267,39 +262,8 @@ func newOrderView(o order, productName string) orderView { return web.NewOrderVi
 // (?order=<id>), or the rows of the orders page (no parameter).
 func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
-	id := r.URL.Query().Get("order")
-	out := s.hub.Follow(r.Context(), web.Follow{View: view.Orders, ID: id, Owner: u.Username,
-		Read: func(ctx context.Context, c view.Change) ([]web.SSEMessage, error) {
-			o, err := s.order(ctx, u.Token, c.ID)
-			if err != nil {
-				return nil, err
-			}
-			v := newOrderView(o, s.productNames(ctx, []order{o})[o.ProductID])
-			return []web.SSEMessage{{Event: "order-" + o.ID, HTML: orderCells(v)}, {Event: "order-detail-" + o.ID, HTML: orderDetail(v)}}, nil
-		},
-		Current: func(ctx context.Context) ([]web.SSEMessage, error) { return s.current(ctx, u.Token, id) }})
+	who := web.Follow{ID: r.URL.Query().Get("order"), Owner: u.Username}
+	out := s.hub.Follow(r.Context(), web.FollowOrders(s.api, u.Token, who, pageSize,
+		web.OrderFragments{Cells: orderCells, Detail: orderDetail}))
 	web.ServeSSE(w, r, out, s.keepAlive)
-}
-
-// current renders what a page follows as it is now, read with token: the order of the
-// order page (id), or the rows of the orders page (id empty).
-func (s *server) current(ctx context.Context, token, id string) ([]web.SSEMessage, error) {
-	if id != "" {
-		o, err := s.order(ctx, token, id)
-		if err != nil {
-			return nil, err // not the user's, or the API is down
-		}
-		v := newOrderView(o, s.productNames(ctx, []order{o})[o.ProductID])
-		return []web.SSEMessage{{Event: "order-detail-" + id, HTML: orderDetail(v)}}, nil
-	}
-	orders, err := s.orders(ctx, token)
-	if err != nil {
-		return nil, err
-	}
-	names := s.productNames(ctx, orders)
-	msgs := make([]web.SSEMessage, 0, len(orders))
-	for _, o := range orders {
-		msgs = append(msgs, web.SSEMessage{Event: "order-" + o.ID, HTML: orderCells(newOrderView(o, names[o.ProductID]))})
-	}
-	return msgs, nil
 }
