@@ -12,6 +12,8 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/msdemo/msdemo/internal/idgen"
 )
 
 // consumer runs one QueueConfig across reconnects.
@@ -50,7 +52,7 @@ func (c *conn) newConsumer(cfg QueueConfig) *consumer {
 	cfg.Concurrency = cmp.Or(max(cfg.Concurrency, 0), 1)
 	cfg.Prefetch = max(cmp.Or(max(cfg.Prefetch, 0), 32), cfg.Concurrency)
 	if cfg.Name == "" {
-		cfg.Name = cmp.Or(c.name, "bus") + ".instance." + newID()[:16]
+		cfg.Name = cmp.Or(c.name, "bus") + ".instance." + idgen.Short(16)
 	}
 	return &consumer{c: c, cfg: cfg, logger: c.logger.With("queue", cfg.Name)}
 }

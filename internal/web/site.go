@@ -9,6 +9,7 @@ import (
 
 	"github.com/a-h/templ"
 
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/middleware"
 )
 
@@ -179,7 +180,7 @@ func Protect(s *Site, h http.Handler) http.Handler {
 // logged 500 (middleware.Recover: logged with the stack).
 func Logging(logger *slog.Logger) func(http.Handler) http.Handler {
 	recoverPanics := middleware.Recover(logger, nil)
-	requestIDs := middleware.RequestID(middleware.NewIDs())
+	requestIDs := middleware.RequestID(idgen.NewSequence())
 	return func(next http.Handler) http.Handler {
 		next = recoverPanics(next)
 		return requestIDs(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
