@@ -34,10 +34,11 @@ func ExchangeFor(events string) string {
 }
 
 // Change is one announcement, published to the view exchange with the view's name as
-// routing key, as persistent JSON. Either it names one item (ID, with Owner where the item
-// has one), or All says that every item of the view may have changed without an
-// announcement: the service started, so a change it committed just before it stopped may
-// not have been announced. A receiver that shows something of View reads it again.
+// routing key, as transient JSON (what a site missed is repaired by reading again, not by
+// redelivery). Either it names one item (ID, with Owner where the item has one), or All
+// says that every item of the view may have changed without an announcement: the service
+// started, so a change it committed just before it stopped may not have been announced.
+// A receiver that shows something of View reads it again.
 //
 // A change is announced at least once, after it is readable; several changes of one item
 // may come as one announcement (the latest), and an announcement may come twice.

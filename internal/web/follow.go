@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -43,8 +44,9 @@ type Follow struct {
 // with the credential of one browser that may see it (Follow.Read; a customer's own token
 // for their order, a manager's for any), renders the messages once, and puts them in the
 // Outbox of every browser that follows the item and may see it. Announcements of one item
-// that come while it is being read make one more read, not one each: the requests to the
-// API per announcement stay at most one, however many browsers follow.
+// that come while it is being read make one more read, not one each: the reads per
+// announcement stay at most one (up to readTries when the API refuses a browser's
+// credential), however many browsers follow.
 //
 // Nothing is missed silently. The follower consumes announcements only while a browser
 // follows (a Hub subscription), and when that subscription ends under it (the consumer
@@ -63,6 +65,10 @@ type Follower struct {
 	subMu   sync.Mutex    // serialises starting and ending the subscription
 	sub     *subscription // the current subscription to the announcements; nil when none
 	stopped bool          // run ended: Follow answers with a closed Outbox
+
+	// readSeq numbers the reads as they begin (Outbox.put): of two reads of one thing
+	// that end in either order, the later-begun one's state is what a browser keeps.
+	readSeq atomic.Uint64
 
 	mu       sync.Mutex
 	browsers map[*browser]struct{}
@@ -144,8 +150,9 @@ func (f *Follower) Follow(ctx context.Context, spec Follow) *Outbox {
 		return b.out
 	}
 	context.AfterFunc(ctx, func() { f.leave(b) })
+	seq := f.readSeq.Add(1)
 	if msgs, err := spec.Current(ctx); err == nil {
-		b.out.SendFirst(ctx, msgs...)
+		b.out.put(formatFrames(ctx, msgs), true, seq)
 	} else if ctx.Err() == nil {
 		f.logger.WarnContext(ctx, "live view: read the current state", "view", spec.View, "id", spec.ID, "error", err)
 	}
@@ -291,6 +298,7 @@ func (f *Follower) read(ctx context.Context, c view.Change) {
 	if len(concerned) == 0 {
 		return
 	}
+	seq := f.readSeq.Add(1)
 	var msgs []SSEMessage
 	var err error
 	for _, b := range concerned[:min(len(concerned), readTries)] {
@@ -310,7 +318,7 @@ func (f *Follower) read(ctx context.Context, c view.Change) {
 	frames := formatFrames(ctx, msgs)
 	to := f.concerned(c)
 	for _, b := range to {
-		b.out.put(frames, false)
+		b.out.put(frames, false, seq)
 	}
 	f.logger.Debug("live view: changed item sent", "view", c.View, "id", c.ID, "version", c.Version,
 		"created", c.Created, "messages", len(frames), "browsers", len(to))
@@ -332,6 +340,7 @@ func (f *Follower) refreshAll(ctx context.Context) {
 	f.mu.Unlock()
 	for _, members := range groups {
 		f.enqueue(ctx, func(ctx context.Context) {
+			seq := f.readSeq.Add(1)
 			msgs, err := retryRead(ctx, func() ([]SSEMessage, error) { return members[0].spec.Current(ctx) })
 			if err != nil {
 				if ctx.Err() == nil {
@@ -343,7 +352,7 @@ func (f *Follower) refreshAll(ctx context.Context) {
 			}
 			frames := formatFrames(ctx, msgs)
 			for _, b := range members {
-				b.out.put(frames, false)
+				b.out.put(frames, false, seq)
 			}
 		})
 	}

@@ -140,7 +140,7 @@ type fanout[T any] struct {
 	done   chan struct{} // closed when the fanout has stopped
 
 	mu   sync.Mutex
-	subs map[chan T]struct{}
+	subs map[chan T]func() bool // subscription → stops its context.AfterFunc
 	// start is the consumer's current start: nil while no consumer runs and none was
 	// asked for; set by subscribe, fulfilled (or failed) by run's goroutine.
 	start *consumerStart
@@ -153,7 +153,7 @@ type consumerStart struct {
 }
 
 func newFanout[T any](logger *slog.Logger, what string, decode func([]byte) (T, error)) *fanout[T] {
-	return &fanout[T]{logger: logger, what: what, decode: decode, subs: map[chan T]struct{}{},
+	return &fanout[T]{logger: logger, what: what, decode: decode, subs: map[chan T]func() bool{},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
@@ -278,8 +278,7 @@ func (f *fanout[T]) handle(ctx context.Context, d bus.Delivery) error {
 		case ch <- m:
 		default: // it would miss this one: end its subscription, so that it knows
 			f.logger.WarnContext(ctx, f.what+": a subscriber fell behind; closing its subscription", "routing_key", d.RoutingKey)
-			delete(f.subs, ch)
-			close(ch)
+			f.dropLocked(ch)
 		}
 	}
 	return nil
@@ -306,7 +305,9 @@ func (f *fanout[T]) subscribe(ctx context.Context) (_ <-chan T, ok bool) {
 		return ch, false
 	default:
 	}
-	f.subs[ch] = struct{}{}
+	// Registered under f.mu, so that whoever closes ch also stops this: a subscription
+	// that ends before its ctx leaves nothing behind on ctx.
+	f.subs[ch] = context.AfterFunc(ctx, func() { f.unsubscribe(ch) })
 	if f.start == nil {
 		f.start = &consumerStart{ready: make(chan struct{})}
 	}
@@ -314,7 +315,6 @@ func (f *fanout[T]) subscribe(ctx context.Context) (_ <-chan T, ok bool) {
 	f.signal()
 	f.mu.Unlock()
 
-	context.AfterFunc(ctx, func() { f.unsubscribe(ch) })
 	select {
 	case <-s.ready:
 		if s.err != nil {
@@ -336,8 +336,7 @@ func (f *fanout[T]) unsubscribe(ch chan T) {
 	if _, ok := f.subs[ch]; !ok {
 		return
 	}
-	delete(f.subs, ch)
-	close(ch)
+	f.dropLocked(ch)
 	if len(f.subs) == 0 {
 		f.signal()
 	}
@@ -346,10 +345,17 @@ func (f *fanout[T]) unsubscribe(ch chan T) {
 // closeAll removes and closes every subscription. f.mu must be held.
 func (f *fanout[T]) closeAll() {
 	for ch := range f.subs {
-		delete(f.subs, ch)
-		close(ch)
+		f.dropLocked(ch)
 	}
 	f.signal() // no subscribers: the idle grace begins
+}
+
+// dropLocked removes the subscription ch, stops its AfterFunc and closes ch. f.mu must be
+// held, and ch must be in f.subs.
+func (f *fanout[T]) dropLocked(ch chan T) {
+	f.subs[ch]()
+	delete(f.subs, ch)
+	close(ch)
 }
 
 // signal tells run's goroutine that the subscribers changed, without waiting.

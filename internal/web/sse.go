@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -36,13 +37,14 @@ type frame struct {
 	once bool
 }
 
-// formatFrames renders msgs; a message that fails to render is left out (a component
-// that fails is a bug, logged by whoever made it).
+// formatFrames renders msgs; a message that fails to render (a bug in its component) is
+// logged and left out.
 func formatFrames(ctx context.Context, msgs []SSEMessage) []frame {
 	frames := make([]frame, 0, len(msgs))
 	for _, m := range msgs {
 		b, err := FormatSSE(ctx, m)
 		if err != nil {
+			slog.ErrorContext(ctx, "live view: a message failed to render; left out", "event", m.Event, "error", err)
 			continue
 		}
 		frames = append(frames, frame{key: cmp.Or(m.Key, m.Event), data: b, once: m.Once})
@@ -67,8 +69,11 @@ type Outbox struct {
 	keys   []string            // waiting, in order
 	frames map[string][]byte   // key → the latest frame
 	once   map[string]struct{} // keys of the Once messages put (at most maxOnce)
-	closed bool
-	wake   chan struct{} // holds a value when something waits or the outbox closed
+	// readSeq is, per key, the read sequence of the frame last put (waiting or sent; at
+	// most maxOnce keys): a frame of an earlier read must not replace a later read's.
+	readSeq map[string]uint64
+	closed  bool
+	wake    chan struct{} // holds a value when something waits or the outbox closed
 }
 
 // maxOnce bounds the keys of Once messages an Outbox remembers.
@@ -79,7 +84,7 @@ const maxOnce = 10000
 // closes then.
 func NewOutbox(limit int, gap *SSEMessage) *Outbox {
 	o := &Outbox{limit: max(limit, 1), frames: map[string][]byte{}, once: map[string]struct{}{},
-		wake: make(chan struct{}, 1)}
+		readSeq: map[string]uint64{}, wake: make(chan struct{}, 1)}
 	if gap != nil {
 		o.gap = formatFrames(context.Background(), []SSEMessage{*gap})
 	}
@@ -90,17 +95,23 @@ func NewOutbox(limit int, gap *SSEMessage) *Outbox {
 // waits replaces it, and moves to the end with it: a later state of a row goes after the
 // message that adds the row, if that came in between. On a closed outbox it does nothing.
 func (o *Outbox) Send(ctx context.Context, msgs ...SSEMessage) {
-	o.put(formatFrames(ctx, msgs), false)
+	o.put(formatFrames(ctx, msgs), false, 0)
 }
 
 // SendFirst is Send for the state a stream starts with: msgs go before what waits, in
 // their order; for a message whose key waits already, the waiting one (read later) is
 // kept, and moved to msgs' place.
 func (o *Outbox) SendFirst(ctx context.Context, msgs ...SSEMessage) {
-	o.put(formatFrames(ctx, msgs), true)
+	o.put(formatFrames(ctx, msgs), true, 0)
 }
 
-func (o *Outbox) put(frames []frame, first bool) {
+// put is Send (first false) or SendFirst (first true) of rendered frames. seq, if not 0,
+// is the sequence number of the read that made them, taken when the read began: reads
+// that run at once (an item's and a refresh of the whole list, say) may end in any order,
+// and a frame of an earlier read never replaces, nor follows, a later read's of its key,
+// even one sent already. A later read began after the change it shows was announced, so
+// what it shows is at least as new.
+func (o *Outbox) put(frames []frame, first bool, seq uint64) {
 	if len(frames) == 0 {
 		return
 	}
@@ -120,15 +131,34 @@ func (o *Outbox) put(frames []frame, first bool) {
 			}
 			o.once[f.key] = struct{}{}
 		}
+		// newer: f shows a later state than the frame put before it. Without a sequence,
+		// a stream's first state yields to what waits (it was read later), and any other
+		// message is the latest.
+		newer := !first
+		if seq != 0 {
+			last, put := o.readSeq[f.key]
+			newer = !put || seq >= last
+			if newer {
+				if len(o.readSeq) >= maxOnce {
+					clear(o.readSeq)
+				}
+				o.readSeq[f.key] = seq
+			}
+		}
 		if _, waiting := o.frames[f.key]; waiting {
-			if first { // what waits was read later: it keeps its content and goes first
-				o.keys = slices.DeleteFunc(o.keys, func(k string) bool { return k == f.key })
+			o.keys = slices.DeleteFunc(o.keys, func(k string) bool { return k == f.key })
+			if first { // what the stream starts with goes first, whichever content is newer
 				front = append(front, f.key)
-			} else { // the later state goes after what came meanwhile (a row it updates, say)
-				o.keys = append(slices.DeleteFunc(o.keys, func(k string) bool { return k == f.key }), f.key)
+			} else { // a later state goes after what came meanwhile (a row it updates, say)
+				o.keys = append(o.keys, f.key)
+			}
+			if newer {
 				o.frames[f.key] = f.data
 			}
 			continue
+		}
+		if seq != 0 && !newer {
+			continue // a later read's frame of this key was sent already
 		}
 		o.frames[f.key] = f.data
 		if first {
