@@ -99,7 +99,9 @@ const (
 	// followLimit is how many messages may wait for one browser (Outbox limit): past it
 	// the stream ends and the browser connects again.
 	followLimit = 1024
-	// readTries is how many browsers' credentials a read tries when one is refused.
+	// readTries is how many browsers' credentials a read tries when the API does not show
+	// the item to one (403, 404). A browser whose credential is no longer good (401, an
+	// expired token) does not count: its own stream ends, and the next browser's is tried.
 	readTries = 3
 )
 
@@ -290,8 +292,8 @@ func (f *Follower) readItem(ctx context.Context, key string) {
 	}
 }
 
-// read reads c's item once, with the credential of a browser that may see it (another's,
-// up to readTries, when the API refuses one), and puts the messages in the outbox of
+// read reads c's item once, with the credential of a browser that may see it (another's
+// when the API refuses one: readWithSomeone), and puts the messages in the outbox of
 // every browser that follows it.
 func (f *Follower) read(ctx context.Context, c view.Change) {
 	concerned := f.concerned(c)
@@ -300,13 +302,11 @@ func (f *Follower) read(ctx context.Context, c view.Change) {
 	}
 	seq := f.readSeq.Add(1)
 	var msgs []SSEMessage
-	var err error
-	for _, b := range concerned[:min(len(concerned), readTries)] {
+	err := readWithSomeone(concerned, func(b *browser) error {
+		var err error
 		msgs, err = retryRead(ctx, func() ([]SSEMessage, error) { return b.spec.Read(ctx, c) })
-		if err == nil || !refused(err) {
-			break
-		}
-	}
+		return err
+	})
 	if err != nil {
 		if ctx.Err() == nil {
 			f.logger.Warn("live views: read a changed item; ending the streams that follow it",
@@ -341,7 +341,12 @@ func (f *Follower) refreshAll(ctx context.Context) {
 	for _, members := range groups {
 		f.enqueue(ctx, func(ctx context.Context) {
 			seq := f.readSeq.Add(1)
-			msgs, err := retryRead(ctx, func() ([]SSEMessage, error) { return members[0].spec.Current(ctx) })
+			var msgs []SSEMessage
+			err := readWithSomeone(members, func(b *browser) error {
+				var err error
+				msgs, err = retryRead(ctx, func() ([]SSEMessage, error) { return b.spec.Current(ctx) })
+				return err
+			})
 			if err != nil {
 				if ctx.Err() == nil {
 					f.logger.Warn("live views: read a followed view again; ending its streams",
@@ -356,6 +361,29 @@ func (f *Follower) refreshAll(ctx context.Context) {
 			}
 		})
 	}
+}
+
+// readWithSomeone calls read with the browsers of bs, one after the other, until one read
+// succeeds or fails for another reason than its credential: a browser whose credential
+// the API no longer takes (401: its token expired) has its stream ended, since its
+// page would show nothing more, and the next is tried; one the API does not show the item
+// (403, 404) is tried by readTries browsers at most. It returns the last read's error.
+func readWithSomeone(bs []*browser, read func(b *browser) error) error {
+	var err error
+	tries := 0
+	for _, b := range bs {
+		if err = read(b); err == nil || !refused(err) {
+			return err
+		}
+		if StatusOf(err) == http.StatusUnauthorized {
+			b.out.Close()
+			continue
+		}
+		if tries++; tries == readTries {
+			break
+		}
+	}
+	return err
 }
 
 // concerned returns the browsers that follow c's item and may see it.

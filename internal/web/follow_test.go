@@ -380,3 +380,38 @@ func TestOutboxOverflow(t *testing.T) {
 		t.Errorf("SendFirst: got %q, want order-1 as it was put later, then order-2, in SendFirst's order, then order-3", frames)
 	}
 }
+
+// A browser whose token expired (401) ends only its own stream: the others that follow the
+// same are read with another browser's credential, on a change and on a refresh.
+func TestFollowerEndsOnlyTheStreamOfAnExpiredToken(t *testing.T) {
+	t.Parallel()
+	v := startViews(t, "")
+	orders := newFakeOrders()
+	orders.set("a1", "approved a1")
+	expired := orders.follow("expired", true, "")
+	expired.Read = func(ctx context.Context, c view.Change) ([]SSEMessage, error) {
+		return nil, &APIError{Status: 401, Message: "token expired"}
+	}
+	var currentOnce atomic.Bool
+	expired.Current = func(ctx context.Context) ([]SSEMessage, error) {
+		if currentOnce.CompareAndSwap(false, true) {
+			return []SSEMessage{{Event: "current", HTML: templ.Raw("now")}}, nil // valid when the page opened
+		}
+		return nil, &APIError{Status: 401, Message: "token expired"}
+	}
+	v.followers(t, 5, expired) // five expired to one fresh: the fresh one is rarely tried first
+	fresh := v.hub.Follow(t.Context(), orders.follow("fresh", true, ""))
+	got := &received{}
+	freshClosed := make(chan struct{})
+	go func() { drain(t.Context(), fresh, got); close(freshClosed) }()
+
+	v.announce(t, view.Change{View: view.Orders, All: true})
+	testenv.Eventually(t, followWait, "the fresh browser never got the refresh", func() bool { return got.count("now") >= 2 })
+	v.announce(t, view.Change{View: view.Orders, ID: "a1", Owner: "alice"})
+	testenv.Eventually(t, followWait, "the fresh browser never got order a1", func() bool { return got.has("approved a1") })
+	select {
+	case <-freshClosed:
+		t.Fatal("the fresh browser's stream ended because of another browser's expired token")
+	default:
+	}
+}
