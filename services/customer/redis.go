@@ -14,6 +14,7 @@ import (
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/service"
 )
 
@@ -348,12 +349,30 @@ const schemaVersion = 1
 // others back.
 const schemaLockTTL = time.Minute
 
+// recordSchema records the schema version (KEYS[2] = ARGV[2]) and releases the schema lock
+// (KEYS[1]), only if the lock is still the caller's (ARGV[1]): a replica whose lock
+// expired while it emptied the read model records nothing (0), since another may be
+// emptying it under it.
+var recordSchema = redis.NewScript(`
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call("SET", KEYS[2], ARGV[2])
+redis.call("DEL", KEYS[1])
+return 1`)
+
+// releaseSchemaLock releases the schema lock (KEYS[1]) if it is still the caller's
+// (ARGV[1]).
+var releaseSchemaLock = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
+return 0`)
+
 // ensureSchema makes the read model's layout the one of schemaVersion and reports
 // whether it emptied it. When the stored version differs (none: new keys, or keys made
 // before versions; another: an older or newer build's), it deletes the read model (as
 // Reset does, checkpoint at 0) and records schemaVersion; the subscription then rebuilds
 // the read model from the events as it catches up. One replica at a time does that
-// (schema-lock); the others wait until the version is current.
+// (schema-lock); the others wait until the version is current; the lock is the
+// taker's own (a random token), so a replica whose lock expired never releases another's
+// nor records the version over another's emptying.
 func (s *store) ensureSchema(ctx context.Context) (emptied bool, err error) {
 	want := strconv.Itoa(schemaVersion)
 	for {
@@ -364,7 +383,8 @@ func (s *store) ensureSchema(ctx context.Context) (emptied bool, err error) {
 		if v == want {
 			return false, nil
 		}
-		locked, err := s.rdb.SetNX(ctx, s.schemaLockKey(), "1", schemaLockTTL).Result()
+		token := idgen.New()
+		locked, err := s.rdb.SetNX(ctx, s.schemaLockKey(), token, schemaLockTTL).Result()
 		if err != nil {
 			return false, fmt.Errorf("lock the schema: %w", err)
 		}
@@ -378,10 +398,13 @@ func (s *store) ensureSchema(ctx context.Context) (emptied bool, err error) {
 		}
 		err = s.Reset(ctx, "")
 		if err == nil {
-			err = s.rdb.Set(ctx, s.schemaKey(), want, 0).Err()
-		}
-		if uerr := s.rdb.Del(context.WithoutCancel(ctx), s.schemaLockKey()).Err(); err == nil && uerr != nil {
-			err = fmt.Errorf("unlock the schema: %w", uerr)
+			var recorded int
+			recorded, err = recordSchema.Run(ctx, s.rdb, []string{s.schemaLockKey(), s.schemaKey()}, token, want).Int()
+			if err == nil && recorded == 0 {
+				err = errors.New("the schema lock expired while the read model was emptied, and another replica may be emptying it now")
+			}
+		} else {
+			_ = releaseSchemaLock.Run(context.WithoutCancel(ctx), s.rdb, []string{s.schemaLockKey()}, token).Err()
 		}
 		if err != nil {
 			return false, fmt.Errorf("replace the read model of schema version %q: %w", v, err)

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+
+	"github.com/msdemo/msdemo/internal/testenv"
 )
 
 // A read model of another schema version (or of none: made before versions) is emptied
@@ -53,5 +55,39 @@ func TestSchemaVersionDecidesTheRebuildAtStart(t *testing.T) {
 	ts.svc = runService(t, cfg)
 	if got := dump(t, cfg)["ann"]["full_name"]; got != "not from an event" {
 		t.Errorf("restart on the current schema version: ann's full_name is %q, want the read model untouched", got)
+	}
+}
+
+// A replica whose schema lock expired while it emptied the read model, and was taken by
+// another, neither records the version nor releases the other's lock.
+func TestSchemaLockIsItsTakersOwn(t *testing.T) {
+	t.Parallel()
+	prefix := testenv.Name(t) + ":"
+	rdb := testRedis(t, prefix)
+	ctx := context.Background()
+	s := newStore(rdb, prefix)
+	t.Cleanup(func() { rdb.Del(context.Background(), s.schemaKey(), s.schemaLockKey()) })
+	rdb.Set(ctx, s.schemaLockKey(), "the other replica's", schemaLockTTL)
+
+	recorded, err := recordSchema.Run(ctx, rdb, []string{s.schemaLockKey(), s.schemaKey()}, "my expired token", "1").Int()
+	if err != nil || recorded != 0 {
+		t.Fatalf("record with a lock that is not mine: got %d (%v), want 0", recorded, err)
+	}
+	if err := releaseSchemaLock.Run(ctx, rdb, []string{s.schemaLockKey()}, "my expired token").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := rdb.Get(ctx, s.schemaLockKey()).Result(); v != "the other replica's" {
+		t.Errorf("the other replica's lock is now %q, want it kept", v)
+	}
+	if n, _ := rdb.Exists(ctx, s.schemaKey()).Result(); n != 0 {
+		t.Error("the version was recorded by a replica that no longer held the lock")
+	}
+
+	recorded, err = recordSchema.Run(ctx, rdb, []string{s.schemaLockKey(), s.schemaKey()}, "the other replica's", "1").Int()
+	if v, _ := rdb.Get(ctx, s.schemaKey()).Result(); err != nil || recorded != 1 || v != "1" {
+		t.Errorf("record with my own lock: got %d (%v), version %q, want 1 and version 1", recorded, err, v)
+	}
+	if n, _ := rdb.Exists(ctx, s.schemaLockKey()).Result(); n != 0 {
+		t.Error("recording the version left the lock")
 	}
 }
