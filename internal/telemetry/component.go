@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,13 +68,20 @@ func (c *Component) ObserveHTTP(route string, code int, d time.Duration) {
 	hs.duration.Observe(d.Seconds())
 }
 
-type componentKey struct{}
+// request is what HTTP keeps in a request's context: the component, and the route
+// pattern a ServeMux found (Routes).
+type request struct {
+	c     *Component
+	route string
+}
 
-// HTTP wraps a net/http handler whose routes are chi's (a chi.Router, possibly behind a
-// ServeMux or other middleware): it records every request with ObserveHTTP under the
-// pattern of the chi route that served it (e.g. "/products/{id}"), or UnmatchedRoute.
-// To know the pattern after the router returns, it hands the router a chi route context
-// of its own. The request's context carries c (SSEClient reads it). A nil c returns next.
+type requestKey struct{}
+
+// HTTP wraps a net/http handler and records every request with ObserveHTTP under the
+// pattern of the route that served it: a chi route's (e.g. "/products/{id}"; to know it
+// after the router returns, HTTP hands the router a chi route context of its own), else
+// the one a ServeMux wrapped in Routes found, else UnmatchedRoute. The request's context
+// carries c (SSEClient reads it). A nil c returns next.
 func (c *Component) HTTP(next http.Handler) http.Handler {
 	if c == nil {
 		return next
@@ -86,16 +94,38 @@ func (c *Component) HTTP(next http.Handler) http.Handler {
 			rctx = chi.NewRouteContext()
 			ctx = context.WithValue(ctx, chi.RouteCtxKey, rctx)
 		}
-		r = r.WithContext(context.WithValue(ctx, componentKey{}, c))
+		req := &request{c: c}
+		r = r.WithContext(context.WithValue(ctx, requestKey{}, req))
 		ww := chimw.NewWrapResponseWriter(w, r.ProtoMajor)
 		defer func() { // deferred, so that an aborted response (a panic) counts too
 			code := ww.Status()
 			if code == 0 {
 				code = http.StatusOK // nothing written: net/http answers 200
 			}
-			c.ObserveHTTP(rctx.RoutePattern(), code, time.Since(start))
+			route := rctx.RoutePattern()
+			if route == "" {
+				route = req.route
+			}
+			c.ObserveHTTP(route, code, time.Since(start))
 		}()
 		next.ServeHTTP(ww, r)
+	})
+}
+
+// Routes returns mux as a handler that tells HTTP the pattern of the route mux serves a
+// request with, without its method ("GET /products/{id}" counts as "/products/{id}"). A
+// chi router that mux hands the request to names a more precise one. Outside HTTP it is
+// mux, at the cost of a type assertion.
+func Routes(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if req, ok := r.Context().Value(requestKey{}).(*request); ok {
+			_, pattern := mux.Handler(r)
+			if _, path, found := strings.Cut(pattern, " "); found {
+				pattern = path
+			}
+			req.route = pattern
+		}
+		mux.ServeHTTP(w, r)
 	})
 }
 
@@ -103,10 +133,11 @@ func (c *Component) HTTP(next http.Handler) http.Handler {
 // component whose HTTP handler serves ctx's request, and returns the function that
 // counts it gone (call it when the stream ends). Outside such a request it counts nothing.
 func SSEClient(ctx context.Context) (gone func()) {
-	c, _ := ctx.Value(componentKey{}).(*Component)
-	if c == nil {
+	req, _ := ctx.Value(requestKey{}).(*request)
+	if req == nil {
 		return func() {}
 	}
+	c := req.c
 	g := c.m.sseClients.WithLabelValues(c.name)
 	g.Inc()
 	return g.Dec

@@ -11,6 +11,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // SSEMessage is one Server-Sent Event: htmx's SSE extension swaps HTML into the elements
@@ -35,6 +36,8 @@ type SSERenderer func(ctx context.Context, e event.Stored) []SSEMessage
 // follows, read AFTER events was subscribed, so that a change made between the page's
 // render and the stream's start is not missed (it is in initial, or it comes as an event).
 func ServeSSE(w http.ResponseWriter, r *http.Request, events <-chan event.Stored, keepAlive time.Duration, render SSERenderer, initial ...SSEMessage) {
+	gone := telemetry.SSEClient(r.Context()) // msdemo_sse_clients, while the stream is open
+	defer gone()
 	if keepAlive <= 0 {
 		keepAlive = 20 * time.Second
 	}
