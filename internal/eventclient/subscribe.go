@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/msdemo/msdemo/internal/bus"
@@ -79,8 +80,41 @@ func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, 
 	if sub.CaughtUp != nil {
 		close(sub.CaughtUp)
 	}
+	if c.metrics != nil {
+		go s.measure(ctx, consumer.Done)
+	}
 	<-consumer.Done
 	return nil
+}
+
+// measureEvery is how often a subscription with metrics asks the store how far behind it
+// is.
+const measureEvery = 2 * time.Second
+
+// measure sets the subscription's gauges every measureEvery until done is closed: the
+// position is the checkpoint, and the lag is the store's head minus the position up to
+// which every event the subscription follows was applied. That position is read from the
+// feed (the first matching event after the checkpoint, if any, else as far as the read
+// looked), because a subscription to a few types does not see the events between them,
+// and its checkpoint alone would show it behind when it is not.
+func (s *subscriber) measure(ctx context.Context, done <-chan struct{}) {
+	tick := time.NewTicker(measureEvery)
+	defer tick.Stop()
+	for {
+		applied := s.position.Load()
+		if page, err := s.client.Feed(ctx, applied, 1, s.sub.Types); err == nil {
+			complete := page.NextAfter
+			if len(page.Events) > 0 {
+				complete = page.Events[0].Position - 1
+			}
+			s.client.metrics.Subscription(applied, page.Head-complete)
+		}
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 type subscriber struct {
@@ -94,6 +128,8 @@ type subscriber struct {
 	// delivery at a time, so they need no lock.
 	storeID string
 	applied int64
+	// position is applied, for measure's goroutine.
+	position atomic.Int64
 }
 
 // catchUp applies the feed from the checkpoint to the head. It retries while the event
@@ -142,6 +178,7 @@ func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
 		}
 		if after >= page.Head {
 			s.storeID, s.applied = storeID, after
+			s.position.Store(after)
 			return nil
 		}
 	}
@@ -203,6 +240,7 @@ func (s *subscriber) handleLive(ctx context.Context, d bus.Delivery) error {
 		return fmt.Errorf("apply %s (position %d) to %s: %w", e.Type, e.Position, s.sub.Name, err)
 	}
 	s.applied = max(s.applied, e.Position)
+	s.position.Store(s.applied)
 	if s.sub.Progress != nil {
 		s.sub.Progress.Advance(s.applied)
 	}

@@ -92,6 +92,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	caughtUp := make(chan struct{})
 	ready := service.Closed(caughtUp)
 	saga := NewSaga(store, rt.Events, logger)
+	saga.metrics = cfg.Service.Metrics
+	saga.metrics.DecidesOrders()
 	sub := eventclient.Subscription{Name: cfg.Subscription, Types: eventTypes, Progress: rt.Progress, CaughtUp: caughtUp}
 	h := newServer(logger, rt, store, saga.watch, ready)
 	return rt.Serve(ctx, h,
