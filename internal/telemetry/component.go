@@ -80,7 +80,8 @@ type requestKey struct{}
 // HTTP wraps a net/http handler and records every request with ObserveHTTP under the
 // pattern of the route that served it: a chi route's (e.g. "/products/{id}"; to know it
 // after the router returns, HTTP hands the router a chi route context of its own), else
-// the one a ServeMux wrapped in Routes found, else UnmatchedRoute. The request's context
+// (or when chi's is a catch-all "/*") the one a ServeMux wrapped in Routes found, else
+// UnmatchedRoute. The request's context
 // carries c (SSEClient reads it). A nil c returns next.
 func (c *Component) HTTP(next http.Handler) http.Handler {
 	if c == nil {
@@ -103,8 +104,8 @@ func (c *Component) HTTP(next http.Handler) http.Handler {
 				code = http.StatusOK // nothing written: net/http answers 200
 			}
 			route := rctx.RoutePattern()
-			if route == "" {
-				route = req.route
+			if req.route != "" && (route == "" || strings.HasSuffix(route, "*")) {
+				route = req.route // a ServeMux behind chi's catch-all knew better
 			}
 			c.ObserveHTTP(route, code, time.Since(start))
 		}()
