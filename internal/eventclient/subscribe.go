@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,7 +54,8 @@ type Subscription struct {
 // to the store's head, and then applies the queued and live events, skipping those the
 // feed already gave. An event whose Apply keeps failing ends in the dead-letter queue
 // after the bus's retries; the events after it are applied (a read model that cannot skip
-// one must fail it permanently and stop, which the service's health shows).
+// one must fail it permanently and stop, which the service's health shows). With
+// WithMetrics, it keeps msdemo_subscription_position and _lag_events up to date (measure).
 func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, logger *slog.Logger) error {
 	s := &subscriber{client: c, sub: sub, rm: rm, logger: logger, caughtUp: make(chan struct{})}
 	// The event store declares the exchange too; whoever starts first creates it.
@@ -80,10 +82,12 @@ func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, 
 	if sub.CaughtUp != nil {
 		close(sub.CaughtUp)
 	}
+	var measuring sync.WaitGroup
 	if c.metrics != nil {
-		go s.measure(ctx, consumer.Done)
+		measuring.Go(func() { s.measure(ctx, consumer.Done) })
 	}
 	<-consumer.Done
+	measuring.Wait()
 	return nil
 }
 
@@ -91,7 +95,8 @@ func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, 
 // is.
 const measureEvery = 2 * time.Second
 
-// measure sets the subscription's gauges every measureEvery until done is closed: the
+// measure sets the subscription's gauges (catch-up sets them for each page it reads)
+// every measureEvery until done is closed: the
 // position is the checkpoint, and the lag is the store's head minus the position up to
 // which every event the subscription follows was applied. That position is read from the
 // feed (the first matching event after the checkpoint, if any, else as far as the read
@@ -173,12 +178,13 @@ func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
 			}
 		}
 		after = page.NextAfter
+		s.position.Store(after)
+		s.client.metrics.Subscription(after, page.Head-after)
 		if s.sub.Progress != nil {
 			s.sub.Progress.Advance(after)
 		}
 		if after >= page.Head {
 			s.storeID, s.applied = storeID, after
-			s.position.Store(after)
 			return nil
 		}
 	}
