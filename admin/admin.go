@@ -8,9 +8,11 @@
 // web.Page, hx-boost, forms that post plainly and work without JavaScript (303 on
 // success, the form again with messages on invalid input), sessions in Redis, CSRF
 // protection. It holds no data of its own: every read and write goes through the gateway
-// with the manager's token. Live updates come from the bus (a per-instance queue bound to
-// every event type, web.Hub) and reach the browser as Server-Sent Events (GET
-// /events/feed and /events/orders). routes.go lists the pages.
+// with the manager's token. Live updates come from the bus and reach the browser as
+// Server-Sent Events: the dashboard's feed streams every stored event (a per-instance
+// queue bound to "#", web.Hub.Subscribe; GET /events/feed), and the orders follow the
+// order service's view announcements (web.Hub.Follow: each change is read once for all
+// the managers' browsers; GET /events/orders). routes.go lists the pages.
 package admin
 
 import (

@@ -68,16 +68,6 @@ var deadLetterServices = registry.Subscribers()
 // pageSize is how many rows a paged list shows.
 const pageSize = 20
 
-// order and orders are web.Client's, as the live views call them.
-
-func (s *server) order(ctx context.Context, token, id string) (order, error) {
-	return s.api.Order(ctx, token, id)
-}
-
-func (s *server) orders(ctx context.Context, token, status, after string, limit int) ([]order, string, error) {
-	return s.api.Orders(ctx, token, status, after, limit)
-}
-
 // maxCountPages bounds how many pages of web.MaxPage orderCount reads (the API has no
 // count).
 const maxCountPages = 20

@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -47,78 +46,44 @@ func (s *server) handleOrder(w http.ResponseWriter, r *http.Request) {
 	s.site.Render(w, r, http.StatusOK, "Order "+o.ID, orderPage(web.OrderViewOf(r.Context(), s.api, o)))
 }
 
-// productNames and newOrderView are web's, as the live views call them.
-
-func (s *server) productNames(ctx context.Context, orders []order) map[string]string {
-	return s.api.ProductNames(ctx, orders)
-}
-
-func newOrderView(o order, productName string) orderView { return web.NewOrderView(o, productName) }
-
-// handleFeedEvents serves GET /events/feed: every event as a row of the dashboard's feed
-// (SSE event "feed").
+// handleFeedEvents serves GET /events/feed: every stored event as a row of the
+// dashboard's feed (SSE event "feed"), newest on top. A browser that falls more than
+// feedBacklog events behind, or whose stream loses the bus, is told so in the feed
+// (feedGap: reload to see what was missed) instead of missing events silently.
 func (s *server) handleFeedEvents(w http.ResponseWriter, r *http.Request) {
-	web.ServeSSE(w, r, s.hub.Subscribe(r.Context()), s.keepAlive, func(ctx context.Context, e event.Stored) []web.SSEMessage {
-		return []web.SSEMessage{{Event: "feed", HTML: eventItem(newEventRow(e))}}
-	})
+	ctx := r.Context()
+	out := web.NewOutbox(feedBacklog, &web.SSEMessage{Event: "feed", Key: "feed-gap", HTML: feedGap()})
+	events := s.hub.Subscribe(ctx)
+	go func() {
+		defer out.Close()
+		for e := range events {
+			out.Send(ctx, web.SSEMessage{Event: "feed", Key: "feed-" + strconv.FormatInt(e.Position, 10), HTML: eventItem(newEventRow(e))})
+		}
+		if ctx.Err() == nil { // the subscription ended under the stream: events may be missing
+			out.Send(ctx, web.SSEMessage{Event: "feed", Key: "feed-gap", HTML: feedGap()})
+		}
+	}()
+	web.ServeSSE(w, r, out, s.keepAlive)
 }
 
-// handleOrderEvents serves GET /events/orders: for every event of an order, once the
-// order service shows it, "order-<id>" (the cells of its row on /orders) and
-// "order-detail-<id>" (the body of /orders/{id}); for a new order also "order-new" (a
-// whole row, which /orders puts on top).
+// feedBacklog is how many events may wait for a slow browser's feed.
+const feedBacklog = 256
+
+// handleOrderEvents serves GET /events/orders: the orders as they change, pushed by the
+// site's follower (web.Hub.Follow) when the order service announces a change: for each
+// changed order "order-<id>" (the cells of its row on /orders) and "order-detail-<id>"
+// (the body of /orders/{id}); for a new order also "order-new" (a whole row, which
+// /orders puts on top). The manager's token reads the order once for every manager's
+// browser that follows it.
 //
 // The stream starts with what the page shows as it is now, since an order may have been
 // decided between the page's render and the stream's start: with ?order=<id> (the order
 // page) that order, without (the live list, the latest page) the cells of each row.
 func (s *server) handleOrderEvents(w http.ResponseWriter, r *http.Request) {
-	f := &orderFollower{s: s, token: s.token(r), steps: map[string]int{}}
-	events := s.hub.Subscribe(r.Context())
-	var initial []web.SSEMessage
-	if id := r.URL.Query().Get("order"); id != "" {
-		if o, err := s.order(r.Context(), f.token, id); err == nil {
-			f.steps[id] = len(o.Timeline)
-			v := newOrderView(o, s.productNames(r.Context(), []order{o})[o.ProductID])
-			initial = []web.SSEMessage{{Event: "order-detail-" + id, HTML: orderDetail(v)}}
-		}
-	} else if orders, _, err := s.orders(r.Context(), f.token, "", "", pageSize); err == nil {
-		// The live list shows the latest page: its rows as they are now.
-		names := s.productNames(r.Context(), orders)
-		for _, o := range orders {
-			initial = append(initial, web.SSEMessage{Event: "order-" + o.ID, HTML: orderCells(newOrderView(o, names[o.ProductID]))})
-		}
-	}
-	web.ServeSSE(w, r, events, s.keepAlive, f.render, initial...)
-}
-
-// orderFollower renders the order events for one browser. It is used by one goroutine.
-type orderFollower struct {
-	s     *server
-	token string
-	steps map[string]int // order id → timeline steps last sent
-}
-
-func (f *orderFollower) render(ctx context.Context, e event.Stored) []web.SSEMessage {
-	id, ok := web.OrderIDOf(e)
-	if !ok {
-		return nil
-	}
-	o, err := web.AwaitOrder(ctx, id, e, f.steps[id], func(ctx context.Context, id string) (order, error) {
-		return f.s.order(ctx, f.token, id)
-	}, func(err error) bool {
-		status := web.StatusOf(err) // 401, 403: this browser's session cannot see it
-		return status != http.StatusNotFound && status != http.StatusServiceUnavailable
-	})
-	if err != nil {
-		return nil
-	}
-	f.steps[id] = len(o.Timeline)
-	v := newOrderView(o, f.s.productNames(ctx, []order{o})[o.ProductID])
-	msgs := []web.SSEMessage{{Event: "order-" + id, HTML: orderCells(v)}, {Event: "order-detail-" + id, HTML: orderDetail(v)}}
-	if e.Type == "order.placed" {
-		msgs = append(msgs, web.SSEMessage{Event: "order-new", HTML: orderRow(v)})
-	}
-	return msgs
+	who := web.Follow{ID: r.URL.Query().Get("order"), AnyOwner: true}
+	out := s.hub.Follow(r.Context(), web.FollowOrders(s.api, s.token(r), who, pageSize,
+		web.OrderFragments{Cells: orderCells, Detail: orderDetail, Row: orderRow}))
+	web.ServeSSE(w, r, out, s.keepAlive)
 }
 
 func newEventRow(e event.Stored) eventRow {

@@ -24,7 +24,8 @@ func TestSmoke(t *testing.T) {
 	for _, want := range []string{"orders/s at saturation", "placed->approved at", "via gateway",
 		"via product service directly", "via nginx", "appends over RabbitMQ, 1 writer",
 		"appends over RabbitMQ, 16 writers", "raw insertOne", "PublishBatch(100)", "Publish x64",
-		"broker messages per order", "bus bound", "admin SSE client", "msdemo RSS"} {
+		"broker messages per order", "bus bound", "admin SSE client", "msdemo RSS",
+		"live order list, 1 SSE clients", "live order list, 100 SSE clients"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table has no row %q; got:\n%s", want, table)
 		}

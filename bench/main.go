@@ -10,11 +10,14 @@
 //     insert rate of an embedded FerretDB;
 //  5. the raw RabbitMQ rate of confirmed persistent publishes, and the bus bound for orders;
 //  6. the delay from order.approved stored to the admin site's SSE stream;
-//  7. the resident memory of the msdemo process, idle and under load.
+//  7. the resident memory of the msdemo process, idle and under load;
+//  8. what live views cost: 1, 10 and 100 SSE clients on the admin's live order list, the
+//     sites' API requests per stored event (counted at a proxy the sites' GATEWAY_URL
+//     points to) and the delay from order.approved stored to each client's row.
 //
 // It is a command, not a test, so that no test of the repository times anything:
 //
-//	go run ./bench [-json] [-duration 20s] [-customers 32] [-rate 0] [-perf cpu.data] [-only store,...]
+//	go run ./bench [-json] [-duration 20s] [-customers 32] [-rate 0] [-live-rate 5] [-perf cpu.data] [-only store,...]
 //
 // Every loop ends by itself; with -duration 20s the whole run takes about two minutes. It
 // uses only loopback and cleans up what it created (vhost, databases, Redis keys, temp dirs).
@@ -52,6 +55,7 @@ type options struct {
 	Duration  time.Duration // each order run; the shorter runs take a quarter of it
 	Customers int           // concurrent customers of the closed loop
 	Rate      float64       // fixed offered rate; 0: half the saturation
+	LiveRate  float64       // orders/s of the live-view runs
 	Conns     int           // keep-alive connections of the HTTP load
 	Perf      string        // perf.data file to record during the saturation run
 	Only      parts         // the measurements to run; all when empty
@@ -69,17 +73,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags.DurationVar(&o.Duration, "duration", 20*time.Second, "length of each order run; HTTP, append and publish runs take a quarter of it")
 	flags.IntVar(&o.Customers, "customers", 32, "concurrent customers at saturation")
 	flags.Float64Var(&o.Rate, "rate", 0, "fixed offered rate in orders/s for the latency run (0: half the saturation)")
+	flags.Float64Var(&o.LiveRate, "live-rate", 5, "orders/s of the live-view runs (row 8), each half of -duration long")
 	flags.IntVar(&o.Conns, "conns", 50, "keep-alive connections of the HTTP load")
 	flags.StringVar(&o.Perf, "perf", "", "record a CPU profile of msdemo with perf into this file during the saturation run")
-	flags.Var(&o.Only, "only", "run only these measurements, comma-separated: orders (rows 1, 2, 6, 7), http (3), store (4), broker (5)")
+	flags.Var(&o.Only, "only", "run only these measurements, comma-separated: orders (rows 1, 2, 6, 7), http (3), store (4), broker (5), live (8)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	o.RabbitMQ = or(getenv("RABBITMQ_URL"), "amqp://guest:guest@127.0.0.1:5672/")
 	o.Postgres = or(getenv("POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 	o.Redis = or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0")
-	if o.Duration < time.Second || o.Customers < 1 || o.Conns < 1 {
-		return fmt.Errorf("want -duration >= 1s, -customers >= 1, -conns >= 1")
+	if o.Duration < time.Second || o.Customers < 1 || o.Conns < 1 || o.LiveRate <= 0 {
+		return fmt.Errorf("want -duration >= 1s, -customers >= 1, -conns >= 1, -live-rate > 0")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
@@ -186,6 +191,13 @@ func (s *shop) measure(ctx context.Context, o options, r *report, logger *slog.L
 		}
 	}
 
+	if r.ran(partLive) {
+		r.LiveRate = o.LiveRate
+		if r.Live, err = s.liveRuns(ctx, o.LiveRate, o.Duration/2); err != nil {
+			return err
+		}
+	}
+
 	if r.ran(partBroker) {
 		logger.Info("raw RabbitMQ publishes", "duration", quarter)
 		if err := s.brokerRuns(ctx, quarter, &r.Bus); err != nil {
@@ -203,9 +215,10 @@ const (
 	partHTTP   = "http"
 	partStore  = "store"
 	partBroker = "broker"
+	partLive   = "live" // live views: followers, API requests per event, SSE delay
 )
 
-var allParts = []string{partOrders, partHTTP, partStore, partBroker}
+var allParts = []string{partOrders, partHTTP, partStore, partBroker, partLive}
 
 // parts is the value of -only.
 type parts []string

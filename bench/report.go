@@ -25,6 +25,8 @@ type report struct {
 	HTTP       httpRuns   `json:"http"`
 	Store      storeRuns  `json:"event_store"`
 	Bus        busRuns    `json:"bus"`
+	Live       []liveRun  `json:"live_views"`
+	LiveRate   float64    `json:"live_rate_per_sec"`
 	RSSIdleMB  float64    `json:"rss_idle_mb"`
 	RSSLoadMB  float64    `json:"rss_load_max_mb"`
 }
@@ -55,7 +57,7 @@ func (r *report) writeTable(w io.Writer) {
 	// Each row is numbered by the figure of the issue it reports; rows of measurements
 	// that -only left out are not printed.
 	partOfRow := map[string]string{"1": partOrders, "2": partOrders, "3": partHTTP, "4": partStore,
-		"5": partBroker, "6": partOrders, "7": partOrders}
+		"5": partBroker, "6": partOrders, "7": partOrders, "8": partLive}
 	row := func(cells ...string) {
 		if r.ran(partOfRow[cells[0]]) {
 			fmt.Fprintln(t, strings.Join(cells, "\t"))
@@ -119,6 +121,12 @@ func (r *report) writeTable(w io.Writer) {
 		fmt.Sprintf("%.0f / %.0f ms (%d of %d approvals seen)", lat.SSEP50Ms, lat.SSEP99Ms, lat.SSEReceived, lat.Approved), "", "")
 	row("7", "msdemo RSS idle / max under load", fmt.Sprintf("%.0f / %.0f MB", r.RSSIdleMB, r.RSSLoadMB),
 		fmt.Sprintf("<= %d MB", targetRSSMB), verdict(r.RSSLoadMB > 0 && r.RSSLoadMB <= targetRSSMB))
+	for _, l := range r.Live {
+		row("8", fmt.Sprintf("live order list, %d SSE clients: API requests per event", l.Followers),
+			fmt.Sprintf("%.2f (%d requests, %d events, %d orders)", l.PerEvent, l.Requests, l.Events, l.Orders), "", "")
+		row("8", fmt.Sprintf("  order.approved stored -> %d clients' rows, p50 / p99", l.Followers),
+			fmt.Sprintf("%.0f / %.0f ms (%d of %d seen)", l.SSEP50Ms, l.SSEP99Ms, l.Seen, l.Expected), "", "")
+	}
 	t.Flush()
 
 	fmt.Fprintf(w, "\nNotes (%d CPUs, shared by the shop, RabbitMQ, PostgreSQL, Redis and the load; -duration %s):\n", r.CPUs, r.Duration)
@@ -132,6 +140,7 @@ func (r *report) writeTable(w io.Writer) {
 	note(partStore, "- 4: raw inserts go to a second embedded FerretDB started in the bench process (the shop's own is not exposed).\n")
 	note(partBroker, "- 5: per event of an order: append request + reply + one copy per bound queue. Events: %s; queue copies: %s.\n",
 		formatCounts(b.EventsPerOrder), formatCounts(b.QueueCopies))
+	note(partLive, "- 8: %g orders/s for half of -duration per run, every client on one shared manager session; the sites call the gateway through a counting proxy (their GATEWAY_URL), the bench directly, so the requests are the sites' own (order reads and the product names of each render).\n", r.LiveRate)
 	note(partOrders, "- CPU during the saturation window, %% of one core: %s\n", formatShares(sat.CPU))
 	note(partOrders, "- messages waiting per queue in the middle of the saturation window: %s\n", formatCounts(sat.QueueDepths))
 	if len(sat.Perf) > 0 {

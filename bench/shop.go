@@ -48,6 +48,7 @@ type shop struct {
 	addr      map[string]string // component -> host:port
 	cmd       *exec.Cmd
 	exited    chan struct{}
+	proxy     *countingProxy // the sites' GATEWAY_URL
 	output    *tailBuffer
 
 	http      *http.Client
@@ -107,7 +108,10 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 		s.addr[c.Name] = a
 		env = append(env, strings.ToUpper(c.Name)+"_ADDR="+a)
 	}
-	env = append(env, "GATEWAY_URL=http://"+s.addr[registry.Gateway], "EVENTSTORE_URL=http://"+s.addr[registry.EventStore])
+	if s.proxy, err = startCountingProxy(s.addr[registry.Gateway]); err != nil {
+		return nil, err
+	}
+	env = append(env, "GATEWAY_URL=http://"+s.proxy.addr(), "EVENTSTORE_URL=http://"+s.addr[registry.EventStore])
 	// Metrics are on, as in production, on a free port unless METRICS_ADDR says otherwise
 	// ("" for off: the bench's metrics on/off comparison).
 	if _, set := os.LookupEnv("METRICS_ADDR"); !set {
@@ -169,6 +173,9 @@ func (s *shop) stop() {
 			_ = s.cmd.Process.Kill()
 			<-s.exited
 		}
+	}
+	if s.proxy != nil {
+		s.proxy.close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -1,7 +1,6 @@
 package storefront
 
 import (
-	"context"
 	"time"
 
 	"github.com/msdemo/msdemo/internal/web"
@@ -24,23 +23,6 @@ type invoice struct {
 	UnitPriceCents int64     `json:"unit_price_cents"`
 	TotalCents     int64     `json:"total_cents"`
 	IssuedAt       time.Time `json:"issued_at"`
-}
-
-// order, orders and productNames are web.Client's, as the live views call them.
-
-func (s *server) order(ctx context.Context, token, id string) (order, error) {
-	return s.api.Order(ctx, token, id)
-}
-
-// orders returns the first page of the customer's orders (the latest pageSize), newest
-// first.
-func (s *server) orders(ctx context.Context, token string) ([]order, error) {
-	orders, _, err := s.api.Orders(ctx, token, "", "", pageSize)
-	return orders, err
-}
-
-func (s *server) productNames(ctx context.Context, orders []order) map[string]string {
-	return s.api.ProductNames(ctx, orders)
 }
 
 // pageSize is how many orders a page of /orders shows.

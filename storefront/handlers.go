@@ -2,8 +2,6 @@ package storefront
 
 import (
 	"cmp"
-	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,7 +9,6 @@ import (
 	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
 
-	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/web"
 )
 
@@ -227,7 +224,7 @@ func (s *server) handleOrderShow(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleInvoice(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
 	id := chi.URLParam(r, "id")
-	o, err := s.order(r.Context(), u.Token, id)
+	o, err := s.api.Order(r.Context(), u.Token, id)
 	if err != nil {
 		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
@@ -246,101 +243,27 @@ func (s *server) handleInvoice(w http.ResponseWriter, r *http.Request) {
 	qty := cmp.Or(inv.Quantity, o.Quantity)
 	v := invoiceView{Number: cmp.Or(inv.Number, inv.ID, o.ID), OrderID: o.ID, Customer: cmp.Or(inv.Customer, o.Customer),
 		FullName: p.FullName, Email: p.Email,
-		Product:   cmp.Or(s.productNames(r.Context(), []order{o})[o.ProductID], o.ProductID),
+		Product:   cmp.Or(s.api.ProductNames(r.Context(), []order{o})[o.ProductID], o.ProductID),
 		Quantity:  strconv.FormatInt(qty, 10),
 		UnitPrice: web.Money(cmp.Or(inv.UnitPriceCents, o.UnitPriceCents)), Total: web.Money(cmp.Or(inv.TotalCents, o.TotalCents)),
 		IssuedAt: web.FormatTime(inv.IssuedAt)}
 	s.site.Render(w, r, http.StatusOK, "Invoice "+v.Number, invoicePage(v))
 }
 
-// newOrderView is web.NewOrderView, as the live views call it.
-func newOrderView(o order, productName string) orderView { return web.NewOrderView(o, productName) }
-
-// handleEvents serves GET /events: the customer's order updates as Server-Sent Events.
-// For every event of one of their orders it sends "order-<id>" (the row of /orders) and
-// "order-detail-<id>" (the body of /orders/{id}), rendered from the order as the API
-// shows it once it has caught up with the event.
+// handleEvents serves GET /events: the customer's orders as they change, as Server-Sent
+// Events pushed by the site's follower (web.Hub.Follow) when the order service announces
+// a change: for each changed order of theirs "order-<id>" (the row of /orders) and
+// "order-detail-<id>" (the body of /orders/{id}). The follower sends a customer only
+// changes whose owner they are, and reads an order with the token of one of its owner's
+// browsers, once for all of them.
+//
+// The stream starts with what the page follows as it is now (a decision may have come
+// between the page's render and the stream's start): the order of the order page
+// (?order=<id>), or the rows of the orders page (no parameter).
 func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
-	f := &orderFollower{s: s, user: u, owned: map[string]bool{}, steps: map[string]int{}}
-	events := s.hub.Subscribe(r.Context())
-	web.ServeSSE(w, r, events, s.keepAlive, f.render, f.current(r.Context(), r.URL.Query().Get("order"))...)
-}
-
-// current renders what the page follows as it is now, for a stream that starts after the
-// page was rendered (a decision may have come in between): the order of the order page
-// (?order=<id>), or the rows of the orders page (no parameter).
-func (f *orderFollower) current(ctx context.Context, id string) []web.SSEMessage {
-	if id != "" {
-		o, err := f.order(ctx, id)
-		if err != nil {
-			return nil // not the user's, or the API is down: events will tell
-		}
-		f.steps[id] = len(o.Timeline)
-		v := newOrderView(o, f.s.productNames(ctx, []order{o})[o.ProductID])
-		return []web.SSEMessage{{Event: "order-detail-" + id, HTML: orderDetail(v)}}
-	}
-	orders, err := f.s.orders(ctx, f.user.Token)
-	if err != nil {
-		return nil
-	}
-	names := f.s.productNames(ctx, orders)
-	msgs := make([]web.SSEMessage, 0, len(orders))
-	for _, o := range orders {
-		f.owned[o.ID] = true
-		msgs = append(msgs, web.SSEMessage{Event: "order-" + o.ID, HTML: orderCells(newOrderView(o, names[o.ProductID]))})
-	}
-	return msgs
-}
-
-// orderFollower decides, for one browser, which events concern the user's orders, and
-// renders them. It remembers which orders are the user's (the API decides: another
-// customer's order answers 403 or 404), so that most events cost no API call. It is used
-// by one goroutine.
-type orderFollower struct {
-	s     *server
-	user  web.User
-	owned map[string]bool // order id → the user's
-	steps map[string]int  // order id → timeline steps last sent
-}
-
-// order reads order id with the user's token; an order the user can read is theirs.
-func (f *orderFollower) order(ctx context.Context, id string) (order, error) {
-	o, err := f.s.order(ctx, f.user.Token, id)
-	if err == nil {
-		f.owned[id] = true
-	}
-	return o, err
-}
-
-func (f *orderFollower) render(ctx context.Context, e event.Stored) []web.SSEMessage {
-	id, ok := web.OrderIDOf(e)
-	if !ok {
-		return nil
-	}
-	if e.Type == "order.placed" {
-		var placed struct {
-			Customer string `json:"customer"`
-		}
-		if json.Unmarshal(e.Data, &placed) == nil && placed.Customer != "" {
-			f.owned[id] = placed.Customer == f.user.Username
-		}
-	}
-	if mine, known := f.owned[id]; known && !mine {
-		return nil
-	}
-	o, err := web.AwaitOrder(ctx, id, e, f.steps[id], f.order, func(err error) bool {
-		status := web.StatusOf(err)
-		if status == http.StatusForbidden || status == http.StatusNotFound && e.Type != "order.placed" {
-			f.owned[id] = false // another customer's
-			return true
-		}
-		return false
-	})
-	if err != nil {
-		return nil
-	}
-	f.steps[id] = len(o.Timeline)
-	v := newOrderView(o, f.s.productNames(ctx, []order{o})[o.ProductID])
-	return []web.SSEMessage{{Event: "order-" + id, HTML: orderCells(v)}, {Event: "order-detail-" + id, HTML: orderDetail(v)}}
+	who := web.Follow{ID: r.URL.Query().Get("order"), Owner: u.Username}
+	out := s.hub.Follow(r.Context(), web.FollowOrders(s.api, u.Token, who, pageSize,
+		web.OrderFragments{Cells: orderCells, Detail: orderDetail}))
+	web.ServeSSE(w, r, out, s.keepAlive)
 }

@@ -3,8 +3,10 @@
 // with templ (pages.templ), enhances it with htmx (hx-boost, SSE), and works without
 // JavaScript. It holds no data of its own: every read and write goes to the REST API
 // through the gateway with the user's token, which the session (in Redis) keeps. Live
-// order updates come from the bus (a per-instance queue, web.Hub) and reach the browser
-// as Server-Sent Events (GET /events). routes.go lists the pages.
+// order updates come from the order service's view announcements on the bus (a
+// per-instance queue, web.Hub.Follow: each change is read once for all of a customer's
+// browsers) and reach the browser as Server-Sent Events (GET /events). routes.go lists
+// the pages.
 package storefront
 
 import (
@@ -19,9 +21,10 @@ import (
 // SessionPrefix "msdemo:storefront:session:", and those of web.SiteConfig for the rest.
 type Config = web.SiteConfig
 
-// liveKeys are the events that can change what a customer sees of an order: the order's
-// own, the reservations of the saga (they carry order_id) and the invoice.
-var liveKeys = []string{"order.*", "invoice.*", "product.*", "customer.*"}
+// liveKeys are the stored events the storefront's hub binds: none. The live order views
+// follow the order service's view announcements instead (web.Hub.Follow), which come
+// after the change is readable and carry the order's owner; no page streams raw events.
+var liveKeys []string
 
 // Run serves the storefront until ctx is done (web.RunSite). It listens first (a busy port
 // fails at once), connects to Redis and RabbitMQ (an unreachable one fails with a hint),

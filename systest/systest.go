@@ -17,6 +17,7 @@ import (
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/service"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/internal/view"
 	"github.com/msdemo/msdemo/services/gateway"
 )
 
@@ -63,6 +64,7 @@ func Start(t testing.TB) *System {
 		_ = conn.DeleteQueue(ctx, s.AppendQueue)
 		_ = conn.DeleteExchange(ctx, s.Exchange)
 		_ = conn.DeleteExchange(ctx, s.RegistryExchange)
+		_ = conn.DeleteExchange(ctx, view.ExchangeFor(s.Exchange)) // the order service declares it
 	})
 	return s
 }

@@ -82,6 +82,11 @@ type QueueConfig struct {
 	// Concurrency is how many messages are handled at once (default 1, in order).
 	Prefetch    int
 	Concurrency int
+	// Resumed, if not nil, is called each time the consumer resumes on a new channel after
+	// it lost its own (not at the first start), before it handles the new channel's first
+	// delivery. A non-durable queue is deleted with its connection, so what was published
+	// meanwhile never reached it: Resumed lets the owner know it may have missed messages.
+	Resumed func()
 }
 
 // Conn is a self-healing connection to RabbitMQ. It is safe for concurrent use.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/msdemo/msdemo/internal/idgen"
 )
 
 // consumer runs one QueueConfig across reconnects.
@@ -53,7 +55,7 @@ func (c *conn) newConsumer(cfg QueueConfig) *consumer {
 	label := cfg.Name
 	if cfg.Name == "" {
 		label = cmp.Or(c.name, "bus") + ".instance"
-		cfg.Name = label + "." + newID()[:16]
+		cfg.Name = label + "." + idgen.Short(16)
 	}
 	return &consumer{c: c, cfg: cfg, label: label, logger: c.logger.With("queue", cfg.Name)}
 }
@@ -103,6 +105,9 @@ func (k *consumer) run(ctx context.Context, s *session) {
 			return
 		}
 		k.logger.Info("consumer resumed")
+		if k.cfg.Resumed != nil {
+			k.cfg.Resumed()
+		}
 	}
 }
 

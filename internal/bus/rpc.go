@@ -7,6 +7,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/msdemo/msdemo/internal/idgen"
 )
 
 // directReplyTo is RabbitMQ's pseudo-queue for RPC replies: no reply queue to declare, the
@@ -32,7 +34,7 @@ type rpcReply struct {
 }
 
 func (c *conn) call(ctx context.Context, queue string, body []byte) ([]byte, error) {
-	id := newID()
+	id := idgen.New()
 	replies := make(chan rpcReply, 2)
 	c.rpc.mu.Lock()
 	if c.rpc.waiters == nil {

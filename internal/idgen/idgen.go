@@ -1,7 +1,8 @@
 // Package idgen makes the shop's ids, in one place: random UUIDs for events and for the
 // event store itself (New), name-based UUIDs for the events that must come out the same
 // when they are decided again (Namespace.ID), and short random ids for what people see in
-// URLs, such as an order or a product (Short).
+// URLs, such as an order or a product (Short), and cheap unique ids made by the thousand,
+// such as request ids (Sequence).
 //
 // Secrets (token keys, generated passwords) are not ids and are not made here: they take
 // their bytes from crypto/rand where they are used.
@@ -9,7 +10,10 @@ package idgen
 
 import (
 	"crypto/rand"
+	"encoding/hex"
+	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 )
@@ -59,4 +63,31 @@ func IsShort(s string, n int) bool {
 		}
 	}
 	return true
+}
+
+// Sequence makes ids that are unique across processes and cheap enough for one per
+// request (the request ids): a random prefix per Sequence and a counter, e.g.
+// "3f9a1c2b-1kz". It is safe for concurrent use.
+type Sequence struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+// NewSequence returns a sequence with a new random prefix.
+func NewSequence() *Sequence {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return &Sequence{prefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+// Append appends a new id to buf and returns the extended buffer (no allocation when buf
+// has room for it).
+func (g *Sequence) Append(buf []byte) []byte {
+	return strconv.AppendUint(append(buf, g.prefix...), g.n.Add(1), 36)
+}
+
+// New returns a new id.
+func (g *Sequence) New() string {
+	var buf [32]byte
+	return string(g.Append(buf[:0]))
 }

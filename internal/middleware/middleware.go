@@ -1,8 +1,8 @@
 // Package middleware is the HTTP middleware that every msdemo server shares, written once:
 // request ids (RequestID) and recovery from panics (Recover). The services (through
 // internal/service) and the sites (through internal/web) use them as net/http middleware;
-// the gateway, built on fasthttp, uses the parts they are made of: ValidRequestID, IDs and
-// LogPanic.
+// the gateway, built on fasthttp, uses the parts they are made of: ValidRequestID, idgen.Sequence
+// and LogPanic.
 //
 // Request ids ride on chi's middleware.RequestID, so the id is in the request's context
 // under chi's key (chi's GetReqID and GetRequestID read the same value). What chi's
@@ -15,16 +15,14 @@ package middleware
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
-	"sync/atomic"
 
 	chimw "github.com/go-chi/chi/v5/middleware"
+
+	"github.com/msdemo/msdemo/internal/idgen"
 )
 
 // RequestIDHeader carries a request's id from the gateway to the services and back to the
@@ -52,38 +50,11 @@ func ValidRequestID[ID string | []byte](id ID) bool {
 	return true
 }
 
-// IDs makes request ids that are unique across processes: a random prefix per IDs and a
-// counter, e.g. "3f9a1c2b-1kz". They are cheaper than a UUID per request. It is safe for
-// concurrent use.
-type IDs struct {
-	prefix string
-	n      atomic.Uint64
-}
-
-// NewIDs returns a generator with a new random prefix.
-func NewIDs() *IDs {
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return &IDs{prefix: hex.EncodeToString(b[:]) + "-"}
-}
-
-// Append appends a new id to buf and returns the extended buffer (no allocation when buf
-// has room for it).
-func (g *IDs) Append(buf []byte) []byte {
-	return strconv.AppendUint(append(buf, g.prefix...), g.n.Add(1), 36)
-}
-
-// New returns a new id.
-func (g *IDs) New() string {
-	var buf [32]byte
-	return string(g.Append(buf[:0]))
-}
-
 // RequestID gives every request an id: the client's X-Request-Id if ValidRequestID says it
 // is clean (the gateway sends one with every request), else a new one from ids, which it
 // also sets on the request's header. The id is in the request's context (GetRequestID)
 // and in the response's X-Request-Id.
-func RequestID(ids *IDs) func(http.Handler) http.Handler {
+func RequestID(ids *idgen.Sequence) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		next = chimw.RequestID(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/middleware"
 )
 
@@ -37,8 +38,8 @@ func TestValidRequestID(t *testing.T) {
 	}
 }
 
-func TestIDsAreValidAndUnique(t *testing.T) {
-	a, b := middleware.NewIDs(), middleware.NewIDs()
+func TestSequenceMakesValidUniqueRequestIDs(t *testing.T) {
+	a, b := idgen.NewSequence(), idgen.NewSequence()
 	seen := map[string]bool{}
 	for range 1000 {
 		for _, id := range []string{a.New(), b.New(), string(a.Append(nil))} {
@@ -56,7 +57,7 @@ func TestIDsAreValidAndUnique(t *testing.T) {
 
 func TestRequestID(t *testing.T) {
 	var seen string
-	h := middleware.RequestID(middleware.NewIDs())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := middleware.RequestID(idgen.NewSequence())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = middleware.GetRequestID(r.Context())
 	}))
 	for _, sent := range []string{"client-id.42:a_b", "", "has space", strings.Repeat("a", 65)} {
@@ -94,7 +95,7 @@ func TestRecoverAnswers500AndLogsTheStack(t *testing.T) {
 		w.WriteHeader(http.StatusInternalServerError)
 		w.Write([]byte(`{"error":"internal error"}`))
 	}
-	h := middleware.RequestID(middleware.NewIDs())(middleware.Recover(logger, answer)(http.HandlerFunc(panicking)))
+	h := middleware.RequestID(idgen.NewSequence())(middleware.Recover(logger, answer)(http.HandlerFunc(panicking)))
 	r := httptest.NewRequest(http.MethodPost, "/things", nil)
 	r.Header.Set(middleware.RequestIDHeader, "req-1")
 	w := httptest.NewRecorder()

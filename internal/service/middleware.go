@@ -9,6 +9,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/httpjson"
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/middleware"
 )
 
@@ -27,7 +28,7 @@ func RequestID(ctx context.Context) string {
 // internal/middleware, which the gateway and the sites share), and token authentication.
 func Middleware(logger *slog.Logger, key auth.Key) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
-		middleware.RequestID(middleware.NewIDs()),
+		middleware.RequestID(idgen.NewSequence()),
 		// Before Recover, whose response wrapper would hide from http.MaxBytesReader the
 		// server's writer, which it tells to close the connection after a body too large.
 		chimw.RequestSize(MaxBodyBytes),

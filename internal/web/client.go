@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/msdemo/msdemo/internal/middleware"
 )
 
 // Client calls the shop's REST API through the gateway. It is safe for concurrent use.
@@ -111,6 +113,9 @@ func (c *Client) Do(ctx context.Context, token, method, path string, in, out any
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if id := middleware.GetRequestID(ctx); id != "" {
+		req.Header.Set(middleware.RequestIDHeader, id) // the page's request id, for the API's logs
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -11,87 +11,156 @@ import (
 
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/view"
 )
 
 // HubConfig says which events a Hub receives.
 type HubConfig struct {
 	// Exchange is the topic exchange of stored events (event.Exchange, "msdemo.events";
-	// tests use their own).
+	// tests use their own). The view announcements come from the view exchange beside it
+	// (view.ExchangeFor(Exchange)).
 	Exchange string
 	// Keys are the routing keys (event types or patterns) to bind, e.g. "order.*",
-	// "invoice.issued".
+	// "invoice.issued"; none for a site that shows no raw events.
 	Keys []string
 }
 
-// Hub fans the events of one per-instance queue out to the browsers of this site instance
-// that follow a live view. Each replica of a site has its own queue (non-durable,
-// exclusive, auto-deleted), so every replica sees every event and serves its own browsers.
+// Hub is what pushes the bus to the browsers of this site instance that follow a live
+// view. It has two per-instance queues (non-durable, exclusive, auto-deleted: every
+// replica of a site sees every message and serves its own browsers):
 //
-// The queue exists only while someone listens: the first Subscribe declares, binds and
-// consumes it, and IdleGrace after the last subscriber left the consumer stops and the
-// broker deletes the queue. An instance that no browser watches costs the broker nothing.
+//   - the stored events bound to HubConfig.Keys, for a raw event stream (Subscribe: the
+//     admin's live feed);
+//   - the view announcements (view.Change), for the views that the services serve and the
+//     browsers follow (Follow, follow.go): the site reads a changed item once and sends it
+//     to every browser that follows it.
 //
-// A subscriber whose buffer is full (a browser that does not read) misses events: a live
-// view is a convenience, the pages themselves always show the current state.
+// A queue exists only while someone listens: the first subscriber declares, binds and
+// consumes it, and IdleGrace after the last one left the consumer stops and the broker
+// deletes the queue. An instance that no browser watches costs the broker nothing.
+//
+// Nothing is dropped silently: a subscription is closed whenever its subscriber may have
+// missed a message, so that it can say so or read the current state again (a subscriber
+// that fell subscriberBuffer messages behind, a consumer that resumed after the
+// connection dropped, or one that stopped).
 //
 // Its methods are safe for concurrent use; set IdleGrace before Run.
 type Hub struct {
-	// IdleGrace is how long the consumer keeps running after the last subscriber left
+	// IdleGrace is how long a consumer keeps running after the last subscriber left
 	// (default 30 s), so that a page reload or a click to the next live page does not
 	// delete the queue and declare it again. A Subscribe meanwhile keeps it running.
 	IdleGrace time.Duration
 
-	logger *slog.Logger
-	wake   chan struct{} // holds a value when Run's goroutine should look at subs again
-	done   chan struct{} // closed when the hub has stopped
-
-	mu   sync.Mutex
-	subs map[chan event.Stored]struct{}
-	// start is the consumer's current start: nil while no consumer runs and none was
-	// asked for; set by Subscribe, fulfilled (or failed) by Run's goroutine.
-	start *consumerStart
-}
-
-// consumerStart is one start of the hub's consumer, which subscribers wait for.
-type consumerStart struct {
-	ready chan struct{} // closed when the queue is consuming, or the start failed
-	err   error         // why it failed; set before ready is closed
+	logger   *slog.Logger
+	events   *fanout[event.Stored]
+	views    *fanout[view.Change]
+	follower *Follower
 }
 
 const (
-	// subscriberBuffer is how many events a slow subscriber may lag behind.
+	// subscriberBuffer is how many messages a subscriber may lag behind before its
+	// subscription is closed.
 	subscriberBuffer = 64
 	// defaultIdleGrace is IdleGrace's default.
 	defaultIdleGrace = 30 * time.Second
-	// startTimeout bounds one start of the consumer, e.g. while the broker is down.
+	// startTimeout bounds one start of a consumer, e.g. while the broker is down.
 	startTimeout = 10 * time.Second
 )
 
 // NewHub returns a hub that delivers nothing until Run.
 func NewHub(logger *slog.Logger) *Hub {
-	return &Hub{logger: logger, subs: map[chan event.Stored]struct{}{},
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	h := &Hub{logger: logger,
+		events: newFanout(logger, "live updates", decodeEvent),
+		views:  newFanout(logger, "view changes", view.Parse)}
+	h.follower = newFollower(logger, h.views)
+	return h
 }
 
-// Run declares the exchange (a durable topic exchange, in case the event store has not
-// yet) and returns; its error is the declaration's. Until ctx is done a goroutine then
-// consumes a per-instance queue bound to cfg.Keys while the hub has subscribers (from the
-// first Subscribe to IdleGrace after the last one left), and fans its events out. When
-// ctx is done it stops the consumer and closes every subscription's channel; a later
-// Subscribe gets a closed channel. Call Run once.
-func (h *Hub) Run(ctx context.Context, conn *bus.Conn, cfg HubConfig) error {
-	if err := conn.DeclareExchange(ctx, cfg.Exchange, "topic"); err != nil {
-		return fmt.Errorf("declare %s: %w", cfg.Exchange, err)
+func decodeEvent(body []byte) (event.Stored, error) {
+	var e event.Stored
+	if err := json.Unmarshal(body, &e); err != nil {
+		return e, err
 	}
-	go h.run(ctx, conn, bus.QueueConfig{Exchange: cfg.Exchange, Keys: cfg.Keys, Durable: false,
-		Prefetch: 256, MaxAttempts: 1})
+	if e.Type == "" {
+		return e, fmt.Errorf("event without a type")
+	}
+	return e, nil
+}
+
+// Run declares the exchanges (durable topic exchanges, in case the event store and the
+// services have not yet) and returns; its error is a declaration's. Until ctx is done
+// goroutines then consume the hub's queues while they have subscribers, and fan their
+// messages out. When ctx is done they stop the consumers and close every subscription; a
+// later Subscribe or Follow gets a closed one. Call Run once.
+func (h *Hub) Run(ctx context.Context, conn *bus.Conn, cfg HubConfig) error {
+	views := view.ExchangeFor(cfg.Exchange)
+	for _, name := range []string{cfg.Exchange, views} {
+		if err := conn.DeclareExchange(ctx, name, "topic"); err != nil {
+			return fmt.Errorf("declare %s: %w", name, err)
+		}
+	}
+	grace := cmp.Or(h.IdleGrace, defaultIdleGrace)
+	go h.events.run(ctx, conn, bus.QueueConfig{Exchange: cfg.Exchange, Keys: cfg.Keys, Durable: false,
+		Prefetch: 256, MaxAttempts: 1}, grace)
+	go h.views.run(ctx, conn, bus.QueueConfig{Exchange: views, Keys: []string{"#"}, Durable: false,
+		Prefetch: 256, MaxAttempts: 1}, grace)
+	go h.follower.run(ctx)
 	return nil
 }
 
-// run starts the consumer when a subscriber asks for it, and stops it IdleGrace after
+// Subscribe returns a channel of every stored event the hub receives from now on. It
+// starts the event consumer if none runs, and returns once the queue is bound and
+// consuming, so that every event published after Subscribe returned reaches the channel:
+// read the state that the caller shows first after Subscribe.
+//
+// The channel is closed when ctx is done (call it with the request's context), and
+// whenever the subscriber may have missed an event: it fell subscriberBuffer events
+// behind, the consumer resumed after its connection dropped, or it stopped (the hub
+// stopped, the Conn was closed). It is returned closed when the consumer cannot start
+// (the broker is down: the start is logged, and the browser's EventSource connects again
+// later), when ctx ends before the consumer consumes, or after Run's ctx is done. Before
+// Run, Subscribe waits for Run or ctx.
+func (h *Hub) Subscribe(ctx context.Context) <-chan event.Stored {
+	ch, _ := h.events.subscribe(ctx)
+	return ch
+}
+
+// Follow registers a browser's stream that follows spec, and returns the stream's Outbox
+// (ServeSSE sends it), with spec's current state in it: Follower.Follow.
+func (h *Hub) Follow(ctx context.Context, spec Follow) *Outbox {
+	return h.follower.Follow(ctx, spec)
+}
+
+// fanout hands the messages of one lazily consumed per-instance queue to its subscribers.
+type fanout[T any] struct {
+	logger *slog.Logger
+	what   string // in logs: "live updates"
+	decode func(body []byte) (T, error)
+	wake   chan struct{} // holds a value when run's goroutine should look at subs again
+	done   chan struct{} // closed when the fanout has stopped
+
+	mu   sync.Mutex
+	subs map[chan T]struct{}
+	// start is the consumer's current start: nil while no consumer runs and none was
+	// asked for; set by subscribe, fulfilled (or failed) by run's goroutine.
+	start *consumerStart
+}
+
+// consumerStart is one start of a consumer, which subscribers wait for.
+type consumerStart struct {
+	ready chan struct{} // closed when the queue is consuming, or the start failed
+	err   error         // why it failed; set before ready is closed
+}
+
+func newFanout[T any](logger *slog.Logger, what string, decode func([]byte) (T, error)) *fanout[T] {
+	return &fanout[T]{logger: logger, what: what, decode: decode, subs: map[chan T]struct{}{},
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// run starts the consumer of qc when a subscriber asks for it, and stops it grace after
 // the last one left, until ctx is done.
-func (h *Hub) run(ctx context.Context, conn *bus.Conn, qc bus.QueueConfig) {
-	grace := cmp.Or(h.IdleGrace, defaultIdleGrace)
+func (f *fanout[T]) run(ctx context.Context, conn *bus.Conn, qc bus.QueueConfig, grace time.Duration) {
+	qc.Resumed = f.resumed
 	idle := time.NewTimer(grace)
 	idle.Stop()
 	var (
@@ -109,64 +178,64 @@ func (h *Hub) run(ctx context.Context, conn *bus.Conn, qc bus.QueueConfig) {
 	}
 	defer func() {
 		stop()
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		close(h.done)
-		h.start = nil
-		h.closeAll()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		close(f.done)
+		f.start = nil
+		f.closeAll()
 	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 
-		case <-ended: // the Conn was closed under it: the streams end, browsers reconnect
+		case <-ended: // the Conn was closed under it: the subscriptions end
 			if ctx.Err() != nil {
 				return
 			}
-			h.logger.Warn("live updates: consumer stopped; closing the live streams")
+			f.logger.Warn(f.what + ": consumer stopped; closing the subscriptions")
 			stop()
-			h.mu.Lock()
-			h.start = nil
-			h.closeAll()
-			h.mu.Unlock()
+			f.mu.Lock()
+			f.start = nil
+			f.closeAll()
+			f.mu.Unlock()
 
 		case <-idle.C:
-			h.mu.Lock()
-			unwatched := len(h.subs) == 0
+			f.mu.Lock()
+			unwatched := len(f.subs) == 0
 			if unwatched {
-				h.start = nil // a Subscribe from now on asks for a new start
+				f.start = nil // a subscribe from now on asks for a new start
 			}
-			h.mu.Unlock()
+			f.mu.Unlock()
 			if unwatched {
 				stop()
 			}
 
-		case <-h.wake:
-			h.mu.Lock()
-			s, n := h.start, len(h.subs)
+		case <-f.wake:
+			f.mu.Lock()
+			s, n := f.start, len(f.subs)
 			if consumer == nil && s != nil && n == 0 {
-				h.start, s = nil, nil // its subscribers left before it began
+				f.start, s = nil, nil // its subscribers left before it began
 			}
-			h.mu.Unlock()
+			f.mu.Unlock()
 			if consumer == nil && s != nil {
 				var err error
-				if consumer, cancel, err = h.startConsumer(ctx, conn, qc); err != nil {
+				if consumer, cancel, err = f.startConsumer(ctx, conn, qc); err != nil {
 					if ctx.Err() == nil {
-						h.logger.Error("live updates: start consumer; closing the live streams", "error", err)
+						f.logger.Error(f.what+": start consumer; closing the subscriptions", "error", err)
 					}
-					h.mu.Lock()
-					h.start = nil
-					h.mu.Unlock()
+					f.mu.Lock()
+					f.start = nil
+					f.mu.Unlock()
 					s.err = err
 					close(s.ready)
 					continue
 				}
 				ended = consumer.Done
 				close(s.ready)
-				h.mu.Lock()
-				n = len(h.subs)
-				h.mu.Unlock()
+				f.mu.Lock()
+				n = len(f.subs)
+				f.mu.Unlock()
 			}
 			if consumer != nil {
 				if n == 0 {
@@ -179,108 +248,114 @@ func (h *Hub) run(ctx context.Context, conn *bus.Conn, qc bus.QueueConfig) {
 	}
 }
 
-// startConsumer declares, binds and consumes the hub's queue, waiting at most
-// startTimeout. The consumer runs until ctx is done or cancel is called.
-func (h *Hub) startConsumer(ctx context.Context, conn *bus.Conn, qc bus.QueueConfig) (*bus.Consumer, context.CancelFunc, error) {
+// startConsumer declares, binds and consumes the queue, waiting at most startTimeout. The
+// consumer runs until ctx is done or cancel is called.
+func (f *fanout[T]) startConsumer(ctx context.Context, conn *bus.Conn, qc bus.QueueConfig) (*bus.Consumer, context.CancelFunc, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	timer := time.AfterFunc(startTimeout, cancel)
-	consumer, err := conn.Consume(cctx, qc, h.handle)
+	consumer, err := conn.Consume(cctx, qc, f.handle)
 	if !timer.Stop() && err == nil { // timed out just as it started: cancel stops it
 		<-consumer.Done
 		err = context.Canceled
 	}
 	if err != nil {
 		cancel()
-		return nil, nil, fmt.Errorf("consume events (waited at most %s): %w", startTimeout, err)
+		return nil, nil, fmt.Errorf("consume %s (waited at most %s): %w", qc.Exchange, startTimeout, err)
 	}
 	return consumer, cancel, nil
 }
 
-func (h *Hub) handle(ctx context.Context, d bus.Delivery) error {
-	var e event.Stored
-	if err := json.Unmarshal(d.Body, &e); err != nil || e.Type == "" {
-		h.logger.WarnContext(ctx, "live updates: malformed event dropped", "routing_key", d.RoutingKey, "error", err)
+func (f *fanout[T]) handle(ctx context.Context, d bus.Delivery) error {
+	m, err := f.decode(d.Body)
+	if err != nil {
+		f.logger.WarnContext(ctx, f.what+": malformed message dropped", "routing_key", d.RoutingKey, "error", err)
 		return nil
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for ch := range h.subs {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch := range f.subs {
 		select {
-		case ch <- e:
-		default:
-			h.logger.WarnContext(ctx, "live updates: slow browser missed an event", "event_type", e.Type, "position", e.Position)
+		case ch <- m:
+		default: // it would miss this one: end its subscription, so that it knows
+			f.logger.WarnContext(ctx, f.what+": a subscriber fell behind; closing its subscription", "routing_key", d.RoutingKey)
+			delete(f.subs, ch)
+			close(ch)
 		}
 	}
 	return nil
 }
 
-// Subscribe returns a channel of every event the hub receives from now on. It starts the
-// hub's consumer if none runs, and returns once the queue is bound and consuming, so that
-// every event published after Subscribe returned reaches the channel: read the state that
-// the caller sends first (ServeSSE's initial) after Subscribe.
-//
-// The channel is closed when ctx is done (call it with the request's context) or the hub
-// stops. It is returned closed when the consumer cannot start (the broker is down: the
-// start is logged, and the browser's EventSource connects again later), when ctx ends
-// before the consumer consumes, or after Run's ctx is done. Before Run, Subscribe waits
-// for Run or ctx.
-func (h *Hub) Subscribe(ctx context.Context) <-chan event.Stored {
-	ch := make(chan event.Stored, subscriberBuffer)
-	h.mu.Lock()
+// resumed is called by the consumer when it consumes again after a dropped connection:
+// what was published meanwhile never reached the queue, so every subscription ends.
+func (f *fanout[T]) resumed() {
+	f.logger.Warn(f.what + ": consumer resumed after a lost connection; closing the subscriptions, which may have missed messages")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closeAll()
+}
+
+// subscribe is Hub.Subscribe for this fanout; ok reports whether the channel was open
+// when it returned (the consumer consumes).
+func (f *fanout[T]) subscribe(ctx context.Context) (_ <-chan T, ok bool) {
+	ch := make(chan T, subscriberBuffer)
+	f.mu.Lock()
 	select {
-	case <-h.done:
-		h.mu.Unlock()
+	case <-f.done:
+		f.mu.Unlock()
 		close(ch)
-		return ch
+		return ch, false
 	default:
 	}
-	h.subs[ch] = struct{}{}
-	if h.start == nil {
-		h.start = &consumerStart{ready: make(chan struct{})}
+	f.subs[ch] = struct{}{}
+	if f.start == nil {
+		f.start = &consumerStart{ready: make(chan struct{})}
 	}
-	s := h.start
-	h.signal()
-	h.mu.Unlock()
+	s := f.start
+	f.signal()
+	f.mu.Unlock()
 
-	context.AfterFunc(ctx, func() { h.unsubscribe(ch) })
+	context.AfterFunc(ctx, func() { f.unsubscribe(ch) })
 	select {
 	case <-s.ready:
 		if s.err != nil {
-			h.unsubscribe(ch)
+			f.unsubscribe(ch)
+			return ch, false
 		}
+		return ch, true
 	case <-ctx.Done():
-		h.unsubscribe(ch)
-	case <-h.done: // Run's goroutine closed ch
+		f.unsubscribe(ch)
+	case <-f.done: // run's goroutine closed ch
 	}
-	return ch
+	return ch, false
 }
 
 // unsubscribe removes ch and closes it, unless that was done already.
-func (h *Hub) unsubscribe(ch chan event.Stored) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.subs[ch]; !ok {
+func (f *fanout[T]) unsubscribe(ch chan T) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.subs[ch]; !ok {
 		return
 	}
-	delete(h.subs, ch)
+	delete(f.subs, ch)
 	close(ch)
-	if len(h.subs) == 0 {
-		h.signal()
+	if len(f.subs) == 0 {
+		f.signal()
 	}
 }
 
-// closeAll removes and closes every subscription. h.mu must be held.
-func (h *Hub) closeAll() {
-	for ch := range h.subs {
-		delete(h.subs, ch)
+// closeAll removes and closes every subscription. f.mu must be held.
+func (f *fanout[T]) closeAll() {
+	for ch := range f.subs {
+		delete(f.subs, ch)
 		close(ch)
 	}
+	f.signal() // no subscribers: the idle grace begins
 }
 
-// signal tells Run's goroutine that the subscribers changed, without waiting.
-func (h *Hub) signal() {
+// signal tells run's goroutine that the subscribers changed, without waiting.
+func (f *fanout[T]) signal() {
 	select {
-	case h.wake <- struct{}{}:
+	case f.wake <- struct{}{}:
 	default:
 	}
 }

@@ -45,3 +45,31 @@ func TestLoggingRecoversAPanic(t *testing.T) {
 		t.Errorf("got request log %v, want /products with status 500", request)
 	}
 }
+
+// A page's request gets an id, in its response and its access log line, and the API calls
+// the page makes carry the same id to the gateway.
+func TestLoggingGivesTheAPICallsThePagesRequestID(t *testing.T) {
+	var sent string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent = r.Header.Get("X-Request-Id")
+		w.Write([]byte("{}"))
+	}))
+	defer api.Close()
+	client := web.NewClient(api.URL, api.Client())
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := client.Do(r.Context(), "", http.MethodGet, "/product/categories", nil, nil); err != nil {
+			t.Errorf("API call: %v", err)
+		}
+	})
+	var logs bytes.Buffer
+	w := httptest.NewRecorder()
+	web.Logging(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))(page).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+
+	id := w.Header().Get("X-Request-Id")
+	if id == "" || sent != id {
+		t.Errorf("the page answered X-Request-Id %q and the API got %q, want the same id", id, sent)
+	}
+	if !strings.Contains(logs.String(), `"request_id":"`+id+`"`) {
+		t.Errorf("the access log %s lacks request_id %q", logs.String(), id)
+	}
+}

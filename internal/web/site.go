@@ -9,6 +9,7 @@ import (
 
 	"github.com/a-h/templ"
 
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/middleware"
 )
 
@@ -172,13 +173,17 @@ func Protect(s *Site, h http.Handler) http.Handler {
 	return cop.Handler(h)
 }
 
-// Logging logs each request once it is answered, with its status and duration, and turns
-// a panic in a handler into a logged 500 (middleware.Recover: logged with the stack).
+// Logging gives each request an id (middleware.RequestID: the browser's X-Request-Id if
+// clean, else a new one; Client sends it on to the API, so the gateway's and the services'
+// log lines of the calls a page makes carry it too), logs each request once it is
+// answered, with its id, status and duration, and turns a panic in a handler into a
+// logged 500 (middleware.Recover: logged with the stack).
 func Logging(logger *slog.Logger) func(http.Handler) http.Handler {
 	recoverPanics := middleware.Recover(logger, nil)
+	requestIDs := middleware.RequestID(idgen.NewSequence())
 	return func(next http.Handler) http.Handler {
 		next = recoverPanics(next)
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return requestIDs(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 			defer func() {
@@ -187,10 +192,11 @@ func Logging(logger *slog.Logger) func(http.Handler) http.Handler {
 					level = slog.LevelWarn
 				}
 				logger.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path,
-					"status", sw.status, "duration_ms", time.Since(start).Milliseconds())
+					"status", sw.status, "duration_ms", time.Since(start).Milliseconds(),
+					"request_id", middleware.GetRequestID(r.Context()))
 			}()
 			next.ServeHTTP(sw, r)
-		})
+		}))
 	}
 }
 

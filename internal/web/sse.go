@@ -2,15 +2,17 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
 
-	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
@@ -19,23 +21,188 @@ import (
 type SSEMessage struct {
 	Event string
 	HTML  templ.Component
+	// Key names what the message shows, for an Outbox: a message waiting to be sent is
+	// replaced by a later one with the same key. Empty means Event: the latest state of
+	// one swap target is all a browser needs. Messages that add something (a new row,
+	// an item of a feed) need keys of their own ("order-new-<id>").
+	Key string
+	// Once sends the message at most once per Outbox (by key): a row that is added must
+	// not be added twice when its announcement comes twice.
+	Once bool
 }
 
-// SSERenderer turns one event from the bus into the messages for one browser; it returns
-// none for an event that browser must not see (another customer's order). ctx is the
-// request's.
-type SSERenderer func(ctx context.Context, e event.Stored) []SSEMessage
+// frame is a message formatted for the stream, with its key.
+type frame struct {
+	key  string
+	data []byte
+	once bool
+}
 
-// ServeSSE answers r with a text/event-stream: for each event of events it sends what
-// render returns, as "event: <name>\ndata: <html line>\n...\n\n", and a keep-alive
-// comment every keepAlive (default 20 s) so proxies keep the connection open. It returns
-// when the browser goes, or events is closed (the hub stopped, or could not start
-// consuming: then the browser's EventSource connects again).
+// formatFrames renders msgs; a message that fails to render is left out (a component
+// that fails is a bug, logged by whoever made it).
+func formatFrames(ctx context.Context, msgs []SSEMessage) []frame {
+	frames := make([]frame, 0, len(msgs))
+	for _, m := range msgs {
+		b, err := FormatSSE(ctx, m)
+		if err != nil {
+			continue
+		}
+		frames = append(frames, frame{key: cmp.Or(m.Key, m.Event), data: b, once: m.Once})
+	}
+	return frames
+}
+
+// Outbox holds what one browser's stream has yet to send: the latest message per key, in
+// the order they were put (coalescing). A browser that reads slowly gets the latest
+// state of each thing it follows when it catches up, instead of every state in between,
+// and nothing is lost silently: when more than its limit of keys wait, the outbox either
+// replaces them all by its gap message (a feed: "you missed events, reload") or, without
+// one, closes, so that ServeSSE ends the stream, the browser's EventSource connects again,
+// and the page's stream starts again with the current state.
 //
-// initial is sent first, right after the stream opens: the current state of what the page
-// follows, read AFTER events was subscribed, so that a change made between the page's
-// render and the stream's start is not missed (it is in initial, or it comes as an event).
-func ServeSSE(w http.ResponseWriter, r *http.Request, events <-chan event.Stored, keepAlive time.Duration, render SSERenderer, initial ...SSEMessage) {
+// It is safe for concurrent use: any number of goroutines put, one (ServeSSE) takes.
+type Outbox struct {
+	limit int
+	gap   []frame // sent instead of what overflowed; nil: close instead
+
+	mu     sync.Mutex
+	keys   []string            // waiting, in order
+	frames map[string][]byte   // key → the latest frame
+	once   map[string]struct{} // keys of the Once messages put (at most maxOnce)
+	closed bool
+	wake   chan struct{} // holds a value when something waits or the outbox closed
+}
+
+// maxOnce bounds the keys of Once messages an Outbox remembers.
+const maxOnce = 10000
+
+// NewOutbox returns an outbox that holds at most limit keys (at least 1). gap, if not
+// nil, is what it sends instead of the waiting messages when more would wait; with nil it
+// closes then.
+func NewOutbox(limit int, gap *SSEMessage) *Outbox {
+	o := &Outbox{limit: max(limit, 1), frames: map[string][]byte{}, once: map[string]struct{}{},
+		wake: make(chan struct{}, 1)}
+	if gap != nil {
+		o.gap = formatFrames(context.Background(), []SSEMessage{*gap})
+	}
+	return o
+}
+
+// Send renders msgs and puts them in the outbox, after what waits; a message whose key
+// waits replaces it, and moves to the end with it: a later state of a row goes after the
+// message that adds the row, if that came in between. On a closed outbox it does nothing.
+func (o *Outbox) Send(ctx context.Context, msgs ...SSEMessage) {
+	o.put(formatFrames(ctx, msgs), false)
+}
+
+// SendFirst is Send for the state a stream starts with: msgs go before what waits, in
+// their order; for a message whose key waits already, the waiting one (read later) is
+// kept, and moved to msgs' place.
+func (o *Outbox) SendFirst(ctx context.Context, msgs ...SSEMessage) {
+	o.put(formatFrames(ctx, msgs), true)
+}
+
+func (o *Outbox) put(frames []frame, first bool) {
+	if len(frames) == 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	var front []string
+	for _, f := range frames {
+		if f.once {
+			if _, put := o.once[f.key]; put {
+				continue
+			}
+			if len(o.once) >= maxOnce {
+				clear(o.once)
+			}
+			o.once[f.key] = struct{}{}
+		}
+		if _, waiting := o.frames[f.key]; waiting {
+			if first { // what waits was read later: it keeps its content and goes first
+				o.keys = slices.DeleteFunc(o.keys, func(k string) bool { return k == f.key })
+				front = append(front, f.key)
+			} else { // the later state goes after what came meanwhile (a row it updates, say)
+				o.keys = append(slices.DeleteFunc(o.keys, func(k string) bool { return k == f.key }), f.key)
+				o.frames[f.key] = f.data
+			}
+			continue
+		}
+		o.frames[f.key] = f.data
+		if first {
+			front = append(front, f.key)
+		} else {
+			o.keys = append(o.keys, f.key)
+		}
+	}
+	if first {
+		o.keys = append(front, o.keys...)
+	}
+	if len(o.keys) > o.limit {
+		clear(o.frames)
+		o.keys = o.keys[:0]
+		if o.gap == nil {
+			o.closed = true
+		} else {
+			for _, g := range o.gap {
+				o.keys = append(o.keys, g.key)
+				o.frames[g.key] = g.data
+			}
+		}
+	}
+	o.signal()
+}
+
+// Close closes the outbox: what waits is still sent, then ServeSSE ends the stream.
+// Close is idempotent.
+func (o *Outbox) Close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+	o.signal()
+}
+
+// take removes and returns what waits, and whether the outbox is still open; adds says
+// that a Once message (one that adds an element) is among them.
+func (o *Outbox) take() (frames [][]byte, adds, open bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	frames = make([][]byte, 0, len(o.keys))
+	for _, k := range o.keys {
+		frames = append(frames, o.frames[k])
+		_, once := o.once[k]
+		adds = adds || once
+	}
+	o.keys = o.keys[:0]
+	clear(o.frames)
+	return frames, adds, !o.closed
+}
+
+// settlePause is how long ServeSSE waits after sending a message that adds an element
+// (a Once message, e.g. a new row) before it sends more. htmx registers the SSE listeners
+// of swapped-in content only when it settles it, 20 ms later (htmx.config
+// .defaultSettleDelay): a message for the new element sent sooner would find no listener,
+// and the element would keep the state it was added with. What comes meanwhile waits,
+// coalesced, and goes together after the pause.
+const settlePause = 50 * time.Millisecond
+
+func (o *Outbox) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ServeSSE answers r with a text/event-stream of what out holds, as it comes: each
+// message as "event: <name>\ndata: <html line>\n...\n\n", and a keep-alive comment every
+// keepAlive (default 20 s) so proxies keep the connection open. It returns when the
+// browser goes, or out is closed and sent (the hub stopped or missed something: then the
+// browser's EventSource connects again).
+func ServeSSE(w http.ResponseWriter, r *http.Request, out *Outbox, keepAlive time.Duration) {
 	gone := telemetry.SSEClient(r.Context()) // msdemo_sse_clients, while the stream is open
 	defer gone()
 	if keepAlive <= 0 {
@@ -50,43 +217,34 @@ func ServeSSE(w http.ResponseWriter, r *http.Request, events <-chan event.Stored
 	if _, err := fmt.Fprint(w, ": connected\n\n"); err != nil {
 		return
 	}
-	for _, m := range initial {
-		if b, err := FormatSSE(r.Context(), m); err == nil {
-			if _, err := w.Write(b); err != nil {
-				return
-			}
-		}
-	}
-	if rc.Flush() != nil {
-		return
-	}
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
 	ctx := r.Context()
 	for {
+		frames, adds, open := out.take()
+		for _, b := range frames {
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+		}
+		if rc.Flush() != nil || !open {
+			return
+		}
+		if adds {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(settlePause):
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
 			}
-		case e, ok := <-events:
-			if !ok {
-				return
-			}
-			for _, m := range render(ctx, e) {
-				b, err := FormatSSE(ctx, m)
-				if err != nil {
-					continue // a component that fails to render is a bug logged by its renderer
-				}
-				if _, err := w.Write(b); err != nil {
-					return
-				}
-			}
-			if rc.Flush() != nil {
-				return
-			}
+		case <-out.wake:
 		}
 	}
 }

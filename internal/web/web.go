@@ -5,7 +5,9 @@
 // layout and form components (templ), flash messages, friendly error pages, the render
 // helper, a JSON client for the gateway's REST API with the resources both sites show
 // (Category, Product, Customer, Order), the order view both sites render (OrderView), and
-// the hub that pushes bus events to browsers as Server-Sent Events.
+// the hub that pushes the bus to browsers as Server-Sent Events: stored events for a raw
+// feed, and the live views, which its Follower reads once per announced change for every
+// browser that follows them (docs/live-views.md).
 //
 // A site brings its own pages and rules. Its Run calls RunSite with a SiteSpec, whose
 // NewHandler (the site's NewServer, in its routes.go) lists the pages:

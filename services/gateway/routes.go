@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/middleware"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/telemetry"
@@ -27,7 +28,7 @@ type server struct {
 	tokens    *tokenCache
 	table     *registry.Table
 	upstreams *upstreams
-	ids       *middleware.IDs
+	ids       *idgen.Sequence
 	logger    *slog.Logger
 	metrics   *telemetry.Component // nil: none
 }
@@ -39,7 +40,7 @@ func newServer(table *registry.Table, tokenKey auth.Key, timeout time.Duration, 
 		tokens:    &tokenCache{claims: make(map[string]auth.Claims)},
 		table:     table,
 		upstreams: newUpstreams(timeout),
-		ids:       middleware.NewIDs(),
+		ids:       idgen.NewSequence(),
 		logger:    logger,
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
+	"github.com/msdemo/msdemo/internal/view"
 )
 
 // Config is what the order service needs.
@@ -71,8 +72,9 @@ func (cfg Config) withDefaults() Config {
 }
 
 // Run runs the order service until ctx is done: it opens the read model, listens, catches
-// up with the event store and follows it (deciding the saga as it goes), sweeps timed-out
-// orders, and serves the API (503 until caught up). It returns an error if it cannot start
+// up with the event store and follows it (deciding the saga as it goes), announces each
+// order it changed on the view exchange (view.ExchangeFor the event exchange; announce.go),
+// sweeps timed-out orders, and serves the API (503 until caught up). It returns an error if it cannot start
 // or a part of it fails.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	cfg = cfg.withDefaults()
@@ -96,9 +98,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	saga.metrics.DecidesOrders()
 	sub := eventclient.Subscription{Name: cfg.Subscription, Types: eventTypes, Progress: rt.Progress, CaughtUp: caughtUp}
 	h := newServer(logger, rt, store, saga.watch, ready)
+	ann := newAnnouncer(rt.Bus, view.ExchangeFor(cmp.Or(cfg.Service.Exchange, event.Exchange)), store, logger)
 	return rt.Serve(ctx, h,
+		func(ctx context.Context) error { return ann.run(ctx, caughtUp) },
 		func(ctx context.Context) error {
-			if err := rt.Events.Subscribe(ctx, sub, saga, logger); err != nil {
+			if err := rt.Events.Subscribe(ctx, sub, ann.readModel(saga), logger); err != nil {
 				return fmt.Errorf("follow the event store: %w", err)
 			}
 			return nil
