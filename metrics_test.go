@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -139,6 +141,30 @@ func TestMetricsAfterAnOrder(t *testing.T) {
 	if lag := value(after, "msdemo_subscription_lag_events", "component", registry.Accounting); lag < 0 {
 		t.Errorf("accounting's lag: got %v, want >= 0", lag)
 	}
+
+	// A browser on the admin's live feed is an SSE client while its stream is open.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.PostForm(s.urls[registry.Admin]+"/login", url.Values{"username": {"admin"},
+		"password": {adminPassword}, "next": {"/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	streamCtx, closeStream := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(streamCtx, http.MethodGet, s.urls[registry.Admin]+"/events/feed", nil)
+	stream, err := browser.Do(req)
+	if err != nil || stream.StatusCode != http.StatusOK || stream.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET /events/feed of the admin site: got %v %v, want 200 text/event-stream", stream, err)
+	}
+	testenv.Eventually(t, 10*time.Second, "msdemo_sse_clients{component=admin} is 1", func() bool {
+		return value(s.scrape(), "msdemo_sse_clients", "component", registry.Admin) == 1
+	})
+	closeStream()
+	stream.Body.Close()
+	testenv.Eventually(t, 10*time.Second, "msdemo_sse_clients{component=admin} is 0 again", func() bool {
+		return value(s.scrape(), "msdemo_sse_clients", "component", registry.Admin) == 0
+	})
 
 	// /metrics has its own listener: neither the gateway nor a component serves it.
 	for _, name := range []string{registry.Gateway, registry.Order, registry.Storefront} {

@@ -40,7 +40,10 @@
 //     504 upstream did not answer within Config.RequestTimeout.
 //
 // Besides the proxy it serves GET /healthz, GET /registry (the live instances and the
-// static fallbacks, for the admin site; managers only) and GET /openapi.yaml.
+// static fallbacks, for the admin site; managers only) and GET /openapi.yaml. Every
+// request it answers is measured (Config.Metrics) under its policy pattern, e.g.
+// route="/product/products/{id}", or "unmatched"; its own metrics are served by the
+// process on METRICS_ADDR, never through the gateway.
 package gateway
 
 import (
