@@ -18,6 +18,7 @@ import (
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
+	"github.com/msdemo/msdemo/internal/telemetry"
 	"github.com/msdemo/msdemo/services/accounting"
 	"github.com/msdemo/msdemo/services/customer"
 	"github.com/msdemo/msdemo/services/gateway"
@@ -60,17 +61,24 @@ type config struct {
 	StartCreditCents int64
 	// SagaTimeout is how long an order may stay pending (SAGA_TIMEOUT, default 30s).
 	SagaTimeout time.Duration
+	// MetricsAddr is where the process serves GET /metrics (METRICS_ADDR; unset:
+	// telemetry.DefaultAddr, 127.0.0.1:9464; set to "": no metrics and no listener).
+	MetricsAddr string
+	// Metrics holds the components' metrics, made by runComponents when MetricsAddr is
+	// set; nil records none.
+	Metrics *telemetry.Metrics
 }
 
 // components maps each -target name (registry.Components) to the function that runs it.
 var components = map[string]func(ctx context.Context, cfg config, logger *slog.Logger) error{
 	registry.EventStore: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return eventstore.Run(ctx, eventstore.Config{Addr: cfg.Addr[registry.EventStore], RabbitMQURL: cfg.RabbitMQURL,
-			MongoURI: cfg.MongoURI, DataDir: cfg.DataDir, AdvertiseURL: cfg.AdvertiseURL}, logger)
+			MongoURI: cfg.MongoURI, DataDir: cfg.DataDir, AdvertiseURL: cfg.AdvertiseURL,
+			Metrics: cfg.Metrics.For(registry.EventStore)}, logger)
 	},
 	registry.Gateway: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return gateway.Run(ctx, gateway.Config{Addr: cfg.Addr[registry.Gateway], RabbitMQURL: cfg.RabbitMQURL,
-			Static: cfg.Upstreams, TokenKey: cfg.TokenKey}, logger)
+			Static: cfg.Upstreams, TokenKey: cfg.TokenKey, Metrics: cfg.Metrics.For(registry.Gateway)}, logger)
 	},
 	registry.Customer: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return customer.Run(ctx, customerConfig(cfg), logger)
@@ -87,12 +95,12 @@ var components = map[string]func(ctx context.Context, cfg config, logger *slog.L
 	registry.Storefront: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return storefront.Run(ctx, storefront.Config{Addr: cfg.Addr[registry.Storefront], GatewayURL: cfg.GatewayURL,
 			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":storefront:session:",
-			RabbitMQURL: cfg.RabbitMQURL}, logger)
+			RabbitMQURL: cfg.RabbitMQURL, Metrics: cfg.Metrics.For(registry.Storefront)}, logger)
 	},
 	registry.Admin: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return admin.Run(ctx, admin.Config{Addr: cfg.Addr[registry.Admin], GatewayURL: cfg.GatewayURL,
 			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":admin:session:",
-			RabbitMQURL: cfg.RabbitMQURL}, logger)
+			RabbitMQURL: cfg.RabbitMQURL, Metrics: cfg.Metrics.For(registry.Admin)}, logger)
 	},
 }
 
@@ -116,7 +124,8 @@ var rebuilders = map[string]func(ctx context.Context, cfg config, logger *slog.L
 // serviceConfig is the frame configuration of the backend service name.
 func serviceConfig(cfg config, name string) service.Config {
 	return service.Config{Name: name, Addr: cfg.Addr[name], AdvertiseURL: cfg.AdvertiseURL,
-		RabbitMQURL: cfg.RabbitMQURL, EventstoreURL: cfg.EventstoreURL, TokenKey: cfg.TokenKey}
+		RabbitMQURL: cfg.RabbitMQURL, EventstoreURL: cfg.EventstoreURL, TokenKey: cfg.TokenKey,
+		Metrics: cfg.Metrics.For(name)}
 }
 
 func customerConfig(cfg config) customer.Config {
@@ -141,9 +150,11 @@ func productConfig(cfg config) product.Config {
 
 func componentNames() []string { return slices.Sorted(maps.Keys(components)) }
 
-// loadConfig reads the configuration, with defaults that work where the servers run on this
-// machine, and reports every problem at once.
-func loadConfig(getenv func(string) string) (config, error) {
+// loadConfig reads the configuration from lookupEnv, with defaults that work where the
+// servers run on this machine, and reports every problem at once. A variable set to ""
+// counts as unset, but for METRICS_ADDR, where "" turns metrics off.
+func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
+	getenv := func(name string) string { v, _ := lookupEnv(name); return v }
 	cfg := config{
 		RabbitMQURL:   cmp.Or(getenv("RABBITMQ_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
 		MongoURI:      getenv("MONGODB_URI"),
@@ -156,6 +167,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Namespace:     cmp.Or(getenv("MSDEMO_NAMESPACE"), "msdemo"),
 		Addr:          map[string]string{},
 		Upstreams:     map[string]string{},
+		MetricsAddr:   telemetry.DefaultAddr,
+	}
+	if v, ok := lookupEnv("METRICS_ADDR"); ok {
+		cfg.MetricsAddr = v
 	}
 	var problems []error
 	if !namespacePattern.MatchString(cfg.Namespace) {

@@ -23,7 +23,7 @@ func TestComponentsAreTheRegistrys(t *testing.T) {
 	if got := slices.Sorted(maps.Keys(rebuilders)); !slices.Equal(got, subscribers) {
 		t.Errorf("rebuilders: got %v, want registry.Subscribers() %v", got, subscribers)
 	}
-	cfg, err := loadConfig(func(name string) string { return map[string]string{"ORDER_ADDR": ":7003"}[name] })
+	cfg, err := loadConfig(mapEnv(map[string]string{"ORDER_ADDR": ":7003"}))
 	if err != nil {
 		t.Fatal(err)
 	}

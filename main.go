@@ -29,25 +29,27 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/seed"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.LookupEnv, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "msdemo:", err)
 		os.Exit(1)
 	}
 }
 
-// run parses args, loads the configuration from getenv, and runs what was asked until ctx
-// is done.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+// run parses args, loads the configuration from lookupEnv (os.LookupEnv: a variable set
+// to "" differs from an unset one for METRICS_ADDR), and runs what was asked until ctx is
+// done.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, args[1:])
 	}
 	if len(args) > 0 && args[0] == "seed" {
-		return seedShop(ctx, getenv, stderr)
+		return seedShop(ctx, lookupEnv, stderr)
 	}
 	command := "run"
 	if len(args) > 0 && args[0] == "rebuild" {
@@ -69,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		names = []string{*target}
 	}
-	cfg, err := loadConfig(getenv)
+	cfg, err := loadConfig(lookupEnv)
 	if err != nil {
 		return err
 	}
@@ -84,11 +86,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 }
 
 // runComponents starts the named components and waits for all of them. When one fails, the
-// others are stopped, and the first error is returned.
+// others are stopped, and the first error is returned. Unless cfg.MetricsAddr is empty, it
+// first listens there (a busy port fails at once) and serves the metrics of all of them at
+// GET /metrics (package telemetry) meanwhile.
 func runComponents(ctx context.Context, cfg config, names []string, logger *slog.Logger) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
+	if cfg.MetricsAddr != "" {
+		ln, err := telemetry.Listen(cfg.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		cfg.Metrics = telemetry.New()
+		wg.Go(func() {
+			if err := cfg.Metrics.Serve(ctx, ln, logger); err != nil && ctx.Err() == nil {
+				logger.Error("metrics failed", "error", err)
+				cancel(err)
+			}
+		})
+	}
 	for _, name := range names {
 		c := components[name]
 		log := logger.With("component", name)
@@ -124,8 +141,8 @@ func rebuild(ctx context.Context, cfg config, names []string, logger *slog.Logge
 }
 
 // seedShop loads the demo catalog and customers through the gateway of a running shop.
-func seedShop(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := loadConfig(getenv)
+func seedShop(ctx context.Context, lookupEnv func(string) (string, bool), stderr io.Writer) error {
+	cfg, err := loadConfig(lookupEnv)
 	if err != nil {
 		return err
 	}

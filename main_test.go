@@ -43,7 +43,7 @@ func TestAllInOneStartsAndStops(t *testing.T) {
 	t.Parallel()
 	bin := systest.Binary(t)
 	dataDir := t.TempDir()
-	env := []string{"DATA_DIR=" + dataDir, "RABBITMQ_URL=" + testenv.VHost(t), "LOG_LEVEL=info"}
+	env := []string{"DATA_DIR=" + dataDir, "RABBITMQ_URL=" + testenv.VHost(t), "LOG_LEVEL=info", "METRICS_ADDR="}
 	urls := map[string]string{}
 	for name := range components {
 		addr := testenv.FreeAddr(t)
@@ -120,10 +120,18 @@ func TestAllInOneStartsAndStops(t *testing.T) {
 	}
 }
 
+// mapEnv is an os.LookupEnv over env.
+func mapEnv(env map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := env[name]
+		return v, ok
+	}
+}
+
 func TestUnknownTargetIsAnError(t *testing.T) {
 	t.Parallel()
 	var stderr bytes.Buffer
-	err := run(t.Context(), []string{"-target=nope"}, func(string) string { return "" }, &stderr)
+	err := run(t.Context(), []string{"-target=nope"}, mapEnv(nil), &stderr)
 	if err == nil || !strings.Contains(err.Error(), "unknown -target") {
 		t.Fatalf("got %v, want an unknown -target error", err)
 	}
@@ -135,9 +143,9 @@ func TestBadTokenKeyIsAnError(t *testing.T) {
 	t.Parallel()
 	for _, key := range []string{strings.Repeat("00", 32), strings.Repeat("ab", 31), strings.Repeat("ab", 32) + ",00"} {
 		for _, target := range append(componentNames(), "all") {
-			env := map[string]string{"MSDEMO_TOKEN_KEY": key, "DATA_DIR": t.TempDir()}
+			env := map[string]string{"MSDEMO_TOKEN_KEY": key, "DATA_DIR": t.TempDir(), "METRICS_ADDR": ""}
 			var stderr bytes.Buffer
-			err := run(t.Context(), []string{"-target=" + target}, func(k string) string { return env[k] }, &stderr)
+			err := run(t.Context(), []string{"-target=" + target}, mapEnv(env), &stderr)
 			if err == nil || !strings.Contains(err.Error(), "MSDEMO_TOKEN_KEY") {
 				t.Errorf("-target=%s with MSDEMO_TOKEN_KEY=%s: got %v, want an error naming MSDEMO_TOKEN_KEY", target, key, err)
 			}

@@ -59,7 +59,8 @@ func startShop(t *testing.T, sagaTimeout time.Duration) *shop {
 		procs: map[string]*exec.Cmd{}, exited: map[string]chan struct{}{}, output: map[string]*lockedBuffer{}}
 	s.dataDir = t.TempDir()
 	s.env = []string{"DATA_DIR=" + s.dataDir, "RABBITMQ_URL=" + s.vhost, "MSDEMO_NAMESPACE=" + namespace,
-		"MSDEMO_ADMIN_PASSWORD=" + adminPassword, "SAGA_TIMEOUT=" + sagaTimeout.String(), "LOG_LEVEL=info"}
+		"MSDEMO_ADMIN_PASSWORD=" + adminPassword, "SAGA_TIMEOUT=" + sagaTimeout.String(), "LOG_LEVEL=info",
+		"METRICS_ADDR="} // one process per component: they would share the default port
 	for _, name := range backendComponents {
 		addr := testenv.FreeAddr(t)
 		s.env = append(s.env, strings.ToUpper(name)+"_ADDR="+addr)

@@ -112,6 +112,15 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 		return nil, err
 	}
 	env = append(env, "GATEWAY_URL=http://"+s.proxy.addr(), "EVENTSTORE_URL=http://"+s.addr[registry.EventStore])
+	// Metrics are on, as in production, on a free port unless METRICS_ADDR says otherwise
+	// ("" for off: the bench's metrics on/off comparison).
+	if _, set := os.LookupEnv("METRICS_ADDR"); !set {
+		a, err := testenv.FreeLoopbackAddr()
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, "METRICS_ADDR="+a)
+	}
 
 	logger.Info("starting msdemo (all components in one process)", "vhost", s.vhost, "namespace", s.namespace)
 	s.cmd = exec.Command(bin)

@@ -20,6 +20,7 @@ import (
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/registry"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // Config is what the event store needs to run.
@@ -39,6 +40,9 @@ type Config struct {
 	// AdvertiseURL is the URL announced to the gateway; empty means
 	// http://127.0.0.1:<port of Addr>.
 	AdvertiseURL string
+	// Metrics records the event store's metrics (its HTTP requests, bus, commits); nil
+	// records none.
+	Metrics *telemetry.Component
 
 	// holdPublishing stores without publishing, as a process that died between the two
 	// would (tests only).
@@ -71,7 +75,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("load event store: %w", err)
 	}
 
-	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, bus.WithName(registry.EventStore))
+	store.metrics = cfg.Metrics
+	store.metrics.StoreOpened(store.Head())
+	dialOpts := []bus.DialOption{bus.WithName(registry.EventStore)}
+	if cfg.Metrics != nil {
+		dialOpts = append(dialOpts, bus.WithObserver(cfg.Metrics))
+	}
+	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, dialOpts...)
 	if err != nil {
 		return err
 	}
@@ -117,7 +127,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 	})
 
-	srv := &http.Server{Handler: newServer(store, pub, logger), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: cfg.Metrics.HTTP(newServer(store, pub, logger)), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("event store ready", "addr", ln.Addr().String(), "store_id", store.ID(), "head", store.Head())

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // Limits of one writer batch: the commit document must stay well inside MongoDB's 16 MiB.
@@ -37,6 +38,8 @@ type Store struct {
 	chunks *chunkCache
 	// indexer copies streams into pages; Stream reads how far it got.
 	indexer *follower
+	// metrics records the writer's commits; nil records none. Set before runWriter.
+	metrics *telemetry.Component
 
 	mu  sync.RWMutex
 	idx *index
@@ -278,6 +281,7 @@ func (s *Store) commit(ctx context.Context, batch []*appendJob) {
 	}
 
 	if len(events) > 0 {
+		start := time.Now()
 		if err := s.db.insertCommit(ctx, events); err != nil {
 			s.logger.Error("store commit", "first_position", events[0].Position,
 				"events", len(events), "error", err)
@@ -298,6 +302,7 @@ func (s *Store) commit(ctx context.Context, batch []*appendJob) {
 			}
 			return
 		}
+		s.metrics.Committed(len(batch), len(events), position, time.Since(start))
 		s.extend(x, [][]event.Stored{events})
 	}
 	s.answer(decisions)

@@ -111,7 +111,8 @@ func Dial(ctx context.Context, url string, logger *slog.Logger, opts ...DialOpti
 type DialOption func(*dialOptions)
 
 type dialOptions struct {
-	name string
+	name     string
+	observer Observer
 }
 
 // WithName names the connection (AMQP client property connection_name), so that the
@@ -120,6 +121,43 @@ type dialOptions struct {
 func WithName(name string) DialOption {
 	return func(o *dialOptions) { o.name = name }
 }
+
+// Observer is told what a Conn does, for its metrics (package telemetry's Component is
+// one; the bus itself measures nothing, so that it need not know how the numbers are
+// kept). Its methods are called on the bus's goroutines: they must be quick and safe for
+// concurrent use.
+type Observer interface {
+	// Connected: the first connection is up.
+	Connected()
+	// Published: the broker confirmed n messages (Publish, PublishBatch, a Call's
+	// request, an RPC reply).
+	Published(n int)
+	// Consuming: a consumer of queue started. Consumed: a delivery from queue was
+	// handled and is acked. DeadLettered: a delivery from queue failed for good and was
+	// rejected, into the queue's dead-letter queue, or dropped if it has none. For a
+	// per-instance queue, queue is "<connection name>.instance", the same for every
+	// instance, rather than its generated name.
+	Consuming(queue string)
+	Consumed(queue string)
+	DeadLettered(queue string)
+	// Reconnected: a lost connection was dialled again.
+	Reconnected()
+}
+
+// WithObserver reports what the Conn does to o.
+func WithObserver(o Observer) DialOption {
+	return func(opts *dialOptions) { opts.observer = o }
+}
+
+// noObserver is the Observer of a Conn dialled without one.
+type noObserver struct{}
+
+func (noObserver) Connected()          {}
+func (noObserver) Published(int)       {}
+func (noObserver) Consuming(string)    {}
+func (noObserver) Consumed(string)     {}
+func (noObserver) DeadLettered(string) {}
+func (noObserver) Reconnected()        {}
 
 // Close stops reconnecting, ends consumers (their context is cancelled; in-flight
 // messages are acked or requeued), waits up to 5 s for in-flight publishes, and closes the

@@ -56,6 +56,7 @@ type conn struct {
 	shown  string // without password, for errors and logs
 	name   string
 	logger *slog.Logger
+	obs    Observer
 
 	// life is cancelled by Close; the supervisor, consumers and waiting calls end with it.
 	life context.Context
@@ -91,12 +92,16 @@ func dial(ctx context.Context, rawURL string, logger *slog.Logger, opts ...DialO
 		shown:     redact(rawURL),
 		name:      o.name,
 		logger:    logger,
+		obs:       o.observer,
 		ready:     make(chan struct{}),
 		exchanges: map[string]string{},
 		checked:   map[string]bool{},
 	}
 	if o.name != "" {
 		c.logger = logger.With("connection", o.name)
+	}
+	if c.obs == nil {
+		c.obs = noObserver{}
 	}
 	if _, err := amqp.ParseURI(rawURL); err != nil {
 		return nil, fmt.Errorf("bus: invalid RABBITMQ_URL=%s: %w", c.shown, err)
@@ -119,6 +124,7 @@ func dial(ctx context.Context, rawURL string, logger *slog.Logger, opts ...DialO
 	}
 	c.life, c.stop = context.WithCancel(context.Background())
 	c.setConnection(a)
+	c.obs.Connected()
 	go c.supervise(a)
 	return &Conn{impl: c}, nil
 }
@@ -179,6 +185,7 @@ func (c *conn) reconnect() *amqp.Connection {
 		return nil
 	}
 	c.setConnection(a)
+	c.obs.Reconnected()
 	c.logger.Info("rabbitmq reconnected", "attempts", attempt)
 	return a
 }

@@ -20,6 +20,7 @@ import (
 type consumer struct {
 	c       *conn
 	cfg     QueueConfig
+	label   string // the queue's name for the Observer
 	logger  *slog.Logger
 	process func(ctx context.Context, d amqp.Delivery) // acks or nacks d
 
@@ -51,10 +52,12 @@ func (c *conn) newConsumer(cfg QueueConfig) *consumer {
 	cfg.Backoff = cmp.Or(max(cfg.Backoff, 0), minBackoff)
 	cfg.Concurrency = cmp.Or(max(cfg.Concurrency, 0), 1)
 	cfg.Prefetch = max(cmp.Or(max(cfg.Prefetch, 0), 32), cfg.Concurrency)
+	label := cfg.Name
 	if cfg.Name == "" {
-		cfg.Name = cmp.Or(c.name, "bus") + ".instance." + idgen.Short(16)
+		label = cmp.Or(c.name, "bus") + ".instance"
+		cfg.Name = label + "." + idgen.Short(16)
 	}
-	return &consumer{c: c, cfg: cfg, logger: c.logger.With("queue", cfg.Name)}
+	return &consumer{c: c, cfg: cfg, label: label, logger: c.logger.With("queue", cfg.Name)}
 }
 
 // start declares and consumes the queue, then runs the consumer in its own goroutine until
@@ -73,6 +76,7 @@ func (k *consumer) start(ctx context.Context) (*Consumer, error) {
 		c.consumers.Done()
 		return nil, fmt.Errorf("bus: consume %s: %w", k.cfg.Name, err)
 	}
+	c.obs.Consuming(k.label)
 	done := make(chan struct{})
 	go func() {
 		defer c.consumers.Done()
@@ -270,6 +274,7 @@ func (k *consumer) handle(ctx context.Context, h Handler, d amqp.Delivery) {
 	switch {
 	case err == nil:
 		k.ackHandled(d)
+		k.c.obs.Consumed(k.label)
 	case ctx.Err() != nil: // shutting down: let the next consumer try
 		k.settle(d.Nack(false, true))
 	default: // permanent, or tried MaxAttempts times
@@ -279,6 +284,7 @@ func (k *consumer) handle(ctx context.Context, h Handler, d amqp.Delivery) {
 			log(err).Error("handler failed; dropping (no dead-letter queue)")
 		}
 		k.settle(d.Nack(false, false))
+		k.c.obs.DeadLettered(k.label)
 	}
 }
 

@@ -51,6 +51,7 @@ func (c *conn) publish(ctx context.Context, exchange string, msgs []Routed) erro
 			return fmt.Errorf("bus: publish to %q: %d of %d unconfirmed: %w", exchange, len(msgs), total, err)
 		}
 		n, err := publishOn(ctx, ch, exchange, msgs)
+		c.obs.Published(n)
 		msgs = msgs[n:]
 		if len(msgs) == 0 {
 			return nil

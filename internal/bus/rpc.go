@@ -87,6 +87,8 @@ func (c *conn) call(ctx context.Context, queue string, body []byte) ([]byte, err
 				confirmed = nil
 				if !confirm.Acked() {
 					resend = true
+				} else {
+					c.obs.Published(1)
 				}
 			case <-r.gone:
 				resend = true
@@ -216,6 +218,7 @@ func (c *conn) serve(ctx context.Context, cfg QueueConfig, reply func(ctx contex
 			return
 		}
 		k.settle(d.Ack(false))
+		c.obs.Consumed(k.label)
 	}
 	return k.start(ctx)
 }

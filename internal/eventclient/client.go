@@ -16,6 +16,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // Client talks to one event store. It is safe for concurrent use.
@@ -26,19 +27,33 @@ type Client struct {
 	appendQueue string
 	exchange    string
 	batcher     appendBatcher
+	metrics     *telemetry.Component
+}
+
+// An Option configures New.
+type Option func(*Client)
+
+// WithMetrics records the client's subscriptions in m (msdemo_subscription_position and
+// msdemo_subscription_lag_events); m may be nil.
+func WithMetrics(m *telemetry.Component) Option {
+	return func(c *Client) { c.metrics = m }
 }
 
 // New returns a client that appends over conn and reads from the event store at baseURL.
 // appendQueue and exchange may be empty for the contract's names.
-func New(conn *bus.Conn, baseURL, appendQueue, exchange string) *Client {
+func New(conn *bus.Conn, baseURL, appendQueue, exchange string, opts ...Option) *Client {
 	if appendQueue == "" {
 		appendQueue = event.AppendQueue
 	}
 	if exchange == "" {
 		exchange = event.Exchange
 	}
-	return &Client{bus: conn, baseURL: strings.TrimRight(baseURL, "/"), appendQueue: appendQueue,
+	c := &Client{bus: conn, baseURL: strings.TrimRight(baseURL, "/"), appendQueue: appendQueue,
 		exchange: exchange, http: &http.Client{Timeout: 30 * time.Second}}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
 
 // Append sends req and returns the store's reply. Appends made at the same time share bus

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/msdemo/msdemo/internal/bus"
@@ -52,7 +54,8 @@ type Subscription struct {
 // to the store's head, and then applies the queued and live events, skipping those the
 // feed already gave. An event whose Apply keeps failing ends in the dead-letter queue
 // after the bus's retries; the events after it are applied (a read model that cannot skip
-// one must fail it permanently and stop, which the service's health shows).
+// one must fail it permanently and stop, which the service's health shows). With
+// WithMetrics, it keeps msdemo_subscription_position and _lag_events up to date (measure).
 func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, logger *slog.Logger) error {
 	s := &subscriber{client: c, sub: sub, rm: rm, logger: logger, caughtUp: make(chan struct{})}
 	// The event store declares the exchange too; whoever starts first creates it.
@@ -79,8 +82,44 @@ func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, 
 	if sub.CaughtUp != nil {
 		close(sub.CaughtUp)
 	}
+	var measuring sync.WaitGroup
+	if c.metrics != nil {
+		measuring.Go(func() { s.measure(ctx, consumer.Done) })
+	}
 	<-consumer.Done
+	measuring.Wait()
 	return nil
+}
+
+// measureEvery is how often a subscription with metrics asks the store how far behind it
+// is.
+const measureEvery = 2 * time.Second
+
+// measure sets the subscription's gauges (catch-up sets them for each page it reads)
+// every measureEvery until done is closed: the
+// position is the checkpoint, and the lag is the store's head minus the position up to
+// which every event the subscription follows was applied. That position is read from the
+// feed (the first matching event after the checkpoint, if any, else as far as the read
+// looked), because a subscription to a few types does not see the events between them,
+// and its checkpoint alone would show it behind when it is not.
+func (s *subscriber) measure(ctx context.Context, done <-chan struct{}) {
+	tick := time.NewTicker(measureEvery)
+	defer tick.Stop()
+	for {
+		applied := s.position.Load()
+		if page, err := s.client.Feed(ctx, applied, 1, s.sub.Types); err == nil {
+			complete := page.NextAfter
+			if len(page.Events) > 0 {
+				complete = page.Events[0].Position - 1
+			}
+			s.client.metrics.Subscription(applied, page.Head-complete)
+		}
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 type subscriber struct {
@@ -94,6 +133,8 @@ type subscriber struct {
 	// delivery at a time, so they need no lock.
 	storeID string
 	applied int64
+	// position is applied, for measure's goroutine.
+	position atomic.Int64
 }
 
 // catchUp applies the feed from the checkpoint to the head. It retries while the event
@@ -137,6 +178,8 @@ func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
 			}
 		}
 		after = page.NextAfter
+		s.position.Store(after)
+		s.client.metrics.Subscription(after, page.Head-after)
 		if s.sub.Progress != nil {
 			s.sub.Progress.Advance(after)
 		}
@@ -203,6 +246,7 @@ func (s *subscriber) handleLive(ctx context.Context, d bus.Delivery) error {
 		return fmt.Errorf("apply %s (position %d) to %s: %w", e.Type, e.Position, s.sub.Name, err)
 	}
 	s.applied = max(s.applied, e.Position)
+	s.position.Store(s.applied)
 	if s.sub.Progress != nil {
 		s.sub.Progress.Advance(s.applied)
 	}

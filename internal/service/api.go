@@ -6,6 +6,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/httpjson"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // Health serves GET /healthz: 200 once ready() is true (the read model caught up), 503
@@ -25,6 +26,9 @@ func Health(ready func() bool) http.HandlerFunc {
 // Retry-After) until ready() is true, so that nothing is decided on a read model that has
 // not caught up.
 func API(logger *slog.Logger, key auth.Key, ready func() bool, routes http.Handler) http.Handler {
+	if mux, ok := routes.(*http.ServeMux); ok {
+		routes = telemetry.Routes(mux) // its route patterns label the metrics
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !ready() {
 			w.Header().Set("Retry-After", "1")

@@ -4,8 +4,8 @@
 //
 //   - service.go: Config, and Start, which opens what a service runs on (its listener,
 //     its bus connection, its event store client and Progress) into a Runtime.
-//   - serve.go: Serve, which serves the API and runs the service's tasks until the
-//     context ends, then shuts down gracefully.
+//   - serve.go: Serve, which serves the API (its requests measured by Config.Metrics) and
+//     runs the service's tasks until the context ends, then shuts down gracefully.
 //   - announce.go: announcing the instance to the gateway on the registry exchange.
 //   - api.go: API, the handler around a service's routes: /healthz and the readiness gate.
 //   - middleware.go: the chain every request goes through (request id, body limit, panic
@@ -28,6 +28,7 @@ import (
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // Config is what every service gets from main.
@@ -44,6 +45,9 @@ type Config struct {
 	Exchange         string
 	AppendQueue      string
 	RegistryExchange string
+	// Metrics records the service's metrics (its HTTP requests, bus, subscription); nil
+	// records none.
+	Metrics *telemetry.Component
 }
 
 // Runtime is a started service: what its handlers and read model use.
@@ -77,13 +81,17 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Runtime, erro
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, bus.WithName(cfg.Name))
+	opts := []bus.DialOption{bus.WithName(cfg.Name)}
+	if cfg.Metrics != nil {
+		opts = append(opts, bus.WithObserver(cfg.Metrics))
+	}
+	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, opts...)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
 	return &Runtime{Config: cfg, Logger: logger, Listener: ln, Bus: conn,
-		Events:   eventclient.New(conn, cfg.EventstoreURL, cfg.AppendQueue, cfg.Exchange),
+		Events:   eventclient.New(conn, cfg.EventstoreURL, cfg.AppendQueue, cfg.Exchange, eventclient.WithMetrics(cfg.Metrics)),
 		Progress: eventclient.NewProgress(), Subscription: cfg.Name}, nil
 }
 

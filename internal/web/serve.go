@@ -14,6 +14,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // SiteConfig is how one replica of a site runs. A zero field takes its default.
@@ -32,6 +33,9 @@ type SiteConfig struct {
 	SecureCookie bool
 	// KeepAlive is the pause between SSE keep-alive comments (default 20 s).
 	KeepAlive time.Duration
+	// Metrics records the site's metrics (its HTTP requests by route pattern, its SSE
+	// clients, its bus); nil records none.
+	Metrics *telemetry.Component
 }
 
 // SiteSpec is what one site brings to RunSite: its name, defaults, which events reach its
@@ -60,7 +64,8 @@ func (cfg SiteConfig) withDefaults(spec SiteSpec) SiteConfig {
 	return cfg
 }
 
-// RunSite serves the site of spec until ctx is done. It listens first (a busy port fails
+// RunSite serves the site of spec until ctx is done, its requests and SSE clients
+// measured by cfg.Metrics. It listens first (a busy port fails
 // at once), connects to Redis and RabbitMQ (an unreachable one fails with a hint), runs
 // the Hub (a queue bound to spec.LiveKeys while a browser follows a live view), serves,
 // and on cancel shuts down gracefully: open SSE streams end, requests in flight finish
@@ -78,7 +83,11 @@ func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Lo
 		return fmt.Errorf("%s: %w", spec.Name, err)
 	}
 	defer sessions.Close()
-	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, bus.WithName(spec.Name))
+	dialOpts := []bus.DialOption{bus.WithName(spec.Name)}
+	if cfg.Metrics != nil {
+		dialOpts = append(dialOpts, bus.WithObserver(cfg.Metrics))
+	}
+	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, dialOpts...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", spec.Name, err)
 	}
@@ -91,8 +100,11 @@ func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Lo
 		return fmt.Errorf("%s: %w", spec.Name, err)
 	}
 
+	cfg.Metrics.ServesSSE()
 	srv := &http.Server{
-		Handler:           spec.NewHandler(logger, NewClient(cfg.GatewayURL, nil), sessions, hub, cfg.KeepAlive),
+		// Measured outside the site's own middleware (Site.Handler), so that every answer
+		// counts, under the pattern of the chi route that served it.
+		Handler:           cfg.Metrics.HTTP(spec.NewHandler(logger, NewClient(cfg.GatewayURL, nil), sessions, hub, cfg.KeepAlive)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // SSEMessage is one Server-Sent Event: htmx's SSE extension swaps HTML into the elements
@@ -231,6 +233,8 @@ func (o *Outbox) signal() {
 // browser goes, or out is closed and sent (the hub stopped or missed something: then the
 // browser's EventSource connects again).
 func ServeSSE(w http.ResponseWriter, r *http.Request, out *Outbox, keepAlive time.Duration) {
+	gone := telemetry.SSEClient(r.Context()) // msdemo_sse_clients, while the stream is open
+	defer gone()
 	if keepAlive <= 0 {
 		keepAlive = 20 * time.Second
 	}

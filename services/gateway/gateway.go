@@ -40,7 +40,10 @@
 //     504 upstream did not answer within Config.RequestTimeout.
 //
 // Besides the proxy it serves GET /healthz, GET /registry (the live instances and the
-// static fallbacks, for the admin site; managers only) and GET /openapi.yaml.
+// static fallbacks, for the admin site; managers only) and GET /openapi.yaml. Every
+// request it answers is measured (Config.Metrics) under its policy pattern, e.g.
+// route="/product/products/{id}", or "unmatched"; its own metrics are served by the
+// process on METRICS_ADDR, never through the gateway.
 package gateway
 
 import (
@@ -56,6 +59,7 @@ import (
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/registry"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // Config configures Run. Zero values take the defaults noted.
@@ -76,6 +80,9 @@ type Config struct {
 	RegistryExchange string
 	// TokenKey verifies the bearer tokens of requests (package auth). It is required.
 	TokenKey auth.Key
+	// Metrics records the gateway's metrics (every request under its policy pattern, its
+	// bus); nil records none.
+	Metrics *telemetry.Component
 }
 
 const shutdownTimeout = 10 * time.Second
@@ -96,6 +103,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	table := registry.NewTable(registry.DefaultTTL, cfg.Static)
 	srv := newServer(table, cfg.TokenKey, cfg.RequestTimeout, logger)
+	srv.metrics = cfg.Metrics
 	defer srv.upstreams.closeIdle()
 	for service, url := range cfg.Static {
 		if !slices.Contains(services, service) {
@@ -113,7 +121,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer ln.Close()
 
-	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, bus.WithName("gateway"))
+	dialOpts := []bus.DialOption{bus.WithName("gateway")}
+	if cfg.Metrics != nil {
+		dialOpts = append(dialOpts, bus.WithObserver(cfg.Metrics))
+	}
+	conn, err := bus.Dial(ctx, cfg.RabbitMQURL, logger, dialOpts...)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}

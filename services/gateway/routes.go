@@ -15,6 +15,7 @@ import (
 	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/middleware"
 	"github.com/msdemo/msdemo/internal/registry"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // maxBodySize is the largest request body the gateway forwards; larger ones get 413.
@@ -29,6 +30,7 @@ type server struct {
 	upstreams *upstreams
 	ids       *idgen.Sequence
 	logger    *slog.Logger
+	metrics   *telemetry.Component // nil: none
 }
 
 func newServer(table *registry.Table, tokenKey auth.Key, timeout time.Duration, logger *slog.Logger) *server {
@@ -66,18 +68,22 @@ func (s *server) httpServer() *fasthttp.Server {
 // handle is the gateway's one handler; the routes are the policy's.
 func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
+	start := time.Now()
 	// The access log costs allocations, so it is only written at debug level.
-	var start time.Time
 	var logPath string
 	debug := s.logger.Enabled(ctx, slog.LevelDebug)
 	if debug {
-		start, logPath = time.Now(), string(path) // path changes when the request is proxied
+		logPath = string(path) // path changes when the request is proxied
 	}
 	var idBuf [maxIDLen]byte
 	id := s.requestID(&ctx.Request.Header, idBuf[:0])
+	// The policy's pattern of the request ("" for none) labels its metrics; a panic is
+	// measured too, after recoverPanic answered it (deferred functions run last first).
+	var pattern string
+	defer func() { s.metrics.ObserveHTTP(pattern, ctx.Response.StatusCode(), time.Since(start)) }()
 	defer s.recoverPanic(ctx, id)
 
-	s.route(ctx, path, id)
+	pattern = s.route(ctx, path, id)
 	// The proxied response replaced anything set before it, so the id is set last.
 	ctx.Response.Header.SetBytesV(middleware.RequestIDHeader, id)
 
@@ -93,26 +99,27 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 
 // route answers the request for path through the policy: 404 or 405 for a route that is
 // not in it, 401 or 403 for a caller who may not call it, and otherwise the gateway's own
-// handler or the service's answer.
-func (s *server) route(ctx *fasthttp.RequestCtx, path, id []byte) {
+// handler or the service's answer. It returns the policy's pattern of the route, "" for
+// none.
+func (s *server) route(ctx *fasthttp.RequestCtx, path, id []byte) string {
 	var segBuf [maxSegments][]byte
 	segs, ok := splitPath(path, segBuf[:0])
 	if !ok {
 		writeError(ctx, fasthttp.StatusNotFound, notFound)
-		return
+		return ""
 	}
 	r, pathKnown := s.routes.match(ctx.Method(), segs)
 	if r == nil {
 		if pathKnown {
 			ctx.Response.Header.Set("Allow", s.routes.allowed(segs))
 			writeError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
-			return
+			return ""
 		}
 		writeError(ctx, fasthttp.StatusNotFound, notFound)
-		return
+		return ""
 	}
 	if !s.authorize(ctx, r, segs) {
-		return
+		return r.pattern
 	}
 	switch r.pattern {
 	case "/healthz":
@@ -126,6 +133,7 @@ func (s *server) route(ctx *fasthttp.RequestCtx, path, id []byte) {
 	default:
 		s.proxy(ctx, r.service, path[1+len(r.service):], id)
 	}
+	return r.pattern
 }
 
 const notFound = "no such route; the API is described at GET /openapi.yaml"

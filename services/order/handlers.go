@@ -12,6 +12,7 @@ import (
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/httpjson"
 	"github.com/msdemo/msdemo/internal/service"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // placed is the body of the 202 that answers POST /orders.
@@ -53,6 +54,9 @@ func handleOrderPlace(rt *service.Runtime, store *Store, logger *slog.Logger) ht
 			if err != nil {
 				service.Error(w, r, logger, err)
 				return
+			}
+			if status == Rejected { // decided at once: the saga took no time
+				rt.Metrics.OrderDecided(telemetry.OutcomeRejected, time.Now())
 			}
 			w.Header().Set("Location", "/order/orders/"+string(id))
 			httpjson.Write(w, http.StatusAccepted, placed{ID: id, Status: status, Reason: reason})

@@ -94,6 +94,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	caughtUp := make(chan struct{})
 	ready := service.Closed(caughtUp)
 	saga := NewSaga(store, rt.Events, logger)
+	saga.metrics = cfg.Service.Metrics
+	saga.metrics.DecidesOrders()
 	sub := eventclient.Subscription{Name: cfg.Subscription, Types: eventTypes, Progress: rt.Progress, CaughtUp: caughtUp}
 	h := newServer(logger, rt, store, saga.watch, ready)
 	ann := newAnnouncer(rt.Bus, view.ExchangeFor(cmp.Or(cfg.Service.Exchange, event.Exchange)), store, logger)

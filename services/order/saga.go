@@ -12,6 +12,7 @@ import (
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/service"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // Saga is the read model as the running service keeps it: it applies events like
@@ -31,6 +32,9 @@ type Saga struct {
 	answered chan answer
 	// watch wakes the requests waiting for an order's decision (GET with Prefer: wait).
 	watch *orderWatch
+	// metrics counts the decisions this replica stored (msdemo_orders_total) and their
+	// sagas' durations; nil: none.
+	metrics *telemetry.Component
 }
 
 // answer is a participant's event about an order, waiting to be decided on.
@@ -167,8 +171,21 @@ func (s *Saga) append(ctx context.Context, o Order, d Decision, trigger *event.S
 	stored, err := s.events.AppendDecision(ctx, Stream(o.ID), o.Version, e, trigger)
 	if stored != nil {
 		s.logger.Debug("order decided", "order_id", o.ID, "type", e.Type, "reason", d.Reason)
+		s.metrics.OrderDecided(outcome(d), o.PlacedAt)
 	}
 	return stored, err
+}
+
+// outcome is d's outcome label (telemetry.Outcome*).
+func outcome(d Decision) string {
+	switch {
+	case d.Approve:
+		return telemetry.OutcomeApproved
+	case d.Reason == ReasonTimedOut:
+		return telemetry.OutcomeTimedOut
+	default:
+		return telemetry.OutcomeRejected
+	}
 }
 
 // catchUpOrder reads order id's stream from the event store and applies the events the
