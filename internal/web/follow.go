@@ -84,6 +84,8 @@ type browser struct {
 // subscription is one subscription of the follower to the announcements.
 type subscription struct {
 	cancel context.CancelFunc
+	ready  chan struct{} // closed once the subscription started or failed to
+	ok     bool          // it started; set before ready is closed
 }
 
 // pendingRead is a read of one item in progress: again says that a change came meanwhile,
@@ -161,29 +163,56 @@ func (f *Follower) Follow(ctx context.Context, spec Follow) *Outbox {
 	return b.out
 }
 
-// join registers b, subscribing to the announcements first if no one is; it reports false
-// when it cannot.
+// join registers b, starting the subscription to the announcements if none runs, and
+// waits until it consumes; it reports false when it cannot (then b is gone again) or ctx
+// ended first. The start (up to the hub's startTimeout while the broker is down) is
+// shared by the browsers that come meanwhile, and waited for outside subMu, so that
+// neither they nor those that leave queue behind it.
 func (f *Follower) join(ctx context.Context, b *browser) bool {
 	f.subMu.Lock()
-	defer f.subMu.Unlock()
 	if f.stopped {
+		f.subMu.Unlock()
 		return false
 	}
-	if f.sub == nil {
+	sub := f.sub
+	if sub == nil {
 		sctx, cancel := context.WithCancel(context.Background())
-		stopEarly := context.AfterFunc(ctx, cancel) // the browser left while it started
-		changes, ok := f.views.subscribe(sctx)
-		if !stopEarly() || !ok {
-			cancel()
-			return false
-		}
-		f.sub = &subscription{cancel: cancel}
-		go f.dispatch(sctx, f.sub, changes)
+		sub = &subscription{cancel: cancel, ready: make(chan struct{})}
+		f.sub = sub
+		go f.start(sctx, sub)
 	}
 	f.mu.Lock()
 	f.browsers[b] = struct{}{}
 	f.mu.Unlock()
-	return true
+	f.subMu.Unlock()
+
+	select {
+	case <-sub.ready:
+		if sub.ok {
+			return true
+		}
+	case <-ctx.Done():
+	}
+	f.leave(b)
+	return false
+}
+
+// start subscribes sub to the announcements and dispatches them until sctx is done; when
+// it cannot subscribe, sub is no longer the follower's.
+func (f *Follower) start(sctx context.Context, sub *subscription) {
+	changes, ok := f.views.subscribe(sctx)
+	sub.ok = ok
+	close(sub.ready)
+	if !ok {
+		f.subMu.Lock()
+		if f.sub == sub {
+			f.sub = nil
+		}
+		f.subMu.Unlock()
+		sub.cancel()
+		return
+	}
+	f.dispatch(sctx, sub, changes)
 }
 
 // leave removes b and ends the subscription when no browser is left.
