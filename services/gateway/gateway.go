@@ -97,7 +97,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	cfg.RabbitMQURL = cmp.Or(cfg.RabbitMQURL, "amqp://guest:guest@127.0.0.1:5672/")
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 30*time.Second)
 	cfg.RegistryExchange = cmp.Or(cfg.RegistryExchange, registry.Exchange)
-	logger = logger.With("component", "gateway")
 	if err := cfg.TokenKey.Check(); err != nil {
 		return fmt.Errorf("gateway: Config.TokenKey: %w", err)
 	}
