@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,7 +94,7 @@ func (s *shop) liveRun(ctx context.Context, jar http.CookieJar, n int, rate floa
 	var connected sync.WaitGroup
 	for i := range n {
 		connected.Add(1)
-		seen, err := s.followAdminOrders(sctx, jar, connected.Done)
+		seen, err := s.followAdminStream(sctx, jar, "/events/orders", approvedRow, connected.Done)
 		if err != nil {
 			return res, err
 		}
@@ -204,49 +202,3 @@ func (s *shop) adminSession() (http.CookieJar, error) {
 
 // approvedRow matches an SSE message that swaps a row of /orders in its approved state.
 var approvedRow = regexp.MustCompile(`^event: order-([0-9a-z]+)\n(?s:.*)status-approved`)
-
-// followAdminOrders reads GET /events/orders of the admin site (the live order list) with
-// the session in jar until ctx is done, recording when it first read each order's row as
-// approved; connected is called once the stream is open.
-func (s *shop) followAdminOrders(ctx context.Context, jar http.CookieJar, connected func()) (*sseSeen, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.addr["admin"]+"/events/orders", nil)
-	resp, err := (&http.Client{Jar: jar}).Do(req) // no timeout: the stream lasts until ctx is done
-	if err != nil {
-		connected()
-		return nil, fmt.Errorf("GET /events/orders of the admin site: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		resp.Body.Close()
-		connected()
-		return nil, fmt.Errorf("GET /events/orders of the admin site: got %d %s, want 200 text/event-stream", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	seen := &sseSeen{at: map[string]time.Time{}}
-	go func() {
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		var msg strings.Builder
-		once := sync.OnceFunc(connected)
-		defer once()
-		for sc.Scan() {
-			if sc.Text() != "" {
-				msg.WriteString(sc.Text())
-				msg.WriteByte('\n')
-				continue
-			}
-			if strings.HasPrefix(msg.String(), ": connected") {
-				once()
-			}
-			if m := approvedRow.FindStringSubmatch(msg.String()); m != nil {
-				now := time.Now()
-				seen.mu.Lock()
-				if _, ok := seen.at[m[1]]; !ok {
-					seen.at[m[1]] = now
-				}
-				seen.mu.Unlock()
-			}
-			msg.Reset()
-		}
-	}()
-	return seen, nil
-}

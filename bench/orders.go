@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -287,32 +285,35 @@ type sseSeen struct {
 	at map[string]time.Time
 }
 
-var approvedItem = regexp.MustCompile(`order\.approved.*?order-([0-9a-zA-Z-]+)`)
+// approvedItem matches an SSE message of the admin's feed that shows an order.approved.
+var approvedItem = regexp.MustCompile(`(?s)order\.approved.*?order-([0-9a-zA-Z-]+)`)
 
 // followAdminFeed logs in to the admin site as the manager (a cookie session, as a
 // browser) and reads GET /events/feed, the dashboard's live feed of every event, until
 // ctx is done. The site serves it from its per-instance queue bound to msdemo.events.
 func (s *shop) followAdminFeed(ctx context.Context) (*sseSeen, error) {
-	jar, _ := cookiejar.New(nil)
-	site := "http://" + s.addr["admin"]
-	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := client.PostForm(site+"/login", url.Values{"username": {"admin"}, "password": {adminPassword}, "next": {"/"}})
+	jar, err := s.adminSession()
 	if err != nil {
-		return nil, fmt.Errorf("log in to the admin site: %w", err)
+		return nil, err
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("log in to the admin site: got %d, want 200 after the redirect", resp.StatusCode)
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, site+"/events/feed", nil)
-	stream := &http.Client{Jar: jar} // no timeout: the stream lasts until ctx is done
-	resp, err = stream.Do(req)
+	return s.followAdminStream(ctx, jar, "/events/feed", approvedItem, func() {})
+}
+
+// followAdminStream reads the admin site's SSE stream at path with the session in jar
+// until ctx is done, recording when it first read each order that approved matches (its
+// first group is the order's id); connected is called once the stream is open, or could
+// not be opened.
+func (s *shop) followAdminStream(ctx context.Context, jar http.CookieJar, path string, approved *regexp.Regexp, connected func()) (*sseSeen, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.addr["admin"]+path, nil)
+	resp, err := (&http.Client{Jar: jar}).Do(req) // no timeout: the stream lasts until ctx is done
 	if err != nil {
-		return nil, fmt.Errorf("GET /events/feed of the admin site: %w", err)
+		connected()
+		return nil, fmt.Errorf("GET %s of the admin site: %w", path, err)
 	}
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		resp.Body.Close()
-		return nil, fmt.Errorf("GET /events/feed of the admin site: got %d %s, want 200 text/event-stream", resp.StatusCode, resp.Header.Get("Content-Type"))
+		connected()
+		return nil, fmt.Errorf("GET %s of the admin site: got %d %s, want 200 text/event-stream", path, resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	seen := &sseSeen{at: map[string]time.Time{}}
 	go func() {
@@ -320,12 +321,18 @@ func (s *shop) followAdminFeed(ctx context.Context) (*sseSeen, error) {
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		var msg strings.Builder // one SSE message: its lines up to a blank one
+		once := sync.OnceFunc(connected)
+		defer once()
 		for sc.Scan() {
 			if sc.Text() != "" {
 				msg.WriteString(sc.Text())
+				msg.WriteByte('\n')
 				continue
 			}
-			if m := approvedItem.FindStringSubmatch(msg.String()); m != nil {
+			if strings.HasPrefix(msg.String(), ": connected") {
+				once()
+			}
+			if m := approved.FindStringSubmatch(msg.String()); m != nil {
 				now := time.Now()
 				seen.mu.Lock()
 				if _, ok := seen.at[m[1]]; !ok {
