@@ -1,9 +1,7 @@
 package eventstore
 
 import (
-	"context"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,7 +9,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/msdemo/msdemo/internal/event"
-	"github.com/msdemo/msdemo/internal/testenv"
 )
 
 // A commit that fails because the database holds a commit at its position already (stored
@@ -20,18 +17,7 @@ import (
 // its history, here an unreadable chunk, is not read again.
 func TestFailedCommitReadsOnlyTheCommitsAfterTheHead(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	db, err := openDatabase(ctx, Config{DataDir: t.TempDir(), Database: "fenced"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := openStore(ctx, db, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { s.runWriter(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait(); db.close(context.Background()) })
+	ctx, s, db := runStore(t, "fenced", false)
 
 	appendOne := func(stream string, expected *int64) event.AppendReply {
 		t.Helper()

@@ -15,19 +15,7 @@ import (
 // events of the feed whether they come from pages, chunks or the tail.
 func TestStreamPagesHoldFullPagesOnly(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	db, err := openDatabase(ctx, Config{DataDir: t.TempDir(), Database: "pages"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := openStore(ctx, db, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { s.runWriter(ctx) })
-	wg.Go(func() { _ = s.indexer.run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait(); db.close(context.Background()) })
+	ctx, s, db := runStore(t, "pages", true)
 
 	const long = 2*streamPageSize + 6
 	for v := 0; v < long; {
@@ -81,4 +69,30 @@ func TestStreamPagesHoldFullPagesOnly(t *testing.T) {
 			t.Fatalf("event %d: got %+v, want %+v", i, got[i], want[i])
 		}
 	}
+}
+
+// runStore opens a store of its own on the embedded database, in t's temporary
+// directory, and runs its writer (and, with indexer, its stream indexer) until t ends. It
+// returns the store's context, the store and its database.
+func runStore(t *testing.T, database string, indexer bool) (context.Context, *Store, *mongoStore) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := openDatabase(ctx, Config{DataDir: t.TempDir(), Database: database}, testenv.Logger(t))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	s, err := openStore(ctx, db, testenv.Logger(t))
+	if err != nil {
+		cancel()
+		db.close(context.Background())
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runWriter(ctx) })
+	if indexer {
+		wg.Go(func() { _ = s.indexer.run(ctx) })
+	}
+	t.Cleanup(func() { cancel(); wg.Wait(); db.close(context.Background()) })
+	return ctx, s, db
 }
