@@ -7,14 +7,15 @@ import (
 	"net/http"
 	"time"
 
+	chimw "github.com/go-chi/chi/v5/middleware"
 	"golang.org/x/sync/errgroup"
 )
 
 // shutdownTimeout bounds how long Serve lets requests in flight finish.
 const shutdownTimeout = 10 * time.Second
 
-// Serve serves h, every request of it measured by Config.Metrics (route label: the chi
-// route pattern), and runs each task until ctx is done or one of them fails, and announces
+// Serve serves h, every request body limited to MaxBodyBytes and every request measured
+// by Config.Metrics (route label: the chi route pattern), and runs each task until ctx is done or one of them fails, and announces
 // the instance to the gateway meanwhile. Then it shuts down: the server stops taking
 // requests and finishes those in flight (10 s at most), the tasks end with ctx. It
 // returns once all have ended: the first failure (of serving or of a task), or nil when
@@ -34,7 +35,8 @@ func (rt *Runtime) Serve(ctx context.Context, h http.Handler, tasks ...func(ctx 
 		rt.announce(ctx)
 		return nil
 	})
-	srv := &http.Server{Handler: rt.Metrics.HTTP(h), ReadHeaderTimeout: 10 * time.Second}
+	// The body limit first, on the server's own writer (MaxBodyBytes), then the metrics.
+	srv := &http.Server{Handler: chimw.RequestSize(MaxBodyBytes)(rt.Metrics.HTTP(h)), ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
 		if err := srv.Serve(rt.Listener); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve HTTP: %w", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/telemetry"
 	"github.com/msdemo/msdemo/internal/testenv"
 )
 
@@ -123,5 +124,36 @@ func TestStartWithoutTokenKeyFails(t *testing.T) {
 		testenv.Logger(t))
 	if err == nil || !strings.Contains(err.Error(), "TokenKey") {
 		t.Fatalf("Start without a key: got %v, want an error about Config.TokenKey", err)
+	}
+}
+
+// A body over MaxBodyBytes makes the server close the connection after its answer, with
+// metrics on too (their response wrapper is outermost, where http.MaxBytesReader must
+// reach the server's own writer to tell it).
+func TestServeClosesTheConnectionAfterABodyTooLarge(t *testing.T) {
+	t.Parallel()
+	rt := startRuntime(t)
+	rt.Metrics = telemetry.New().For("order")
+	routes := http.NewServeMux()
+	routes.HandleFunc("POST /things", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- rt.Serve(ctx, API(testenv.Logger(t), rt.TokenKey, func() bool { return true }, routes))
+	}()
+	t.Cleanup(func() { cancel(); <-served })
+
+	body := strings.NewReader(strings.Repeat("x", MaxBodyBytes+1))
+	resp, err := http.Post("http://"+rt.Listener.Addr().String()+"/things", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close {
+		t.Errorf("got %d, Connection: close %v; want 413 and the connection closed", resp.StatusCode, resp.Close)
 	}
 }

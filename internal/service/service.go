@@ -4,11 +4,11 @@
 //
 //   - service.go: Config, and Start, which opens what a service runs on (its listener,
 //     its bus connection, its event store client and Progress) into a Runtime.
-//   - serve.go: Serve, which serves the API (its requests measured by Config.Metrics) and
+//   - serve.go: Serve, which serves the API (bodies limited, requests measured) and
 //     runs the service's tasks until the context ends, then shuts down gracefully.
 //   - announce.go: announcing the instance to the gateway on the registry exchange.
 //   - api.go: API, the handler around a service's routes: /healthz and the readiness gate.
-//   - middleware.go: the chain every request goes through (request id, body limit, panic
+//   - middleware.go: the chain every request goes through (request id, panic
 //     recovery, token authentication).
 //   - decode.go: Decode, the one way a JSON body is read.
 //   - errors.go: the errors the services share and Error, which maps them to statuses.
