@@ -139,5 +139,35 @@ func (e New) validate() error {
 
 func isObjectOrNull(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
-	return bytes.HasPrefix(raw, []byte("{")) || bytes.Equal(raw, []byte("null"))
+	return isObject(raw) || bytes.Equal(raw, []byte("null"))
+}
+
+// ParseStored decodes a stored event as the store publishes and serves it, and checks
+// what every reader relies on: an id, a stream and a type of the forms an append request
+// must have, a version and a position of at least 1, and data that is a JSON object.
+// Fields it does not know are ignored (a newer store may add some). Its error, an
+// *InvalidError, names the field.
+func ParseStored(body []byte) (Stored, error) {
+	var e Stored
+	if err := json.Unmarshal(body, &e); err != nil {
+		return Stored{}, invalid("body is not a stored event: %v", err)
+	}
+	switch {
+	case len(e.Stream) > maxStreamLen || !streamPattern.MatchString(e.Stream):
+		return Stored{}, invalid("stream %q is not of the form <aggregate>-<id>", e.Stream)
+	case e.Version < 1:
+		return Stored{}, invalid("version %d is not at least 1", e.Version)
+	case e.Position < 1:
+		return Stored{}, invalid("position %d is not at least 1", e.Position)
+	case !isObject(e.Data):
+		return Stored{}, invalid("data is not a JSON object")
+	}
+	if err := (New{ID: e.ID, Type: e.Type, Data: e.Data}).validate(); err != nil {
+		return Stored{}, invalid("%v", err)
+	}
+	return e, nil
+}
+
+func isObject(raw json.RawMessage) bool {
+	return bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{"))
 }
