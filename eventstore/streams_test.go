@@ -74,7 +74,7 @@ func TestStreamPagesHoldFullPagesOnly(t *testing.T) {
 // runStore opens a store of its own on the embedded database, in t's temporary
 // directory, and runs its writer (and, with indexer, its stream indexer) until t ends. It
 // returns the store's context, the store and its database.
-func runStore(t *testing.T, database string, indexer bool) (context.Context, *Store, *mongoStore) {
+func runStore(t testing.TB, database string, indexer bool) (context.Context, *Store, *mongoStore) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := openDatabase(ctx, Config{DataDir: t.TempDir(), Database: database}, testenv.Logger(t))
