@@ -226,8 +226,8 @@ func (s *subscriber) handleLive(ctx context.Context, d bus.Delivery) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	var e event.Stored
-	if err := json.Unmarshal(d.Body, &e); err != nil {
+	e, err := event.ParseStored(d.Body)
+	if err != nil {
 		return fmt.Errorf("decode event %s: %v: %w", d.ID, err, bus.ErrPermanent)
 	}
 	if id, _ := d.Headers[StoreIDHeader].(string); id != "" && id != s.storeID {

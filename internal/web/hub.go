@@ -3,7 +3,6 @@ package web
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -70,21 +69,10 @@ const (
 // NewHub returns a hub that delivers nothing until Run.
 func NewHub(logger *slog.Logger) *Hub {
 	h := &Hub{logger: logger,
-		events: newFanout(logger, "live updates", decodeEvent),
+		events: newFanout(logger, "live updates", event.ParseStored),
 		views:  newFanout(logger, "view changes", view.Parse)}
 	h.follower = newFollower(logger, h.views)
 	return h
-}
-
-func decodeEvent(body []byte) (event.Stored, error) {
-	var e event.Stored
-	if err := json.Unmarshal(body, &e); err != nil {
-		return e, err
-	}
-	if e.Type == "" {
-		return e, fmt.Errorf("event without a type")
-	}
-	return e, nil
 }
 
 // Run declares the exchanges (durable topic exchanges, in case the event store and the

@@ -206,7 +206,7 @@ func (h *testHub) routed(t *testing.T) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
-	body, _ := json.Marshal(event.Stored{ID: "probe", Type: "order.probed"})
+	body, _ := json.Marshal(event.Stored{ID: "probe", Stream: "order-probe", Version: 1, Position: 1, Type: "order.probed", Data: json.RawMessage(`{}`)})
 	confirm, err := h.probe.PublishWithDeferredConfirmWithContext(ctx, h.exchange, "order.probed", true, false,
 		amqp.Publishing{ContentType: "application/json", Body: body})
 	if err != nil {
@@ -235,8 +235,8 @@ func (h *testHub) publish(t *testing.T) string {
 
 // tryPublish is publish for other goroutines than the test's.
 func (h *testHub) tryPublish(ctx context.Context) (string, error) {
-	e := event.Stored{ID: fmt.Sprintf("e-%d", rand.Int64()), Stream: "order-1", Type: "order.placed",
-		Data: json.RawMessage(`{}`), RecordedAt: time.Now()}
+	e := event.Stored{ID: fmt.Sprintf("e-%d", rand.Int64()), Stream: "order-1", Version: 1, Position: 1,
+		Type: "order.placed", Data: json.RawMessage(`{}`), RecordedAt: time.Now()}
 	body, _ := json.Marshal(e)
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
