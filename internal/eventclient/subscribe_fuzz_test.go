@@ -13,8 +13,10 @@ import (
 // recordingModel is a read model that records what it is asked to apply.
 type recordingModel struct{ applied []event.Stored }
 
-func (m *recordingModel) Checkpoint(context.Context) (string, int64, error) { return "store-1", 10, nil }
-func (m *recordingModel) Reset(context.Context, string) error             { return errors.New("not expected") }
+func (m *recordingModel) Checkpoint(context.Context) (string, int64, error) {
+	return "store-1", 10, nil
+}
+func (m *recordingModel) Reset(context.Context, string) error { return errors.New("not expected") }
 func (m *recordingModel) Apply(_ context.Context, _ string, e event.Stored) error {
 	m.applied = append(m.applied, e)
 	return nil
