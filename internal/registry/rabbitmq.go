@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/msdemo/msdemo/internal/bus"
@@ -135,10 +136,30 @@ func (t *Table) handle(_ context.Context, d bus.Delivery) error {
 	if err := json.Unmarshal(d.Body, &a); err != nil {
 		return fmt.Errorf("decode announcement: %w: %w", bus.ErrPermanent, err)
 	}
+	if err := a.check(); err != nil {
+		return fmt.Errorf("announcement %s: %w: %w", d.Body, bus.ErrPermanent, err)
+	}
 	if a.Leaving {
 		t.Forget(a.Service, a.Instance.Instance)
 		return nil
 	}
 	t.Observe(a.Instance)
+	return nil
+}
+
+// check reports what makes a an announcement the table cannot use: a service and an
+// instance name, and for an instance that is not leaving, an absolute http or https URL
+// that the gateway can forward to.
+func (a announcement) check() error {
+	switch {
+	case a.Service == "" || a.Instance.Instance == "":
+		return errors.New("service or instance is empty")
+	case a.Leaving:
+		return nil
+	}
+	u, err := url.Parse(a.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("url %q is not an absolute http or https URL", a.URL)
+	}
 	return nil
 }
