@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -94,7 +95,7 @@ func (rt *Runtime) takeDeadLetter(w http.ResponseWriter, r *http.Request, take f
 // deadLetter reads what RabbitMQ's x-death header says about why and when d died.
 func deadLetter(d bus.Delivery) DeadLetter {
 	dl := DeadLetter{ID: d.ID, Type: d.Type, RoutingKey: d.RoutingKey, Body: d.Body}
-	if !json.Valid(d.Body) {
+	if !json.Valid(d.Body) || !utf8.Valid(d.Body) { // a JSON text is UTF-8 (RFC 8259)
 		dl.Body, _ = json.Marshal(string(d.Body))
 	}
 	if deaths, ok := d.Headers["x-death"].([]any); ok && len(deaths) > 0 {
