@@ -3,6 +3,7 @@ package customer
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/idgen"
@@ -144,17 +146,29 @@ type change struct {
 func (ch change) then(e event.Stored) (change, error) {
 	next, applied, err := ch.customer.Apply(e)
 	if err != nil || !applied {
-		return ch, err
+		return ch, permanentIfMalformed(err)
 	}
 	r, isReservation, err := ReservationOf(e.Type, e.Data)
 	if err != nil {
-		return ch, fmt.Errorf("apply %s to %s version %d: %w", e.Type, e.Stream, e.Version, err)
+		return ch, fmt.Errorf("apply %s to %s version %d: %w", e.Type, e.Stream, e.Version, permanentIfMalformed(err))
 	}
 	ch.customer, ch.applied = next, true
 	if isReservation {
 		ch.reservations = append(ch.reservations, r)
 	}
 	return ch, nil
+}
+
+// permanentIfMalformed marks err as a permanent failure (bus.ErrPermanent) when it says
+// that an event's data does not decode: trying again cannot cure that, and would hold up
+// every event after it, so the subscription dead-letters the event instead.
+func permanentIfMalformed(err error) error {
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &syntaxErr) || errors.As(err, &typeErr) {
+		return fmt.Errorf("%w: %w", err, bus.ErrPermanent)
+	}
+	return err
 }
 
 // write queues the writes of ch on p.
