@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/postgres"
@@ -201,7 +202,7 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, 
 	case event.OrderPlaced:
 		var p Placed
 		if err := json.Unmarshal(e.Data, &p); err != nil {
-			return fmt.Errorf("decode %s: %w", e.Type, err)
+			return fmt.Errorf("decode %s: %v: %w", e.Type, err, bus.ErrPermanent)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO orders (id, customer, product_id, quantity, unit_price_cents,
 			total_cents, status, placed_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -211,7 +212,7 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, 
 	case event.OrderRejected:
 		var r RejectedData
 		if err := json.Unmarshal(e.Data, &r); err != nil {
-			return fmt.Errorf("decode %s: %w", e.Type, err)
+			return fmt.Errorf("decode %s: %v: %w", e.Type, err, bus.ErrPermanent)
 		}
 		_, err = tx.Exec(ctx, `UPDATE orders SET status = $2, reason = $3, version = $4 WHERE id = $1`,
 			id, Rejected, r.Reason, e.Version)
@@ -252,7 +253,7 @@ func applyPrice(ctx context.Context, tx pgx.Tx, e event.Stored) error {
 	}
 	if e.Type != event.ProductDeleted {
 		if err := json.Unmarshal(e.Data, &p); err != nil {
-			return fmt.Errorf("decode %s: %w", e.Type, err)
+			return fmt.Errorf("decode %s: %v: %w", e.Type, err, bus.ErrPermanent)
 		}
 	}
 	deleted := e.Type == event.ProductDeleted

@@ -17,7 +17,7 @@ import (
 )
 
 // openTestStore opens a read model in a database of t's own, dropped when t ends.
-func openTestStore(t *testing.T) *Store {
+func openTestStore(t testing.TB) *Store {
 	t.Helper()
 	database := testenv.DatabaseName(t, "order")
 	store, err := OpenStore(t.Context(), testenv.PostgresURL(), database)
