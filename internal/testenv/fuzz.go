@@ -36,10 +36,15 @@ var eventData = map[string]string{
 // AddEventSeeds adds to f, a fuzz target of a service's reading of the event types types,
 // the inputs (index of a type in types, data) of a valid data of each type and of the same
 // data made malformed in the ways that a reader must refuse: its fields of the wrong type,
-// and data that is not an object. The target picks its type as EventType does.
-func AddEventSeeds(f *testing.F, types []string) {
+// and data that is not an object. The target picks its type as EventType does. It fails f
+// when one of types is not among subscribed, the types (or patterns) the service subscribes
+// to, so that the target's list cannot drift from the service's.
+func AddEventSeeds(f *testing.F, types, subscribed []string) {
 	f.Helper()
 	for i, typ := range types {
+		if !event.TypeMatches(subscribed, typ) {
+			f.Fatalf("AddEventSeeds: %s is not one of the subscribed types %v", typ, subscribed)
+		}
 		data, ok := eventData[typ]
 		if !ok {
 			f.Fatalf("AddEventSeeds: no data for %q", typ)
@@ -61,5 +66,14 @@ func CheckDeadLettered(t *testing.T, typ string, data []byte, err error) {
 	t.Helper()
 	if err != nil && !errors.Is(err, bus.ErrPermanent) {
 		t.Fatalf("%s %q: got error %v, want none or a permanent one (bus.ErrPermanent)", typ, data, err)
+	}
+}
+
+// CheckAppendable fails t unless the event store accepts e, a decision that a service
+// took about input, as the one event of a request to stream.
+func CheckAppendable(t *testing.T, input []byte, stream string, e event.New) {
+	t.Helper()
+	if err := (event.AppendRequest{Stream: stream, Events: []event.New{e}}).Validate(); err != nil {
+		t.Fatalf("%q: decided %+v on %s, which the event store refuses: %v", input, e, stream, err)
 	}
 }
