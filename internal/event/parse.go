@@ -144,7 +144,8 @@ func isObjectOrNull(raw json.RawMessage) bool {
 
 // ParseStored decodes a stored event as the store publishes and serves it, and checks
 // what every reader relies on: an id, a stream and a type of the forms an append request
-// must have, a version and a position of at least 1, and data that is a JSON object.
+// must have, a version and a position of at least 1, and data that is a JSON object (or
+// null, which the store has never published but a reader would take as {}).
 // Fields it does not know are ignored (a newer store may add some). Its error, an
 // *InvalidError, names the field.
 func ParseStored(body []byte) (Stored, error) {
@@ -159,7 +160,7 @@ func ParseStored(body []byte) (Stored, error) {
 		return Stored{}, invalid("version %d is not at least 1", e.Version)
 	case e.Position < 1:
 		return Stored{}, invalid("position %d is not at least 1", e.Position)
-	case !isObject(e.Data):
+	case !isObjectOrNull(e.Data):
 		return Stored{}, invalid("data is not a JSON object")
 	}
 	if err := (New{ID: e.ID, Type: e.Type, Data: e.Data}).validate(); err != nil {

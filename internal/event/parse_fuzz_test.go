@@ -99,7 +99,7 @@ func FuzzParseStored(f *testing.F) {
 			checkRefusal(t, body, err)
 			return
 		}
-		if e.ID == "" || e.Type == "" || e.Stream == "" || e.Version < 1 || e.Position < 1 || !isObject(e.Data) {
+		if e.ID == "" || e.Type == "" || e.Stream == "" || e.Version < 1 || e.Position < 1 || !isObjectOrNull(e.Data) {
 			t.Fatalf("body %q: accepted %+v", body, e)
 		}
 		checkRoundTrip(t, body, e, ParseStored)
