@@ -87,6 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags.IntVar(&o.Soak.Customers, "soak-customers", 8, "concurrent customers of the soak")
 	flags.IntVar(&o.Soak.Managers, "soak-managers", 2, "concurrent managers of the soak")
 	flags.DurationVar(&o.Soak.FaultEvery, "soak-fault-every", 8*time.Second, "mean time between the soak's faults")
+	flags.StringVar(&o.Soak.Logs, "soak-logs", "", "write each component's output to <dir>/<component>.log (the directory must exist)")
 	flags.Uint64Var(&o.Soak.Seed, "soak-seed", 0, "seed of the soak's random choices (0: from the clock); the report prints it")
 	if err := flags.Parse(args); err != nil {
 		return err

@@ -22,6 +22,7 @@ type soakOptions struct {
 	Managers   int
 	FaultEvery time.Duration // mean time between faults
 	Seed       uint64        // of the soak's random choices; 0: from the clock
+	Logs       string        // directory for each component's log; "": kept in memory, the tail shown on trouble
 }
 
 // soakReport is what the soak prints.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -129,7 +130,17 @@ func (s *soakShop) start(name string) error {
 	cmd := exec.Command(s.bin, "-target="+name)
 	cmd.Env = append(os.Environ(), s.env...)
 	p := &soakProc{cmd: cmd, exited: make(chan struct{}), out: &tailBuffer{max: 16000}}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
+	var out io.Writer = p.out
+	if s.opts.Soak.Logs != "" { // every run of the component appends to its log
+		f, err := os.OpenFile(filepath.Join(s.opts.Soak.Logs, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close() // the child has its own descriptor
+		out = f
+		p.out.max = 0
+	}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
