@@ -35,7 +35,7 @@ type faults struct {
 
 	mu       sync.Mutex
 	count    map[string]int
-	next     []string                 // components to kill, a shuffled round of them
+	next     []string                 // the rest of this round of faults
 	recovery map[string]time.Duration // longest kill-to-healthy of each component
 	problems notes                    // a component that did not come back, a server that did not restart
 }
@@ -47,16 +47,10 @@ func (f *faults) inject(ctx context.Context) {
 			return
 		case <-time.After(time.Duration(float64(f.every) * (0.5 + f.rng.Float64()))):
 		}
-		kinds := []string{faultKill, faultKill, faultKill, faultKill, faultKill, faultDrop, faultDrop}
-		if f.withServers {
-			kinds = append(kinds, faultPostgres, faultRedis, faultRabbitMQ)
-		}
-		kind := kinds[f.rng.IntN(len(kinds))]
+		kind := f.nextFault()
 		var err error
-		switch kind {
+		switch family, name, _ := strings.Cut(kind, ":"); family {
 		case faultKill:
-			name := f.nextVictim()
-			kind += ":" + name
 			down := time.Duration(200+f.rng.IntN(3000)) * time.Millisecond
 			f.shop.logger.Info("fault: SIGKILL", "component", name, "down", down)
 			t0 := time.Now()
@@ -88,19 +82,24 @@ func (f *faults) inject(ctx context.Context) {
 	}
 }
 
-// nextVictim is the component to kill next: every component once, in a random order, then
-// again, so that even a short soak kills each of them (the event store and the gateway
-// included).
-func (f *faults) nextVictim() string {
+// nextFault is the fault to inject next, from a round of every kind in a random order:
+// a SIGKILL of each component (kill:<name>), two connection drops and, with withServers,
+// a restart of each server; then another round. So even a short soak kills every
+// component once, the event store and the gateway included.
+func (f *faults) nextFault() string {
 	if len(f.next) == 0 {
 		for _, c := range registry.Components() {
-			f.next = append(f.next, c.Name)
+			f.next = append(f.next, faultKill+":"+c.Name)
+		}
+		f.next = append(f.next, faultDrop, faultDrop)
+		if f.withServers {
+			f.next = append(f.next, faultPostgres, faultRedis, faultRabbitMQ)
 		}
 		f.rng.Shuffle(len(f.next), func(i, j int) { f.next[i], f.next[j] = f.next[j], f.next[i] })
 	}
-	name := f.next[0]
+	kind := f.next[0]
 	f.next = f.next[1:]
-	return name
+	return kind
 }
 
 // afterRedisRestart handles what a Redis without persistence loses on a restart: the
