@@ -127,16 +127,26 @@ func (l *soakLoad) call(ctx context.Context, method, url, token string, header h
 	return code
 }
 
-var idSegment = regexp.MustCompile(`/[0-9a-zA-Z]{16,}|/soak[0-9a-z-]+`)
+// idSegment matches the ids in a path, which the failing answers are grouped without.
+var idSegment = regexp.MustCompile(`/[0-9a-z]{10}$|/[0-9a-z]{10}/|/soak[0-9a-z-]+`)
 
-func (l *soakLoad) count(code int, method, url string, body []byte) {
+func (l *soakLoad) count(code int, method, rawURL string, body []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.status[code]++
 	if failureStatus(code) {
-		route := idSegment.ReplaceAllString(strings.SplitN(strings.TrimPrefix(url, l.gw), "?", 2)[0], "/{id}")
+		route := rawURL
+		if u, err := url.Parse(rawURL); err == nil {
+			site := "gateway"
+			for name, addr := range l.shop.addr {
+				if addr == u.Host {
+					site = name
+				}
+			}
+			route = site + " " + idSegment.ReplaceAllString(u.Path, "/{id}/")
+		}
 		l.bad[fmt.Sprintf("%d %s %s", code, method, route)]++
-		l.samples.add(fmt.Sprintf("%d %s %s: %s", code, method, url, tail(string(body), 300)))
+		l.samples.add(fmt.Sprintf("%d %s %s: %s", code, method, rawURL, tail(string(body), 300)))
 	}
 }
 

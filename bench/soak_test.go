@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/registry"
 )
 
@@ -42,5 +43,55 @@ func TestSoak(t *testing.T) {
 	}
 	if r.Operations["order"] == 0 || r.Operations["register"] == 0 || r.Operations["credit edit"] == 0 {
 		t.Errorf("the load did not order, register and edit credit: %v", r.Operations)
+	}
+}
+
+// TestBalance: the replay behind "no oversell" and "no overspend" finds a stock below zero
+// and a release of what was never reserved, and adds up a clean stream.
+func TestBalance(t *testing.T) {
+	ev := func(v int64, typ, data string) event.Stored {
+		return event.Stored{Stream: "product-p1", Version: v, Type: typ, Data: json.RawMessage(data)}
+	}
+	set := map[string]string{event.ProductAdded: "units_in_stock", event.ProductUpdated: "units_in_stock"}
+	for _, tc := range []struct {
+		name     string
+		events   []event.Stored
+		want     int64
+		problems int
+	}{
+		{"reserve, release, restock", []event.Stored{
+			ev(1, event.ProductAdded, `{"units_in_stock":3}`),
+			ev(2, event.ProductStockReserved, `{"order_id":"o1","quantity":2}`),
+			ev(3, event.ProductStockReserved, `{"order_id":"o2","quantity":1}`),
+			ev(4, event.ProductStockReleased, `{"order_id":"o1"}`),
+			ev(5, event.ProductUpdated, `{"units_in_stock":10}`),
+		}, 10, 0},
+		{"oversold", []event.Stored{
+			ev(1, event.ProductAdded, `{"units_in_stock":1}`),
+			ev(2, event.ProductStockReserved, `{"order_id":"o1","quantity":1}`),
+			ev(3, event.ProductStockReserved, `{"order_id":"o2","quantity":1}`),
+		}, -1, 1},
+		{"released twice", []event.Stored{
+			ev(1, event.ProductAdded, `{"units_in_stock":1}`),
+			ev(2, event.ProductStockReserved, `{"order_id":"o1","quantity":1}`),
+			ev(3, event.ProductStockReleased, `{"order_id":"o1"}`),
+			ev(4, event.ProductStockReleased, `{"order_id":"o1"}`),
+		}, 1, 1},
+	} {
+		got, problems := balance(tc.events, set, event.ProductStockReserved, event.ProductStockReleased, "quantity")
+		if got != tc.want || len(problems) != tc.problems {
+			t.Errorf("%s: got %d with problems %q, want %d with %d problems", tc.name, got, problems, tc.want, tc.problems)
+		}
+	}
+}
+
+// TestFailureStatus: 500 and the refusals of valid requests fail the soak; the answers of
+// a component down do not.
+func TestFailureStatus(t *testing.T) {
+	for code, want := range map[int]bool{500: true, 501: true, 400: true, 422: true, 429: true,
+		502: false, 503: false, 504: false, 0: false, 401: false, 404: false, 409: false, 200: false} {
+		if got := failureStatus(code); got != want {
+			t.Errorf("failureStatus(%d) = %v, want %v", code, got, want)
+		}
 	}
 }
