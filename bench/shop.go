@@ -167,6 +167,26 @@ func (s *shop) stop() {
 	_ = os.RemoveAll(s.tmp)
 }
 
+// deleteRedisKeys deletes every Redis key of the shop of namespace (<namespace>:...) and
+// returns how many it deleted.
+func deleteRedisKeys(ctx context.Context, redisURL, namespace string) (int, error) {
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return 0, err
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	n := 0
+	iter := rdb.Scan(ctx, 0, namespace+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := rdb.Del(ctx, iter.Val()).Err(); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, iter.Err()
+}
+
 // buildMsdemo builds the msdemo command into dir and returns the binary's path.
 func buildMsdemo(ctx context.Context, dir string, logger *slog.Logger) (string, error) {
 	logger.Info("building msdemo")
@@ -189,13 +209,8 @@ func deleteShared(o options, namespace, vhost string, logger *slog.Logger) {
 			logger.Warn("drop database", "database", namespace+"_"+db, "error", err)
 		}
 	}
-	if opts, err := redis.ParseURL(o.Redis); err == nil {
-		rdb := redis.NewClient(opts)
-		iter := rdb.Scan(ctx, 0, namespace+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-		rdb.Close()
+	if _, err := deleteRedisKeys(ctx, o.Redis, namespace); err != nil {
+		logger.Warn("delete Redis keys", "namespace", namespace, "error", err)
 	}
 	if vhost != "" {
 		testenv.DeleteVHost(vhost)

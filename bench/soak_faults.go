@@ -19,6 +19,7 @@ import (
 const (
 	faultKill     = "kill"             // SIGKILL a component, start it again (kill:<name> per component)
 	faultDrop     = "drop-connections" // close every broker connection of the soak's vhost
+	faultWipe     = "wipe-redis-keys"  // delete the shop's Redis keys, as a restart of a Redis without persistence does
 	faultPostgres = "restart-postgresql"
 	faultRedis    = "restart-redis"
 	faultRabbitMQ = "restart-rabbitmq"
@@ -66,12 +67,21 @@ func (f *faults) inject(ctx context.Context) {
 			var n int
 			n, err = testenv.CloseVHostConnections(f.shop.busURL)
 			f.shop.logger.Info("fault: dropped broker connections", "connections", n)
+		case faultWipe:
+			var n int
+			t0 := time.Now()
+			n, err = deleteRedisKeys(ctx, f.shop.opts.Redis, f.shop.namespace)
+			f.shop.logger.Info("fault: deleted the shop's Redis keys", "keys", n)
+			if err == nil { // the customer service notices within a second or two and rebuilds
+				time.Sleep(3 * time.Second)
+				err = f.shop.waitHealthy(ctx, registry.Customer, 90*time.Second)
+			}
+			f.mu.Lock()
+			f.recovery[faultWipe] = max(f.recovery[faultWipe], time.Since(t0).Round(100*time.Millisecond))
+			f.mu.Unlock()
 		default:
 			f.shop.logger.Info("fault: restarting a server", "fault", kind)
 			err = restartServer(ctx, kind)
-			if err == nil && kind == faultRedis {
-				err = f.afterRedisRestart(ctx)
-			}
 		}
 		f.mu.Lock()
 		f.count[kind]++
@@ -83,7 +93,8 @@ func (f *faults) inject(ctx context.Context) {
 }
 
 // nextFault is the fault to inject next, from a round of every kind in a random order:
-// a SIGKILL of each component (kill:<name>), two connection drops and, with withServers,
+// a SIGKILL of each component (kill:<name>), two connection drops, a wipe of the shop's
+// Redis keys and, with withServers,
 // a restart of each server; then another round. So even a short soak kills every
 // component once, the event store and the gateway included.
 func (f *faults) nextFault() string {
@@ -91,7 +102,7 @@ func (f *faults) nextFault() string {
 		for _, c := range registry.Components() {
 			f.next = append(f.next, faultKill+":"+c.Name)
 		}
-		f.next = append(f.next, faultDrop, faultDrop)
+		f.next = append(f.next, faultDrop, faultDrop, faultWipe)
 		if f.withServers {
 			f.next = append(f.next, faultPostgres, faultRedis, faultRabbitMQ)
 		}
@@ -100,18 +111,6 @@ func (f *faults) nextFault() string {
 	kind := f.next[0]
 	f.next = f.next[1:]
 	return kind
-}
-
-// afterRedisRestart handles what a Redis without persistence loses on a restart: the
-// customer read model (and every site session). The customer service keeps no copy of
-// it, and finds the read model gone only when it starts (its schema key is missing:
-// ensureSchema empties what is left and it catches up from position 0). An operator
-// restarts it after restarting Redis; so does the soak.
-func (f *faults) afterRedisRestart(ctx context.Context) error {
-	if err := f.shop.restart(registry.Customer, 0); err != nil {
-		return err
-	}
-	return f.shop.waitHealthy(ctx, registry.Customer, 120*time.Second)
 }
 
 // restartServer restarts one of the shared servers the way that works on this machine
