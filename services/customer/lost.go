@@ -65,8 +65,14 @@ func (s *store) waitLost(ctx context.Context) bool {
 			return false
 		case <-tick.C:
 		}
-		if n, err := s.rdb.Exists(ctx, s.schemaKey()).Result(); err == nil && n == 0 {
+		if lost, err := s.lost(ctx); err == nil && lost {
 			return true
 		}
 	}
+}
+
+// lost reports whether the read model is gone from Redis: its schema key is missing.
+func (s *store) lost(ctx context.Context) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.schemaKey()).Result()
+	return n == 0, err
 }
