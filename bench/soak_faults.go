@@ -141,7 +141,7 @@ func restartServer(ctx context.Context, kind string) error {
 		}
 	}
 	check := map[string][]string{faultPostgres: {"pg_isready", "-h", "127.0.0.1", "-q"},
-		faultRedis: {"redis-cli", "ping"}, faultRabbitMQ: {"rabbitmqctl", "await_startup"}}[kind]
+		faultRedis: {"redis-cli", "ping"}, faultRabbitMQ: {"rabbitmqctl", "-q", "await_startup", "--timeout", "10"}}[kind]
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 		if err := exec.CommandContext(ctx, check[0], check[1:]...).Run(); err == nil {
 			return nil

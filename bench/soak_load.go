@@ -463,6 +463,7 @@ func (c *soakCustomer) readAccount(ctx context.Context) {
 // manager or the saga was faster is expected), until ctx ends.
 func (l *soakLoad) manager(ctx context.Context, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 2))
+	var admin *http.Client // the managers' site, with this manager's session
 	for ctx.Err() == nil {
 		switch r := rng.IntN(100); {
 		case r < 35:
@@ -474,12 +475,47 @@ func (l *soakLoad) manager(ctx context.Context, seed uint64) {
 		default:
 			l.api(ctx, http.MethodGet, "/order/orders?limit=50", l.admin, nil, nil)
 			l.api(ctx, http.MethodGet, "/accounting/revenue", l.admin, nil, nil)
+			admin = l.adminPages(ctx, admin, rng)
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Duration(100+rng.IntN(400)) * time.Millisecond):
 		}
 	}
+}
+
+// adminPages reads a page of the managers' site with the session of client (logging in
+// first when client is nil or its session was lost) and returns the client.
+func (l *soakLoad) adminPages(ctx context.Context, client *http.Client, rng *rand.Rand) *http.Client {
+	site := "http://" + l.shop.addr[registry.Admin]
+	if client == nil {
+		jar, _ := cookiejar.New(nil)
+		client = &http.Client{Jar: jar, Timeout: soakRequestLimit}
+	}
+	page := []string{"/", "/orders", "/products", "/customers", "/eventstore"}[rng.IntN(5)]
+	for try := 0; try < 2; try++ {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, site+page, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			if ctx.Err() == nil {
+				l.count(0, http.MethodGet, site+page, nil)
+			}
+			return client
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Request.URL.Path != "/login" { // not sent to log in
+			l.count(resp.StatusCode, http.MethodGet, site+page, nil)
+			return client
+		}
+		lr, err := client.PostForm(site+"/login", url.Values{"username": {"admin"}, "password": {adminPassword}, "next": {page}})
+		if err != nil {
+			return client
+		}
+		_, _ = io.Copy(io.Discard, lr.Body)
+		lr.Body.Close()
+	}
+	return client
 }
 
 // editProduct sets a product's price, or its stock (restocking it), with the version read.
