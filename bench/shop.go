@@ -277,21 +277,9 @@ func (s *shop) call(ctx context.Context, url, method, token string, in, out any)
 
 // callWith is call with extra request headers.
 func (s *shop) callWith(ctx context.Context, url, method, token string, header http.Header, in, out any) int {
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	req, err := jsonRequest(ctx, method, url, token, header, in)
 	if err != nil {
 		return 0
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
@@ -306,6 +294,28 @@ func (s *shop) callWith(ctx context.Context, url, method, token string, header h
 		_, _ = io.Copy(io.Discard, resp.Body)
 	}
 	return resp.StatusCode
+}
+
+// jsonRequest is a request of the API: in as JSON (nil: no body), the bearer token ("":
+// none) and the extra headers.
+func jsonRequest(ctx context.Context, method, url, token string, header http.Header, in any) (*http.Request, error) {
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req, nil
 }
 
 // waitOK polls url until it answers 200, for at most d.

@@ -237,42 +237,39 @@ func balance(es []event.Stored, set map[string]string, reserved, released, field
 // checkBalances: no product's stock and no customer's credit ever went below zero, and
 // each read model shows what its stream adds up to.
 func (c *checker) checkBalances(snap map[string]string) {
-	var stockProblems, creditProblems []string
-	products, customers := 0, 0
-	for stream, es := range c.byStr {
-		if id, ok := event.Product.ID(stream); ok {
-			products++
-			v, p := balance(es, map[string]string{event.ProductAdded: "units_in_stock", event.ProductUpdated: "units_in_stock"},
-				event.ProductStockReserved, event.ProductStockReleased, "quantity")
-			stockProblems = append(stockProblems, p...)
-			var view struct {
-				UnitsInStock int64 `json:"units_in_stock"`
+	for _, b := range []struct {
+		check, what       string
+		agg               event.Aggregate
+		set               map[string]string // the events that set the value: its field
+		reserved, release string
+		amount, shown     string // the field of a reservation's amount; of the value in the read model
+		view              string // the read model's path of the aggregate
+	}{
+		{"no oversell", "stock", event.Product, map[string]string{event.ProductAdded: "units_in_stock", event.ProductUpdated: "units_in_stock"},
+			event.ProductStockReserved, event.ProductStockReleased, "quantity", "units_in_stock", "/product/products/"},
+		{"no overspend", "credit", event.Customer, map[string]string{event.CustomerRegistered: "credit_cents", event.CustomerCreditSet: "credit_cents"},
+			event.CustomerCreditReserved, event.CustomerCreditReleased, "amount_cents", "credit_cents", "/customer/users/"},
+	} {
+		var problems []string
+		n := 0
+		for stream, es := range c.byStr {
+			id, ok := b.agg.ID(stream)
+			if !ok {
+				continue
 			}
-			if raw, ok := snap["/product/products/"+id]; ok {
+			n++
+			v, p := balance(es, b.set, b.reserved, b.release, b.amount)
+			problems = append(problems, p...)
+			if raw, ok := snap[b.view+id]; ok {
+				var view map[string]any
 				_ = json.Unmarshal([]byte(raw), &view)
-				if view.UnitsInStock != v {
-					stockProblems = append(stockProblems, fmt.Sprintf("product %s shows %d in stock, its events add up to %d", id, view.UnitsInStock, v))
+				if shown, _ := view[b.shown].(float64); int64(shown) != v {
+					problems = append(problems, fmt.Sprintf("%s shows %s %d, its events add up to %d", stream, b.what, int64(shown), v))
 				}
 			}
 		}
-		if name, ok := event.Customer.ID(stream); ok {
-			customers++
-			v, p := balance(es, map[string]string{event.CustomerRegistered: "credit_cents", event.CustomerCreditSet: "credit_cents"},
-				event.CustomerCreditReserved, event.CustomerCreditReleased, "amount_cents")
-			creditProblems = append(creditProblems, p...)
-			var view struct {
-				CreditCents int64 `json:"credit_cents"`
-			}
-			if raw, ok := snap["/customer/users/"+name]; ok {
-				_ = json.Unmarshal([]byte(raw), &view)
-				if view.CreditCents != v {
-					creditProblems = append(creditProblems, fmt.Sprintf("customer %s shows credit %d, its events add up to %d", name, view.CreditCents, v))
-				}
-			}
-		}
+		c.add(b.check, problems, fmt.Sprintf("%s of %d %ss replayed from their events, never below 0, equal to the read model", b.what, n, b.agg))
 	}
-	c.add("no oversell", stockProblems, fmt.Sprintf("stock of %d products replayed from their events, never below 0, equal to the read model", products))
-	c.add("no overspend", creditProblems, fmt.Sprintf("credit of %d customers replayed, never below 0, equal to the read model", customers))
 }
 
 // checkOrders: every order placed is decided once in the event store and the order read

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -90,21 +88,9 @@ func newSoakLoad(s *soakShop) *soakLoad {
 // call sends a JSON request (in nil: no body) to url and decodes a 2xx answer into out
 // (nil: ignore); it counts the status and returns it, 0 without an answer.
 func (l *soakLoad) call(ctx context.Context, method, url, token string, header http.Header, in, out any) int {
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	req, err := jsonRequest(ctx, method, url, token, header, in)
 	if err != nil {
 		panic(err) // the soak's own URLs
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := l.http.Do(req)
 	code := 0
@@ -399,28 +385,14 @@ func (c *soakCustomer) followOrders(ctx context.Context) <-chan string {
 	go func() {
 		defer close(ch)
 		defer resp.Body.Close()
-		once := sync.OnceFunc(func() { close(connected) })
-		defer once()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		var msg strings.Builder
-		for sc.Scan() {
-			if sc.Text() != "" {
-				msg.WriteString(sc.Text())
-				msg.WriteByte('\n')
-				continue
-			}
-			if strings.HasPrefix(msg.String(), ": connected") {
-				once()
-			}
-			if m := decisionMessage.FindStringSubmatch(msg.String()); m != nil {
+		readSSE(resp.Body, func() { close(connected) }, func(msg string) {
+			if m := decisionMessage.FindStringSubmatch(msg); m != nil {
 				select {
 				case ch <- m[1]:
 				default:
 				}
 			}
-			msg.Reset()
-		}
+		})
 	}()
 	select { // the subscription is live once the site said so: only then place the order
 	case <-connected:
