@@ -88,9 +88,9 @@ func startSoakShop(ctx context.Context, o options, logger *slog.Logger) (_ *soak
 		"MSDEMO_TOKEN_KEY=" + hex.EncodeToString(key),
 		"MSDEMO_START_CREDIT_CENTS=" + fmt.Sprint(soakStartCredit), "SAGA_TIMEOUT=" + soakSagaTimeout.String(),
 		"LOG_LEVEL=warn", "METRICS_ADDR=", // one process per component: they would share the default port
-		// The soak registers and logs in many customers from one address: a load tool
-		// turns the login and registration rate limits off (see the report of issue 12).
-		"RATE_LIMIT_OFF=1"}
+		// The soak registers and logs in many customers from one address: like any load
+		// tool, it turns the login and registration rate limits off.
+		"MSDEMO_RATE_LIMITS=off"}
 	for _, c := range registry.Components() {
 		a, err := testenv.FreeLoopbackAddr()
 		if err != nil {
