@@ -19,6 +19,10 @@
 //
 //	go run ./bench [-json] [-duration 20s] [-customers 32] [-rate 0] [-live-rate 5] [-perf cpu.data] [-only store,...]
 //
+// With -soak 10m it runs the chaos soak instead (soak.go): the shop as one process per
+// component under a steady load while components are killed and broker connections
+// dropped, then checks every promise of the shop and exits non-zero if one is broken.
+//
 // Every loop ends by itself; with -duration 20s the whole run takes about two minutes. It
 // uses only loopback and cleans up what it created (vhost, databases, Redis keys, temp dirs).
 package main
@@ -62,6 +66,7 @@ type options struct {
 	RabbitMQ  string        // broker URL (the vhost is added to it)
 	Postgres  string
 	Redis     string
+	Soak      soakOptions
 }
 
 // run parses args, runs the benchmark and writes the report to stdout; progress goes to stderr.
@@ -77,6 +82,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags.IntVar(&o.Conns, "conns", 50, "keep-alive connections of the HTTP load")
 	flags.StringVar(&o.Perf, "perf", "", "record a CPU profile of msdemo with perf into this file during the saturation run")
 	flags.Var(&o.Only, "only", "run only these measurements, comma-separated: orders (rows 1, 2, 6, 7), http (3), store (4), broker (5), live (8)")
+	flags.DurationVar(&o.Soak.Duration, "soak", 0, "run the chaos soak for this long instead of the benchmark (see soak.go)")
+	flags.BoolVar(&o.Soak.Servers, "soak-servers", false, "the soak also restarts PostgreSQL, Redis and RabbitMQ: every other user of them is disturbed")
+	flags.IntVar(&o.Soak.Customers, "soak-customers", 8, "concurrent customers of the soak")
+	flags.IntVar(&o.Soak.Managers, "soak-managers", 2, "concurrent managers of the soak")
+	flags.DurationVar(&o.Soak.FaultEvery, "soak-fault-every", 8*time.Second, "mean time between the soak's faults")
+	flags.StringVar(&o.Soak.Logs, "soak-logs", "", "write each component's output to <dir>/<component>.log (the directory must exist)")
+	flags.Uint64Var(&o.Soak.Seed, "soak-seed", 0, "seed of the soak's random choices (0: from the clock); the report prints it")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -87,6 +99,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("want -duration >= 1s, -customers >= 1, -conns >= 1, -live-rate > 0")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if o.Soak.Duration > 0 {
+		if o.Soak.Customers < 1 || o.Soak.Managers < 0 || o.Soak.FaultEvery < 100*time.Millisecond {
+			return fmt.Errorf("want -soak-customers >= 1, -soak-managers >= 0, -soak-fault-every >= 100ms")
+		}
+		return soak(ctx, o, args, logger, stdout)
+	}
 
 	r, err := measure(ctx, o, logger)
 	if err != nil {

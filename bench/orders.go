@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -318,21 +319,8 @@ func (s *shop) followAdminStream(ctx context.Context, jar http.CookieJar, path s
 	seen := &sseSeen{at: map[string]time.Time{}}
 	go func() {
 		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		var msg strings.Builder // one SSE message: its lines up to a blank one
-		once := sync.OnceFunc(connected)
-		defer once()
-		for sc.Scan() {
-			if sc.Text() != "" {
-				msg.WriteString(sc.Text())
-				msg.WriteByte('\n')
-				continue
-			}
-			if strings.HasPrefix(msg.String(), ": connected") {
-				once()
-			}
-			if m := approved.FindStringSubmatch(msg.String()); m != nil {
+		readSSE(resp.Body, connected, func(msg string) {
+			if m := approved.FindStringSubmatch(msg); m != nil {
 				now := time.Now()
 				seen.mu.Lock()
 				if _, ok := seen.at[m[1]]; !ok {
@@ -340,10 +328,32 @@ func (s *shop) followAdminStream(ctx context.Context, jar http.CookieJar, path s
 				}
 				seen.mu.Unlock()
 			}
-			msg.Reset()
-		}
+		})
 	}()
 	return seen, nil
+}
+
+// readSSE reads the messages of an SSE stream from r until it ends, handing each (its
+// lines up to a blank one) to message; connected is called once, at the site's
+// ": connected" comment or when the stream ends before it.
+func readSSE(r io.Reader, connected func(), message func(msg string)) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var msg strings.Builder
+	once := sync.OnceFunc(connected)
+	defer once()
+	for sc.Scan() {
+		if sc.Text() != "" {
+			msg.WriteString(sc.Text())
+			msg.WriteByte('\n')
+			continue
+		}
+		if strings.HasPrefix(msg.String(), ": connected") {
+			once()
+		}
+		message(msg.String())
+		msg.Reset()
+	}
 }
 
 // percentile is the p-th percentile (nearest rank) of xs, 0 for none.

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,26 +74,13 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 		}
 	}()
 
-	logger.Info("building msdemo")
-	bin := filepath.Join(tmp, "msdemo")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-	build.Dir = moduleRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build msdemo: %w\n%s", err, out)
-	}
-
-	if out, err := exec.Command("rabbitmqctl", "add_vhost", s.vhost).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("rabbitmqctl add_vhost %s: %w: %s (is RabbitMQ running? start it with `rabbitmq-server -detached`)", s.vhost, err, out)
-	}
-	if out, err := exec.Command("rabbitmqctl", "set_permissions", "-p", s.vhost, "guest", ".*", ".*", ".*").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("rabbitmqctl set_permissions: %w: %s", err, out)
-	}
-	u, err := url.Parse(o.RabbitMQ)
+	bin, err := buildMsdemo(ctx, tmp, logger)
 	if err != nil {
-		return nil, fmt.Errorf("RABBITMQ_URL: %w", err)
+		return nil, err
 	}
-	u.Path = "/" + s.vhost
-	s.busURL = u.String()
+	if s.busURL, err = testenv.CreateVHost(o.RabbitMQ, s.vhost); err != nil {
+		return nil, err
+	}
 
 	env := []string{"DATA_DIR=" + filepath.Join(tmp, "data"), "RABBITMQ_URL=" + s.busURL,
 		"POSTGRES_URL=" + o.Postgres, "REDIS_URL=" + o.Redis, "MONGODB_URI=",
@@ -177,25 +163,58 @@ func (s *shop) stop() {
 	if s.proxy != nil {
 		s.proxy.close()
 	}
+	deleteShared(s.opts, s.namespace, s.vhost, s.logger)
+	_ = os.RemoveAll(s.tmp)
+}
+
+// deleteRedisKeys deletes every Redis key of the shop of namespace (<namespace>:...) and
+// returns how many it deleted.
+func deleteRedisKeys(ctx context.Context, redisURL, namespace string) (int, error) {
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return 0, err
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	n := 0
+	iter := rdb.Scan(ctx, 0, namespace+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := rdb.Del(ctx, iter.Val()).Err(); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, iter.Err()
+}
+
+// buildMsdemo builds the msdemo command into dir and returns the binary's path.
+func buildMsdemo(ctx context.Context, dir string, logger *slog.Logger) (string, error) {
+	logger.Info("building msdemo")
+	bin := filepath.Join(dir, "msdemo")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Dir = moduleRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build msdemo: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// deleteShared deletes what a shop of namespace kept on the shared servers: its
+// PostgreSQL databases, its Redis keys and its RabbitMQ vhost ("": none).
+func deleteShared(o options, namespace, vhost string, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, db := range []string{"order", "accounting"} {
-		if err := postgres.Drop(ctx, s.opts.Postgres, s.namespace+"_"+db); err != nil {
-			s.logger.Warn("drop database", "database", s.namespace+"_"+db, "error", err)
+		if err := postgres.Drop(ctx, o.Postgres, namespace+"_"+db); err != nil {
+			logger.Warn("drop database", "database", namespace+"_"+db, "error", err)
 		}
 	}
-	if opts, err := redis.ParseURL(s.opts.Redis); err == nil {
-		rdb := redis.NewClient(opts)
-		iter := rdb.Scan(ctx, 0, s.namespace+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-		rdb.Close()
+	if _, err := deleteRedisKeys(ctx, o.Redis, namespace); err != nil {
+		logger.Warn("delete Redis keys", "namespace", namespace, "error", err)
 	}
-	if s.vhost != "" {
-		_ = exec.Command("rabbitmqctl", "delete_vhost", s.vhost).Run()
+	if vhost != "" {
+		testenv.DeleteVHost(vhost)
 	}
-	_ = os.RemoveAll(s.tmp)
 }
 
 // seed creates a category, the products (with stock for every order of the run) and the
@@ -258,21 +277,9 @@ func (s *shop) call(ctx context.Context, url, method, token string, in, out any)
 
 // callWith is call with extra request headers.
 func (s *shop) callWith(ctx context.Context, url, method, token string, header http.Header, in, out any) int {
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	req, err := jsonRequest(ctx, method, url, token, header, in)
 	if err != nil {
 		return 0
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
@@ -287,6 +294,28 @@ func (s *shop) callWith(ctx context.Context, url, method, token string, header h
 		_, _ = io.Copy(io.Discard, resp.Body)
 	}
 	return resp.StatusCode
+}
+
+// jsonRequest is a request of the API: in as JSON (nil: no body), the bearer token ("":
+// none) and the extra headers.
+func jsonRequest(ctx context.Context, method, url, token string, header http.Header, in any) (*http.Request, error) {
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req, nil
 }
 
 // waitOK polls url until it answers 200, for at most d.

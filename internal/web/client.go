@@ -46,15 +46,16 @@ func (e *APIError) Error() string {
 // the gateway answered with 502, 503 or 504), so that the sites show "a service is down".
 var ErrUnavailable = errors.New("the shop's API is not reachable")
 
-// StatusOf returns the HTTP status that err stands for: the APIError's status, 503 for
-// ErrUnavailable, 500 for anything else.
+// StatusOf returns the HTTP status that err stands for: 503 for ErrUnavailable (the
+// gateway unreachable, or its 502, 503 or 504), the APIError's status, 500 for anything
+// else.
 func StatusOf(err error) int {
 	var apiErr *APIError
 	switch {
+	case errors.Is(err, ErrUnavailable): // before the APIError a 502 or 504 also is
+		return http.StatusServiceUnavailable
 	case errors.As(err, &apiErr):
 		return apiErr.Status
-	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}

@@ -35,6 +35,11 @@ func TestClientErrors(t *testing.T) {
 		case "/down":
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte(`{"error":"no instance of order"}`))
+		case "/bad-gateway": // the gateway's upstream died mid-request
+			w.WriteHeader(http.StatusBadGateway)
+			w.Write([]byte(`{"error":"cannot reach product"}`))
+		case "/gateway-timeout":
+			w.WriteHeader(http.StatusGatewayTimeout)
 		case "/token":
 			if r.Header.Get("Authorization") != "Bearer secret" {
 				w.WriteHeader(http.StatusUnauthorized)
@@ -54,6 +59,15 @@ func TestClientErrors(t *testing.T) {
 	err = c.Get(ctx, "", "/down", nil, nil)
 	if !errors.Is(err, web.ErrUnavailable) || web.StatusOf(err) != http.StatusServiceUnavailable {
 		t.Errorf("503: got %v (status %d), want ErrUnavailable and 503", err, web.StatusOf(err))
+	}
+	// A 502 or 504 is a service down too: the sites show "a service is down" (503), not
+	// their 500 page (the chaos soak found the storefront answering 500 while product
+	// restarted).
+	for _, path := range []string{"/bad-gateway", "/gateway-timeout"} {
+		err = c.Get(ctx, "", path, nil, nil)
+		if !errors.Is(err, web.ErrUnavailable) || web.StatusOf(err) != http.StatusServiceUnavailable {
+			t.Errorf("%s: got %v (status %d), want ErrUnavailable and 503", path, err, web.StatusOf(err))
+		}
 	}
 	var out struct{ OK bool }
 	if err := c.Get(ctx, "secret", "/token", nil, &out); err != nil || !out.OK {

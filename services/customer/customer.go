@@ -162,12 +162,6 @@ func newApp(cfg Config, rt *service.Runtime, users *store) (*app, error) {
 	return &app{cfg: cfg, rt: rt, users: users, logger: rt.Logger, caughtUp: make(chan struct{}), dummyHash: dummy}, nil
 }
 
-// subscribe keeps the read model up to date until ctx is done.
-func (a *app) subscribe(ctx context.Context) error {
-	return a.rt.Events.Subscribe(ctx, eventclient.Subscription{Name: a.cfg.Subscription, Types: subscribedTypes,
-		Progress: a.rt.Progress, CaughtUp: a.caughtUp}, &participant{users: a.users, events: a.rt.Events, logger: a.logger}, a.logger)
-}
-
 // bootstrap waits for the catch-up, registers the manager "admin" if there is none, and
 // then marks the service ready.
 func (a *app) bootstrap(ctx context.Context) error {

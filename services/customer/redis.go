@@ -475,6 +475,10 @@ func (s *store) Customer(ctx context.Context, username string) (Customer, error)
 		return Customer{}, fmt.Errorf("read customer %s: %w", username, err)
 	}
 	if c.Version == 0 {
+		// Unknown, or the whole read model is gone (lost.go): not "wrong password" then.
+		if lost, err := s.lost(ctx); err != nil || lost {
+			return Customer{}, fmt.Errorf("customer %s: the read model is not in Redis (%v): %w", username, err, service.ErrUnavailable)
+		}
 		return Customer{}, fmt.Errorf("customer %s: %w", username, service.ErrNotFound)
 	}
 	return c, nil
