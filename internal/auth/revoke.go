@@ -32,6 +32,24 @@ const DefaultRevocationPrefix = "msdemo:customer:"
 // that holds the least password version of user's valid tokens.
 func RevocationKey(prefix, user string) string { return prefix + "tokens-from:" + user }
 
+// OpenRevocations connects to the Redis at url (REDIS_URL), failing with a hint when it is
+// not reachable, and returns a reader of the marks under prefix, as NewRevocations, and
+// the function that closes its connection.
+func OpenRevocations(ctx context.Context, url, prefix string, cacheFor time.Duration) (*Revocations, func() error, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL %q: %w", url, err)
+	}
+	rdb := redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		rdb.Close()
+		return nil, nil, fmt.Errorf("redis not reachable at REDIS_URL=%s (start it with `redis-server --daemonize yes`): %w", url, err)
+	}
+	return NewRevocations(rdb, prefix, cacheFor), rdb.Close, nil
+}
+
 // Revocations reads the revocation marks. It is safe for concurrent use.
 type Revocations struct {
 	rdb      redis.Cmdable

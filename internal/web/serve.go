@@ -25,6 +25,10 @@ type SiteConfig struct {
 	// SessionPrefix prefixes the session keys in Redis (default
 	// "msdemo:<site name>:session:"); tests use their own.
 	SessionPrefix string
+	// RevocationPrefix is the key prefix of the token revocations in Redis, the customer
+	// service's key prefix (default auth.DefaultRevocationPrefix): a session whose token a
+	// password change revoked is logged out.
+	RevocationPrefix string
 	RabbitMQURL   string // the bus, for live updates
 	// Exchange is the topic exchange of stored events (default event.Exchange).
 	Exchange string
@@ -78,7 +82,7 @@ func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Lo
 	}
 	defer ln.Close()
 	sessions, err := OpenSessions(ctx, SessionConfig{RedisURL: cfg.RedisURL, Prefix: cfg.SessionPrefix,
-		CookieName: spec.CookieName, Secure: cfg.SecureCookie})
+		CookieName: spec.CookieName, Secure: cfg.SecureCookie, RevocationPrefix: cfg.RevocationPrefix})
 	if err != nil {
 		return fmt.Errorf("%s: %w", spec.Name, err)
 	}
