@@ -200,9 +200,13 @@ func (a *app) handleUserShow() http.Handler {
 // older token of the user (auth.Revocations); the answer then carries a new token for
 // the user who changed their own password, so that the session that did it goes on.
 func (a *app) handleUserUpdate() http.Handler {
+	// answer is the profile, and the new token after a change of one's own password
+	// (its role is the profile's).
 	type answer struct {
 		profile
-		*tokenAnswer
+		Token           string     `json:"token,omitempty"`
+		ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+		PasswordVersion int64      `json:"password_version,omitempty"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := a.customerFor(r)
@@ -244,7 +248,7 @@ func (a *app) handleUserUpdate() http.Handler {
 		out := answer{profile: profileOf(c)}
 		if own && c.PasswordVersion != passwordVersion {
 			t := a.newToken(c)
-			out.tokenAnswer = &t
+			out.Token, out.ExpiresAt, out.PasswordVersion = t.Token, &t.ExpiresAt, t.PasswordVersion
 		}
 		httpjson.Write(w, http.StatusOK, out)
 	})
