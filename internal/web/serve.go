@@ -25,10 +25,6 @@ type SiteConfig struct {
 	// SessionPrefix prefixes the session keys in Redis (default
 	// "msdemo:<site name>:session:"); tests use their own.
 	SessionPrefix string
-	// RevocationPrefix is the key prefix of the token revocations in Redis, the customer
-	// service's key prefix (default auth.DefaultRevocationPrefix): a session whose token a
-	// password change revoked is logged out.
-	RevocationPrefix string
 	RabbitMQURL   string // the bus, for live updates
 	// Exchange is the topic exchange of stored events (default event.Exchange).
 	Exchange string
@@ -40,6 +36,10 @@ type SiteConfig struct {
 	// Metrics records the site's metrics (its HTTP requests by route pattern, its SSE
 	// clients, its bus); nil records none.
 	Metrics *telemetry.Component
+	// RevocationPrefix is the key prefix of the token revocations in Redis, the customer
+	// service's key prefix (default auth.DefaultRevocationPrefix): a session whose token a
+	// password change revoked is logged out.
+	RevocationPrefix string
 }
 
 // SiteSpec is what one site brings to RunSite: its name, defaults, which events reach its
