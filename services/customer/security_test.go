@@ -110,63 +110,54 @@ func checkRefused(t *testing.T, api, username, password, addr string) {
 	}
 }
 
+// attack registers victim and others, sends 1,000 wrong guesses for victim from
+// addr(i), while the others log in again and again, each from an address of its own,
+// and checks that the right password of victim from refusedFrom is refused meanwhile.
+// It checks that the guesses got at most limit answers of 401 and 429 for the rest, and
+// that the others logged in.
+func attack(t *testing.T, ts *testSystem, others []string, addr func(int) string, refusedFrom string, limit int) {
+	t.Helper()
+	for _, u := range append([]string{"victim"}, others...) {
+		ts.register(t, u, "password of "+u)
+	}
+	stop := make(chan struct{})
+	wait := othersLogIn(t, ts.api, others, stop)
+	counts := guess(t, ts.api, "victim", 1000, addr)
+	checkRefused(t, ts.api, "victim", "password of victim", refusedFrom)
+	close(stop)
+	logins := wait()
+	if counts[http.StatusUnauthorized] > limit || counts[http.StatusUnauthorized]+counts[http.StatusTooManyRequests] != 1000 {
+		t.Errorf("1000 guesses: got %v, want at most %d of 401 and 429 for the rest", counts, limit)
+	}
+	if logins < len(others) {
+		t.Errorf("other users logged in %d times during the attack, want at least %d", logins, len(others))
+	}
+	t.Logf("1000 guesses: %v; %d logins of others meanwhile", counts, logins)
+}
+
 // TestPasswordGuessingFromOneAddress: 1,000 guesses for one username from one address
 // get 5 answers of 401 and then 429 only; the right password from that address is
 // refused too, while other users, and the victim from another address, log in.
 func TestPasswordGuessingFromOneAddress(t *testing.T) {
 	t.Parallel()
 	ts := start(t)
-	others := []string{"ann", "bob", "cleo"}
-	for _, u := range append([]string{"victim"}, others...) {
-		ts.register(t, u, "password of "+u)
-	}
-	stop := make(chan struct{})
-	wait := othersLogIn(t, ts.api, others, stop)
-	counts := guess(t, ts.api, "victim", 1000, func(int) string { return "203.0.113.7" })
-	checkRefused(t, ts.api, "victim", "password of victim", "203.0.113.7")
-	close(stop)
-	logins := wait()
-
-	limit := DefaultLimits.FailuresPerUserAddress.Burst
-	if counts[http.StatusUnauthorized] > limit || counts[http.StatusUnauthorized]+counts[http.StatusTooManyRequests] != 1000 {
-		t.Errorf("1000 guesses from one address: got %v, want at most %d of 401 and 429 for the rest", counts, limit)
-	}
-	if logins < len(others) {
-		t.Errorf("other users logged in %d times during the attack, want at least %d", logins, len(others))
-	}
+	attack(t, ts, []string{"ann", "bob", "cleo"}, func(int) string { return "203.0.113.7" }, "203.0.113.7",
+		DefaultLimits.FailuresPerUserAddress.Burst)
 	// One address cannot lock the victim out: from another, the password works.
 	if status, _, body := call(t, "POST", ts.api+"/login", "192.0.2.50", "", Credentials{"victim", "password of victim"}); status != http.StatusOK {
 		t.Errorf("the victim from another address: got %d %s, want 200", status, body)
 	}
-	t.Logf("1000 guesses from one address: %v; %d logins of others meanwhile", counts, logins)
 }
 
 // TestPasswordGuessingFromManyAddresses: 1,000 guesses for one username, each from an
 // address of its own, get at most FailuresPerUser answers of 401, then 429; during the
-// attack the account is refused even with the right password (docs/security.md), and
-// other users log in.
+// attack the account is refused even with the right password from a fresh address
+// (docs/security.md), and other users log in.
 func TestPasswordGuessingFromManyAddresses(t *testing.T) {
 	t.Parallel()
 	ts := start(t)
-	others := []string{"ann", "bob"}
-	for _, u := range append([]string{"victim"}, others...) {
-		ts.register(t, u, "password of "+u)
-	}
-	stop := make(chan struct{})
-	wait := othersLogIn(t, ts.api, others, stop)
-	counts := guess(t, ts.api, "victim", 1000, func(i int) string { return fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255) })
-	checkRefused(t, ts.api, "victim", "password of victim", "192.0.2.99")
-	close(stop)
-	logins := wait()
-
-	limit := DefaultLimits.FailuresPerUser.Burst
-	if counts[http.StatusUnauthorized] > limit || counts[http.StatusUnauthorized]+counts[http.StatusTooManyRequests] != 1000 {
-		t.Errorf("1000 guesses from 1000 addresses: got %v, want at most %d of 401 and 429 for the rest", counts, limit)
-	}
-	if logins < len(others) {
-		t.Errorf("other users logged in %d times during the attack, want at least %d", logins, len(others))
-	}
-	t.Logf("1000 guesses from 1000 addresses: %v; %d logins of others meanwhile", counts, logins)
+	attack(t, ts, []string{"ann", "bob"}, func(i int) string { return fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255) },
+		"192.0.2.99", DefaultLimits.FailuresPerUser.Burst)
 }
 
 // TestLockoutEnds: a spent failure budget comes back by itself, after the Retry-After
