@@ -41,7 +41,9 @@ func (s *server) authorize(ctx *fasthttp.RequestCtx, r *compiledRoute, segs [][]
 			var err error
 			claims, err = s.tokens.verify(s.tokenKey, token, time.Now())
 			if err == nil && s.revocations != nil {
-				err = s.revocations.Check(ctx, claims)
+				// Not ctx: a RequestCtx is a context only while a server runs it, and
+				// go-redis bounds the call by its own timeouts (3 s).
+				err = s.revocations.Check(context.Background(), claims)
 			}
 			switch {
 			case errors.Is(err, auth.ErrExpiredToken):
