@@ -185,14 +185,15 @@ func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request) {
 	ctx := web.WithClientAddress(r.Context(), r) // a wrong current password counts as a failed login
 	err := s.api.Put(ctx, u.Token, "/customer/users/"+u.Username, change, &answer)
 	if err == nil {
+		saved := "Your profile is saved."
 		if answer.NewToken != nil && answer.Token != "" {
 			if err := s.sessions.Login(r.Context(), answer.User(u.Username)); err != nil {
 				s.site.Error(w, r, err)
 				return
 			}
-			s.sessions.AddFlash(r.Context(), web.FlashSuccess, "Your password is changed; your other sessions are logged out.")
+			saved = "Your profile is saved and your password is changed; your other sessions are logged out."
 		}
-		s.sessions.AddFlash(r.Context(), web.FlashSuccess, "Your profile is saved.")
+		s.sessions.AddFlash(r.Context(), web.FlashSuccess, saved)
 		web.Redirect(w, r, "/profile")
 		return
 	}
