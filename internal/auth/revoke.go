@@ -40,6 +40,9 @@ func OpenRevocations(ctx context.Context, url, prefix string, cacheFor time.Dura
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL %q: %w", url, err)
 	}
+	// Fail fast while Redis is down, instead of holding the request for the default
+	// timeouts and retries (seconds).
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.MaxRetries = time.Second, time.Second, time.Second, 1
 	rdb := redis.NewClient(opts)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -78,7 +81,8 @@ func NewRevocations(rdb redis.Cmdable, prefix string, cacheFor time.Duration) *R
 
 // Check returns ErrRevokedToken when c's password version is older than the least valid
 // one of c.User, nil when the token is not revoked, and another error when Redis cannot
-// say (the caller refuses the token then: a revocation is never skipped silently).
+// say and the reader has nothing of c.User cached (see validFrom; the caller refuses the
+// token then).
 func (r *Revocations) Check(ctx context.Context, c Claims) error {
 	from, err := r.validFrom(ctx, c.User)
 	if err != nil {
@@ -90,21 +94,28 @@ func (r *Revocations) Check(ctx context.Context, c Claims) error {
 	return nil
 }
 
-// validFrom returns the least password version of user's valid tokens (0: any).
+// validFrom returns the least password version of user's valid tokens (0: any). A
+// caching reader whose Redis fails answers what it read last of user, however old: a
+// change cannot be recorded while Redis is down either, and the users it has seen go on
+// through a restart of Redis; a user it has not seen gets the error.
 func (r *Revocations) validFrom(ctx context.Context, user string) (int64, error) {
 	now := time.Now()
+	var cached revocationEntry
+	var isCached bool
 	if r.cacheFor > 0 {
 		r.mu.Lock()
-		e, ok := r.cache[user]
+		cached, isCached = r.cache[user]
 		r.mu.Unlock()
-		if ok && now.Sub(e.fetched) < r.cacheFor {
-			return e.from, nil
+		if isCached && now.Sub(cached.fetched) < r.cacheFor {
+			return cached.from, nil
 		}
 	}
 	v, err := r.rdb.Get(ctx, RevocationKey(r.prefix, user)).Result()
 	var from int64
 	switch {
 	case errors.Is(err, redis.Nil):
+	case err != nil && isCached:
+		return cached.from, nil
 	case err != nil:
 		return 0, fmt.Errorf("read token revocation of %s: %w", user, err)
 	default:

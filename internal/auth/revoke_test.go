@@ -62,6 +62,21 @@ func TestRevocations(t *testing.T) {
 	if err := auth.NewRevocations(down, prefix, 0).Check(ctx, ann(9)); err == nil || errors.Is(err, auth.ErrRevokedToken) {
 		t.Errorf("Redis down: got %v, want an error that is not a revocation", err)
 	}
+
+	// A caching reader whose Redis goes down answers what it read last of a user (past
+	// cacheFor), and an error for a user it never read.
+	rdb.Set(ctx, key, 5, time.Minute)
+	opts.MaxRetries = -1
+	lost := redis.NewClient(opts)
+	short := auth.NewRevocations(lost, prefix, time.Millisecond)
+	check(short, "mark 5 read", ann(4), auth.ErrRevokedToken)
+	lost.Close() // every command fails from now on
+	time.Sleep(2 * time.Millisecond)
+	check(short, "mark 5 read, Redis gone", ann(4), auth.ErrRevokedToken)
+	check(short, "mark 5 read, Redis gone", ann(5), nil)
+	if err := short.Check(ctx, auth.Claims{User: "bob", PasswordVersion: 1}); err == nil || errors.Is(err, auth.ErrRevokedToken) {
+		t.Errorf("Redis gone, a user never read: got %v, want an error that is not a revocation", err)
+	}
 }
 
 // A token carries its password version, and Verify reads it back.
