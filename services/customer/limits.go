@@ -29,8 +29,9 @@ import (
 // all: a right password during an attack is refused too, which is what makes guessing
 // useless.
 
-// Limits are the budgets of login and registration. The zero Limits is DefaultLimits;
-// Off turns every limit off (load tests whose clients all come from one address).
+// Limits are the budgets of login and registration; a zero (or not positive) one is
+// DefaultLimits' (the zero Limits is DefaultLimits). Off turns every limit off (load
+// tests whose clients all come from one address).
 type Limits struct {
 	Off bool
 	// LoginPerAddress bounds the logins from one client address, whatever the username;
@@ -73,8 +74,16 @@ func newLimiter(rdb *redis.Client, prefix string, limits Limits) *limiter {
 	if limits.Off {
 		return nil
 	}
-	if limits == (Limits{}) {
-		limits = DefaultLimits
+	for _, l := range []struct{ limit, def *redis_rate.Limit }{
+		{&limits.LoginPerAddress, &DefaultLimits.LoginPerAddress},
+		{&limits.FailuresPerUserAddress, &DefaultLimits.FailuresPerUserAddress},
+		{&limits.FailuresPerUser, &DefaultLimits.FailuresPerUser},
+		{&limits.RegistrationsPerAddress, &DefaultLimits.RegistrationsPerAddress},
+		{&limits.RegistrationsPerUsername, &DefaultLimits.RegistrationsPerUsername},
+	} {
+		if l.limit.Rate <= 0 || l.limit.Burst <= 0 || l.limit.Period <= 0 {
+			*l.limit = *l.def
+		}
 	}
 	return &limiter{rl: redis_rate.NewLimiter(rdb), prefix: prefix + "limit:", limits: limits}
 }
