@@ -67,6 +67,13 @@ type config struct {
 	// Metrics holds the components' metrics, made by runComponents when MetricsAddr is
 	// set; nil records none.
 	Metrics *telemetry.Metrics
+	// TrustedProxies are the addresses and CIDR ranges whose X-Forwarded-For the gateway
+	// believes (TRUSTED_PROXIES, comma-separated; default loopback: the sites of the
+	// all-in-one process).
+	TrustedProxies []string
+	// RateLimitsOff turns the rate limits of login and registration off
+	// (MSDEMO_RATE_LIMITS=off), for load tests whose clients share one address.
+	RateLimitsOff bool
 }
 
 // components maps each -target name (registry.Components) to the function that runs it.
@@ -78,7 +85,8 @@ var components = map[string]func(ctx context.Context, cfg config, logger *slog.L
 	},
 	registry.Gateway: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return gateway.Run(ctx, gateway.Config{Addr: cfg.Addr[registry.Gateway], RabbitMQURL: cfg.RabbitMQURL,
-			Static: cfg.Upstreams, TokenKey: cfg.TokenKey, Metrics: cfg.Metrics.For(registry.Gateway)}, logger)
+			Static: cfg.Upstreams, TokenKey: cfg.TokenKey, Metrics: cfg.Metrics.For(registry.Gateway),
+			RedisURL: cfg.RedisURL, RevocationPrefix: cfg.revocationPrefix(), TrustedProxies: cfg.TrustedProxies}, logger)
 	},
 	registry.Customer: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return customer.Run(ctx, customerConfig(cfg), logger)
@@ -94,12 +102,12 @@ var components = map[string]func(ctx context.Context, cfg config, logger *slog.L
 	},
 	registry.Storefront: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return storefront.Run(ctx, storefront.Config{Addr: cfg.Addr[registry.Storefront], GatewayURL: cfg.GatewayURL,
-			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":storefront:session:",
+			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":storefront:session:", RevocationPrefix: cfg.revocationPrefix(),
 			RabbitMQURL: cfg.RabbitMQURL, Metrics: cfg.Metrics.For(registry.Storefront)}, logger)
 	},
 	registry.Admin: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return admin.Run(ctx, admin.Config{Addr: cfg.Addr[registry.Admin], GatewayURL: cfg.GatewayURL,
-			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":admin:session:",
+			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":admin:session:", RevocationPrefix: cfg.revocationPrefix(),
 			RabbitMQURL: cfg.RabbitMQURL, Metrics: cfg.Metrics.For(registry.Admin)}, logger)
 	},
 }
@@ -130,9 +138,13 @@ func serviceConfig(cfg config, name string) service.Config {
 
 func customerConfig(cfg config) customer.Config {
 	return customer.Config{Service: serviceConfig(cfg, registry.Customer), RedisURL: cfg.RedisURL,
-		KeyPrefix: cfg.Namespace + ":customer:", DataDir: cfg.DataDir, AdminPassword: cfg.AdminPassword,
-		StartCreditCents: cfg.StartCreditCents}
+		KeyPrefix: cfg.revocationPrefix(), DataDir: cfg.DataDir, AdminPassword: cfg.AdminPassword,
+		StartCreditCents: cfg.StartCreditCents, Limits: customer.Limits{Off: cfg.RateLimitsOff}}
 }
+
+// revocationPrefix is the customer service's Redis key prefix, under which it keeps the
+// token revocations that the gateway and the sites read (auth.RevocationKey).
+func (cfg config) revocationPrefix() string { return cfg.Namespace + ":customer:" }
 
 func orderConfig(cfg config) order.Config {
 	return order.Config{Service: serviceConfig(cfg, registry.Order), PostgresURL: cfg.PostgresURL,
@@ -172,7 +184,19 @@ func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
 	if v, ok := lookupEnv("METRICS_ADDR"); ok {
 		cfg.MetricsAddr = v
 	}
+	for p := range strings.SplitSeq(getenv("TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+		}
+	}
 	var problems []error
+	switch v := getenv("MSDEMO_RATE_LIMITS"); v {
+	case "", "on":
+	case "off":
+		cfg.RateLimitsOff = true
+	default:
+		problems = append(problems, fmt.Errorf("MSDEMO_RATE_LIMITS %q: want on or off", v))
+	}
 	if !namespacePattern.MatchString(cfg.Namespace) {
 		problems = append(problems, fmt.Errorf("MSDEMO_NAMESPACE %q: want lower-case letters, digits and _, starting with a letter", cfg.Namespace))
 	}

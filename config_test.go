@@ -3,6 +3,7 @@ package main
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/msdemo/msdemo/internal/registry"
@@ -29,5 +30,23 @@ func TestComponentsAreTheRegistrys(t *testing.T) {
 	}
 	if cfg.Addr[registry.Order] != ":7003" || cfg.Addr[registry.Admin] != ":5002" || len(cfg.Addr) != len(names) {
 		t.Errorf("got addresses %v, want ORDER_ADDR's for order and the defaults for the rest", cfg.Addr)
+	}
+}
+
+// TestSecuritySettings: TRUSTED_PROXIES is a list, MSDEMO_RATE_LIMITS is on or off, and
+// anything else is an error that names the variable.
+func TestSecuritySettings(t *testing.T) {
+	cfg, err := loadConfig(mapEnv(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7", "MSDEMO_RATE_LIMITS": "off"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.TrustedProxies, []string{"10.0.0.0/8", "192.0.2.7"}) || !cfg.RateLimitsOff || !customerConfig(cfg).Limits.Off {
+		t.Errorf("got trusted proxies %v, rate limits off %v, want the two proxies and off", cfg.TrustedProxies, cfg.RateLimitsOff)
+	}
+	if cfg, err = loadConfig(mapEnv(nil)); err != nil || cfg.TrustedProxies != nil || cfg.RateLimitsOff {
+		t.Errorf("defaults: got %v, %v, %v; want no proxies (the gateway's default) and limits on", cfg.TrustedProxies, cfg.RateLimitsOff, err)
+	}
+	if _, err := loadConfig(mapEnv(map[string]string{"MSDEMO_RATE_LIMITS": "sometimes"})); err == nil || !strings.Contains(err.Error(), "MSDEMO_RATE_LIMITS") {
+		t.Errorf("MSDEMO_RATE_LIMITS=sometimes: got %v, want an error naming it", err)
 	}
 }

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -37,6 +38,27 @@ func TestAdmin(t *testing.T) {
 	t.Run("live orders and explorer", func(t *testing.T) { testOrders(t, s) })
 	t.Run("services", func(t *testing.T) { testServices(t, s) })
 	t.Run("browser", func(t *testing.T) { testBrowser(t, s) })
+	t.Run("manager login rate-limited", func(t *testing.T) { testLoginLimited(t, s) }) // last: it locks the manager out here
+}
+
+// testLoginLimited: after a few wrong passwords for the manager from one address, the
+// log-in form says to wait, with 429, even for the right password; a logged-in session
+// goes on.
+func testLoginLimited(t *testing.T, s *site) {
+	mgr, guesser := s.newBrowser(t), s.newBrowser(t)
+	if p := mgr.Post("/login", url.Values{"username": {managerName}, "password": {managerPassword}}, nil); p.Status != http.StatusOK {
+		t.Fatalf("manager log in: got %d at %s, want 200", p.Status, p.URL)
+	}
+	for i := range 6 {
+		guesser.Post("/login", url.Values{"username": {managerName}, "password": {fmt.Sprintf("guess %d", i)}}, nil)
+	}
+	p := guesser.Post("/login", url.Values{"username": {managerName}, "password": {managerPassword}}, nil)
+	if p.Status != http.StatusTooManyRequests || !strings.Contains(p.TestID("form-error"), "Too many attempts") {
+		t.Errorf("the right password after 6 wrong ones: got %d %q, want 429 saying to wait", p.Status, p.TestID("form-error"))
+	}
+	if p := mgr.Get("/customers"); p.URL != "/customers" {
+		t.Errorf("the logged-in manager during the guessing: got %s, want /customers", p.URL)
+	}
 }
 
 // adminPages are pages that only a manager may open.

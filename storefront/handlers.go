@@ -121,8 +121,15 @@ func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	v := registerView{Username: strings.TrimSpace(r.PostFormValue("username")),
 		FullName: r.PostFormValue("full_name"), Email: r.PostFormValue("email")}
 	password := r.PostFormValue("password")
-	err := s.api.Post(r.Context(), "", "/customer/users", map[string]string{"username": v.Username,
+	ctx := web.WithClientAddress(r.Context(), r) // the rate limits count the browser's address
+	err := s.api.Post(ctx, "", "/customer/users", map[string]string{"username": v.Username,
 		"full_name": v.FullName, "email": v.Email, "password": password}, nil)
+	if web.StatusOf(err) == http.StatusTooManyRequests {
+		v.FormError = web.TooManyMessage(err)
+		w.Header().Set("Retry-After", web.RetryAfter(err))
+		s.site.Render(w, r, http.StatusTooManyRequests, "Register", registerPage(v))
+		return
+	}
 	if fields := web.FieldErrors(err); fields != nil || web.StatusOf(err) == http.StatusConflict {
 		v.Errors = fields
 		if web.StatusOf(err) == http.StatusConflict {
@@ -136,7 +143,7 @@ func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.site.Error(w, r, err)
 		return
 	}
-	if err := web.LogIn(r.Context(), s.api, s.sessions, v.Username, password, "customer"); err != nil {
+	if err := web.LogIn(ctx, s.api, s.sessions, v.Username, password, "customer"); err != nil {
 		s.site.Error(w, r, err)
 		return
 	}
@@ -156,26 +163,42 @@ func (s *server) handleProfile(w http.ResponseWriter, r *http.Request) {
 		Email: p.Email, Credit: web.Money(p.CreditCents), Version: p.Version}))
 }
 
-// handleProfileUpdate serves POST /profile {full_name, email, password, version}: an
-// empty password keeps the old one; a change made meanwhile elsewhere is a conflict that
-// shows the current profile again.
+// handleProfileUpdate serves POST /profile {full_name, email, password,
+// current_password, version}: an empty password keeps the old one; a new one needs the
+// current one, logs out every other session of the user, and keeps this one (with the
+// new token the API answers); a change made meanwhile elsewhere is a conflict that
+// shows the current profile again; too many wrong current passwords are refused for a
+// while (429).
 func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
 	change := map[string]any{"full_name": r.PostFormValue("full_name"), "email": r.PostFormValue("email")}
 	if pw := r.PostFormValue("password"); pw != "" {
 		change["password"] = pw
+		change["current_password"] = r.PostFormValue("current_password")
 	}
 	if v, err := strconv.ParseInt(r.PostFormValue("version"), 10, 64); err == nil {
 		change["expected_version"] = v
 	}
-	err := s.api.Put(r.Context(), u.Token, "/customer/users/"+u.Username, change, nil)
+	var answer struct {
+		*web.NewToken
+	}
+	ctx := web.WithClientAddress(r.Context(), r) // a wrong current password counts as a failed login
+	err := s.api.Put(ctx, u.Token, "/customer/users/"+u.Username, change, &answer)
 	if err == nil {
-		s.sessions.AddFlash(r.Context(), web.FlashSuccess, "Your profile is saved.")
+		saved := "Your profile is saved."
+		if answer.NewToken != nil && answer.Token != "" {
+			if err := s.sessions.Login(r.Context(), answer.User(u.Username)); err != nil {
+				s.site.Error(w, r, err)
+				return
+			}
+			saved = "Your profile is saved and your password is changed; your other sessions are logged out."
+		}
+		s.sessions.AddFlash(r.Context(), web.FlashSuccess, saved)
 		web.Redirect(w, r, "/profile")
 		return
 	}
 	fields, status := web.FieldErrors(err), web.StatusOf(err)
-	if fields == nil && status != http.StatusConflict {
+	if fields == nil && status != http.StatusConflict && status != http.StatusTooManyRequests {
 		s.site.Error(w, r, err)
 		return
 	}
@@ -186,13 +209,21 @@ func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	v := profileView{Username: p.Username, FullName: r.PostFormValue("full_name"), Email: r.PostFormValue("email"),
 		Credit: web.Money(p.CreditCents), Version: p.Version, Errors: fields}
-	if status == http.StatusConflict {
+	switch status {
+	case http.StatusConflict:
 		v.FullName, v.Email = p.FullName, p.Email
 		v.FormError = "Your profile was changed elsewhere meanwhile; this is the current one. Please make your change again."
-	} else {
-		v.FormError = web.FormMessage(err, fields, "full_name", "email", "password")
+	case http.StatusTooManyRequests:
+		v.FormError = web.TooManyMessage(err)
+		w.Header().Set("Retry-After", web.RetryAfter(err))
+	default:
+		status = http.StatusUnprocessableEntity
+		v.FormError = web.FormMessage(err, fields, "full_name", "email", "password", "current_password")
 	}
-	s.site.Render(w, r, http.StatusUnprocessableEntity, "Profile", profilePage(v))
+	if status == http.StatusConflict {
+		status = http.StatusUnprocessableEntity
+	}
+	s.site.Render(w, r, status, "Profile", profilePage(v))
 }
 
 // handleOrderList serves GET /orders[?after=]: a page of the customer's orders, newest

@@ -1272,6 +1272,11 @@ func profilePage(v profileView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
+		templ_7745c5c3_Err = web.Field(web.FieldProps{Name: "current_password", Label: "Current password", Type: "password", Error: v.Errors["current_password"],
+			Hint: "Needed to set a new password. Changing it logs you out everywhere else.", Autocomplete: "current-password"}, nil).Render(ctx, templ_7745c5c3_Buffer)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
 		templ_7745c5c3_Err = web.Button(web.ButtonProps{Label: "Save"}, templ.Attributes{"data-testid": "profile-save"}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err

@@ -2,6 +2,7 @@ package storefront_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -25,6 +26,8 @@ func TestStorefront(t *testing.T) {
 	s := startSite(t)
 	t.Run("forms without JavaScript", func(t *testing.T) { testForms(t, s) })
 	t.Run("cross-origin POST refused", func(t *testing.T) { testCrossOrigin(t, s) })
+	t.Run("password change logs out the other browsers", func(t *testing.T) { testPasswordChange(t, s) })
+	t.Run("too many wrong passwords", func(t *testing.T) { testTooManyLogins(t, s) })
 	t.Run("live order updates", func(t *testing.T) { testLive(t, s) })
 	t.Run("browser", func(t *testing.T) { testBrowser(t, s) })
 }
@@ -166,6 +169,63 @@ func testForms(t *testing.T, s *site) {
 	p = b.Post("/login", url.Values{"username": {"admin"}, "password": {"admin password 1"}}, nil)
 	if p.Status != http.StatusUnprocessableEntity {
 		t.Errorf("a manager logging in: got %d, want 422", p.Status)
+	}
+}
+
+// testPasswordChange: the profile's password change needs the current password; it keeps
+// the browser that made it logged in and logs out the user's other browser.
+func testPasswordChange(t *testing.T, s *site) {
+	changer, other := s.newBrowser(t), s.newBrowser(t)
+	changer.Post("/register", url.Values{"username": {"hopper"}, "full_name": {"Grace Hopper"},
+		"email": {"grace@example.com"}, "password": {"first password"}}, nil)
+	if p := other.Post("/login", url.Values{"username": {"hopper"}, "password": {"first password"}}, nil); p.Count("nav-orders") != 1 {
+		t.Fatalf("the other browser logs in: got %d at %s, want a logged-in page", p.Status, p.URL)
+	}
+	form := func(current string) url.Values {
+		return url.Values{"full_name": {"Grace Hopper"}, "email": {"grace@example.com"}, "password": {"second password"},
+			"current_password": {current}}
+	}
+	p := changer.Post("/profile", form("not my password"), nil)
+	if p.Status != http.StatusUnprocessableEntity || p.TestID("error-current_password") == "" {
+		t.Errorf("a wrong current password: got %d, message %q; want 422 with a message", p.Status, p.TestID("error-current_password"))
+	}
+	if p = other.Get("/profile"); p.URL != "/profile" {
+		t.Fatalf("after a refused change the other browser is at %s, want still logged in at /profile", p.URL)
+	}
+	p = changer.Post("/profile", form("first password"), nil)
+	if p.URL != "/profile" || !strings.Contains(p.TestID("flash"), "other sessions are logged out") {
+		t.Errorf("password change: got %d at %s, flash %q; want /profile saying the other sessions are logged out", p.Status, p.URL, p.TestID("flash"))
+	}
+	if p = changer.Get("/profile"); p.URL != "/profile" {
+		t.Errorf("the changing browser after the change: got %s, want still logged in at /profile", p.URL)
+	}
+	p = other.Get("/profile")
+	if !strings.HasPrefix(p.URL, "/login") || !strings.Contains(p.TestID("flash"), "password was changed") {
+		t.Errorf("the other browser after the change: got %s, flash %q; want the log-in page saying why", p.URL, p.TestID("flash"))
+	}
+	if p = other.Post("/login", url.Values{"username": {"hopper"}, "password": {"first password"}}, nil); p.Status != http.StatusUnprocessableEntity {
+		t.Errorf("the old password: got %d, want 422", p.Status)
+	}
+	if p = other.Post("/login", url.Values{"username": {"hopper"}, "password": {"second password"}, "next": {"/profile"}}, nil); p.URL != "/profile" {
+		t.Errorf("the new password: got %d at %s, want /profile", p.Status, p.URL)
+	}
+}
+
+// testTooManyLogins: after a few wrong passwords for one account from one browser, the
+// log-in form says to wait, with 429, even for the right password.
+func testTooManyLogins(t *testing.T, s *site) {
+	b := s.newBrowser(t)
+	b.Post("/register", url.Values{"username": {"lovelace"}, "full_name": {"Ada"}, "email": {"lovelace@example.com"},
+		"password": {"right password"}}, nil)
+	b.Post("/logout", url.Values{}, nil)
+	var p page
+	for i := range 6 {
+		p = b.Post("/login", url.Values{"username": {"lovelace"}, "password": {fmt.Sprintf("wrong password %d", i)}}, nil)
+	}
+	p = b.Post("/login", url.Values{"username": {"lovelace"}, "password": {"right password"}}, nil)
+	if p.Status != http.StatusTooManyRequests || !strings.Contains(p.TestID("form-error"), "Too many attempts") ||
+		!strings.Contains(p.TestID("form-error"), "seconds") {
+		t.Errorf("the right password after 6 wrong ones: got %d %q, want 429 saying how long to wait", p.Status, p.TestID("form-error"))
 	}
 }
 

@@ -33,6 +33,10 @@ type System struct {
 	TokenKey         auth.Key
 }
 
+// CustomerKeyPrefix is the Redis key prefix for the customer service of the system: its
+// gateway reads the token revocations under it (auth.RevocationKey).
+func (s *System) CustomerKeyPrefix() string { return s.Name + ":customer:" }
+
 // Start runs an event store (embedded FerretDB in a temporary DATA_DIR) and a gateway
 // for t; both stop when t ends.
 func Start(t testing.TB) *System {
@@ -55,7 +59,8 @@ func Start(t testing.TB) *System {
 	testenv.WaitHealthy(t, s.EventstoreURL+"/healthz", 20*time.Second)
 	testenv.Go(t, "gateway", func(ctx context.Context) error {
 		return gateway.Run(ctx, gateway.Config{Addr: gwAddr, RabbitMQURL: testenv.RabbitMQURL(),
-			RegistryExchange: s.RegistryExchange, TokenKey: key}, testenv.Logger(t))
+			RegistryExchange: s.RegistryExchange, TokenKey: key, RedisURL: testenv.RedisURL(),
+			RevocationPrefix: s.CustomerKeyPrefix()}, testenv.Logger(t))
 	})
 	testenv.WaitHealthy(t, s.GatewayURL+"/healthz", 20*time.Second)
 	t.Cleanup(func() {

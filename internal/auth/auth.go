@@ -37,17 +37,22 @@ const (
 )
 
 // Claims is what a token says about its bearer. A token keeps ExpiresAt to the second
-// (a JWT's exp), rounded down.
+// (a JWT's exp), rounded down. PasswordVersion is the version of the user's stream at
+// which the password in force when the token was issued was set (its "pwv" claim; 0 in
+// tokens without it): a password change revokes the tokens of older versions
+// (Revocations).
 type Claims struct {
-	User      string    `json:"sub"`
-	Role      Role      `json:"role"`
-	ExpiresAt time.Time `json:"exp"`
+	User            string    `json:"sub"`
+	Role            Role      `json:"role"`
+	ExpiresAt       time.Time `json:"exp"`
+	PasswordVersion int64     `json:"pwv"`
 }
 
-// Errors of Verify.
+// Errors of Verify, and of Revocations.Check.
 var (
 	ErrInvalidToken = errors.New("invalid token")
 	ErrExpiredToken = errors.New("expired token")
+	ErrRevokedToken = errors.New("revoked token")
 )
 
 // MinKeyBytes is the least number of bytes of a token key: HS256's own size.
@@ -205,7 +210,8 @@ func parseKeys(list []string) (Key, error) {
 
 // jwtClaims are the claims of a token as the JWT carries them.
 type jwtClaims struct {
-	Role Role `json:"role"`
+	Role            Role  `json:"role"`
+	PasswordVersion int64 `json:"pwv,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -216,7 +222,7 @@ func (k Key) Sign(c Claims) string {
 	if !ok {
 		panic("auth: Sign with the zero Key")
 	}
-	t := jwt.NewWithClaims(signingMethod, jwtClaims{Role: c.Role, RegisteredClaims: jwt.RegisteredClaims{
+	t := jwt.NewWithClaims(signingMethod, jwtClaims{Role: c.Role, PasswordVersion: c.PasswordVersion, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: c.User, Issuer: issuer,
 		IssuedAt: jwt.NewNumericDate(time.Now()), ExpiresAt: jwt.NewNumericDate(c.ExpiresAt)}})
 	t.Header["kid"] = k.current
@@ -243,10 +249,10 @@ func (k Key) Verify(token string, now time.Time) (Claims, error) {
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return Claims{}, ErrExpiredToken
-	case err != nil, jc.Subject == "", jc.Role != Customer && jc.Role != Manager:
+	case err != nil, jc.Subject == "", jc.Role != Customer && jc.Role != Manager, jc.PasswordVersion < 0:
 		return Claims{}, ErrInvalidToken
 	}
-	return Claims{User: jc.Subject, Role: jc.Role, ExpiresAt: jc.ExpiresAt.UTC()}, nil
+	return Claims{User: jc.Subject, Role: jc.Role, ExpiresAt: jc.ExpiresAt.UTC(), PasswordVersion: jc.PasswordVersion}, nil
 }
 
 // secretOf is Verify's jwt.Keyfunc: the key the token's "kid" names.

@@ -36,6 +36,8 @@ type APIError struct {
 	Status  int
 	Message string
 	Fields  map[string]string
+	// RetryAfter is the answer's Retry-After header (a 429's seconds to wait), or "".
+	RetryAfter string
 }
 
 func (e *APIError) Error() string {
@@ -59,6 +61,15 @@ func StatusOf(err error) int {
 	default:
 		return http.StatusInternalServerError
 	}
+}
+
+// RetryAfter returns the Retry-After of err, an *APIError, or "".
+func RetryAfter(err error) string {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.RetryAfter
+	}
+	return ""
 }
 
 // FieldErrors returns the field messages of a 400 from the API, or nil for another error.
@@ -115,6 +126,9 @@ func (c *Client) Do(ctx context.Context, token, method, path string, in, out any
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if a := clientAddress(ctx); a != "" {
+		req.Header.Set("X-Forwarded-For", a) // the browser's (WithClientAddress)
+	}
 	if id := middleware.GetRequestID(ctx); id != "" {
 		req.Header.Set(middleware.RequestIDHeader, id) // the page's request id, for the API's logs
 	}
@@ -128,7 +142,7 @@ func (c *Client) Do(ctx context.Context, token, method, path string, in, out any
 		return fmt.Errorf("%s %s: read answer: %w: %w", method, path, ErrUnavailable, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		apiErr := &APIError{Status: resp.StatusCode}
+		apiErr := &APIError{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
 		var e struct {
 			Error  string            `json:"error"`
 			Fields map[string]string `json:"fields"`

@@ -38,11 +38,13 @@ func (l *LoginHandlers) HandleForm(w http.ResponseWriter, r *http.Request) {
 
 // HandleLogIn serves POST /login {username, password, next}: on success the session keeps
 // the user's token and the browser goes to next (303); a wrong password, an account of
-// another role or invalid input show the form again (422); a service that is down gets
-// Site.Error's page.
+// another role or invalid input show the form again (422), and so do too many attempts
+// (429, with the API's Retry-After and a message that says how long to wait); a service
+// that is down gets Site.Error's page. The API sees the browser's address
+// (WithClientAddress).
 func (l *LoginHandlers) HandleLogIn(w http.ResponseWriter, r *http.Request) {
 	v := LoginView{Username: strings.TrimSpace(r.PostFormValue("username")), Next: l.Site.SafeNext(r.PostFormValue("next"))}
-	err := LogIn(r.Context(), l.API, l.Site.Sessions, v.Username, r.PostFormValue("password"), l.Role)
+	err := LogIn(WithClientAddress(r.Context(), r), l.API, l.Site.Sessions, v.Username, r.PostFormValue("password"), l.Role)
 	if err == nil {
 		l.Site.Sessions.AddFlash(r.Context(), FlashSuccess, "You are logged in.")
 		Redirect(w, r, v.Next)
@@ -54,7 +56,14 @@ func (l *LoginHandlers) HandleLogIn(w http.ResponseWriter, r *http.Request) {
 		l.Site.Error(w, r, err)
 		return
 	}
-	l.Site.Render(w, r, http.StatusUnprocessableEntity, "Log in", l.Page(v))
+	status := http.StatusUnprocessableEntity
+	if StatusOf(err) == http.StatusTooManyRequests {
+		status = http.StatusTooManyRequests
+		if after := RetryAfter(err); after != "" {
+			w.Header().Set("Retry-After", after)
+		}
+	}
+	l.Site.Render(w, r, status, "Log in", l.Page(v))
 }
 
 // HandleLogOut serves POST /logout: the session forgets the user and gets a new id, and

@@ -36,6 +36,10 @@ type SiteConfig struct {
 	// Metrics records the site's metrics (its HTTP requests by route pattern, its SSE
 	// clients, its bus); nil records none.
 	Metrics *telemetry.Component
+	// RevocationPrefix is the key prefix of the token revocations in Redis, the customer
+	// service's key prefix (default auth.DefaultRevocationPrefix): a session whose token a
+	// password change revoked is logged out.
+	RevocationPrefix string
 }
 
 // SiteSpec is what one site brings to RunSite: its name, defaults, which events reach its
@@ -78,7 +82,7 @@ func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Lo
 	}
 	defer ln.Close()
 	sessions, err := OpenSessions(ctx, SessionConfig{RedisURL: cfg.RedisURL, Prefix: cfg.SessionPrefix,
-		CookieName: spec.CookieName, Secure: cfg.SecureCookie})
+		CookieName: spec.CookieName, Secure: cfg.SecureCookie, RevocationPrefix: cfg.RevocationPrefix})
 	if err != nil {
 		return fmt.Errorf("%s: %w", spec.Name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/msdemo/msdemo/internal/auth"
 )
 
 // SessionConfig says where sessions live and what their cookie is.
@@ -25,13 +28,17 @@ type SessionConfig struct {
 	Lifetime time.Duration
 	// Secure marks the cookie Secure (HTTPS only); false for http://localhost.
 	Secure bool
+	// RevocationPrefix is the key prefix of the token revocations (default
+	// auth.DefaultRevocationPrefix; see SiteConfig).
+	RevocationPrefix string
 }
 
 // Sessions are the users' sessions, kept in Redis so that every replica of a site shares
 // them. The cookie is HttpOnly and SameSite=Lax.
 type Sessions struct {
 	*scs.SessionManager
-	rdb *redis.Client
+	rdb         *redis.Client
+	revocations *auth.Revocations
 }
 
 // User is who is logged in, as the session keeps it.
@@ -40,6 +47,9 @@ type User struct {
 	Role      string // "customer" or "manager"
 	Token     string // bearer token for the API
 	ExpiresAt time.Time
+	// PasswordVersion is the token's (the login answer's password_version): a password
+	// change revokes the token, and the session with it.
+	PasswordVersion int64
 }
 
 // Kind of a flash message, also its CSS class suffix.
@@ -85,17 +95,28 @@ func OpenSessions(ctx context.Context, cfg SessionConfig) (*Sessions, error) {
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Secure = cfg.Secure
 	sm.Cookie.Path = "/"
-	return &Sessions{SessionManager: sm, rdb: rdb}, nil
+	return &Sessions{SessionManager: sm, rdb: rdb,
+		revocations: auth.NewRevocations(rdb, cmp.Or(cfg.RevocationPrefix, auth.DefaultRevocationPrefix), 0)}, nil
 }
 
 // Close closes the connection to Redis.
 func (s *Sessions) Close() error { return s.rdb.Close() }
 
-// User returns the logged-in user of the request's session, if any (an expired token
-// counts as logged out).
+// User returns the logged-in user of the request's session, if any. An expired token
+// counts as logged out, and so does a token that a password change revoked (made on
+// another browser, or through the API): the session then forgets the user and says why
+// on the next page. When Redis cannot tell whether the token is revoked, the request
+// counts as logged out too (the session keeps the user).
 func (s *Sessions) User(ctx context.Context) (User, bool) {
 	var u User
 	if !s.getJSON(ctx, userKey, &u) || u.Token == "" || !u.ExpiresAt.After(time.Now()) {
+		return User{}, false
+	}
+	if err := s.revocations.Check(ctx, auth.Claims{User: u.Username, PasswordVersion: u.PasswordVersion}); err != nil {
+		if errors.Is(err, auth.ErrRevokedToken) {
+			s.Remove(ctx, userKey)
+			s.AddFlash(ctx, FlashInfo, "Your password was changed, so this session has ended. Please log in again.")
+		}
 		return User{}, false
 	}
 	return u, true

@@ -52,6 +52,8 @@ type Config struct {
 	// Subscription names the durable queue "<Subscription>.events" that feeds the read
 	// model (default "customer"); tests running beside each other set their own.
 	Subscription string
+	// Limits are the rate limits of login and registration (zero: DefaultLimits).
+	Limits Limits
 }
 
 // adminUser is the manager that the service registers on its first start.
@@ -88,8 +90,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer rt.Close()
 	users := newStore(rdb, cfg.KeyPrefix)
+	users.tokenTTL = cfg.TokenTTL
 	if _, err := users.ensureSchema(ctx); err != nil {
 		return err
+	}
+	if cfg.Limits.Off {
+		logger.Warn("the rate limits of login and registration are off")
 	}
 	app, err := newApp(cfg, rt, users)
 	if err != nil {
@@ -109,6 +115,7 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer rdb.Close()
 	users := newStore(rdb, cfg.KeyPrefix)
+	users.tokenTTL = cfg.TokenTTL
 	if _, err := users.ensureSchema(ctx); err != nil {
 		return err
 	}
@@ -151,6 +158,10 @@ type app struct {
 	// dummyHash is checked at a login of an unknown user, so that it takes as long as one
 	// with a wrong password.
 	dummyHash string
+	// limits are the rate limits of login and registration (nil: off).
+	limits *limiter
+	// revocations tell the tokens that a password change revoked.
+	revocations *auth.Revocations
 }
 
 func newApp(cfg Config, rt *service.Runtime, users *store) (*app, error) {
@@ -159,7 +170,8 @@ func newApp(cfg Config, rt *service.Runtime, users *store) (*app, error) {
 		return nil, fmt.Errorf("hash dummy password: %w", err)
 	}
 	rt.Checkpoint = users.Checkpoint
-	return &app{cfg: cfg, rt: rt, users: users, logger: rt.Logger, caughtUp: make(chan struct{}), dummyHash: dummy}, nil
+	return &app{cfg: cfg, rt: rt, users: users, logger: rt.Logger, caughtUp: make(chan struct{}), dummyHash: dummy,
+		limits: newLimiter(users.rdb, cfg.KeyPrefix, cfg.Limits), revocations: auth.NewRevocations(users.rdb, cfg.KeyPrefix, 0)}, nil
 }
 
 // bootstrap waits for the catch-up, registers the manager "admin" if there is none, and

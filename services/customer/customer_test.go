@@ -278,7 +278,7 @@ func TestPasswordsNeverLeak(t *testing.T) {
 	var login struct{ Token string }
 	bodies = append(bodies, expect(t, 200, "POST", ts.api+"/login", "", Credentials{"ann", first}, &login))
 	bodies = append(bodies, expect(t, 200, "PUT", ts.api+"/users/ann", login.Token, map[string]string{
-		"full_name": "Ann", "email": "ann@example.com", "password": second}, nil))
+		"full_name": "Ann", "email": "ann@example.com", "password": second, "current_password": first}, nil))
 	bodies = append(bodies, expect(t, 200, "POST", ts.api+"/login", "", Credentials{"ann", second}, &login))
 	bodies = append(bodies, expect(t, 200, "GET", ts.api+"/users/ann", login.Token, nil, nil))
 	_, wrong := do(t, "POST", ts.api+"/login", "", Credentials{"ann", first})

@@ -2,6 +2,7 @@ package customer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -63,15 +64,19 @@ func Stream(username string) string { return event.Customer.Stream(username) }
 func UsernameOf(stream string) (username string, ok bool) { return event.Customer.ID(stream) }
 
 // Customer is a customer's state: what its events say so far. Version is the version of
-// the last event applied to it (0: no such customer).
+// the last event applied to it (0: no such customer). PasswordVersion is the version of
+// the event that set the password in force (customer.registered or
+// customer.password-changed): login tokens carry it, and a change revokes the tokens of
+// older ones (auth.Revocations).
 type Customer struct {
-	Username     string
-	FullName     string
-	Email        string
-	PasswordHash string
-	Role         auth.Role
-	CreditCents  int64
-	Version      int64
+	Username        string
+	FullName        string
+	Email           string
+	PasswordHash    string
+	Role            auth.Role
+	CreditCents     int64
+	Version         int64
+	PasswordVersion int64
 }
 
 // ErrVersionGap says an event is more than one version ahead of the state it is applied
@@ -93,6 +98,9 @@ func (c Customer) Apply(e event.Stored) (next Customer, applied bool, err error)
 		return c, false, fmt.Errorf("apply %s to %s version %d: %w", e.Type, e.Stream, e.Version, err)
 	}
 	c.Version = e.Version
+	if e.Type == event.CustomerRegistered || e.Type == event.CustomerPasswordChanged {
+		c.PasswordVersion = e.Version
+	}
 	return c, true, nil
 }
 
@@ -190,24 +198,37 @@ func (r Registration) Validate() error {
 }
 
 // ProfileChange is the input of PUT /users/{username}. Password, when set, is the new
-// password. ExpectedVersion, when set, is the version the client read.
+// password, and CurrentPassword must then be the password in force, unless
+// SkipCurrentPassword is set (a manager sets another user's password; never from the
+// JSON). ExpectedVersion, when set, is the version the client read.
 type ProfileChange struct {
-	FullName        string  `json:"full_name"`
-	Email           string  `json:"email"`
-	Password        *string `json:"password"`
-	ExpectedVersion *int64  `json:"expected_version"`
+	FullName            string  `json:"full_name"`
+	Email               string  `json:"email"`
+	Password            *string `json:"password"`
+	CurrentPassword     string  `json:"current_password"`
+	ExpectedVersion     *int64  `json:"expected_version"`
+	SkipCurrentPassword bool    `json:"-"`
 }
+
+// ErrWrongCurrentPassword says that a password change named a wrong current password.
+var ErrWrongCurrentPassword = errors.New("wrong current password")
 
 // UpdateProfile decides the change ch of c's profile: customer.profile-updated when the
 // name or email differ, customer.password-changed when a password is given, none when
-// nothing changes. Invalid input is service.FieldErrors; when nothing changes and
+// nothing changes. A new password needs ch.CurrentPassword to be c's password (see
+// SkipCurrentPassword): missing, it is a field error; wrong, ErrWrongCurrentPassword,
+// and nothing changes. Invalid input is service.FieldErrors; when nothing changes and
 // ch.ExpectedVersion is not c's version, it is a *service.ConflictError.
 func UpdateProfile(c Customer, ch ProfileChange) ([]event.New, error) {
+	needCurrent := !ch.SkipCurrentPassword
 	fields := service.FieldErrors{}
 	check(fields, "full_name", fullNameProblem(ch.FullName))
 	check(fields, "email", emailProblem(ch.Email))
 	if ch.Password != nil {
 		check(fields, "password", passwordProblem(*ch.Password))
+		if needCurrent && ch.CurrentPassword == "" {
+			fields["current_password"] = "required to set a new password"
+		}
 	}
 	check(fields, "expected_version", versionProblem(ch.ExpectedVersion, false))
 	if len(fields) > 0 {
@@ -219,6 +240,9 @@ func UpdateProfile(c Customer, ch ProfileChange) ([]event.New, error) {
 		events = append(events, service.NewEvent(event.CustomerProfileUpdated, ProfileUpdated{FullName: name, Email: email}))
 	}
 	if ch.Password != nil {
+		if needCurrent && !auth.CheckPassword(c.PasswordHash, ch.CurrentPassword) {
+			return nil, ErrWrongCurrentPassword
+		}
 		hash, err := auth.HashPassword(*ch.Password)
 		if err != nil {
 			return nil, fmt.Errorf("hash password of %s: %w", c.Username, err)

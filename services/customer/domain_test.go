@@ -102,7 +102,7 @@ func TestApply(t *testing.T) {
 	registered := stored(1, event.CustomerRegistered, Registered{Username: "ann", FullName: "Ann", Email: "a@b.co",
 		PasswordHash: "h1", Role: auth.Customer, CreditCents: 1000})
 	ann := Customer{Username: "ann", FullName: "Ann", Email: "a@b.co", PasswordHash: "h1", Role: auth.Customer,
-		CreditCents: 1000, Version: 1}
+		CreditCents: 1000, Version: 1, PasswordVersion: 1}
 	tests := []struct {
 		name        string
 		from        Customer
@@ -114,19 +114,19 @@ func TestApply(t *testing.T) {
 		{"registered", Customer{}, registered, ann, true, nil},
 		{"registered again is skipped", ann, registered, ann, false, nil},
 		{"profile updated", ann, stored(2, event.CustomerProfileUpdated, ProfileUpdated{FullName: "Ann Lee", Email: "x@y.co"}),
-			Customer{"ann", "Ann Lee", "x@y.co", "h1", auth.Customer, 1000, 2}, true, nil},
+			Customer{"ann", "Ann Lee", "x@y.co", "h1", auth.Customer, 1000, 2, 1}, true, nil},
 		{"password changed", ann, stored(2, event.CustomerPasswordChanged, PasswordChanged{PasswordHash: "h2"}),
-			Customer{"ann", "Ann", "a@b.co", "h2", auth.Customer, 1000, 2}, true, nil},
+			Customer{"ann", "Ann", "a@b.co", "h2", auth.Customer, 1000, 2, 2}, true, nil},
 		{"credit set", ann, stored(2, event.CustomerCreditSet, CreditSet{CreditCents: 7}),
-			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 7, 2}, true, nil},
+			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 7, 2, 1}, true, nil},
 		{"credit reserved", ann, stored(2, event.CustomerCreditReserved, CreditReservation{OrderID: "o1", AmountCents: 300}),
-			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 700, 2}, true, nil},
+			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 700, 2, 1}, true, nil},
 		{"credit released", ann, stored(2, event.CustomerCreditReleased, CreditReservation{OrderID: "o1", AmountCents: 300}),
-			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1300, 2}, true, nil},
+			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1300, 2, 1}, true, nil},
 		{"credit rejected: version only", ann, stored(2, event.CustomerCreditRejected, CreditReservation{OrderID: "o1", AmountCents: 5000, Reason: "too little"}),
-			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1000, 2}, true, nil},
+			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1000, 2, 1}, true, nil},
 		{"unknown type: version only", ann, stored(2, "customer.frobbed", map[string]int{"x": 1}),
-			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1000, 2}, true, nil},
+			Customer{"ann", "Ann", "a@b.co", "h1", auth.Customer, 1000, 2, 1}, true, nil},
 		{"gap", ann, stored(3, event.CustomerCreditSet, CreditSet{CreditCents: 7}), ann, false, ErrVersionGap},
 		{"bad data", ann, stored(2, event.CustomerCreditSet, "not an object"), ann, false, nil},
 	}
@@ -152,7 +152,11 @@ func TestApply(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func TestUpdateProfile(t *testing.T) {
-	ann := Customer{Username: "ann", FullName: "Ann", Email: "a@b.co", Role: auth.Customer, Version: 4}
+	hash, err := auth.HashPassword("old secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := Customer{Username: "ann", FullName: "Ann", Email: "a@b.co", PasswordHash: hash, Role: auth.Customer, Version: 4}
 	tests := []struct {
 		name       string
 		ch         ProfileChange
@@ -164,9 +168,11 @@ func TestUpdateProfile(t *testing.T) {
 		{"same, right version", ProfileChange{FullName: "Ann", Email: "a@b.co", ExpectedVersion: ptr[int64](4)}, nil, nil, false},
 		{"same, stale version", ProfileChange{FullName: "Ann", Email: "a@b.co", ExpectedVersion: ptr[int64](3)}, nil, nil, true},
 		{"new name", ProfileChange{FullName: "Ann Lee", Email: "a@b.co"}, []string{event.CustomerProfileUpdated}, nil, false},
-		{"password only", ProfileChange{FullName: "Ann", Email: "a@b.co", Password: ptr("new secret")}, []string{event.CustomerPasswordChanged}, nil, false},
-		{"both", ProfileChange{FullName: "Ann", Email: "c@d.co", Password: ptr("new secret")}, []string{event.CustomerProfileUpdated, event.CustomerPasswordChanged}, nil, false},
-		{"empty password", ProfileChange{FullName: "Ann", Email: "a@b.co", Password: ptr("")}, nil, []string{"password"}, false},
+		{"password only", ProfileChange{FullName: "Ann", Email: "a@b.co", Password: ptr("new secret"), CurrentPassword: "old secret"}, []string{event.CustomerPasswordChanged}, nil, false},
+		{"both", ProfileChange{FullName: "Ann", Email: "c@d.co", Password: ptr("new secret"), CurrentPassword: "old secret"}, []string{event.CustomerProfileUpdated, event.CustomerPasswordChanged}, nil, false},
+		{"password without the current one", ProfileChange{FullName: "Ann", Email: "a@b.co", Password: ptr("new secret")}, nil, []string{"current_password"}, false},
+		{"a manager's reset", ProfileChange{FullName: "Ann", Email: "a@b.co", Password: ptr("new secret"), SkipCurrentPassword: true}, []string{event.CustomerPasswordChanged}, nil, false},
+		{"empty password", ProfileChange{FullName: "Ann", Email: "a@b.co", Password: ptr(""), CurrentPassword: "old secret"}, nil, []string{"password"}, false},
 		{"missing fields", ProfileChange{}, nil, []string{"email", "full_name"}, false},
 		{"version 0", ProfileChange{FullName: "Ann", Email: "a@b.co", ExpectedVersion: ptr[int64](0)}, nil, []string{"expected_version"}, false},
 	}
@@ -175,6 +181,35 @@ func TestUpdateProfile(t *testing.T) {
 			events, err := UpdateProfile(ann, tt.ch)
 			checkDecision(t, events, err, tt.wantTypes, tt.wantFields, tt.wantErr)
 		})
+	}
+	// A wrong current password changes nothing, even with a new name.
+	events, err := UpdateProfile(ann, ProfileChange{FullName: "Ann Lee", Email: "a@b.co", Password: ptr("new secret"), CurrentPassword: "wrong secret"})
+	if !errors.Is(err, ErrWrongCurrentPassword) || events != nil {
+		t.Errorf("wrong current password: got %v, %v, want no events and ErrWrongCurrentPassword", events, err)
+	}
+}
+
+// PasswordVersion follows the events that set the password, and only them.
+func TestPasswordVersion(t *testing.T) {
+	c := Customer{}
+	steps := []struct {
+		typ  string
+		data string
+		want int64
+	}{
+		{event.CustomerRegistered, `{"username":"ann","password_hash":"h1"}`, 1},
+		{event.CustomerProfileUpdated, `{"full_name":"Ann","email":"a@b.co"}`, 1},
+		{event.CustomerPasswordChanged, `{"password_hash":"h2"}`, 3},
+		{event.CustomerCreditSet, `{"credit_cents":5}`, 3},
+	}
+	for i, s := range steps {
+		next, _, err := c.Apply(event.Stored{Stream: Stream("ann"), Version: int64(i + 1), Type: s.typ, Data: []byte(s.data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c = next; c.PasswordVersion != s.want {
+			t.Errorf("after %s: got password version %d, want %d", s.typ, c.PasswordVersion, s.want)
+		}
 	}
 }
 

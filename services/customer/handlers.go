@@ -42,8 +42,11 @@ func (a *app) handleRegister() http.Handler {
 		if err == nil {
 			err = in.Validate()
 		}
+		if err == nil {
+			err = a.limits.register(r.Context(), clientAddress(r), in.Username)
+		}
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		taken := &service.ConflictMessageError{Message: "username " + in.Username + " is taken"}
@@ -52,12 +55,12 @@ func (a *app) handleRegister() http.Handler {
 			service.Error(w, r, a.logger, taken)
 			return
 		} else if !errors.Is(err, service.ErrNotFound) {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		events, err := Register(in, auth.Customer, a.cfg.StartCreditCents)
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		zero := int64(0)
@@ -67,12 +70,12 @@ func (a *app) handleRegister() http.Handler {
 			err = taken
 		}
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		c, err := Customer{}.With(events, reply.FirstVersion)
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		httpjson.Write(w, http.StatusCreated, profileOf(c))
@@ -80,13 +83,9 @@ func (a *app) handleRegister() http.Handler {
 }
 
 // handleLogin serves POST /login: a token for the right username and password, 401
-// with the same message for a wrong username or a wrong password.
+// with the same message for a wrong username or a wrong password, 429 when the login's
+// rate limits are spent (limits.go; the password is not checked then).
 func (a *app) handleLogin() http.Handler {
-	type answer struct {
-		Token     string    `json:"token"`
-		Role      auth.Role `json:"role"`
-		ExpiresAt time.Time `json:"expires_at"`
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in Credentials
 		err := service.Decode(r, &in)
@@ -94,12 +93,17 @@ func (a *app) handleLogin() http.Handler {
 			err = in.Validate()
 		}
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
+			return
+		}
+		attempt, err := a.limits.login(r.Context(), clientAddress(r), in.Username)
+		if err != nil {
+			a.writeError(w, r, err)
 			return
 		}
 		c, err := a.users.Customer(r.Context(), in.Username)
 		if err != nil && !errors.Is(err, service.ErrNotFound) {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		hash := c.PasswordHash
@@ -107,13 +111,48 @@ func (a *app) handleLogin() http.Handler {
 			hash = a.dummyHash // as slow as a wrong password: no hint which names exist
 		}
 		if !auth.CheckPassword(hash, in.Password) || err != nil {
+			if err := attempt.failed(r.Context()); err != nil {
+				a.logger.WarnContext(r.Context(), "charge a failed login", "error", err)
+			}
 			httpjson.Error(w, http.StatusUnauthorized, "wrong username or password")
 			return
 		}
-		expires := time.Now().Add(a.cfg.TokenTTL).UTC().Truncate(time.Second)
-		token := a.rt.TokenKey.Sign(auth.Claims{User: c.Username, Role: c.Role, ExpiresAt: expires})
-		httpjson.Write(w, http.StatusOK, answer{Token: token, Role: c.Role, ExpiresAt: expires})
+		if err := attempt.succeeded(r.Context()); err != nil {
+			a.logger.WarnContext(r.Context(), "refund a login's rate limits", "error", err)
+		}
+		httpjson.Write(w, http.StatusOK, a.newToken(c))
 	})
+}
+
+// tokenAnswer is a new token as the API answers it. PasswordVersion is the token's
+// (auth.Claims), for the sites, which keep it in their sessions to notice a revocation.
+type tokenAnswer struct {
+	Token           string    `json:"token"`
+	Role            auth.Role `json:"role"`
+	ExpiresAt       time.Time `json:"expires_at"`
+	PasswordVersion int64     `json:"password_version"`
+}
+
+// newToken signs a token for c, bound to its password version.
+func (a *app) newToken(c Customer) tokenAnswer {
+	expires := time.Now().Add(a.cfg.TokenTTL).UTC().Truncate(time.Second)
+	token := a.rt.TokenKey.Sign(auth.Claims{User: c.Username, Role: c.Role, ExpiresAt: expires,
+		PasswordVersion: c.PasswordVersion})
+	return tokenAnswer{Token: token, Role: c.Role, ExpiresAt: expires, PasswordVersion: c.PasswordVersion}
+}
+
+// writeError answers err as service.Error does, a *TooManyError with 429 and
+// Retry-After, and a revoked token with 401.
+func (a *app) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var tooMany *TooManyError
+	switch {
+	case errors.As(err, &tooMany):
+		writeTooMany(w, tooMany)
+	case errors.Is(err, auth.ErrRevokedToken):
+		httpjson.Error(w, http.StatusUnauthorized, auth.RevokedMessage)
+	default:
+		service.Error(w, r, a.logger, err)
+	}
 }
 
 // handleUserList serves GET /users (managers): every user, ordered by username, a page
@@ -126,12 +165,12 @@ func (a *app) handleUserList() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, after, err := service.PageParams(r)
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		list, next, err := a.users.Customers(r.Context(), after, limit)
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		out := answer{Users: make([]profile, 0, len(list)), NextAfter: next}
@@ -147,7 +186,7 @@ func (a *app) handleUserShow() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := a.customerFor(r)
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		httpjson.Write(w, http.StatusOK, profileOf(c))
@@ -155,26 +194,63 @@ func (a *app) handleUserShow() http.Handler {
 }
 
 // handleUserUpdate serves PUT /users/{username}: name, email and optionally password.
+// A user who sets a new password names the current one (a manager setting another
+// user's does not); a wrong one is a 400 of current_password that changes nothing and
+// counts as a failed login (429 when those limits are spent). The change revokes every
+// older token of the user (auth.Revocations); the answer then carries a new token for
+// the user who changed their own password, so that the session that did it goes on.
 func (a *app) handleUserUpdate() http.Handler {
+	// answer is the profile, and the new token after a change of one's own password
+	// (its role is the profile's).
+	type answer struct {
+		profile
+		Token           string     `json:"token,omitempty"`
+		ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+		PasswordVersion int64      `json:"password_version,omitempty"`
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := a.customerFor(r)
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		var in ProfileChange
 		if err := service.Decode(r, &in); err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
+		claims, _ := auth.FromContext(r.Context())
+		own := claims.User == c.Username
+		in.SkipCurrentPassword = !own
+		var attempt *loginAttempt
+		if in.Password != nil && own && in.CurrentPassword != "" {
+			if attempt, err = a.limits.login(r.Context(), clientAddress(r), c.Username); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+		}
+		passwordVersion := c.PasswordVersion
 		c, err = a.change(r.Context(), c, in.ExpectedVersion, func(c Customer) ([]event.New, error) {
 			return UpdateProfile(c, in)
 		})
+		if errors.Is(err, ErrWrongCurrentPassword) {
+			if err := attempt.failed(r.Context()); err != nil {
+				a.logger.WarnContext(r.Context(), "charge a failed login", "error", err)
+			}
+			err = service.FieldErrors{"current_password": "is not your current password"}
+		} else if err := attempt.succeeded(r.Context()); err != nil {
+			a.logger.WarnContext(r.Context(), "refund a login's rate limits", "error", err)
+		}
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
-		httpjson.Write(w, http.StatusOK, profileOf(c))
+		out := answer{profile: profileOf(c)}
+		if own && c.PasswordVersion != passwordVersion {
+			t := a.newToken(c)
+			out.Token, out.ExpiresAt, out.PasswordVersion = t.Token, &t.ExpiresAt, t.PasswordVersion
+		}
+		httpjson.Write(w, http.StatusOK, out)
 	})
 }
 
@@ -183,7 +259,7 @@ func (a *app) handleCreditShow() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := a.customerFor(r)
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		httpjson.Write(w, http.StatusOK, credit{CreditCents: c.CreditCents, Version: c.Version})
@@ -196,19 +272,19 @@ func (a *app) handleCreditSet() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := a.customerFor(r)
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		var in CreditChange
 		if err := service.Decode(r, &in); err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		c, err = a.change(r.Context(), c, in.ExpectedVersion, func(c Customer) ([]event.New, error) {
 			return SetCredit(c, in)
 		})
 		if err != nil {
-			service.Error(w, r, a.logger, err)
+			a.writeError(w, r, err)
 			return
 		}
 		httpjson.Write(w, http.StatusOK, credit{CreditCents: c.CreditCents, Version: c.Version})
@@ -223,6 +299,9 @@ func (a *app) customerFor(r *http.Request) (Customer, error) {
 	claims, _ := auth.FromContext(r.Context())
 	if !claims.May(name) {
 		return Customer{}, service.ErrForbidden
+	}
+	if err := a.revocations.Check(r.Context(), claims); err != nil {
+		return Customer{}, err
 	}
 	if !ValidUsername(name) {
 		return Customer{}, service.ErrNotFound

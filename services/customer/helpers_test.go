@@ -41,8 +41,13 @@ func testRedis(t testing.TB, prefix string) *redis.Client {
 		t.Fatalf("Redis not reachable at REDIS_URL (start it with `redis-server --daemonize yes`): %v", err)
 	}
 	t.Cleanup(func() {
-		_ = newStore(rdb, prefix).Reset(context.Background(), "")
-		rdb.Del(context.Background(), prefix+"checkpoint")
+		ctx := context.Background()
+		_ = newStore(rdb, prefix).Reset(ctx, "")
+		rdb.Del(ctx, prefix+"checkpoint")
+		iter := rdb.Scan(ctx, 0, "rate:"+globEscape(prefix)+"*", 1000).Iterator() // the rate limits' keys
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
 		rdb.Close()
 	})
 	return rdb
@@ -132,8 +137,18 @@ type testSystem struct {
 
 func start(t *testing.T) *testSystem {
 	t.Helper()
+	return startWith(t, func(*Config) {})
+}
+
+// startWith is start with the Config that configure changes. The service keys its read
+// model under the system's CustomerKeyPrefix, where the gateway reads revocations.
+func startWith(t *testing.T, configure func(*Config)) *testSystem {
+	t.Helper()
 	sys := systest.Start(t)
 	cfg := testConfig(t, sys.ServiceConfig(t, "customer"))
+	cfg.KeyPrefix = sys.CustomerKeyPrefix()
+	testRedis(t, cfg.KeyPrefix)
+	configure(&cfg)
 	ts := &testSystem{sys: sys, svc: runService(t, cfg), api: sys.GatewayURL + "/customer"}
 	ts.waitRouted(t)
 	return ts

@@ -23,7 +23,12 @@ import (
 // store is the customer read model in Redis, every key under one prefix:
 //
 //	<prefix>user:<username>  hash: username, full_name, email, password_hash, role,
-//	                         credit_cents, version (the stream version applied last)
+//	                         credit_cents, version (the stream version applied last),
+//	                         password_version (Customer.PasswordVersion)
+//	<prefix>tokens-from:<username>
+//	                         the password version of the last password change: tokens
+//	                         of older versions are revoked (auth.RevocationKey); it
+//	                         expires a token's life (tokenTTL) after the change
 //	<prefix>users            sorted set of usernames, all scores 0: ordered by name
 //	<prefix>reservations:<username>
 //	                         hash: order id -> "<state> <amount_cents>", the customer's
@@ -36,11 +41,15 @@ import (
 type store struct {
 	rdb    *redis.Client
 	prefix string
+	// tokenTTL is the longest life of a token: how long a revocation is kept.
+	tokenTTL time.Duration
 }
 
 var _ eventclient.ReadModel = (*store)(nil)
 
-func newStore(rdb *redis.Client, prefix string) *store { return &store{rdb: rdb, prefix: prefix} }
+func newStore(rdb *redis.Client, prefix string) *store {
+	return &store{rdb: rdb, prefix: prefix, tokenTTL: 24 * time.Hour}
+}
 
 func (s *store) userKey(username string) string { return s.prefix + "user:" + username }
 func (s *store) usersKey() string               { return s.prefix + "users" }
@@ -139,6 +148,9 @@ type change struct {
 	customer     Customer
 	applied      bool
 	reservations []Reservation
+	// passwordChangedAt is when the last customer.password-changed applied was stored
+	// (zero: none was applied).
+	passwordChangedAt time.Time
 }
 
 // then returns ch followed by e, an event of the customer's stream (changing nothing
@@ -153,6 +165,9 @@ func (ch change) then(e event.Stored) (change, error) {
 		return ch, fmt.Errorf("apply %s to %s version %d: %w", e.Type, e.Stream, e.Version, permanentIfMalformed(err))
 	}
 	ch.customer, ch.applied = next, true
+	if e.Type == event.CustomerPasswordChanged {
+		ch.passwordChangedAt = e.RecordedAt
+	}
 	if isReservation {
 		ch.reservations = append(ch.reservations, r)
 	}
@@ -181,6 +196,13 @@ func (s *store) write(ctx context.Context, p redis.Pipeliner, ch change) {
 	p.ZAdd(ctx, s.usersKey(), redis.Z{Member: username})
 	for _, r := range ch.reservations {
 		p.HSet(ctx, s.reservationsKey(username), r.OrderID, fmt.Sprintf("%s %d", r.State, r.AmountCents))
+	}
+	// A password change revokes the older tokens for as long as they may live; a change
+	// older than that (met again in a rebuild) needs no mark.
+	if at := ch.passwordChangedAt; !at.IsZero() {
+		if until := at.Add(s.tokenTTL); time.Until(until) > 0 {
+			p.Set(ctx, auth.RevocationKey(s.prefix, username), ch.customer.PasswordVersion, time.Until(until)+time.Second)
+		}
 	}
 }
 
@@ -357,7 +379,7 @@ func parsePosition(v string) (int64, error) {
 
 // schemaVersion is the version of the key layout (see store). Raise it with every change
 // of what the keys hold: the read model is then rebuilt from the events at start.
-const schemaVersion = 1
+const schemaVersion = 2 // 2: password_version, tokens-from
 
 // schemaLockTTL bounds how long a replica that died while replacing the layout holds the
 // others back.
@@ -543,8 +565,9 @@ func encodeCustomer(c Customer) map[string]string {
 	return map[string]string{
 		"username": c.Username, "full_name": c.FullName, "email": c.Email,
 		"password_hash": c.PasswordHash, "role": string(c.Role),
-		"credit_cents": strconv.FormatInt(c.CreditCents, 10),
-		"version":      strconv.FormatInt(c.Version, 10),
+		"credit_cents":     strconv.FormatInt(c.CreditCents, 10),
+		"version":          strconv.FormatInt(c.Version, 10),
+		"password_version": strconv.FormatInt(c.PasswordVersion, 10),
 	}
 }
 
@@ -555,11 +578,13 @@ func decodeCustomer(h map[string]string) (Customer, error) {
 	}
 	credit, err1 := strconv.ParseInt(h["credit_cents"], 10, 64)
 	version, err2 := strconv.ParseInt(h["version"], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
+	passwordVersion, err3 := strconv.ParseInt(h["password_version"], 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return Customer{}, fmt.Errorf("malformed user hash: %w", err)
 	}
 	return Customer{Username: h["username"], FullName: h["full_name"], Email: h["email"],
-		PasswordHash: h["password_hash"], Role: auth.Role(h["role"]), CreditCents: credit, Version: version}, nil
+		PasswordHash: h["password_hash"], Role: auth.Role(h["role"]), CreditCents: credit, Version: version,
+		PasswordVersion: passwordVersion}, nil
 }
 
 // globEscape escapes the characters that SCAN MATCH reads as a pattern.

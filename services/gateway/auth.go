@@ -2,10 +2,16 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/realclientip/realclientip-go"
 	"github.com/valyala/fasthttp"
 
 	"github.com/msdemo/msdemo/internal/auth"
@@ -15,8 +21,9 @@ import (
 // call route r, before the request is handled or forwarded. segs are the path's segments.
 // It returns false when the request must not go on, after writing the response:
 //   - identity headers the client sent are removed, whatever happens next;
-//   - a bearer token, when there is one, must be valid and unexpired (401 otherwise), on
-//     every route, as the services' own auth.Authenticate does;
+//   - a bearer token, when there is one, must be valid, unexpired and not revoked by a
+//     password change (401 otherwise; 503 when Redis cannot say), on every route, as the
+//     services' own auth.Authenticate does (which does not check revocations);
 //   - a route for logged-in users without a token gets 401, a token of the wrong role or
 //     user 403;
 //   - a request that goes on carries X-Msdemo-User and X-Msdemo-Role, the token's user
@@ -33,12 +40,24 @@ func (s *server) authorize(ctx *fasthttp.RequestCtx, r *compiledRoute, segs [][]
 		if token := bearerToken(header); len(token) > 0 {
 			var err error
 			claims, err = s.tokens.verify(s.tokenKey, token, time.Now())
-			if err != nil {
-				msg := "invalid token"
-				if errors.Is(err, auth.ErrExpiredToken) {
-					msg = "token expired: log in again"
-				}
-				writeError(ctx, fasthttp.StatusUnauthorized, msg)
+			if err == nil && s.revocations != nil {
+				// Not ctx: a RequestCtx is a context only while a server runs it, and
+				// go-redis bounds the call by its own timeouts (3 s).
+				err = s.revocations.Check(context.Background(), claims)
+			}
+			switch {
+			case errors.Is(err, auth.ErrExpiredToken):
+				writeError(ctx, fasthttp.StatusUnauthorized, "token expired: log in again")
+				return false
+			case errors.Is(err, auth.ErrRevokedToken):
+				writeError(ctx, fasthttp.StatusUnauthorized, auth.RevokedMessage)
+				return false
+			case errors.Is(err, auth.ErrInvalidToken):
+				writeError(ctx, fasthttp.StatusUnauthorized, "invalid token")
+				return false
+			case err != nil:
+				s.logger.WarnContext(ctx, "check the token's revocation", "error", err)
+				writeError(ctx, fasthttp.StatusServiceUnavailable, "cannot check the token now; try again shortly")
 				return false
 			}
 			loggedIn = true
@@ -149,4 +168,81 @@ func isIdentityHeader(name []byte) bool {
 		}
 	}
 	return false
+}
+
+// revocationCacheFor is how long the gateway keeps what it read of a user's revocation:
+// a password change reaches every gateway replica within it, and a client that sends
+// many requests costs Redis one read a second.
+const revocationCacheFor = time.Second
+
+// defaultTrustedProxies are the proxies trusted when Config.TrustedProxies is empty:
+// the sites of the all-in-one process, on this host.
+var defaultTrustedProxies = []string{"127.0.0.0/8", "::1"}
+
+// setUpAuth connects s to the revocations in Redis and reads the trusted proxies of
+// cfg; the returned function closes the connection.
+func (s *server) setUpAuth(ctx context.Context, cfg Config) (func(), error) {
+	trusted := cfg.TrustedProxies
+	if len(trusted) == 0 {
+		trusted = defaultTrustedProxies
+	}
+	ranges, err := realclientip.AddressesAndRangesToIPNets(trusted...)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: trusted proxies: %w", err)
+	}
+	strategy, err := realclientip.NewRightmostTrustedRangeStrategy("X-Forwarded-For", ranges)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: trusted proxies: %w", err)
+	}
+	revocations, closeRedis, err := auth.OpenRevocations(ctx, cmp.Or(cfg.RedisURL, "redis://127.0.0.1:6379/0"),
+		cmp.Or(cfg.RevocationPrefix, auth.DefaultRevocationPrefix), revocationCacheFor)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: token revocations: %w", err)
+	}
+	s.revocations, s.trustedProxies = revocations, &proxyTrust{ranges: ranges, strategy: strategy}
+	return func() { _ = closeRedis() }, nil
+}
+
+// proxyTrust says which peers are trusted proxies and finds the client in what they
+// forward.
+type proxyTrust struct {
+	ranges   []net.IPNet
+	strategy realclientip.RightmostTrustedRangeStrategy
+}
+
+func (p *proxyTrust) trusts(ip net.IP) bool {
+	for _, r := range p.ranges {
+		if r.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP returns the address of the client of ctx, which the gateway forwards as
+// X-Forwarded-For (replacing what the client sent): the peer's address, unless the peer
+// is a trusted proxy (the sites, a load balancer; Config.TrustedProxies); then the
+// rightmost address of the X-Forwarded-For it sent that is not a trusted proxy's. A
+// client can put anything in X-Forwarded-For, but only the entries that trusted proxies
+// appended are believed, so no client can pass for another address (and so escape the
+// per-address rate limits of the customer service).
+func (s *server) clientIP(ctx *fasthttp.RequestCtx) net.IP {
+	peer := ctx.RemoteIP()
+	if s.trustedProxies == nil || !s.trustedProxies.trusts(peer) {
+		return peer
+	}
+	var header http.Header
+	for _, v := range ctx.Request.Header.PeekAll("X-Forwarded-For") {
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Add("X-Forwarded-For", string(v))
+	}
+	if header == nil {
+		return peer
+	}
+	if host, _ := realclientip.SplitHostZone(s.trustedProxies.strategy.ClientIP(header, "")); net.ParseIP(host) != nil {
+		return net.ParseIP(host)
+	}
+	return peer
 }

@@ -83,6 +83,14 @@ type Config struct {
 	// Metrics records the gateway's metrics (every request under its policy pattern, its
 	// bus); nil records none.
 	Metrics *telemetry.Component
+	// RedisURL is the Redis that holds the token revocations of password changes
+	// (default "redis://127.0.0.1:6379/0"); RevocationPrefix is their key prefix, the
+	// customer service's key prefix (default auth.DefaultRevocationPrefix).
+	RedisURL, RevocationPrefix string
+	// TrustedProxies are the addresses and CIDR ranges of the proxies in front of the
+	// gateway (the sites, a load balancer) whose X-Forwarded-For names the client (default
+	// loopback only; see auth.go).
+	TrustedProxies []string
 }
 
 const shutdownTimeout = 10 * time.Second
@@ -104,6 +112,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	srv := newServer(table, cfg.TokenKey, cfg.RequestTimeout, logger)
 	srv.metrics = cfg.Metrics
 	defer srv.upstreams.closeIdle()
+	closeAuth, err := srv.setUpAuth(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeAuth()
 	for service, url := range cfg.Static {
 		if !slices.Contains(services, service) {
 			return fmt.Errorf("gateway: static upstream for %q: no such service (want one of %v)", service, services)

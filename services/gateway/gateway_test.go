@@ -165,7 +165,10 @@ func getEcho(t *testing.T, method, url string, header http.Header, body string) 
 func TestProxy(t *testing.T) {
 	t.Parallel()
 	upstream, conns := newEcho(t)
-	base := startGateway(t, gateway.Config{Static: map[string]string{"product": upstream.URL, "eventstore": upstream.URL}})
+	// The test's loopback address is no trusted proxy here: its X-Forwarded-For is replaced
+	// (auth_internal_test.go tests a trusted one).
+	base := startGateway(t, gateway.Config{Static: map[string]string{"product": upstream.URL, "eventstore": upstream.URL},
+		TrustedProxies: []string{"192.0.2.1"}})
 
 	t.Run("path and query", func(t *testing.T) {
 		for _, tc := range []struct{ url, path, query string }{

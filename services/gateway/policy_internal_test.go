@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/registry"
+	"github.com/msdemo/msdemo/internal/testenv"
 )
 
 // TestRouterMatchesEveryRoute checks that each route of the policy is reached by a path of
@@ -50,10 +52,19 @@ func TestNewRouterRejectsBadTables(t *testing.T) {
 	}
 }
 
-// benchmarkRoute measures routing and authorizing one request, without the proxying.
-func benchmarkRoute(b *testing.B, method, path, authorization string) {
+// benchmarkRoute measures routing and authorizing one request, without the proxying;
+// with revocations, checking them in a real Redis (cached as the gateway does).
+func benchmarkRoute(b *testing.B, method, path, authorization string, revocations ...bool) {
 	key, _ := auth.NewKey([]byte(strings.Repeat("k", 32)))
-	s := &server{routes: newRouter(policy), tokenKey: key, tokens: &tokenCache{claims: map[string]auth.Claims{}}}
+	s := &server{routes: newRouter(policy), tokenKey: key, tokens: &tokenCache{claims: map[string]auth.Claims{}},
+		logger: slog.New(slog.DiscardHandler)}
+	if len(revocations) > 0 {
+		closeAuth, err := s.setUpAuth(b.Context(), Config{RedisURL: testenv.RedisURL(), RevocationPrefix: testenv.Name(b) + ":"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer closeAuth()
+	}
 	var ctx fasthttp.RequestCtx
 	ctx.Request.Header.SetMethod(method)
 	ctx.Request.SetRequestURI(path)
@@ -81,6 +92,10 @@ func BenchmarkRouteAnonymous(b *testing.B) {
 
 func BenchmarkRouteWithToken(b *testing.B) {
 	benchmarkRoute(b, "GET", "/customer/users/ann/credit", "token")
+}
+
+func BenchmarkRouteWithTokenAndRevocations(b *testing.B) {
+	benchmarkRoute(b, "GET", "/customer/users/ann/credit", "token", true)
 }
 
 func TestTokenCache(t *testing.T) {

@@ -33,7 +33,7 @@ func (s *server) proxy(ctx *fasthttp.RequestCtx, service string, rest, id []byte
 	}
 
 	clientClose := ctx.Request.Header.ConnectionClose()
-	up.prepare(ctx, rest)
+	up.prepare(ctx, rest, s.clientIP(ctx))
 	err = up.client.DoTimeout(&ctx.Request, &ctx.Response, s.upstreams.timeout)
 	if errors.Is(err, fasthttp.ErrConnectionClosed) {
 		// The instance behind the pooled connections went away (a restart on the same
@@ -108,15 +108,17 @@ func isHopByHop(name []byte) bool {
 	return false
 }
 
-// prepare turns the client's request in ctx into the request to u for path rest.
-func (u *upstream) prepare(ctx *fasthttp.RequestCtx, rest []byte) {
+// prepare turns the client's request in ctx, of client, into the request to u for path
+// rest.
+func (u *upstream) prepare(ctx *fasthttp.RequestCtx, rest []byte, client net.IP) {
 	h := &ctx.Request.Header
 	h.ResetConnectionClose()
 	deleteHeaders(h, isHopByHop)
 
-	// The gateway is the edge: X-Forwarded-For is the client's address, not what it claims.
+	// The gateway is the edge: X-Forwarded-For is the client's address, not what it
+	// claims (clientIP: what a trusted proxy reports, or the peer).
 	var ipBuf [net.IPv6len * 3]byte
-	ip, _ := ctx.RemoteIP().AppendText(ipBuf[:0])
+	ip, _ := client.AppendText(ipBuf[:0])
 	h.SetBytesV("X-Forwarded-For", ip)
 	h.SetBytesV("X-Forwarded-Host", h.Host()) // before Host becomes the upstream's
 	if ctx.IsTLS() {

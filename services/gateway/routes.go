@@ -31,6 +31,10 @@ type server struct {
 	ids       *idgen.Sequence
 	logger    *slog.Logger
 	metrics   *telemetry.Component // nil: none
+	// revocations refuse the tokens a password change revoked, trustedProxies are the
+	// peers whose X-Forwarded-For is believed (auth.go; nil: none, for tests).
+	revocations    *auth.Revocations
+	trustedProxies *proxyTrust
 }
 
 func newServer(table *registry.Table, tokenKey auth.Key, timeout time.Duration, logger *slog.Logger) *server {

@@ -61,10 +61,11 @@ func Start(t *testing.T) *Shop {
 	s := &Shop{System: sys, RabbitMQURL: testenv.RabbitMQURL(), RedisURL: testenv.RedisURL(),
 		SessionPrefix: name + ":session:", ManagerToken: sys.Token(ManagerName, auth.Manager), t: t}
 	cleanRedis(t, s.RedisURL, name+":")
+	cleanRedis(t, s.RedisURL, sys.CustomerKeyPrefix())
 
 	cust := sys.ServiceConfig(t, "customer")
 	testenv.Go(t, "customer", func(ctx context.Context) error {
-		return customer.Run(ctx, customer.Config{Service: cust, RedisURL: s.RedisURL, KeyPrefix: name + ":customer:",
+		return customer.Run(ctx, customer.Config{Service: cust, RedisURL: s.RedisURL, KeyPrefix: sys.CustomerKeyPrefix(),
 			DataDir: t.TempDir(), AdminPassword: ManagerPassword}, testenv.Logger(t))
 	})
 	prod := sys.ServiceConfig(t, "product")
@@ -110,7 +111,8 @@ func Start(t *testing.T) *Shop {
 func (s *Shop) StartSite(t *testing.T, name string, run func(context.Context, web.SiteConfig, *slog.Logger) error) string {
 	t.Helper()
 	cfg := web.SiteConfig{Addr: testenv.FreeAddr(t), GatewayURL: s.GatewayURL, RedisURL: s.RedisURL,
-		SessionPrefix: s.SessionPrefix, RabbitMQURL: s.RabbitMQURL, Exchange: s.Exchange, KeepAlive: time.Second}
+		SessionPrefix: s.SessionPrefix, RabbitMQURL: s.RabbitMQURL, Exchange: s.Exchange, KeepAlive: time.Second,
+		RevocationPrefix: s.CustomerKeyPrefix()}
 	testenv.Go(t, name, func(ctx context.Context) error { return run(ctx, cfg, testenv.Logger(t)) })
 	url := "http://" + cfg.Addr
 	testenv.WaitHealthy(t, url+"/healthz", 20*time.Second)
