@@ -182,6 +182,7 @@ func (s *server) handleRegistry(ctx *fasthttp.RequestCtx) {
 // handleBadRequest answers a request that fasthttp could not read; maxBody is the body
 // limit.
 func (s *server) handleBadRequest(ctx *fasthttp.RequestCtx, err error, maxBody int64) {
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
