@@ -9,9 +9,10 @@
 // A slow client (slowloris: headers a byte at a time, a body that never ends) is cut off
 // by ReadHeaderTimeout and ReadTimeout, which run from the first byte of the request and
 // are not extended by the bytes that trickle in; while it waits for them, it can hold no
-// more than MaxConnsPerIP connections of one address. Streams that outlive the write and
-// read deadlines (the sites' Server-Sent Events) lift them per request with
-// http.ResponseController.
+// more than MaxConnsPerIP connections of one address. A stream that outlives the write
+// timeout (the sites' Server-Sent Events) lifts it for its request with
+// http.ResponseController; the read deadline net/http lifts by itself once a request's
+// body is read.
 package httplimit
 
 import (

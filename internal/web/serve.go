@@ -36,7 +36,8 @@ type SiteConfig struct {
 	SecureCookie bool
 	// Limits bound each request and client (default httplimit.Defaults; MaxConnsPerIP
 	// httplimit.NoCap behind a proxy, where every client has the proxy's address). SSE
-	// streams lift the read and write timeouts for themselves.
+	// streams lift the write timeout for themselves (ServeSSE); the read timeout ends
+	// with the request's body, when net/http starts waiting for the client to go away.
 	Limits httplimit.Limits
 	// KeepAlive is the pause between SSE keep-alive comments (default 20 s).
 	KeepAlive time.Duration

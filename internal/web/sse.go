@@ -238,11 +238,8 @@ func ServeSSE(w http.ResponseWriter, r *http.Request, out *Outbox, keepAlive tim
 	if keepAlive <= 0 {
 		keepAlive = 20 * time.Second
 	}
-	// A stream outlives the server's write timeout, and its read timeout too: past that,
-	// net/http's wait for the client to go away would end the request.
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
