@@ -73,6 +73,21 @@ func (cfg SiteConfig) withDefaults(spec SiteSpec) SiteConfig {
 	return cfg
 }
 
+// gatewayConns bounds the connections one site process holds to the gateway: the gateway
+// caps the connections per client address (httplimit.Defaults.MaxConnsPerIP, 256), and a
+// site is one address for all its browsers' calls, so a busy site queues its calls well
+// under the cap rather than have connections refused. Both sites of one all-in-one
+// process stay under it together.
+const gatewayConns = 64
+
+// gatewayClient is the sites' HTTP client of the gateway: a 10 s timeout, at most
+// gatewayConns connections, as many kept alive.
+func gatewayClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxConnsPerHost, t.MaxIdleConnsPerHost = gatewayConns, gatewayConns
+	return &http.Client{Timeout: 10 * time.Second, Transport: t}
+}
+
 // RunSite serves the site of spec until ctx is done, its requests and SSE clients
 // measured by cfg.Metrics. It listens first (a busy port fails
 // at once), connects to Redis and RabbitMQ (an unreachable one fails with a hint), runs
@@ -116,7 +131,7 @@ func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Lo
 		// too large), then the metrics, outside the site's own middleware (Site.Handler),
 		// so that every answer counts, under the pattern of the chi route that served it.
 		Handler: chimw.RequestSize(cfg.Limits.MaxBodyBytes)(
-			cfg.Metrics.HTTP(spec.NewHandler(logger, NewClient(cfg.GatewayURL, nil), sessions, hub, cfg.KeepAlive))),
+			cfg.Metrics.HTTP(spec.NewHandler(logger, NewClient(cfg.GatewayURL, gatewayClient()), sessions, hub, cfg.KeepAlive))),
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	cfg.Limits.Apply(srv)
