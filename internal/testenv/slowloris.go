@@ -20,8 +20,8 @@ const (
 	SlowBody
 )
 
-// SlowConn is what became of one Slowloris connection: how long it lived until the
-// server closed it, and whether it was (zero Lived and false while still open).
+// SlowConn is what became of one Slowloris connection: how long it lived from its dial
+// until the server closed it, and whether it was (zero Lived and false while still open).
 type SlowConn struct {
 	Lived  time.Duration
 	Closed bool
@@ -41,7 +41,9 @@ func Slowloris(t testing.TB, addr, from, path string, mode SlowMode, n int) (wai
 	}
 	dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
 	conns := make([]net.Conn, n)
+	opened := make([]time.Time, n)
 	for i := range conns {
+		opened[i] = time.Now()
 		c, err := dialer.Dial("tcp", addr)
 		if err != nil {
 			for _, c := range conns[:i] {
@@ -65,7 +67,7 @@ func Slowloris(t testing.TB, addr, from, path string, mode SlowMode, n int) (wai
 			for {
 				if _, err := c.Read(buf); err != nil {
 					mu.Lock()
-					results[i] = SlowConn{Lived: time.Since(start), Closed: true}
+					results[i] = SlowConn{Lived: time.Since(opened[i]), Closed: true}
 					mu.Unlock()
 					return
 				}
@@ -134,9 +136,9 @@ func StayResponsive(t testing.TB, url string, d time.Duration) {
 	wg.Wait()
 }
 
-// CheckSlowClosed fails t unless the server closed every one of conns (from Slowloris):
-// at most held of them after it kept them waiting for timeout (and not sooner), the others
-// at once, and at least one after the timeout (else they never reached the server).
+// CheckSlowClosed fails t unless the server closed every one of conns (from Slowloris),
+// at most held of them after it kept them waiting for timeout (the others sooner: refused
+// at once), and at least one after the timeout (else they never reached the server).
 func CheckSlowClosed(t testing.TB, conns []SlowConn, held int, timeout time.Duration) {
 	t.Helper()
 	var open, kept int
@@ -146,8 +148,6 @@ func CheckSlowClosed(t testing.TB, conns []SlowConn, held int, timeout time.Dura
 			open++
 		case c.Lived >= timeout-100*time.Millisecond:
 			kept++
-		case c.Lived > timeout/2:
-			t.Errorf("a slow connection was closed after %v: neither at once nor after the timeout %v", c.Lived, timeout)
 		}
 	}
 	if open > 0 {
