@@ -16,6 +16,7 @@ import (
 	"github.com/msdemo/msdemo/admin"
 	"github.com/msdemo/msdemo/eventstore"
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/httplimit"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
 	"github.com/msdemo/msdemo/internal/telemetry"
@@ -74,6 +75,14 @@ type config struct {
 	// RateLimitsOff turns the rate limits of login and registration off
 	// (MSDEMO_RATE_LIMITS=off), for load tests whose clients share one address.
 	RateLimitsOff bool
+	// Limits bound the requests and clients of the public servers, the gateway and the
+	// sites (docs/security.md): HTTP_READ_HEADER_TIMEOUT, HTTP_READ_TIMEOUT,
+	// HTTP_WRITE_TIMEOUT, HTTP_IDLE_TIMEOUT (durations) and HTTP_MAX_CONNS_PER_IP (0: no
+	// cap, for a shop behind a proxy); unset: httplimit.Defaults.
+	Limits httplimit.Limits
+	// SecureCookie marks the sites' session cookies Secure (COOKIE_SECURE=true), for a
+	// shop served over HTTPS by a proxy in front of it.
+	SecureCookie bool
 }
 
 // components maps each -target name (registry.Components) to the function that runs it.
@@ -86,7 +95,8 @@ var components = map[string]func(ctx context.Context, cfg config, logger *slog.L
 	registry.Gateway: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return gateway.Run(ctx, gateway.Config{Addr: cfg.Addr[registry.Gateway], RabbitMQURL: cfg.RabbitMQURL,
 			Static: cfg.Upstreams, TokenKey: cfg.TokenKey, Metrics: cfg.Metrics.For(registry.Gateway),
-			RedisURL: cfg.RedisURL, RevocationPrefix: cfg.revocationPrefix(), TrustedProxies: cfg.TrustedProxies}, logger)
+			RedisURL: cfg.RedisURL, RevocationPrefix: cfg.revocationPrefix(), TrustedProxies: cfg.TrustedProxies,
+			Limits: cfg.Limits}, logger)
 	},
 	registry.Customer: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return customer.Run(ctx, customerConfig(cfg), logger)
@@ -103,12 +113,14 @@ var components = map[string]func(ctx context.Context, cfg config, logger *slog.L
 	registry.Storefront: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return storefront.Run(ctx, storefront.Config{Addr: cfg.Addr[registry.Storefront], GatewayURL: cfg.GatewayURL,
 			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":storefront:session:", RevocationPrefix: cfg.revocationPrefix(),
-			RabbitMQURL: cfg.RabbitMQURL, Metrics: cfg.Metrics.For(registry.Storefront)}, logger)
+			RabbitMQURL: cfg.RabbitMQURL, Metrics: cfg.Metrics.For(registry.Storefront),
+			Limits: cfg.Limits, SecureCookie: cfg.SecureCookie}, logger)
 	},
 	registry.Admin: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return admin.Run(ctx, admin.Config{Addr: cfg.Addr[registry.Admin], GatewayURL: cfg.GatewayURL,
 			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":admin:session:", RevocationPrefix: cfg.revocationPrefix(),
-			RabbitMQURL: cfg.RabbitMQURL, Metrics: cfg.Metrics.For(registry.Admin)}, logger)
+			RabbitMQURL: cfg.RabbitMQURL, Metrics: cfg.Metrics.For(registry.Admin),
+			Limits: cfg.Limits, SecureCookie: cfg.SecureCookie}, logger)
 	},
 }
 
@@ -209,6 +221,31 @@ func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(cmp.Or(getenv("LOG_LEVEL"), "info"))); err != nil {
 		problems = append(problems, fmt.Errorf("LOG_LEVEL: %w", err))
+	}
+	for name, d := range map[string]*time.Duration{"HTTP_READ_HEADER_TIMEOUT": &cfg.Limits.ReadHeaderTimeout,
+		"HTTP_READ_TIMEOUT": &cfg.Limits.ReadTimeout, "HTTP_WRITE_TIMEOUT": &cfg.Limits.WriteTimeout,
+		"HTTP_IDLE_TIMEOUT": &cfg.Limits.IdleTimeout} {
+		if v := getenv(name); v != "" {
+			if *d, err = time.ParseDuration(v); err != nil || *d <= 0 {
+				problems = append(problems, fmt.Errorf("%s: want a duration such as 10s", name))
+			}
+		}
+	}
+	if v := getenv("HTTP_MAX_CONNS_PER_IP"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n < 0:
+			problems = append(problems, fmt.Errorf("HTTP_MAX_CONNS_PER_IP: want a whole number >= 0 (0: no cap)"))
+		case n == 0:
+			cfg.Limits.MaxConnsPerIP = httplimit.NoCap
+		default:
+			cfg.Limits.MaxConnsPerIP = n
+		}
+	}
+	if v := getenv("COOKIE_SECURE"); v != "" {
+		if cfg.SecureCookie, err = strconv.ParseBool(v); err != nil {
+			problems = append(problems, fmt.Errorf("COOKIE_SECURE: want true or false"))
+		}
 	}
 	for _, c := range registry.Components() {
 		cfg.Addr[c.Name] = cmp.Or(getenv(strings.ToUpper(c.Name)+"_ADDR"), c.DefaultAddr)

@@ -1,5 +1,7 @@
 // Package static holds the assets both sites serve under /static/: the vendored htmx 2 and
-// its SSE extension (vendor/README.md says where they come from), the shop's stylesheet,
+// its SSE extension (vendor/README.md says where they come from), the shop's own script
+// (js/shop.js: what the pages do besides htmx, since they carry no inline script), the
+// shop's stylesheet,
 // the web app manifest and its icons. They are embedded in the binary, so nothing is
 // fetched at run time.
 //
@@ -22,7 +24,7 @@ import (
 	"strings"
 )
 
-//go:embed vendor/*.js css/*.css icons/*.png manifest.webmanifest
+//go:embed vendor/*.js js/*.js css/*.css icons/*.png manifest.webmanifest
 var files embed.FS
 
 // FS is every asset, by its path under /static/ ("css/shop.css").

@@ -7,6 +7,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/httpjson"
+	"github.com/msdemo/msdemo/internal/httplimit"
 	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/middleware"
 )
@@ -14,7 +15,7 @@ import (
 // MaxBodyBytes bounds a request body. Serve applies it first of all, on the server's own
 // ResponseWriter: http.MaxBytesReader tells that writer to close the connection after a
 // body too large, which every wrapper (chi's, for the metrics and the recovery) would hide.
-const MaxBodyBytes = 1 << 20
+const MaxBodyBytes = httplimit.DefaultMaxBodyBytes
 
 // RequestID returns the id of the request of ctx ("" outside a request): the gateway's
 // X-Request-Id, or one the service made (middleware.RequestID).

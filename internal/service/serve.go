@@ -9,12 +9,15 @@ import (
 
 	chimw "github.com/go-chi/chi/v5/middleware"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/msdemo/msdemo/internal/httplimit"
 )
 
 // shutdownTimeout bounds how long Serve lets requests in flight finish.
 const shutdownTimeout = 10 * time.Second
 
-// Serve serves h, every request body limited to MaxBodyBytes and every request measured
+// Serve serves h, every request body limited to MaxBodyBytes, its headers and its time
+// to httplimit.Defaults, and every request measured
 // by Config.Metrics (route label: the chi route pattern), and runs each task until ctx is done or one of them fails, and announces
 // the instance to the gateway meanwhile. Then it shuts down: the server stops taking
 // requests and finishes those in flight (10 s at most), the tasks end with ctx. It
@@ -36,7 +39,10 @@ func (rt *Runtime) Serve(ctx context.Context, h http.Handler, tasks ...func(ctx 
 		return nil
 	})
 	// The body limit first, on the server's own writer (MaxBodyBytes), then the metrics.
-	srv := &http.Server{Handler: chimw.RequestSize(MaxBodyBytes)(rt.Metrics.HTTP(h)), ReadHeaderTimeout: 10 * time.Second}
+	// The server's timeouts and header limit are httplimit's defaults; a service has no
+	// per-address cap, because its one client is the gateway.
+	srv := &http.Server{Handler: chimw.RequestSize(MaxBodyBytes)(rt.Metrics.HTTP(h))}
+	httplimit.Defaults.Apply(srv)
 	g.Go(func() error {
 		if err := srv.Serve(rt.Listener); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve HTTP: %w", err)

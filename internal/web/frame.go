@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/msdemo/msdemo/internal/middleware"
 	"github.com/msdemo/msdemo/static"
 )
 
@@ -21,9 +22,11 @@ func NewRouter(s *Site) chi.Router {
 	return r
 }
 
-// Handler wraps a site's router h in the middleware of every site, outside in: logging
-// (and panics), sessions (load and save), CSRF (Protect: cross-origin writes refused with
-// the friendly 403 page, which needs the session).
+// Handler wraps a site's router h in the middleware of every site, outside in: the
+// browser security headers (middleware.SecurityHeaders: the Content-Security-Policy and
+// frame denial, on every answer, error pages included), logging (and panics), sessions
+// (load and save), CSRF (Protect: cross-origin writes refused with the friendly 403
+// page, which needs the session).
 func (s *Site) Handler(h http.Handler) http.Handler {
-	return Logging(s.Logger)(s.Sessions.LoadAndSave(Protect(s, h)))
+	return middleware.SecurityHeaders(Logging(s.Logger)(s.Sessions.LoadAndSave(Protect(s, h))))
 }

@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"time"
 
+	chimw "github.com/go-chi/chi/v5/middleware"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/httplimit"
 	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
@@ -28,9 +30,15 @@ type SiteConfig struct {
 	RabbitMQURL   string // the bus, for live updates
 	// Exchange is the topic exchange of stored events (default event.Exchange).
 	Exchange string
-	// SecureCookie marks the session cookie Secure (serve over HTTPS); off by default for
-	// http://localhost.
+	// SecureCookie marks the session cookie Secure, so that browsers send it over HTTPS
+	// only (COOKIE_SECURE). The sites speak plain HTTP themselves; set it when a proxy in
+	// front of them terminates TLS. Off by default, for http://localhost.
 	SecureCookie bool
+	// Limits bound each request and client (default httplimit.Defaults; MaxConnsPerIP
+	// httplimit.NoCap behind a proxy, where every client has the proxy's address). SSE
+	// streams lift the write timeout for themselves (ServeSSE); the read timeout ends
+	// with the request's body, when net/http starts waiting for the client to go away.
+	Limits httplimit.Limits
 	// KeepAlive is the pause between SSE keep-alive comments (default 20 s).
 	KeepAlive time.Duration
 	// Metrics records the site's metrics (its HTTP requests by route pattern, its SSE
@@ -65,7 +73,23 @@ func (cfg SiteConfig) withDefaults(spec SiteSpec) SiteConfig {
 	cfg.RabbitMQURL = cmp.Or(cfg.RabbitMQURL, "amqp://guest:guest@127.0.0.1:5672/")
 	cfg.Exchange = cmp.Or(cfg.Exchange, event.Exchange)
 	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, 20*time.Second)
+	cfg.Limits = cfg.Limits.WithDefaults()
 	return cfg
+}
+
+// gatewayConns bounds the connections one site process holds to the gateway: the gateway
+// caps the connections per client address (httplimit.Defaults.MaxConnsPerIP, 256), and a
+// site is one address for all its browsers' calls, so a busy site queues its calls well
+// under the cap rather than have connections refused. Both sites of one all-in-one
+// process stay under it together.
+const gatewayConns = 64
+
+// gatewayClient is the sites' HTTP client of the gateway: a 10 s timeout, at most
+// gatewayConns connections, as many kept alive.
+func gatewayClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxConnsPerHost, t.MaxIdleConnsPerHost = gatewayConns, gatewayConns
+	return &http.Client{Timeout: 10 * time.Second, Transport: t}
 }
 
 // RunSite serves the site of spec until ctx is done, its requests and SSE clients
@@ -80,6 +104,7 @@ func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Lo
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s: %w", spec.Name, cfg.Addr, err)
 	}
+	ln = cfg.Limits.Listener(ln)
 	defer ln.Close()
 	sessions, err := OpenSessions(ctx, SessionConfig{RedisURL: cfg.RedisURL, Prefix: cfg.SessionPrefix,
 		CookieName: spec.CookieName, Secure: cfg.SecureCookie, RevocationPrefix: cfg.RevocationPrefix})
@@ -106,14 +131,14 @@ func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Lo
 
 	cfg.Metrics.ServesSSE()
 	srv := &http.Server{
-		// Measured outside the site's own middleware (Site.Handler), so that every answer
-		// counts, under the pattern of the chi route that served it.
-		Handler:           cfg.Metrics.HTTP(spec.NewHandler(logger, NewClient(cfg.GatewayURL, nil), sessions, hub, cfg.KeepAlive)),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// The body limit on the server's own writer (it closes the connection after a body
+		// too large), then the metrics, outside the site's own middleware (Site.Handler),
+		// so that every answer counts, under the pattern of the chi route that served it.
+		Handler: chimw.RequestSize(cfg.Limits.MaxBodyBytes)(
+			cfg.Metrics.HTTP(spec.NewHandler(logger, NewClient(cfg.GatewayURL, gatewayClient()), sessions, hub, cfg.KeepAlive))),
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	cfg.Limits.Apply(srv)
 	// The server runs until it fails or ctx is done; then it shuts down. Either way Wait
 	// returns once both have ended, with the first error.
 	g, gctx := errgroup.WithContext(ctx)

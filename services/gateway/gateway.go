@@ -30,7 +30,8 @@
 //     (see authorize). Authorization is forwarded unchanged.
 //   - X-Forwarded-For (the client's address, replacing any sent), X-Forwarded-Host and
 //     X-Forwarded-Proto are set; Host is the upstream's.
-//   - A request body is read whole, up to 1 MiB (413 beyond). A response is read whole (up to 64 MiB)
+//   - A request body is read whole, up to Config.Limits.MaxBodyBytes, 1 MiB by default
+//     (413 beyond); headers up to MaxHeaderBytes (431 beyond). A response is read whole (up to 64 MiB)
 //     and then sent on with a Content-Length, as nginx does with proxy_buffering on. The
 //     services answer bounded JSON pages, and re-streaming their chunked responses cost a
 //     flush per chunk: about a third more CPU per request. Nothing long-lived (SSE,
@@ -58,6 +59,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/bus"
+	"github.com/msdemo/msdemo/internal/httplimit"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/telemetry"
 )
@@ -91,6 +93,9 @@ type Config struct {
 	// gateway (the sites, a load balancer) whose X-Forwarded-For names the client (default
 	// loopback only; see auth.go).
 	TrustedProxies []string
+	// Limits bound each request and client: body, headers, the time to send them, idle
+	// keep-alive, connections per client address (default httplimit.Defaults).
+	Limits httplimit.Limits
 }
 
 const shutdownTimeout = 10 * time.Second
@@ -145,7 +150,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	httpServer := srv.httpServer()
+	httpServer := srv.httpServer(cfg.Limits)
 
 	// Both goroutines report once on errc: the registry consumer when ctx is done (or it
 	// fails), the HTTP server when it is shut down (or fails).

@@ -12,14 +12,12 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/httplimit"
 	"github.com/msdemo/msdemo/internal/idgen"
 	"github.com/msdemo/msdemo/internal/middleware"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/telemetry"
 )
-
-// maxBodySize is the largest request body the gateway forwards; larger ones get 413.
-const maxBodySize = 1 << 20
 
 // server holds what the gateway's handlers need.
 type server struct {
@@ -49,19 +47,33 @@ func newServer(table *registry.Table, tokenKey auth.Key, timeout time.Duration, 
 	}
 }
 
-// httpServer returns the fasthttp server for s. Its timeouts protect against slow
-// clients: a request must arrive within the upstream timeout, and an idle keep-alive
-// connection is closed after two minutes.
-func (s *server) httpServer() *fasthttp.Server {
+// httpServer returns the fasthttp server for s, bounded by limits (with defaults). A
+// connection must send its request's headers within ReadHeaderTimeout of opening (or, on
+// a kept-alive one, of the request's first byte) and its body within ReadTimeout of the
+// headers; one client address may hold MaxConnsPerIP connections (429 and closed
+// beyond); an idle keep-alive connection is closed after IdleTimeout.
+func (s *server) httpServer(limits httplimit.Limits) *fasthttp.Server {
+	limits = limits.WithDefaults()
+	perIP := limits.MaxConnsPerIP
+	if perIP == httplimit.NoCap {
+		perIP = 0 // fasthttp's "no cap"
+	}
 	return &fasthttp.Server{
-		Handler:                      s.handle,
-		ErrorHandler:                 s.handleBadRequest,
+		Handler: s.handle,
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			s.handleBadRequest(ctx, err, limits.MaxBodyBytes)
+		},
+		// The server's ReadTimeout runs until the headers are in; then the body has its own.
+		ReadTimeout: limits.ReadHeaderTimeout,
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: limits.ReadTimeout}
+		},
 		Logger:                       fasthttpLogger{s.logger},
-		MaxRequestBodySize:           maxBodySize,
-		ReadBufferSize:               8 << 10, // request line and headers, as nginx's large_client_header_buffers
-		ReadTimeout:                  s.upstreams.timeout,
-		WriteTimeout:                 s.upstreams.timeout,
-		IdleTimeout:                  2 * time.Minute,
+		MaxRequestBodySize:           int(limits.MaxBodyBytes),
+		ReadBufferSize:               limits.MaxHeaderBytes, // request line and headers, as nginx's large_client_header_buffers
+		WriteTimeout:                 limits.WriteTimeout,
+		IdleTimeout:                  limits.IdleTimeout,
+		MaxConnsPerIP:                perIP,
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		DisablePreParseMultipartForm: true,
@@ -88,8 +100,10 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	defer s.recoverPanic(ctx, id)
 
 	pattern = s.route(ctx, path, id)
-	// The proxied response replaced anything set before it, so the id is set last.
+	// The proxied response replaced anything set before it, so the id is set last, and
+	// nosniff: a browser takes no JSON answer for HTML or script.
 	ctx.Response.Header.SetBytesV(middleware.RequestIDHeader, id)
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 
 	if debug {
 		s.logger.LogAttrs(ctx, slog.LevelDebug, "request",
@@ -169,12 +183,14 @@ func (s *server) handleRegistry(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusOK, view)
 }
 
-// handleBadRequest answers a request that fasthttp could not read.
-func (s *server) handleBadRequest(ctx *fasthttp.RequestCtx, err error) {
+// handleBadRequest answers a request that fasthttp could not read; maxBody is the body
+// limit.
+func (s *server) handleBadRequest(ctx *fasthttp.RequestCtx, err error, maxBody int64) {
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", maxBodySize))
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", maxBody))
 	case errors.As(err, &small):
 		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request headers are too large")
 	default:

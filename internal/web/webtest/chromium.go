@@ -2,12 +2,19 @@ package webtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/audits"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -15,11 +22,22 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // Chromium is a headless Chromium (1200×900) driven by one test. Its methods fail T.
+//
+// It watches the pages for what must never happen on the shop's sites: a JavaScript
+// dialog (an alert an injected script opened; it is dismissed), an exception nothing
+// caught (htmx failing, e.g. on an eval the Content-Security-Policy refused), a CSP
+// violation (a refused inline script, style, handler or eval, reported as a DevTools
+// issue), and an error or security entry of the browser's log. Each is a Problem; any left when the test ends fails it.
+// Network errors are no problem: an SSE stream cut by a page change or the shop's
+// shutdown is expected.
 type Chromium struct {
 	T   testing.TB
 	Ctx context.Context // the browser's context, for chromedp.Run and chromedp.Do
 	// Shots is the folder that Shot writes into, ShotPrefix the start of each file name.
 	Shots, ShotPrefix string
+
+	mu       sync.Mutex
+	problems []string
 }
 
 // StartChromium starts Chromium for t; it stops when t ends. Every action must be done
@@ -48,9 +66,78 @@ func StartChromium(t testing.TB, timeout time.Duration, shots, prefix string) *C
 	if err := chromedp.Do(ctx); err != nil { // starts the browser, without a timeout
 		t.Fatalf("start Chromium: %v (install it with `apt-get install -y chromium`)", err)
 	}
+	c := &Chromium{T: t, Shots: shots, ShotPrefix: prefix}
+	if err := chromedp.Listen(ctx, c.watch(ctx)); err != nil {
+		t.Fatalf("watch Chromium's pages: %v", err)
+	}
+	// The issues of the DevTools' Issues tab: every CSP violation is one, also those the
+	// browser's log does not show (an eval that a script caught).
+	if _, err := chromedp.Call(ctx, audits.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("watch Chromium's issues: %v", err)
+	}
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(cancelTimeout)
-	return &Chromium{T: t, Ctx: ctx, Shots: shots, ShotPrefix: prefix}
+	c.Ctx = ctx
+	// Runs first of the cleanups, while the browser is still up.
+	t.Cleanup(func() {
+		for _, p := range c.Problems() {
+			t.Errorf("in the browser: %s", p)
+		}
+	})
+	return c
+}
+
+// watch returns the listener of the browser's events that records the problems; ctx is
+// the browser's context, to dismiss a dialog with.
+func (c *Chromium) watch(ctx context.Context) func(ev any) {
+	return func(ev any) {
+		var problem string
+		switch ev := ev.(type) {
+		case *page.EventJavascriptDialogOpening:
+			problem = fmt.Sprintf("a JavaScript %s dialog opened on %s: %q", ev.Type, ev.URL, ev.Message)
+			// Not from the listener, which must not wait for the browser.
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			problem = fmt.Sprintf("uncaught exception at %s:%d: %s", d.URL, d.LineNumber, d.Text)
+			if d.Exception != nil {
+				problem += " " + d.Exception.Description
+			}
+		case *audits.EventIssueAdded:
+			d := ev.Issue.Details
+			if ev.Issue.Code != audits.InspectorIssueCodeContentSecurityPolicyIssue || d == nil || d.ContentSecurityPolicyIssueDetails == nil {
+				return
+			}
+			csp := d.ContentSecurityPolicyIssueDetails
+			problem = fmt.Sprintf("Content Security Policy violated: %s, directive %s", csp.ContentSecurityPolicyViolationType, csp.ViolatedDirective)
+			if csp.BlockedURL != "" {
+				problem += ", blocked " + csp.BlockedURL
+			}
+			if loc := csp.SourceCodeLocation; loc != nil {
+				problem += fmt.Sprintf(", at %s:%d", loc.URL, loc.LineNumber)
+			}
+		case *log.EventEntryAdded:
+			e := ev.Entry
+			if e.Source == log.EntrySourceNetwork || (e.Level != log.EntryLevelError && e.Source != log.EntrySourceSecurity) {
+				return
+			}
+			problem = fmt.Sprintf("browser log (%s, %s) on %s: %s", e.Source, e.Level, e.URL, e.Text)
+		default:
+			return
+		}
+		c.mu.Lock()
+		c.problems = append(c.problems, problem)
+		c.mu.Unlock()
+	}
+}
+
+// Problems returns the problems seen since the last call, and forgets them.
+func (c *Chromium) Problems() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.problems
+	c.problems = nil
+	return p
 }
 
 // Step does actions, one after the other; an error fails T with what.
