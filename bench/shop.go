@@ -88,7 +88,9 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 		"MSDEMO_START_CREDIT_CENTS=1000000000000", "SAGA_TIMEOUT=30s", "LOG_LEVEL=warn",
 		// The bench's customers all come from this one address: the login and
 		// registration limits would turn its load into 429s.
-		"MSDEMO_RATE_LIMITS=off"}
+		"MSDEMO_RATE_LIMITS=off",
+		// ... and its connections, all from one address, are not a slow client's.
+		"HTTP_MAX_CONNS_PER_IP=0"}
 	for _, c := range registry.Components() {
 		a, err := testenv.FreeLoopbackAddr()
 		if err != nil {

@@ -90,7 +90,9 @@ func startSoakShop(ctx context.Context, o options, logger *slog.Logger) (_ *soak
 		"LOG_LEVEL=warn", "METRICS_ADDR=", // one process per component: they would share the default port
 		// The soak registers and logs in many customers from one address: like any load
 		// tool, it turns the login and registration rate limits off.
-		"MSDEMO_RATE_LIMITS=off"}
+		"MSDEMO_RATE_LIMITS=off",
+		// ... and its connections, all from one address, are not a slow client's.
+		"HTTP_MAX_CONNS_PER_IP=0"}
 	for _, c := range registry.Components() {
 		a, err := testenv.FreeLoopbackAddr()
 		if err != nil {
