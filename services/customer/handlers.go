@@ -103,6 +103,10 @@ func (a *app) handleLogin() http.Handler {
 		}
 		c, err := a.users.Customer(r.Context(), in.Username)
 		if err != nil && !errors.Is(err, service.ErrNotFound) {
+			// The password was not checked (the read model is down or rebuilt): no failure.
+			if err := attempt.succeeded(r.Context()); err != nil {
+				a.logger.WarnContext(r.Context(), "refund a login's rate limits", "error", err)
+			}
 			a.writeError(w, r, err)
 			return
 		}

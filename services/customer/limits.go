@@ -154,7 +154,8 @@ func (a *loginAttempt) failed(ctx context.Context) error {
 	return err
 }
 
-// succeeded gives the failure budgets back the units that the attempt reserved.
+// succeeded gives the failure budgets back the units that the attempt reserved: for a
+// right password, and for one that could not be checked.
 func (a *loginAttempt) succeeded(ctx context.Context) error {
 	if a == nil {
 		return nil
