@@ -67,6 +67,10 @@ type config struct {
 	// Metrics holds the components' metrics, made by runComponents when MetricsAddr is
 	// set; nil records none.
 	Metrics *telemetry.Metrics
+	// Tracing is how the process traces (docs/tracing.md): the standard
+	// OTEL_SDK_DISABLED and OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, and TRACE_UI_URL; run
+	// sets its Service.
+	Tracing telemetry.TraceConfig
 }
 
 // components maps each -target name (registry.Components) to the function that runs it.
@@ -171,6 +175,11 @@ func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
 	}
 	if v, ok := lookupEnv("METRICS_ADDR"); ok {
 		cfg.MetricsAddr = v
+	}
+	cfg.Tracing = telemetry.TraceConfig{
+		Disabled: strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true"),
+		Export:   getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "",
+		UIURL:    getenv("TRACE_UI_URL"),
 	}
 	var problems []error
 	if !namespacePattern.MatchString(cfg.Namespace) {

@@ -9,6 +9,8 @@ import (
 
 	chimw "github.com/go-chi/chi/v5/middleware"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // shutdownTimeout bounds how long Serve lets requests in flight finish.
@@ -35,8 +37,10 @@ func (rt *Runtime) Serve(ctx context.Context, h http.Handler, tasks ...func(ctx 
 		rt.announce(ctx)
 		return nil
 	})
-	// The body limit first, on the server's own writer (MaxBodyBytes), then the metrics.
-	srv := &http.Server{Handler: chimw.RequestSize(MaxBodyBytes)(rt.Metrics.HTTP(h)), ReadHeaderTimeout: 10 * time.Second}
+	// The body limit first, on the server's own writer (MaxBodyBytes), then the metrics,
+	// then the trace of a request that carries one.
+	srv := &http.Server{Handler: chimw.RequestSize(MaxBodyBytes)(rt.Metrics.HTTP(telemetry.TraceHTTP(rt.Name, false, h))),
+		ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
 		if err := srv.Serve(rt.Listener); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve HTTP: %w", err)

@@ -104,7 +104,9 @@ func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Lo
 	srv := &http.Server{
 		// Measured outside the site's own middleware (Site.Handler), so that every answer
 		// counts, under the pattern of the chi route that served it.
-		Handler:           cfg.Metrics.HTTP(spec.NewHandler(logger, NewClient(cfg.GatewayURL, nil), sessions, hub, cfg.KeepAlive)),
+		// Traced too: a site is where a browser's request starts its trace (docs/tracing.md).
+		Handler: cfg.Metrics.HTTP(telemetry.TraceHTTP(spec.Name, true,
+			spec.NewHandler(logger, NewClient(cfg.GatewayURL, nil), sessions, hub, cfg.KeepAlive))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -8,10 +8,15 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // eventTypes are the events the ledger applies.
@@ -201,8 +206,17 @@ func (l *ledger) sweep(ctx context.Context, before time.Time) error {
 	}
 }
 
-// issuePending issues the invoice of p unless it is no longer pending, and stores it.
-func (l *ledger) issuePending(ctx context.Context, p pendingInvoice) error {
+// issuePending issues the invoice of p unless it is no longer pending, and stores it, in
+// a span of the approval's trace (its metadata's traceparent), so that the invoice joins
+// the order's trace though an issuer, not the consumer, writes it.
+func (l *ledger) issuePending(ctx context.Context, p pendingInvoice) (err error) {
+	if parent := p.metadata.TraceParent; parent != "" {
+		var span trace.Span
+		ctx, span = telemetry.Tracer().Start(telemetry.WithTraceParent(ctx, parent), "accounting issue invoice",
+			trace.WithAttributes(telemetry.ComponentKey.String(registry.Accounting),
+				attribute.String("msdemo.order_id", string(p.approval.OrderID))))
+		defer func() { telemetry.EndSpan(span, err) }()
+	}
 	pending, err := l.store.stillPending(ctx, p.approval.OrderID)
 	if err != nil || !pending {
 		return err
