@@ -184,6 +184,7 @@ type inProcess struct {
 	t       *testing.T
 	urls    map[string]string // component → http://addr
 	metrics string            // http://METRICS_ADDR
+	rabbit  string            // RABBITMQ_URL: the test's own vhost
 	manager string            // a manager's token
 	product string            // a product with stock
 }
@@ -202,6 +203,7 @@ func startInProcess(t *testing.T) *inProcess {
 		s.urls[c.Name] = "http://" + addr
 	}
 	s.metrics = "http://" + env["METRICS_ADDR"]
+	s.rabbit = env["RABBITMQ_URL"]
 	t.Cleanup(func() {
 		for _, db := range []string{"order", "accounting"} {
 			_ = postgres.Drop(context.Background(), testenv.PostgresURL(), namespace+"_"+db)

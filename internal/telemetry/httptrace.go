@@ -1,13 +1,13 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -26,24 +26,37 @@ func TraceHTTP(component string, edge bool, next http.Handler) http.Handler {
 				!strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 		}
 	}
-	named := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rctx := chi.RouteContext(r.Context())
-		if rctx == nil {
-			rctx = chi.NewRouteContext()
-			r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rctx))
+	// The route is known once next has served the request: otelhttp names the span
+	// again then, and so does named (otelhttp's rename only follows a ServeMux's).
+	name := func(r *http.Request) string {
+		rctx, _ := r.Context().Value(chi.RouteCtxKey).(*chi.Context)
+		req, _ := r.Context().Value(requestKey{}).(*request)
+		if rctx == nil || req == nil {
+			return component + " " + r.Method
 		}
+		return component + " " + r.Method + " " + cmp.Or(routeOf(rctx, req), UnmatchedRoute)
+	}
+	named := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
 		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-			route := rctx.RoutePattern()
-			if route == "" {
-				route = UnmatchedRoute
-			}
-			span.SetName(component + " " + r.Method + " " + route)
-			span.SetAttributes(attribute.String("http.route", route))
+			span.SetName(name(r))
 		}
 	})
-	return otelhttp.NewHandler(named, component, otelhttp.WithFilter(filter),
+	traced := otelhttp.NewHandler(named, component, otelhttp.WithFilter(filter),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return name(r) }),
 		otelhttp.WithSpanOptions(trace.WithAttributes(ComponentKey.String(component))))
+	// The route's holders go in before otelhttp, so that its requests share them: HTTP's
+	// (metrics on), or ones of its own.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if chi.RouteContext(ctx) == nil {
+			ctx = context.WithValue(ctx, chi.RouteCtxKey, chi.NewRouteContext())
+		}
+		if _, ok := ctx.Value(requestKey{}).(*request); !ok {
+			ctx = context.WithValue(ctx, requestKey{}, &request{})
+		}
+		traced.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // TraceTransport returns base (nil: http.DefaultTransport) as a transport that sends the
