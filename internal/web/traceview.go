@@ -22,9 +22,9 @@ type TraceView struct {
 // of the timeline (at least 0.5, so that a short span still shows).
 type SpanBar struct {
 	Name, Component, Offset, Duration string // Offset and Duration in words, "1.2 ms"
-	Depth                                    int
-	X, Width                                 string // percent, for the SVG bar
-	Failed                                   bool
+	Depth                             int
+	X, Width                          string // percent, for the SVG bar
+	Failed                            bool
 }
 
 // TraceIDOf returns the trace id of the first of events that carries one, "".
