@@ -125,7 +125,7 @@ func TestOneTraceForAnOrder(t *testing.T) {
 	}
 	for _, name := range []string{"gateway POST /order/orders", "order POST /orders", "append order-" + o.ID,
 		"eventstore append order-" + o.ID, "consume product.events order.placed", "consume customer.events order.placed",
-		"accounting issue invoice", "append invoice-" + o.ID} {
+		"order decide", "accounting issue invoice", "append invoice-" + o.ID} {
 		if !hasPrefix(names, name) {
 			t.Errorf("no span named %q in the trace; got %v", name, names)
 		}

@@ -19,18 +19,12 @@ import (
 func appendSpans(ctx context.Context, reqs []event.AppendRequest) (end func(replies []event.AppendReply, err error)) {
 	spans := make([]trace.Span, len(reqs))
 	for i, req := range reqs {
-		parent := req.Events[0].Metadata.TraceParent
-		if parent == "" {
-			continue
-		}
-		_, spans[i] = telemetry.Tracer().Start(telemetry.WithTraceParent(context.WithoutCancel(ctx), parent),
-			"eventstore append "+req.Stream, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(telemetry.ComponentKey.String(registry.EventStore),
-				attribute.String("msdemo.stream", req.Stream), attribute.Int("msdemo.events", len(req.Events))))
+		_, spans[i] = telemetry.StartSpanAfter(ctx, req.Events[0].Metadata.TraceParent, "eventstore append "+req.Stream,
+			registry.EventStore, attribute.String("msdemo.stream", req.Stream), attribute.Int("msdemo.events", len(req.Events)))
 	}
 	return func(replies []event.AppendReply, err error) {
 		for i, span := range spans {
-			if span == nil {
+			if !span.IsRecording() {
 				continue
 			}
 			if err == nil && i < len(replies) {

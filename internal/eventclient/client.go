@@ -128,7 +128,7 @@ const decisionTimeout = 10 * time.Second
 // AppendDecision appends d, a decision its caller made on stream at version expected
 // because of the event cause (nil: of none, e.g. a timeout), as the one event of a
 // request, waiting at most 10 s, and returns it as stored. d's metadata is cause's
-// correlation id, with cause as its causation, and cause's trace when ctx has none. It returns nil, and no error, when the
+// correlation id, with cause as its causation, in cause's trace when ctx has none. It returns nil, and no error, when the
 // stream has moved on (wrong expected version) or d was stored before (duplicate): the
 // stream then holds the truth, and the caller reads it and decides again. The stored
 // event's RecordedAt is the time of the reply, standing for the store's until the event
@@ -136,8 +136,8 @@ const decisionTimeout = 10 * time.Second
 func (c *Client) AppendDecision(ctx context.Context, stream string, expected int64, d event.New, cause *event.Stored) (*event.Stored, error) {
 	if cause != nil {
 		d.Metadata = event.Metadata{CorrelationID: cause.Metadata.CorrelationID, CausationID: cause.ID}
-		if !trace.SpanContextFromContext(ctx).IsValid() { // else Append sets ctx's span
-			d.Metadata.TraceID, d.Metadata.TraceParent = cause.Metadata.TraceID, cause.Metadata.TraceParent
+		if !trace.SpanContextFromContext(ctx).IsValid() { // continue cause's trace: Append's span is its child
+			ctx = telemetry.WithTraceParent(ctx, cause.Metadata.TraceParent)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)

@@ -143,6 +143,18 @@ func WithTraceParent(ctx context.Context, traceparent string) context.Context {
 	return Propagator().Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
 }
 
+// StartSpanAfter starts span name of component as the child of traceparent (an event's
+// metadata.traceparent: work that continues an event's trace outside the delivery that
+// brought it, e.g. from a queue of its own), with attrs, whatever span ctx has. With
+// traceparent "" (or malformed, or tracing off) it returns ctx and a no-op span.
+func StartSpanAfter(ctx context.Context, traceparent, name, component string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	parent := WithTraceParent(ctx, traceparent)
+	if sc := trace.SpanContextFromContext(parent); traceparent == "" || !sc.IsValid() || !sc.IsRemote() {
+		return ctx, trace.SpanFromContext(context.Background()) // a no-op span
+	}
+	return Tracer().Start(parent, name, trace.WithAttributes(append(attrs, ComponentKey.String(component))...))
+}
+
 // TraceIDOf is the trace id in traceparent (32 hex digits), "" when it has none.
 func TraceIDOf(traceparent string) string {
 	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),

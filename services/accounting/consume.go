@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
@@ -210,13 +209,9 @@ func (l *ledger) sweep(ctx context.Context, before time.Time) error {
 // a span of the approval's trace (its metadata's traceparent), so that the invoice joins
 // the order's trace though an issuer, not the consumer, writes it.
 func (l *ledger) issuePending(ctx context.Context, p pendingInvoice) (err error) {
-	if parent := p.metadata.TraceParent; parent != "" {
-		var span trace.Span
-		ctx, span = telemetry.Tracer().Start(telemetry.WithTraceParent(ctx, parent), "accounting issue invoice",
-			trace.WithAttributes(telemetry.ComponentKey.String(registry.Accounting),
-				attribute.String("msdemo.order_id", string(p.approval.OrderID))))
-		defer func() { telemetry.EndSpan(span, err) }()
-	}
+	ctx, span := telemetry.StartSpanAfter(ctx, p.metadata.TraceParent, "accounting issue invoice", registry.Accounting,
+		attribute.String("msdemo.order_id", string(p.approval.OrderID)))
+	defer func() { telemetry.EndSpan(span, err) }()
 	pending, err := l.store.stillPending(ctx, p.approval.OrderID)
 	if err != nil || !pending {
 		return err
