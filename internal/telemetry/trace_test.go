@@ -36,13 +36,18 @@ func TestLogHandlerAddsTraceID(t *testing.T) {
 	defer span.End()
 	logger.InfoContext(ctx, "traced")
 	logger.InfoContext(context.Background(), "untraced")
+	logger.InfoContext(context.WithValue(context.Background(), telemetry.LogSpanKey{}, span.SpanContext()), "fasthttp")
 	lines := bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n"))
-	if len(lines) != 2 {
-		t.Fatalf("got %d lines, want 2: %s", len(lines), out.String())
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines, want 3: %s", len(lines), out.String())
 	}
-	var traced, untraced map[string]any
+	var traced, untraced, keyed map[string]any
 	_ = json.Unmarshal(lines[0], &traced)
 	_ = json.Unmarshal(lines[1], &untraced)
+	_ = json.Unmarshal(lines[2], &keyed)
+	if keyed["trace_id"] != span.SpanContext().TraceID().String() {
+		t.Errorf("line with the span context under LogSpanKey: got %v, want its trace_id", keyed)
+	}
 	if traced["trace_id"] != span.SpanContext().TraceID().String() || traced["span_id"] != span.SpanContext().SpanID().String() ||
 		traced["component"] != "test" {
 		t.Errorf("traced line: got %v, want trace_id %s, span_id and component", traced, span.SpanContext().TraceID())

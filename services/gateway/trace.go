@@ -47,6 +47,7 @@ func startSpan(ctx *fasthttp.RequestCtx) trace.Span {
 	if !span.SpanContext().IsValid() {
 		return nil
 	}
+	ctx.SetUserValue(telemetry.LogSpanKey{}, span.SpanContext()) // for the log lines about the request
 	ctx.Request.Header.Del("traceparent")
 	ctx.Request.Header.Del("tracestate")
 	prop.Inject(spanCtx, requestHeaderCarrier{&ctx.Request.Header})
