@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/msdemo/msdemo/internal/registry"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // TestComponentsAreTheRegistrys: -target, rebuild and the listen addresses cover exactly
@@ -29,5 +30,29 @@ func TestComponentsAreTheRegistrys(t *testing.T) {
 	}
 	if cfg.Addr[registry.Order] != ":7003" || cfg.Addr[registry.Admin] != ":5002" || len(cfg.Addr) != len(names) {
 		t.Errorf("got addresses %v, want ORDER_ADDR's for order and the defaults for the rest", cfg.Addr)
+	}
+}
+
+// Tracing is on by default without an exporter; the standard variables turn it off or
+// make it export.
+func TestTracingConfig(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want telemetry.TraceConfig
+	}{
+		{nil, telemetry.TraceConfig{}},
+		{map[string]string{"OTEL_SDK_DISABLED": "TRUE"}, telemetry.TraceConfig{Disabled: true}},
+		{map[string]string{"OTEL_SDK_DISABLED": "false"}, telemetry.TraceConfig{}},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}, telemetry.TraceConfig{Export: true}},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://jaeger:4318/v1/traces"}, telemetry.TraceConfig{Export: true}},
+		{map[string]string{"TRACE_UI_URL": "http://localhost:16686/trace/"}, telemetry.TraceConfig{UIURL: "http://localhost:16686/trace/"}},
+	} {
+		cfg, err := loadConfig(mapEnv(tt.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Tracing != tt.want {
+			t.Errorf("%v: got %+v, want %+v", tt.env, cfg.Tracing, tt.want)
+		}
 	}
 }

@@ -187,6 +187,37 @@ func TestAnOrderWithoutTraceparentStartsATrace(t *testing.T) {
 	}
 }
 
+// TestTracingOff: with OTEL_SDK_DISABLED=true nothing is traced: the gateway answers
+// without a traceparent (and does not pass the client's on as its own) and the order's
+// events carry no trace. Not parallel: a process has one tracer provider, and a traced
+// shop running meanwhile would set it.
+func TestTracingOff(t *testing.T) {
+	s := startInProcess(t, "OTEL_SDK_DISABLED=true")
+	customer := s.customer("untraced_carol")
+	body, _ := json.Marshal(map[string]any{"product_id": s.product, "quantity": 1})
+	req, _ := http.NewRequest(http.MethodPost, s.urls[registry.Gateway]+"/order/orders", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+customer)
+	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&o)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("traceparent") != "" {
+		t.Fatalf("place an order: got %d with traceparent %q, want 202 without one", resp.StatusCode, resp.Header.Get("traceparent"))
+	}
+	var orderStream streamPage
+	s.must(http.StatusOK, http.MethodGet, "/eventstore/streams/order-"+o.ID, s.manager, nil, &orderStream)
+	for _, e := range orderStream.Events {
+		if e.Metadata.TraceID != "" || e.Metadata.TraceParent != "" {
+			t.Errorf("%s: got metadata %+v, want no trace", e.Type, e.Metadata)
+		}
+	}
+}
+
 type streamPage struct {
 	Events []event.Stored `json:"events"`
 }

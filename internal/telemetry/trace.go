@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Traces (docs/tracing.md). A process has one OpenTelemetry TracerProvider, set as OTel's
@@ -55,7 +56,8 @@ var tracing struct {
 
 // StartTracing sets the process's TracerProvider (the first call makes it; later calls
 // share it) and the W3C traceparent propagator, and returns the function that ends it:
-// the last one to be called flushes the exporter and shuts the provider down. With
+// the last one to be called flushes the exporter, shuts the provider down and sets OTel's
+// globals back to no-ops. With
 // cfg.Disabled it sets nothing (OTel's globals stay no-ops) and returns a no-op.
 func StartTracing(ctx context.Context, cfg TraceConfig) (shutdown func(context.Context) error, err error) {
 	if cfg.Disabled {
@@ -92,6 +94,9 @@ func StartTracing(ctx context.Context, cfg TraceConfig) (shutdown func(context.C
 			if tracing.users--; tracing.users == 0 {
 				err = tracing.provider.Shutdown(ctx)
 				tracing.provider = nil
+				// Back to no-ops, so that a shop started later with tracing off is off.
+				otel.SetTracerProvider(noop.NewTracerProvider())
+				otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator())
 			}
 		})
 		if err != nil {
