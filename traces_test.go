@@ -35,21 +35,7 @@ func TestOneTraceForAnOrder(t *testing.T) {
 
 	customer := s.customer("trace_alice")
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-	body, _ := json.Marshal(map[string]any{"product_id": s.product, "quantity": 1})
-	req, _ := http.NewRequest(http.MethodPost, s.urls[registry.Gateway]+"/order/orders", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+customer)
-	req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var o struct{ ID string }
-	_ = json.NewDecoder(resp.Body).Decode(&o)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("place an order: got %d, want 202", resp.StatusCode)
-	}
+	id, resp := s.placeOrder(customer, "00-"+traceID+"-00f067aa0ba902b7-01")
 	answered := resp.Header.Get("traceparent")
 	if telemetry.TraceIDOf(answered) != traceID || strings.Contains(answered, "00f067aa0ba902b7") {
 		t.Errorf("the gateway answered traceparent %q, want trace %s with the gateway's own span", answered, traceID)
@@ -58,18 +44,18 @@ func TestOneTraceForAnOrder(t *testing.T) {
 	// The invoice is the order's last event.
 	var invoice streamPage
 	testenv.Eventually(t, 20*time.Second, "the order is invoiced", func() bool {
-		return s.api(http.MethodGet, "/eventstore/streams/invoice-"+o.ID, s.manager, nil, &invoice) == http.StatusOK &&
+		return s.api(http.MethodGet, "/eventstore/streams/invoice-"+id, s.manager, nil, &invoice) == http.StatusOK &&
 			len(invoice.Events) > 0
 	})
 	var orderStream, productStream, customerStream streamPage
-	s.must(http.StatusOK, http.MethodGet, "/eventstore/streams/order-"+o.ID, s.manager, nil, &orderStream)
+	s.must(http.StatusOK, http.MethodGet, "/eventstore/streams/order-"+id, s.manager, nil, &orderStream)
 	s.must(http.StatusOK, http.MethodGet, "/eventstore/streams/product-"+s.product, s.manager, nil, &productStream)
 	s.must(http.StatusOK, http.MethodGet, "/eventstore/streams/customer-trace_alice", s.manager, nil, &customerStream)
 	caused := map[string][]event.Stored{"order": orderStream.Events, "invoice": invoice.Events,
-		"product": aboutOrder(productStream.Events, o.ID), "customer": aboutOrder(customerStream.Events, o.ID)}
+		"product": aboutOrder(productStream.Events, id), "customer": aboutOrder(customerStream.Events, id)}
 	for stream, events := range caused {
 		if len(events) == 0 {
-			t.Errorf("%s stream: no event about order %s", stream, o.ID)
+			t.Errorf("%s stream: no event about order %s", stream, id)
 		}
 		for _, e := range events {
 			if e.Metadata.TraceID != traceID || telemetry.TraceIDOf(e.Metadata.TraceParent) != traceID {
@@ -88,7 +74,7 @@ func TestOneTraceForAnOrder(t *testing.T) {
 	// Every event above went over the bus with its traceparent, and so did the order's
 	// view announcements.
 	testenv.Eventually(t, 10*time.Second, "the order's events and announcements reached the test's queue", func() bool {
-		got := messages.about(o.ID)
+		got := messages.about(id)
 		events, announced := 0, 0
 		for _, m := range got {
 			if m.Type == view.MessageType {
@@ -99,7 +85,7 @@ func TestOneTraceForAnOrder(t *testing.T) {
 		}
 		return events >= len(orderStream.Events)+len(invoice.Events) && announced > 0
 	})
-	for _, m := range messages.about(o.ID) {
+	for _, m := range messages.about(id) {
 		if tp, _ := m.Headers["traceparent"].(string); telemetry.TraceIDOf(tp) != traceID {
 			t.Errorf("message %s (%s) has traceparent header %q, want trace %s", m.ID, m.Type, tp, traceID)
 		}
@@ -123,9 +109,9 @@ func TestOneTraceForAnOrder(t *testing.T) {
 	for _, sp := range telemetry.Trace(traceID) {
 		names[sp.Name] = true
 	}
-	for _, name := range []string{"gateway POST /order/orders", "order POST /orders", "append order-" + o.ID,
-		"eventstore append order-" + o.ID, "consume product.events order.placed", "consume customer.events order.placed",
-		"order decide", "accounting issue invoice", "append invoice-" + o.ID} {
+	for _, name := range []string{"gateway POST /order/orders", "order POST /orders", "append order-" + id,
+		"eventstore append order-" + id, "consume product.events order.placed", "consume customer.events order.placed",
+		"order decide", "accounting issue invoice", "append invoice-" + id} {
 		if !hasPrefix(names, name) {
 			t.Errorf("no span named %q in the trace; got %v", name, names)
 		}
@@ -134,8 +120,8 @@ func TestOneTraceForAnOrder(t *testing.T) {
 	// The admin's order page shows the trace id and its spans.
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar}
-	resp, err = browser.PostForm(s.urls[registry.Admin]+"/login", url.Values{"username": {"admin"},
-		"password": {adminPassword}, "next": {"/orders/" + o.ID}})
+	resp, err := browser.PostForm(s.urls[registry.Admin]+"/login", url.Values{"username": {"admin"},
+		"password": {adminPassword}, "next": {"/orders/" + id}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +129,7 @@ func TestOneTraceForAnOrder(t *testing.T) {
 	_, _ = page.ReadFrom(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /orders/%s of the admin site: got %d, want 200", o.ID, resp.StatusCode)
+		t.Fatalf("GET /orders/%s of the admin site: got %d, want 200", id, resp.StatusCode)
 	}
 	html := page.String()
 	if !strings.Contains(html, `data-testid="trace-id">`+traceID+"<") {
@@ -165,23 +151,13 @@ func TestAnOrderWithoutTraceparentStartsATrace(t *testing.T) {
 	t.Parallel()
 	s := startInProcess(t)
 	customer := s.customer("trace_bob")
-	body, _ := json.Marshal(map[string]any{"product_id": s.product, "quantity": 1})
-	req, _ := http.NewRequest(http.MethodPost, s.urls[registry.Gateway]+"/order/orders", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+customer)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var o struct{ ID string }
-	_ = json.NewDecoder(resp.Body).Decode(&o)
-	resp.Body.Close()
+	id, resp := s.placeOrder(customer, "")
 	traceID := telemetry.TraceIDOf(resp.Header.Get("traceparent"))
-	if resp.StatusCode != http.StatusAccepted || traceID == "" {
-		t.Fatalf("place an order: got %d with traceparent %q, want 202 with one", resp.StatusCode, resp.Header.Get("traceparent"))
+	if traceID == "" {
+		t.Fatalf("place an order: answered traceparent %q, want one", resp.Header.Get("traceparent"))
 	}
 	var orderStream streamPage
-	s.must(http.StatusOK, http.MethodGet, "/eventstore/streams/order-"+o.ID, s.manager, nil, &orderStream)
+	s.must(http.StatusOK, http.MethodGet, "/eventstore/streams/order-"+id, s.manager, nil, &orderStream)
 	if len(orderStream.Events) == 0 || orderStream.Events[0].Metadata.TraceID != traceID {
 		t.Errorf("order.placed: got metadata %+v, want trace_id %s", orderStream.Events, traceID)
 	}
@@ -194,28 +170,42 @@ func TestAnOrderWithoutTraceparentStartsATrace(t *testing.T) {
 func TestTracingOff(t *testing.T) {
 	s := startInProcess(t, "OTEL_SDK_DISABLED=true")
 	customer := s.customer("untraced_carol")
-	body, _ := json.Marshal(map[string]any{"product_id": s.product, "quantity": 1})
-	req, _ := http.NewRequest(http.MethodPost, s.urls[registry.Gateway]+"/order/orders", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+customer)
-	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var o struct{ ID string }
-	_ = json.NewDecoder(resp.Body).Decode(&o)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("traceparent") != "" {
-		t.Fatalf("place an order: got %d with traceparent %q, want 202 without one", resp.StatusCode, resp.Header.Get("traceparent"))
+	id, resp := s.placeOrder(customer, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	if got := resp.Header.Get("traceparent"); got != "" {
+		t.Fatalf("place an order: answered traceparent %q, want none", got)
 	}
 	var orderStream streamPage
-	s.must(http.StatusOK, http.MethodGet, "/eventstore/streams/order-"+o.ID, s.manager, nil, &orderStream)
+	s.must(http.StatusOK, http.MethodGet, "/eventstore/streams/order-"+id, s.manager, nil, &orderStream)
 	for _, e := range orderStream.Events {
 		if e.Metadata.TraceID != "" || e.Metadata.TraceParent != "" {
 			t.Errorf("%s: got metadata %+v, want no trace", e.Type, e.Metadata)
 		}
 	}
+}
+
+// placeOrder places an order of one unit of s.product through the gateway as the
+// customer of token, sending traceparent unless it is "", and returns the order's id and
+// the answer (its body read). An answer other than 202 fails the test.
+func (s *inProcess) placeOrder(token, traceparent string) (string, *http.Response) {
+	s.t.Helper()
+	body, _ := json.Marshal(map[string]any{"product_id": s.product, "quantity": 1})
+	req, _ := http.NewRequest(http.MethodPost, s.urls[registry.Gateway]+"/order/orders", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	if traceparent != "" {
+		req.Header.Set("traceparent", traceparent)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var o struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&o)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		s.t.Fatalf("place an order: got %d, want 202", resp.StatusCode)
+	}
+	return o.ID, resp
 }
 
 type streamPage struct {
