@@ -12,16 +12,25 @@ import (
 )
 
 // RecentSpans is how many ended spans the process keeps in memory for Trace: at about
-// 40 spans an order, the last few hundred orders'. Older ones are overwritten.
-const RecentSpans = 16384
+// 30 spans an order, the last two thousand orders' (6 MB). Older ones are overwritten.
+const RecentSpans = 65536
 
-// spanStore is a span processor that keeps the last spans that ended in a ring. OnEnd
-// only stores a pointer under a lock, so that recording costs next to nothing; Trace
-// pays for the search.
+// spanStore is a span processor that keeps the last spans that ended in a ring, each as
+// the few fields Trace shows (not the SDK's snapshot, which holds every attribute and
+// would keep a tenth as many in the same memory). OnEnd copies them under a lock,
+// without allocating; Trace pays for the search.
 type spanStore struct {
 	mu    sync.Mutex
-	spans []sdktrace.ReadOnlySpan // len RecentSpans once full
-	next  int                     // where the next span goes once full
+	spans []storedSpan // len RecentSpans once full
+	next  int          // where the next span goes once full
+}
+
+// storedSpan is what the store keeps of a span.
+type storedSpan struct {
+	traceID  trace.TraceID
+	span     Span
+	parentID trace.SpanID
+	spanID   trace.SpanID
 }
 
 var _ sdktrace.SpanProcessor = (*spanStore)(nil)
@@ -32,12 +41,26 @@ var recent = &spanStore{}
 
 func (s *spanStore) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
 
-func (s *spanStore) OnEnd(span sdktrace.ReadOnlySpan) {
+func (s *spanStore) OnEnd(sp sdktrace.ReadOnlySpan) {
+	kept := storedSpan{traceID: sp.SpanContext().TraceID(), spanID: sp.SpanContext().SpanID(),
+		parentID: sp.Parent().SpanID(), span: Span{Name: sp.Name(), Start: sp.StartTime(),
+			Duration: sp.EndTime().Sub(sp.StartTime()), Failed: sp.Status().Code == codes.Error}}
+	for _, kv := range sp.Attributes() {
+		if kv.Key == ComponentKey {
+			kept.span.Component = kv.Value.AsString()
+			break
+		}
+	}
+	if kept.span.Component == "" {
+		if v, ok := sp.Resource().Set().Value("service.name"); ok {
+			kept.span.Component = v.AsString()
+		}
+	}
 	s.mu.Lock()
 	if len(s.spans) < RecentSpans {
-		s.spans = append(s.spans, span)
+		s.spans = append(s.spans, kept)
 	} else {
-		s.spans[s.next] = span
+		s.spans[s.next] = kept
 		s.next = (s.next + 1) % RecentSpans
 	}
 	s.mu.Unlock()
@@ -67,33 +90,19 @@ func Trace(traceID string) []Span {
 	if err != nil {
 		return nil
 	}
+	var spans []Span
 	recent.mu.Lock()
-	var found []sdktrace.ReadOnlySpan
-	for _, sp := range recent.spans {
-		if sp.SpanContext().TraceID() == id {
-			found = append(found, sp)
+	for i := range recent.spans {
+		if kept := &recent.spans[i]; kept.traceID == id {
+			s := kept.span
+			s.SpanID = kept.spanID.String()
+			if kept.parentID.IsValid() {
+				s.ParentID = kept.parentID.String()
+			}
+			spans = append(spans, s)
 		}
 	}
 	recent.mu.Unlock()
-	spans := make([]Span, 0, len(found))
-	for _, sp := range found {
-		s := Span{Name: sp.Name(), SpanID: sp.SpanContext().SpanID().String(), Start: sp.StartTime(),
-			Duration: sp.EndTime().Sub(sp.StartTime()), Failed: sp.Status().Code == codes.Error}
-		if sp.Parent().HasSpanID() {
-			s.ParentID = sp.Parent().SpanID().String()
-		}
-		for _, kv := range sp.Attributes() {
-			if kv.Key == ComponentKey {
-				s.Component = kv.Value.AsString()
-			}
-		}
-		if s.Component == "" {
-			if v, ok := sp.Resource().Set().Value("service.name"); ok {
-				s.Component = v.AsString()
-			}
-		}
-		spans = append(spans, s)
-	}
 	slices.SortStableFunc(spans, func(a, b Span) int { return a.Start.Compare(b.Start) })
 	return spans
 }
