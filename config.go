@@ -83,6 +83,10 @@ type config struct {
 	// SecureCookie marks the sites' session cookies Secure (COOKIE_SECURE=true), for a
 	// shop served over HTTPS by a proxy in front of it.
 	SecureCookie bool
+	// Tracing is how the process traces (docs/tracing.md): the standard
+	// OTEL_SDK_DISABLED and OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, and TRACE_UI_URL; run
+	// sets its Service.
+	Tracing telemetry.TraceConfig
 }
 
 // components maps each -target name (registry.Components) to the function that runs it.
@@ -200,6 +204,11 @@ func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
 		if p = strings.TrimSpace(p); p != "" {
 			cfg.TrustedProxies = append(cfg.TrustedProxies, p)
 		}
+	}
+	cfg.Tracing = telemetry.TraceConfig{
+		Disabled: strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true"),
+		Export:   getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "",
+		UIURL:    getenv("TRACE_UI_URL"),
 	}
 	var problems []error
 	switch v := getenv("MSDEMO_RATE_LIMITS"); v {

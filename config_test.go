@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/msdemo/msdemo/internal/registry"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // TestComponentsAreTheRegistrys: -target, rebuild and the listen addresses cover exactly
@@ -48,5 +49,29 @@ func TestSecuritySettings(t *testing.T) {
 	}
 	if _, err := loadConfig(mapEnv(map[string]string{"MSDEMO_RATE_LIMITS": "sometimes"})); err == nil || !strings.Contains(err.Error(), "MSDEMO_RATE_LIMITS") {
 		t.Errorf("MSDEMO_RATE_LIMITS=sometimes: got %v, want an error naming it", err)
+	}
+}
+
+// Tracing is on by default without an exporter; the standard variables turn it off or
+// make it export.
+func TestTracingConfig(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want telemetry.TraceConfig
+	}{
+		{nil, telemetry.TraceConfig{}},
+		{map[string]string{"OTEL_SDK_DISABLED": "TRUE"}, telemetry.TraceConfig{Disabled: true}},
+		{map[string]string{"OTEL_SDK_DISABLED": "false"}, telemetry.TraceConfig{}},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}, telemetry.TraceConfig{Export: true}},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://jaeger:4318/v1/traces"}, telemetry.TraceConfig{Export: true}},
+		{map[string]string{"TRACE_UI_URL": "http://localhost:16686/trace/"}, telemetry.TraceConfig{UIURL: "http://localhost:16686/trace/"}},
+	} {
+		cfg, err := loadConfig(mapEnv(tt.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Tracing != tt.want {
+			t.Errorf("%v: got %+v, want %+v", tt.env, cfg.Tracing, tt.want)
+		}
 	}
 }

@@ -75,7 +75,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Log lines written with a ctx that carries a span get its trace_id.
+	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	if cfg.TokenKey, err = auth.LoadKey(cfg.TokenKeyHex, cfg.DataDir); err != nil {
 		return err
 	}
@@ -88,8 +89,25 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 // runComponents starts the named components and waits for all of them. When one fails, the
 // others are stopped, and the first error is returned. Unless cfg.MetricsAddr is empty, it
 // first listens there (a busy port fails at once) and serves the metrics of all of them at
-// GET /metrics (package telemetry) meanwhile.
+// GET /metrics (package telemetry) meanwhile. It starts the process's tracing too
+// (cfg.Tracing; service.name is the component's, "msdemo" for several), and flushes it
+// when they have stopped.
 func runComponents(ctx context.Context, cfg config, names []string, logger *slog.Logger) error {
+	cfg.Tracing.Service = "msdemo"
+	if len(names) == 1 {
+		cfg.Tracing.Service = names[0]
+	}
+	stopTracing, err := telemetry.StartTracing(ctx, cfg.Tracing)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			logger.Warn("tracing: flush", "error", err)
+		}
+	}()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup

@@ -184,11 +184,14 @@ type inProcess struct {
 	t       *testing.T
 	urls    map[string]string // component → http://addr
 	metrics string            // http://METRICS_ADDR
+	rabbit  string            // RABBITMQ_URL: the test's own vhost
 	manager string            // a manager's token
 	product string            // a product with stock
 }
 
-func startInProcess(t *testing.T) *inProcess {
+// startInProcess runs a shop of every component in the test's process, with its own
+// namespace, vhost and ports, and the variables extraEnv ("NAME=value") besides.
+func startInProcess(t *testing.T, extraEnv ...string) *inProcess {
 	t.Helper()
 	name := testenv.Name(t)
 	namespace := "t" + name[len(name)-8:]
@@ -196,12 +199,17 @@ func startInProcess(t *testing.T) *inProcess {
 	s := &inProcess{t: t, urls: map[string]string{}}
 	env := map[string]string{"DATA_DIR": dataDir, "RABBITMQ_URL": testenv.VHost(t), "MSDEMO_NAMESPACE": namespace,
 		"MSDEMO_ADMIN_PASSWORD": adminPassword, "LOG_LEVEL": "warn", "METRICS_ADDR": testenv.FreeAddr(t)}
+	for _, kv := range extraEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
 	for _, c := range registry.Components() {
 		addr := testenv.FreeAddr(t)
 		env[strings.ToUpper(c.Name)+"_ADDR"] = addr
 		s.urls[c.Name] = "http://" + addr
 	}
 	s.metrics = "http://" + env["METRICS_ADDR"]
+	s.rabbit = env["RABBITMQ_URL"]
 	t.Cleanup(func() {
 		for _, db := range []string{"order", "accounting"} {
 			_ = postgres.Drop(context.Background(), testenv.PostgresURL(), namespace+"_"+db)

@@ -36,14 +36,22 @@ func (s *server) handleOrders(w http.ResponseWriter, r *http.Request) {
 	s.site.Render(w, r, http.StatusOK, "Orders", ordersPage(v))
 }
 
-// handleOrder serves GET /orders/{id}: the order with its timeline, live.
+// handleOrder serves GET /orders/{id}: the order with its timeline, live, and its
+// trace: the id in its events' metadata, and the spans of it that this process keeps.
 func (s *server) handleOrder(w http.ResponseWriter, r *http.Request) {
 	o, err := s.api.Order(r.Context(), s.token(r), chi.URLParam(r, "id"))
 	if err != nil {
 		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
-	s.site.Render(w, r, http.StatusOK, "Order "+o.ID, orderPage(web.OrderViewOf(r.Context(), s.api, o)))
+	var stream streamPage // no stream yet (the event store is behind the order service) shows no trace
+	if err := s.api.Get(r.Context(), s.token(r), "/eventstore/streams/order-"+url.PathEscape(o.ID), nil, &stream); err != nil &&
+		web.StatusOf(err) != http.StatusNotFound {
+		s.site.Error(w, r, err)
+		return
+	}
+	s.site.Render(w, r, http.StatusOK, "Order "+o.ID, orderPage(web.OrderViewOf(r.Context(), s.api, o),
+		web.NewTraceView(web.TraceIDOf(stream.Events))))
 }
 
 // handleFeedEvents serves GET /events/feed: every stored event as a row of the

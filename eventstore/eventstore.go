@@ -127,7 +127,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 	})
 
-	srv := &http.Server{Handler: cfg.Metrics.HTTP(newServer(store, pub, logger)), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: cfg.Metrics.HTTP(telemetry.TraceHTTP(registry.EventStore, false, newServer(store, pub, logger))),
+		ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("event store ready", "addr", ln.Addr().String(), "store_id", store.ID(), "head", store.Head())
@@ -199,7 +200,9 @@ func appendHandler(store *Store) func(ctx context.Context, d bus.Delivery) ([]by
 		if err != nil {
 			return json.Marshal(invalidReply(err))
 		}
+		end := appendSpans(ctx, []event.AppendRequest{req})
 		reply, err := store.Append(ctx, req)
+		end([]event.AppendReply{reply}, err)
 		if err != nil {
 			return nil, err
 		}
@@ -219,7 +222,9 @@ func appendBatch(ctx context.Context, store *Store, body []byte) ([]byte, error)
 			valid = append(valid, req)
 		}
 	}
+	end := appendSpans(ctx, valid)
 	stored, err := store.AppendAll(ctx, valid)
+	end(stored, err)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/msdemo/msdemo/internal/idgen"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // consumer runs one QueueConfig across reconnects.
@@ -257,6 +258,7 @@ func (k *consumer) declare(ch *amqp.Channel) (*session, error) {
 // handle calls h for d, retrying in place, and acks or rejects d.
 func (k *consumer) handle(ctx context.Context, h Handler, d amqp.Delivery) {
 	del := delivery(d)
+	ctx, span := k.c.startConsumeSpan(ctx, k.label, d)
 	attempt := 0
 	log := func(err error) *slog.Logger {
 		return k.logger.With("message_id", del.ID, "type", del.Type, "attempt", attempt, "error", err)
@@ -271,6 +273,7 @@ func (k *consumer) handle(ctx context.Context, h Handler, d amqp.Delivery) {
 		}
 		return struct{}{}, err
 	})
+	telemetry.EndSpan(span, err)
 	switch {
 	case err == nil:
 		k.ackHandled(d)

@@ -79,6 +79,7 @@ func publishOn(ctx context.Context, ch *amqp.Channel, exchange string, msgs []Ro
 	confirms := make([]*amqp.DeferredConfirmation, 0, len(msgs))
 	var sendErr error
 	for _, m := range msgs {
+		m.Headers = withTrace(ctx, m.Headers)
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, m.Key, false, false, publishing(m.Message))
 		if err != nil {
 			sendErr = err

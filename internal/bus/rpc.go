@@ -9,6 +9,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/msdemo/msdemo/internal/idgen"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // directReplyTo is RabbitMQ's pseudo-queue for RPC replies: no reply queue to declare, the
@@ -53,6 +54,7 @@ func (c *conn) call(ctx context.Context, queue string, body []byte) ([]byte, err
 		ReplyTo:       directReplyTo,
 		ContentType:   "application/json",
 		DeliveryMode:  amqp.Transient, // see Conn.Call
+		Headers:       amqp.Table(withTrace(ctx, nil)),
 		Body:          body,
 	}
 	fail := func(err error) ([]byte, error) { return nil, fmt.Errorf("bus: call %s: %w", queue, err) }
@@ -193,7 +195,9 @@ func (c *conn) serve(ctx context.Context, cfg QueueConfig, reply func(ctx contex
 	k.process = func(ctx context.Context, d amqp.Delivery) {
 		req := delivery(d)
 		log := k.logger.With("correlation_id", d.CorrelationId)
+		ctx, span := c.startConsumeSpan(ctx, k.label, d)
 		body, err := reply(ctx, req)
+		telemetry.EndSpan(span, err)
 		if err != nil {
 			log.Warn("rpc reply failed; requeueing the request", "error", err)
 			k.settle(d.Nack(false, true))

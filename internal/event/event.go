@@ -36,11 +36,18 @@ type Stored struct {
 	RecordedAt time.Time       `json:"recorded_at"`
 }
 
-// Metadata says why and for whom an event was written.
+// Metadata says why and for whom an event was written. TraceID and TraceParent tie it to
+// the trace of the request (or of the event) that caused it (docs/tracing.md): TraceID
+// is the trace's id, 32 lower-case hex digits, for people and queries; TraceParent the
+// W3C traceparent of the span that appended it, from which a consumer continues the
+// trace. Both are optional (events from before tracing, or written untraced, have
+// neither); eventclient.Client.Append fills them from its ctx.
 type Metadata struct {
 	CorrelationID string `json:"correlation_id,omitempty"`
 	CausationID   string `json:"causation_id,omitempty"`
 	User          string `json:"user,omitempty"`
+	TraceID       string `json:"trace_id,omitempty"`
+	TraceParent   string `json:"traceparent,omitempty"`
 }
 
 // New is an event in an append request: what the writer decides, before the store gives it

@@ -53,6 +53,10 @@ func TestParseAppendRequest(t *testing.T) {
 		{"type of one word", `{"stream": "product-1", "events": [{"id": "e1", "type": "added"}]}`, true},
 		{"data array", `{"stream": "product-1", "events": [{"id": "e1", "type": "product.added", "data": [1]}]}`, true},
 		{"repeated id", `{"stream": "product-1", "events": [{"id": "e1", "type": "a.b"}, {"id": "e1", "type": "a.b"}]}`, true},
+		{"traced", `{"stream": "product-1", "events": [{"id": "e1", "type": "a.b", "metadata": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}]}`, false},
+		{"trace id in capitals", `{"stream": "product-1", "events": [{"id": "e1", "type": "a.b", "metadata": {"trace_id": "4BF92F3577B34DA6A3CE929D0E0E4736"}}]}`, true},
+		{"traceparent malformed", `{"stream": "product-1", "events": [{"id": "e1", "type": "a.b", "metadata": {"traceparent": "00-4bf92f35-00f067aa0ba902b7-01"}}]}`, true},
+		{"trace id of another trace", `{"stream": "product-1", "events": [{"id": "e1", "type": "a.b", "metadata": {"trace_id": "00000000000000000000000000000001", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}]}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,6 +23,9 @@ var (
 	typePattern   = regexp.MustCompile(`^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$`)
 	streamPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@-]*-[A-Za-z0-9._:@-]+$`)
 	idPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+	// traceIDPattern and traceParentPattern are W3C trace context's forms (version 00).
+	traceIDPattern     = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	traceParentPattern = regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
 )
 
 // InvalidError says why an append request was refused; its text names the field.
@@ -133,6 +136,12 @@ func (e New) validate() error {
 		return errors.New("data is not a JSON object")
 	case !utf8.Valid(e.Data):
 		return errors.New("data is not valid UTF-8")
+	case e.Metadata.TraceID != "" && !traceIDPattern.MatchString(e.Metadata.TraceID):
+		return errors.New("metadata.trace_id is not 32 lower-case hex digits")
+	case e.Metadata.TraceParent != "" && !traceParentPattern.MatchString(e.Metadata.TraceParent):
+		return errors.New("metadata.traceparent is not a W3C traceparent (00-<trace id>-<span id>-<flags>)")
+	case e.Metadata.TraceParent != "" && e.Metadata.TraceID != "" && e.Metadata.TraceParent[3:35] != e.Metadata.TraceID:
+		return errors.New("metadata.trace_id is not the trace id of metadata.traceparent")
 	}
 	return nil
 }

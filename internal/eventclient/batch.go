@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/msdemo/msdemo/internal/event"
 )
 
@@ -107,9 +109,12 @@ func (c *Client) takeWaiting() []*pendingAppend {
 }
 
 // sendBatch sends batch as one message and hands each request its reply. The message is
-// given up only when every caller in it has given up.
+// given up only when every caller in it has given up. It goes in the trace of the first
+// request's caller (its traceparent header); each request's events carry their own
+// (docs/tracing.md).
 func (c *Client) sendBatch(batch []*pendingAppend) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.SpanContextFromContext(batch[0].ctx))
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var left atomic.Int32
 	left.Store(int32(len(batch)))

@@ -4,15 +4,20 @@
 package eventclient
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
@@ -53,6 +58,7 @@ func New(conn *bus.Conn, baseURL, appendQueue, exchange string, opts ...Option) 
 	for _, opt := range opts {
 		opt(c)
 	}
+	c.http.Transport = telemetry.TraceTransport(cmp.Or(c.metrics.Name(), "eventclient"), nil)
 	return c
 }
 
@@ -60,7 +66,20 @@ func New(conn *bus.Conn, baseURL, appendQueue, exchange string, opts ...Option) 
 // messages (batch.go). An "unavailable" reply is retried with
 // backoff until ctx is done, which is safe because the store deduplicates by event id. The
 // error is non-nil only when no reply came (ctx done, or the bus closed).
-func (c *Client) Append(ctx context.Context, req event.AppendRequest) (event.AppendReply, error) {
+//
+// When ctx carries a span, the append is a span of its own ("append <stream>"), and each
+// event without a traceparent in its metadata gets that span's (and its trace id), so
+// that whoever consumes the event continues the trace (docs/tracing.md). req's events
+// are not changed: the metadata is set on a copy.
+func (c *Client) Append(ctx context.Context, req event.AppendRequest) (reply event.AppendReply, err error) {
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		var span trace.Span
+		ctx, span = telemetry.Tracer().Start(ctx, "append "+req.Stream, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(telemetry.ComponentKey.String(cmp.Or(c.metrics.Name(), "eventclient")),
+				attribute.String("msdemo.stream", req.Stream), attribute.Int("msdemo.events", len(req.Events))))
+		defer func() { telemetry.EndSpan(span, err) }()
+		req.Events = withTraceParent(ctx, req.Events)
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return event.AppendReply{}, fmt.Errorf("encode append request: %w", err)
@@ -86,13 +105,30 @@ func (c *Client) Append(ctx context.Context, req event.AppendRequest) (event.App
 	}
 }
 
+// withTraceParent returns events with ctx's traceparent and trace id in the metadata of
+// those that have none, on a copy when any has none.
+func withTraceParent(ctx context.Context, events []event.New) []event.New {
+	parent := telemetry.TraceParent(ctx)
+	if parent == "" {
+		return events
+	}
+	traceID := trace.SpanContextFromContext(ctx).TraceID().String()
+	events = slices.Clone(events)
+	for i := range events {
+		if events[i].Metadata.TraceParent == "" {
+			events[i].Metadata.TraceParent, events[i].Metadata.TraceID = parent, traceID
+		}
+	}
+	return events
+}
+
 // decisionTimeout bounds AppendDecision's wait for the store.
 const decisionTimeout = 10 * time.Second
 
 // AppendDecision appends d, a decision its caller made on stream at version expected
 // because of the event cause (nil: of none, e.g. a timeout), as the one event of a
 // request, waiting at most 10 s, and returns it as stored. d's metadata is cause's
-// correlation id, with cause as its causation. It returns nil, and no error, when the
+// correlation id, with cause as its causation, in cause's trace when ctx has none. It returns nil, and no error, when the
 // stream has moved on (wrong expected version) or d was stored before (duplicate): the
 // stream then holds the truth, and the caller reads it and decides again. The stored
 // event's RecordedAt is the time of the reply, standing for the store's until the event
@@ -100,6 +136,9 @@ const decisionTimeout = 10 * time.Second
 func (c *Client) AppendDecision(ctx context.Context, stream string, expected int64, d event.New, cause *event.Stored) (*event.Stored, error) {
 	if cause != nil {
 		d.Metadata = event.Metadata{CorrelationID: cause.Metadata.CorrelationID, CausationID: cause.ID}
+		if !trace.SpanContextFromContext(ctx).IsValid() { // continue cause's trace: Append's span is its child
+			ctx = telemetry.WithTraceParent(ctx, cause.Metadata.TraceParent)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)
 	defer cancel()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // StoreIDHeader carries the id of the store that published an event.
@@ -194,7 +195,11 @@ func (s *subscriber) catchUp(ctx context.Context, fromZero bool) error {
 // is tried again with backoff (the read model's database may be down for a moment), and an
 // event that fails permanently (bus.ErrPermanent) goes to the subscription's dead-letter
 // queue, where managers see it and can replay it, while catch-up goes on.
+//
+// The event's trace (its metadata's traceparent) is ctx's remote parent, without a span
+// of its own (a catch-up may replay thousands): what Apply appends joins that trace.
 func (s *subscriber) applyFromFeed(ctx context.Context, storeID string, e event.Stored) error {
+	ctx = telemetry.WithTraceParent(ctx, e.Metadata.TraceParent)
 	pauses := bus.NewBackoff(100*time.Millisecond, 5*time.Second)
 	for {
 		err := s.rm.Apply(ctx, storeID, e)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/msdemo/msdemo/internal/httplimit"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // shutdownTimeout bounds how long Serve lets requests in flight finish.
@@ -38,10 +39,11 @@ func (rt *Runtime) Serve(ctx context.Context, h http.Handler, tasks ...func(ctx 
 		rt.announce(ctx)
 		return nil
 	})
-	// The body limit first, on the server's own writer (MaxBodyBytes), then the metrics.
-	// The server's timeouts and header limit are httplimit's defaults; a service has no
-	// per-address cap, because its one client is the gateway.
-	srv := &http.Server{Handler: chimw.RequestSize(MaxBodyBytes)(rt.Metrics.HTTP(h))}
+	// The body limit first, on the server's own writer (MaxBodyBytes), then the metrics,
+	// then the trace of a request that carries one. The server's timeouts and header
+	// limit are httplimit's defaults; a service has no per-address cap, because its one
+	// client is the gateway.
+	srv := &http.Server{Handler: chimw.RequestSize(MaxBodyBytes)(rt.Metrics.HTTP(telemetry.TraceHTTP(rt.Name, false, h)))}
 	httplimit.Defaults.Apply(srv)
 	g.Go(func() error {
 		if err := srv.Serve(rt.Listener); !errors.Is(err, http.ErrServerClosed) {

@@ -103,14 +103,20 @@ func (c *Component) HTTP(next http.Handler) http.Handler {
 			if code == 0 {
 				code = http.StatusOK // nothing written: net/http answers 200
 			}
-			route := rctx.RoutePattern()
-			if req.route != "" && (route == "" || strings.HasSuffix(route, "*")) {
-				route = req.route // a ServeMux behind chi's catch-all knew better
-			}
-			c.ObserveHTTP(route, code, time.Since(start))
+			c.ObserveHTTP(routeOf(rctx, req), code, time.Since(start))
 		}()
 		next.ServeHTTP(ww, r)
 	})
+}
+
+// routeOf is the pattern of the route that served a request: chi's, unless a ServeMux
+// behind chi's catch-all (or without chi) knew better; "" for none.
+func routeOf(rctx *chi.Context, req *request) string {
+	route := rctx.RoutePattern()
+	if req.route != "" && (route == "" || strings.HasSuffix(route, "*")) {
+		route = req.route
+	}
+	return route
 }
 
 // Routes returns mux as a handler that tells HTTP the pattern of the route mux serves a
@@ -135,7 +141,7 @@ func Routes(mux *http.ServeMux) http.Handler {
 // counts it gone (call it when the stream ends). Outside such a request it counts nothing.
 func SSEClient(ctx context.Context) (gone func()) {
 	req, _ := ctx.Value(requestKey{}).(*request)
-	if req == nil {
+	if req == nil || req.c == nil { // outside HTTP, or only traced (TraceHTTP)
 		return func() {}
 	}
 	c := req.c

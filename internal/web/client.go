@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/middleware"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // Client calls the shop's REST API through the gateway. It is safe for concurrent use.
@@ -22,10 +23,10 @@ type Client struct {
 }
 
 // NewClient returns a client of the gateway at baseURL (GATEWAY_URL). hc nil means a client
-// with a 10 s timeout.
+// with a 10 s timeout that sends the traceparent of a call's ctx (telemetry.TraceTransport).
 func NewClient(baseURL string, hc *http.Client) *Client {
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		hc = &http.Client{Timeout: 10 * time.Second, Transport: telemetry.TraceTransport("site", nil)}
 	}
 	return &Client{base: strings.TrimSuffix(baseURL, "/"), http: hc}
 }

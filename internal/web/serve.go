@@ -85,11 +85,11 @@ func (cfg SiteConfig) withDefaults(spec SiteSpec) SiteConfig {
 const gatewayConns = 64
 
 // gatewayClient is the sites' HTTP client of the gateway: a 10 s timeout, at most
-// gatewayConns connections, as many kept alive.
-func gatewayClient() *http.Client {
+// gatewayConns connections, as many kept alive, its calls traced as site's (docs/tracing.md).
+func gatewayClient(site string) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxConnsPerHost, t.MaxIdleConnsPerHost = gatewayConns, gatewayConns
-	return &http.Client{Timeout: 10 * time.Second, Transport: t}
+	return &http.Client{Timeout: 10 * time.Second, Transport: telemetry.TraceTransport(site, t)}
 }
 
 // RunSite serves the site of spec until ctx is done, its requests and SSE clients
@@ -134,8 +134,9 @@ func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Lo
 		// The body limit on the server's own writer (it closes the connection after a body
 		// too large), then the metrics, outside the site's own middleware (Site.Handler),
 		// so that every answer counts, under the pattern of the chi route that served it.
-		Handler: chimw.RequestSize(cfg.Limits.MaxBodyBytes)(
-			cfg.Metrics.HTTP(spec.NewHandler(logger, NewClient(cfg.GatewayURL, gatewayClient()), sessions, hub, cfg.KeepAlive))),
+		// Traced too: a site is where a browser's request starts its trace (docs/tracing.md).
+		Handler: chimw.RequestSize(cfg.Limits.MaxBodyBytes)(cfg.Metrics.HTTP(telemetry.TraceHTTP(spec.Name, true,
+			spec.NewHandler(logger, NewClient(cfg.GatewayURL, gatewayClient(spec.Name)), sessions, hub, cfg.KeepAlive)))),
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	cfg.Limits.Apply(srv)

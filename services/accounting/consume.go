@@ -8,10 +8,14 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // eventTypes are the events the ledger applies.
@@ -201,8 +205,13 @@ func (l *ledger) sweep(ctx context.Context, before time.Time) error {
 	}
 }
 
-// issuePending issues the invoice of p unless it is no longer pending, and stores it.
-func (l *ledger) issuePending(ctx context.Context, p pendingInvoice) error {
+// issuePending issues the invoice of p unless it is no longer pending, and stores it, in
+// a span of the approval's trace (its metadata's traceparent), so that the invoice joins
+// the order's trace though an issuer, not the consumer, writes it.
+func (l *ledger) issuePending(ctx context.Context, p pendingInvoice) (err error) {
+	ctx, span := telemetry.StartSpanAfter(ctx, p.metadata.TraceParent, "accounting issue invoice", registry.Accounting,
+		attribute.String("msdemo.order_id", string(p.approval.OrderID)))
+	defer func() { telemetry.EndSpan(span, err) }()
 	pending, err := l.store.stillPending(ctx, p.approval.OrderID)
 	if err != nil || !pending {
 		return err

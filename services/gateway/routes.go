@@ -97,6 +97,8 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	// measured too, after recoverPanic answered it (deferred functions run last first).
 	var pattern string
 	defer func() { s.metrics.ObserveHTTP(pattern, ctx.Response.StatusCode(), time.Since(start)) }()
+	span := startSpan(ctx)
+	defer func() { endSpan(ctx, span, pattern) }() // after recoverPanic answered
 	defer s.recoverPanic(ctx, id)
 
 	pattern = s.route(ctx, path, id)

@@ -43,6 +43,9 @@ type announcer struct {
 	all     bool                    // announce All next
 	pending map[OrderID]view.Change // the orders changed and not announced yet
 	queue   []OrderID               // pending's keys, in the order they changed
+	// traces holds the traceparent of the event of each pending order's last change, if
+	// it had one: its announcement carries it as a header (docs/tracing.md).
+	traces map[OrderID]string
 }
 
 // announceBatch bounds the announcements of one publish.
@@ -50,7 +53,7 @@ const announceBatch = 256
 
 func newAnnouncer(conn *bus.Conn, exchange string, store *Store, logger *slog.Logger) *announcer {
 	return &announcer{conn: conn, exchange: exchange, store: store, logger: logger,
-		wake: make(chan struct{}, 1), pending: map[OrderID]view.Change{}}
+		wake: make(chan struct{}, 1), pending: map[OrderID]view.Change{}, traces: map[OrderID]string{}}
 }
 
 // readModel returns rm announcing what it applies.
@@ -70,7 +73,8 @@ func (m announcing) Apply(ctx context.Context, storeID string, e event.Stored) e
 		return err
 	}
 	if id, _, _, ok := aboutOrder(e); ok {
-		m.a.changed(view.Change{View: view.Orders, ID: string(id), Position: e.Position, Created: e.Type == event.OrderPlaced})
+		m.a.changed(view.Change{View: view.Orders, ID: string(id), Position: e.Position, Created: e.Type == event.OrderPlaced},
+			e.Metadata.TraceParent)
 	}
 	return nil
 }
@@ -87,15 +91,18 @@ func (m announcing) Reset(ctx context.Context, storeID string) error {
 	return nil
 }
 
-// changed records c for the next announcement; before the read model caught up it is
-// dropped (All covers it).
-func (a *announcer) changed(c view.Change) {
+// changed records c, made by an event with traceparent (may be ""), for the next
+// announcement; before the read model caught up it is dropped (All covers it).
+func (a *announcer) changed(c view.Change, traceparent string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.live {
 		return
 	}
 	id := OrderID(c.ID)
+	if traceparent != "" {
+		a.traces[id] = traceparent
+	}
 	if before, ok := a.pending[id]; ok {
 		a.pending[id] = before.Merge(c)
 		return
@@ -166,16 +173,21 @@ func (a *announcer) take(ctx context.Context) ([]bus.Routed, error) {
 	n := min(len(a.queue), announceBatch)
 	ids := a.queue[:n:n]
 	changes := make([]view.Change, 0, n)
+	traces := make(map[OrderID]string, n)
 	for _, id := range ids {
 		changes = append(changes, a.pending[id])
 		delete(a.pending, id)
+		if tp, ok := a.traces[id]; ok {
+			traces[id] = tp
+			delete(a.traces, id)
+		}
 	}
 	a.queue, a.all = a.queue[n:], false
 	a.mu.Unlock()
 
 	var msgs []bus.Routed
 	if all {
-		msgs = append(msgs, announcement(view.Change{View: view.Orders, All: true}))
+		msgs = append(msgs, announcement(view.Change{View: view.Orders, All: true}, ""))
 	}
 	if len(changes) == 0 {
 		return msgs, nil
@@ -185,6 +197,11 @@ func (a *announcer) take(ctx context.Context) ([]bus.Routed, error) {
 		a.mu.Lock()
 		a.all = a.all || all
 		for _, c := range changes {
+			if tp, ok := traces[OrderID(c.ID)]; ok {
+				if _, newer := a.traces[OrderID(c.ID)]; !newer {
+					a.traces[OrderID(c.ID)] = tp
+				}
+			}
 			if _, ok := a.pending[OrderID(c.ID)]; !ok {
 				a.queue = append(a.queue, OrderID(c.ID))
 			} else {
@@ -201,7 +218,7 @@ func (a *announcer) take(ctx context.Context) ([]bus.Routed, error) {
 			continue
 		}
 		c.Owner, c.Version = o.Customer, o.Version
-		msgs = append(msgs, announcement(c))
+		msgs = append(msgs, announcement(c, traces[OrderID(c.ID)]))
 	}
 	return msgs, nil
 }
@@ -220,10 +237,15 @@ func (a *announcer) publish(ctx context.Context, msgs []bus.Routed) error {
 }
 
 // announcement is the message of c: transient (a site's queue of announcements lives only
-// as long as its connection), with the view as routing key.
-func announcement(c view.Change) bus.Routed {
+// as long as its connection), with the view as routing key, and traceparent (if not "")
+// as its header, so that the sites' handling of it joins the trace of the change.
+func announcement(c view.Change, traceparent string) bus.Routed {
 	body, _ := json.Marshal(c)
-	return bus.Routed{Key: c.View, Message: bus.Message{Type: view.MessageType, Body: body, Transient: true}}
+	m := bus.Message{Type: view.MessageType, Body: body, Transient: true}
+	if traceparent != "" {
+		m.Headers = map[string]any{"traceparent": traceparent}
+	}
+	return bus.Routed{Key: c.View, Message: m}
 }
 
 // owner is who owns an order and its version, for its announcement.

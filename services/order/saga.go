@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
 	"github.com/msdemo/msdemo/internal/telemetry"
 )
@@ -216,8 +218,13 @@ func (s *Saga) catchUpOrder(ctx context.Context, id OrderID) error {
 // serialised by its row lock and its stream's expected version.
 func (s *Saga) Decide(ctx context.Context, workers int) error {
 	service.Workers(ctx, workers, s.answered, func(ctx context.Context, a answer) {
-		if err := s.settle(ctx, a.id, "", "", &a.trigger, nil); err != nil && ctx.Err() == nil {
-			s.logger.Warn("decide an order (the sweeper tries again)", "order_id", a.id, "error", err)
+		// In the trace of the answer (docs/tracing.md): a worker, not its delivery, decides.
+		ctx, span := telemetry.StartSpanAfter(ctx, a.trigger.Metadata.TraceParent, "order decide", registry.Order,
+			attribute.String("msdemo.order_id", string(a.id)))
+		err := s.settle(ctx, a.id, "", "", &a.trigger, nil)
+		telemetry.EndSpan(span, err)
+		if err != nil && ctx.Err() == nil {
+			s.logger.WarnContext(ctx, "decide an order (the sweeper tries again)", "order_id", a.id, "error", err)
 		}
 	})
 	return nil
