@@ -16,9 +16,10 @@ import (
 // gave (web.LogIn keeps only a manager's login); the site never reads the token itself,
 // which the gateway and the services verify on every call. web.NewRouter adds the 404
 // page, /healthz and /static/; Site.Handler the middleware of both sites (logging,
-// sessions, CSRF).
-func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub *web.Hub, keepAlive time.Duration) http.Handler {
-	s := &server{api: api, sessions: sessions, hub: hub, logger: logger, keepAlive: keepAlive}
+// sessions, CSRF). system is the system page's sampler, which Run runs; a nil one makes
+// the page say there is nothing to show.
+func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub *web.Hub, keepAlive time.Duration, system *sampler) http.Handler {
+	s := &server{api: api, sessions: sessions, hub: hub, logger: logger, keepAlive: keepAlive, system: system}
 	s.site = &web.Site{Name: "msdemo admin", Home: "/", Login: "/login", Nav: s.nav, Sessions: sessions, Logger: logger}
 
 	login := &web.LoginHandlers{Site: s.site, API: api, Role: "manager", Page: loginPage, LoggedOut: "/login",
@@ -56,6 +57,7 @@ func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub
 		r.Post("/dead-letters/{service}/{id}/replay", s.handleDeadReplay)
 		r.Post("/dead-letters/{service}/{id}/discard", s.handleDeadDiscard)
 		r.Get("/services", s.handleServices)         // the gateway's registry
+		r.Get("/system", s.handleSystem)             // metrics plots; the panels alone for htmx's poll
 		r.Get("/events/feed", s.handleFeedEvents)    // text/event-stream: every event
 		r.Get("/events/orders", s.handleOrderEvents) // text/event-stream: order rows and pages
 	})
@@ -71,4 +73,5 @@ type server struct {
 	site      *web.Site
 	logger    *slog.Logger
 	keepAlive time.Duration
+	system    *sampler
 }
