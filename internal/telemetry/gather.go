@@ -35,7 +35,7 @@ func Local(c *Component) Source {
 type local struct{ m *Metrics }
 
 func (l local) Gather(context.Context) ([]*dto.MetricFamily, error) { return l.m.registry.Gather() }
-func (l local) Name() string                                         { return "this process" }
+func (l local) Name() string                                        { return "this process" }
 
 // Remote is the source of another process's GET /metrics at URL (the text format, parsed
 // with expfmt), read with Client (http.DefaultClient if nil). The families come sorted by
