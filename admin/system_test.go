@@ -91,20 +91,22 @@ func TestCounterRate(t *testing.T) {
 	}
 	order := func(s *sample) (float64, bool) { v, ok := s.Requests["order"]; return v, ok }
 	for _, tc := range []struct {
-		name     string
-		from, to *sample
-		want     float64
-		wantOK   bool
+		name   string
+		window []*sample
+		want   float64
+		wantOK bool
 	}{
-		{"steady", smp(0, 100), smp(10, 150), 5, true},
-		{"idle", smp(0, 100), smp(2, 100), 0, true},
-		{"reset: the later value is all new", smp(0, 100), smp(10, 30), 3, true},
-		{"missing before", smp(0), smp(10, 30), 0, false},
-		{"missing after", smp(0, 10), smp(10), 0, false},
-		{"no time between", smp(5, 10), smp(5, 20), 0, false},
+		{"steady", []*sample{smp(0, 100), smp(10, 150)}, 5, true},
+		{"idle", []*sample{smp(0, 100), smp(2, 100)}, 0, true},
+		{"reset: the later value is all new", []*sample{smp(0, 100), smp(10, 30)}, 3, true},
+		{"appears meanwhile: counted from its first sample", []*sample{smp(0), smp(2, 10), smp(6, 30)}, 5, true},
+		{"only in the latest", []*sample{smp(0), smp(10, 30)}, 0, false},
+		{"missing in the latest (its source failed)", []*sample{smp(0, 10), smp(10)}, 0, false},
+		{"one sample", []*sample{smp(0, 10)}, 0, false},
+		{"no time between", []*sample{smp(5, 10), smp(5, 20)}, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := counterRate(tc.from, tc.to, order)
+			got, ok := counterRate(tc.window, order)
 			if ok != tc.wantOK || math.Abs(got-tc.want) > 1e-9 {
 				t.Errorf("got %v %v, want %v %v", got, ok, tc.want, tc.wantOK)
 			}

@@ -147,30 +147,27 @@ func buildSystemView(history []*sample, sources []string) systemView {
 	names := componentsIn(history, func(s *sample) []string { return slices.Collect(maps.Keys(s.Requests)) })
 
 	// Requests: rate and p99 per component.
-	tableStart := startOf(history, tableWindow)
+	recent := history[startOf(history, tableWindow):]
 	var rate, p99 []series
 	for _, c := range names {
 		row := componentRow{Class: seriesClass(c), Name: c, Rate: "no data", P99: "no data", Total: "no data"}
 		if t, ok := last.Requests[c]; ok {
 			row.Total = strconv.FormatFloat(t, 'f', 0, 64)
 		}
-		if r, ok := counterRate(history[tableStart], last, func(s *sample) (float64, bool) { v, ok := s.Requests[c]; return v, ok }); ok {
+		requests := func(s *sample) (float64, bool) { v, ok := s.Requests[c]; return v, ok }
+		duration := func(s *sample) (histogram, bool) { h, ok := s.Duration[c]; return h, ok }
+		if r, ok := counterRate(recent, requests); ok {
 			row.Rate = formatRate(r)
 		}
-		if from, ok := history[tableStart].Duration[c]; ok {
-			if q, ok := last.Duration[c].since(from).quantile(0.99); ok {
-				row.P99 = formatSeconds(q)
-			}
+		if q, ok := histogramSince(recent, duration).quantile(0.99); ok {
+			row.P99 = formatSeconds(q)
 		}
 		v.HTTP = append(v.HTTP, row)
-		rate = append(rate, series{name: c, points: pointsOf(history, func(from, to *sample) (float64, bool) {
-			return counterRate(from, to, func(s *sample) (float64, bool) { v, ok := s.Requests[c]; return v, ok })
+		rate = append(rate, series{name: c, points: pointsOf(history, func(window []*sample) (float64, bool) {
+			return counterRate(window, requests)
 		})})
-		p99 = append(p99, series{name: c, points: pointsOf(history, func(from, to *sample) (float64, bool) {
-			if _, ok := from.Duration[c]; !ok {
-				return 0, false
-			}
-			return to.Duration[c].since(from.Duration[c]).quantile(0.99)
+		p99 = append(p99, series{name: c, points: pointsOf(history, func(window []*sample) (float64, bool) {
+			return histogramSince(window, duration).quantile(0.99)
 		})})
 	}
 	v.Rate = plotLines("chart-rate", "Requests per second", "No HTTP requests measured yet.", rate, x, formatRate)
@@ -195,16 +192,12 @@ func buildSystemView(history []*sample, sources []string) systemView {
 	v.Lag = plotLines("chart-lag", "Subscription lag (events)", "No subscription measured: no service with a read model reports to these sources.", lag, x, formatCount)
 
 	// Dead letters: per queue, and per component over time.
-	first := history[0]
 	deadKeys := slices.Collect(maps.Keys(last.Dead))
 	slices.SortFunc(deadKeys, func(a, b deadKey) int { return strings.Compare(a.Component+" "+a.Queue, b.Component+" "+b.Queue) })
 	for _, k := range deadKeys {
-		recent := last.Dead[k]
-		if was, ok := first.Dead[k]; ok {
-			recent = increase(was, last.Dead[k])
-		}
+		n, _ := counterIncrease(history, func(s *sample) (float64, bool) { v, ok := s.Dead[k]; return v, ok })
 		v.Dead = append(v.Dead, deadQueueRow{Component: k.Component, Queue: k.Queue, Total: formatCount(last.Dead[k]),
-			Recent: formatCount(recent), Recently: recent > 0})
+			Recent: formatCount(n), Recently: n > 0})
 	}
 	var dead []series
 	for _, c := range componentsIn(history, func(s *sample) []string {
@@ -233,13 +226,11 @@ func buildSystemView(history []*sample, sources []string) systemView {
 		if !ok {
 			continue
 		}
-		recent := "no data"
-		if was, ok := first.Orders[o]; ok {
-			recent = formatCount(increase(was, total))
-		}
-		v.Orders = append(v.Orders, outcomeRow{Class: seriesClass(o), Outcome: strings.ReplaceAll(o, "_", " "), Total: formatCount(total), Recent: recent})
-		decided = append(decided, series{name: strings.ReplaceAll(o, "_", " "), class: seriesClass(o), points: pointsOf(history, func(from, to *sample) (float64, bool) {
-			return counterRate(from, to, func(s *sample) (float64, bool) { v, ok := s.Orders[o]; return v, ok })
+		orders := func(s *sample) (float64, bool) { v, ok := s.Orders[o]; return v, ok }
+		n, _ := counterIncrease(history, orders)
+		v.Orders = append(v.Orders, outcomeRow{Class: seriesClass(o), Outcome: strings.ReplaceAll(o, "_", " "), Total: formatCount(total), Recent: formatCount(n)})
+		decided = append(decided, series{name: strings.ReplaceAll(o, "_", " "), class: seriesClass(o), points: pointsOf(history, func(window []*sample) (float64, bool) {
+			return counterRate(window, orders)
 		})})
 	}
 	v.Decide = plotLines("chart-orders", "Orders decided per second", "The order service reports to none of these sources.", decided, x, formatRate)
@@ -250,10 +241,7 @@ func buildSystemView(history []*sample, sources []string) systemView {
 	case !last.HasSaga:
 		v.Saga.Empty = "The order service reports to none of these sources."
 	default:
-		h := last.Saga
-		if first.HasSaga && len(history) > 1 {
-			h = last.Saga.since(first.Saga)
-		}
+		h := histogramSince(history, func(s *sample) (histogram, bool) { return s.Saga, s.HasSaga })
 		if h.Count == 0 {
 			v.Saga.Empty = "No order was decided in " + v.Span + "."
 			break
@@ -278,9 +266,9 @@ type point struct {
 	ok bool
 }
 
-// pointsOf computes a point at every sample but the first from the sample pointWindow
-// before it (or the first, if the history is shorter) to it.
-func pointsOf(history []*sample, f func(from, to *sample) (float64, bool)) []point {
+// pointsOf computes a point at every sample but the first from the window of samples
+// that ends with it and reaches back pointWindow (at least two samples).
+func pointsOf(history []*sample, f func(window []*sample) (float64, bool)) []point {
 	pts := make([]point, 0, len(history))
 	from := 0
 	for i, s := range history {
@@ -290,8 +278,7 @@ func pointsOf(history []*sample, f func(from, to *sample) (float64, bool)) []poi
 		if i == 0 {
 			continue
 		}
-		from := min(from, i-1)
-		v, ok := f(history[from], s)
+		v, ok := f(history[min(from, i-1) : i+1])
 		pts = append(pts, point{at: s.At, v: v, ok: ok})
 	}
 	return pts
@@ -307,16 +294,55 @@ func gaugePoints(history []*sample, f func(*sample) (float64, bool)) []point {
 	return pts
 }
 
-// counterRate is the per-second increase of a counter between two samples; not ok if
-// either lacks it.
-func counterRate(from, to *sample, value func(*sample) (float64, bool)) (float64, bool) {
-	a, okA := value(from)
-	b, okB := value(to)
-	dt := to.At.Sub(from.At).Seconds()
-	if !okA || !okB || dt <= 0 {
+// firstWith is the index of the earliest sample of window that has the series, or -1.
+func firstWith[V any](window []*sample, value func(*sample) (V, bool)) int {
+	for i, s := range window {
+		if _, ok := value(s); ok {
+			return i
+		}
+	}
+	return -1
+}
+
+// counterIncrease is how much a counter rose over window (oldest first): from the
+// earliest sample that has it (a series that appears meanwhile, such as a component that
+// started, counts from its first sample, as PromQL's increase() does) to the latest. Not
+// ok if the latest sample lacks it (its source failed) or no earlier one has it.
+func counterIncrease(window []*sample, value func(*sample) (float64, bool)) (n float64, ok bool) {
+	from, to := firstWith(window, value), len(window)-1
+	b, okB := value(window[to])
+	if from < 0 || from == to || !okB {
 		return 0, false
 	}
-	return increase(a, b) / dt, true
+	a, _ := value(window[from])
+	return increase(a, b), true
+}
+
+// counterRate is counterIncrease per second of the samples' span.
+func counterRate(window []*sample, value func(*sample) (float64, bool)) (float64, bool) {
+	n, ok := counterIncrease(window, value)
+	if !ok {
+		return 0, false
+	}
+	from := window[firstWith(window, value)]
+	dt := window[len(window)-1].At.Sub(from.At).Seconds()
+	if dt <= 0 {
+		return 0, false
+	}
+	return n / dt, true
+}
+
+// histogramSince is the observations a histogram made over window, the bucket deltas
+// from the earliest sample that has it to the latest; empty (no quantile) if the latest
+// lacks it or no earlier one has it.
+func histogramSince(window []*sample, value func(*sample) (histogram, bool)) histogram {
+	from, to := firstWith(window, value), len(window)-1
+	b, okB := value(window[to])
+	if from < 0 || from == to || !okB {
+		return histogram{}
+	}
+	a, _ := value(window[from])
+	return b.since(a)
 }
 
 // startOf is the index of the earliest sample within window of the latest.
