@@ -151,7 +151,7 @@ func TestSystemPageAfterOrders(t *testing.T) {
 			t.Errorf("dead letters of %s: got %q, want 0", row.Find("td").First().Text(), got)
 		}
 	})
-	if doc.Find(tid("chart-dead") + " svg polyline").Length() == 0 {
+	if doc.Find(tid("chart-dead")+" svg polyline").Length() == 0 {
 		t.Errorf("dead-letter plot: no line, want a flat one at 0")
 	}
 
