@@ -5,21 +5,25 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/chromedp/chromedp"
 
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/internal/web/webtest"
 )
 
 // The admin site's system page in a shop whose components all run in this process (so
 // its registry has every one): after an approved and a rejected order, each panel shows
 // real figures from the samples, the panels come alone as the fragment htmx polls, and
-// neither has an inline script (the site's CSP allows none).
+// neither has an inline script (the site's CSP allows none). In Chromium the panels are
+// swapped for newer ones as htmx polls; it saves docs/screenshots/admin-system.png.
 func TestSystemPageAfterOrders(t *testing.T) {
 	t.Parallel()
 	s := startInProcess(t)
@@ -177,5 +181,28 @@ func TestSystemPageAfterOrders(t *testing.T) {
 		if strings.Contains(body, attr) {
 			t.Errorf("the page has %s, want no inline handler", attr)
 		}
+	}
+
+	// In a browser: the panels are swapped in again every 2 s (the sample's time moves),
+	// and they fit a phone's width.
+	c := webtest.StartChromium(t, 60*time.Second, filepath.Join("docs", "screenshots"), "admin-")
+	step := c.Step
+	step("log in", chromedp.Navigate(site+"/login"), chromedp.WaitVisible(webtest.TestID("login-form")),
+		chromedp.SendKeys(chromedp.ID("f-username"), "admin"), chromedp.SendKeys(chromedp.ID("f-password"), adminPassword),
+		chromedp.Click(webtest.TestID("login-button")), chromedp.WaitVisible(webtest.TestID("revenue")))
+	step("open the system page", chromedp.Click(webtest.TestID("nav-system")), chromedp.WaitVisible(webtest.TestID("chart-saga")))
+	first, err := chromedp.Run(c.Ctx, chromedp.Text(webtest.TestID("system-taken")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 15*time.Second, "the panels are swapped for a newer sample", func() bool {
+		time.Sleep(200 * time.Millisecond)
+		now, err := chromedp.Run(c.Ctx, chromedp.Text(webtest.TestID("system-taken")))
+		return err == nil && now != first
+	})
+	c.Shot("system")
+	step("on a phone", chromedp.EmulateViewport(360, 740), chromedp.Navigate(site+"/system"), chromedp.WaitVisible(webtest.TestID("chart-rate")))
+	if width, err := chromedp.Run(c.Ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || width > 360 {
+		t.Errorf("on a 360 px screen the system page is %d px wide (%v): it scrolls sideways", width, err)
 	}
 }

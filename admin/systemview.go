@@ -25,6 +25,8 @@ const (
 // systemView is the system page: every panel, from the sampler's history.
 type systemView struct {
 	Sources []string // where the figures come from
+	// SourcesText lists Sources for a sentence: "this process, http://order:9464/metrics".
+	SourcesText string
 	Failed  []string // sources that failed at the latest sample
 	// Empty says why there is nothing to show (metrics off, no sample yet), or "".
 	Empty  string
@@ -73,6 +75,10 @@ const (
 	chartViewBox            = "0 0 560 170"
 	chartTickLabelOffset    = 6.0
 	chartXLabelBaselineDown = 16.0
+	// A bar chart has room below for its buckets' labels, slanted.
+	barViewBox         = "0 0 560 210"
+	barLabelBelowPlot  = 10.0
+	barLabelSlantAngle = "-40"
 )
 
 // lineChart is one plot over time: lines (each one or more polylines, split where a
@@ -103,6 +109,8 @@ type barChart struct {
 
 type chartBar struct {
 	X, Y, W, H, LabelX, LabelY, Label, Count string
+	// LabelTransform slants the label about its anchor, so that many buckets' fit.
+	LabelTransform string
 }
 
 // Sizes that chart strings use.
@@ -129,7 +137,8 @@ func seriesClass(name string) string {
 
 // buildSystemView makes the page from history (oldest first), which sources filled.
 func buildSystemView(history []*sample, sources []string) systemView {
-	v := systemView{Sources: sources, Poll: "/system", Every: "every " + sampleEvery.String()}
+	v := systemView{Sources: sources, SourcesText: cmp.Or(strings.Join(sources, ", "), "no source"),
+		Poll: "/system", Every: "every " + sampleEvery.String()}
 	switch {
 	case len(sources) == 0:
 		v.Empty = "Metrics are off in this process (METRICS_ADDR is empty) and METRICS_SOURCES names no other, so there is nothing to show."
@@ -143,7 +152,7 @@ func buildSystemView(history []*sample, sources []string) systemView {
 	v.Taken = last.At.Format("15:04:05")
 	span := last.At.Sub(history[0].At)
 	v.Span = "the last " + roundSpan(span)
-	x := timeAxis(last.At)
+	x := newTimeAxis(history)
 	names := componentsIn(history, func(s *sample) []string { return slices.Collect(maps.Keys(s.Requests)) })
 
 	// Requests: rate and p99 per component.
@@ -161,6 +170,8 @@ func buildSystemView(history []*sample, sources []string) systemView {
 		}
 		if q, ok := histogramSince(recent, duration).quantile(0.99); ok {
 			row.P99 = formatSeconds(q)
+		} else if row.Rate != "no data" {
+			row.P99 = "no requests" // measured, but none answered in the window
 		}
 		v.HTTP = append(v.HTTP, row)
 		rate = append(rate, series{name: c, points: pointsOf(history, func(window []*sample) (float64, bool) {
@@ -355,22 +366,44 @@ func startOf(history []*sample, window time.Duration) int {
 	return i
 }
 
-// timeAxis places times on a plot that ends at now and reaches back historySpan.
-type timeAxis time.Time
+// timeAxis places times on a plot that ends at the latest sample and reaches back over
+// the history kept (at least a minute, at most historySpan), so that a young history
+// is not squeezed into the right edge.
+type timeAxis struct {
+	end  time.Time
+	span time.Duration
+}
+
+func newTimeAxis(history []*sample) timeAxis {
+	end := history[len(history)-1].At
+	span := min(max(end.Sub(history[0].At), time.Minute), historySpan)
+	return timeAxis{end: end, span: span}
+}
 
 func (t timeAxis) x(at time.Time) float64 {
-	back := time.Time(t).Sub(at).Seconds() / historySpan.Seconds()
+	back := t.end.Sub(at).Seconds() / t.span.Seconds()
 	return plotLeft + plotWidth*(1-back)
 }
 
+// ticks are at most 6, a round step apart, back from now.
 func (t timeAxis) ticks() []chartTick {
-	var ticks []chartTick
-	for m := int(historySpan.Minutes()); m >= 0; m -= 2 {
-		label := "now"
-		if m > 0 {
-			label = "−" + strconv.Itoa(m) + " min"
+	step := 2 * time.Minute
+	for _, s := range []time.Duration{10 * time.Second, 20 * time.Second, 30 * time.Second, time.Minute} {
+		if t.span/s <= 5 {
+			step = s
+			break
 		}
-		ticks = append(ticks, chartTick{X: num(t.x(time.Time(t).Add(-time.Duration(m) * time.Minute))), Label: label})
+	}
+	var ticks []chartTick
+	for back := time.Duration(0); back <= t.span; back += step {
+		label := "now"
+		switch {
+		case back >= time.Minute:
+			label = "−" + strconv.Itoa(int(back.Minutes())) + " min"
+		case back > 0:
+			label = "−" + strconv.Itoa(int(back.Seconds())) + " s"
+		}
+		ticks = append(ticks, chartTick{X: num(t.x(t.end.Add(-back))), Label: label})
 	}
 	return ticks
 }
@@ -447,8 +480,10 @@ func plotBars(c barChart, h histogram) barChart {
 	for i, n := range counts {
 		hgt := plotHeight * n / top
 		x := plotLeft + slot*float64(i)
+		lx, ly := num(x+slot/2), num(plotTop+plotHeight+barLabelBelowPlot)
 		c.Bars = append(c.Bars, chartBar{X: num(x + 2), Y: num(plotTop + plotHeight - hgt), W: num(slot - 4), H: num(hgt),
-			LabelX: num(x + slot/2), LabelY: num(plotTop + plotHeight + chartXLabelBaselineDown), Label: labels[i], Count: formatCount(n)})
+			LabelX: lx, LabelY: ly, LabelTransform: "rotate(" + barLabelSlantAngle + " " + lx + " " + ly + ")",
+			Label: labels[i], Count: formatCount(n)})
 	}
 	return c
 }
