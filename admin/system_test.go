@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"math"
@@ -12,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/telemetry"
 	"github.com/msdemo/msdemo/internal/testenv"
 )
@@ -89,6 +92,7 @@ func TestCounterRate(t *testing.T) {
 		}
 		return s
 	}
+	failed := func(s *sample) *sample { s.Failed = []string{"order is down"}; return s }
 	order := func(s *sample) (float64, bool) { v, ok := s.Requests["order"]; return v, ok }
 	for _, tc := range []struct {
 		name   string
@@ -99,8 +103,10 @@ func TestCounterRate(t *testing.T) {
 		{"steady", []*sample{smp(0, 100), smp(10, 150)}, 5, true},
 		{"idle", []*sample{smp(0, 100), smp(2, 100)}, 0, true},
 		{"reset: the later value is all new", []*sample{smp(0, 100), smp(10, 30)}, 3, true},
-		{"appears meanwhile: counted from its first sample", []*sample{smp(0), smp(2, 10), smp(6, 30)}, 5, true},
-		{"only in the latest", []*sample{smp(0), smp(10, 30)}, 0, false},
+		{"appears meanwhile: 0 before it, in a complete sample", []*sample{smp(0), smp(2, 10), smp(10, 30)}, 3, true},
+		{"appears in the latest", []*sample{smp(0), smp(10, 30)}, 3, true},
+		{"missing from a sample whose source failed: counted from its first", []*sample{failed(smp(0)), smp(2, 10), smp(6, 30)}, 5, true},
+		{"only in the latest, after a failure", []*sample{failed(smp(0)), smp(10, 30)}, 0, false},
 		{"missing in the latest (its source failed)", []*sample{smp(0, 10), smp(10)}, 0, false},
 		{"one sample", []*sample{smp(0, 10)}, 0, false},
 		{"no time between", []*sample{smp(5, 10), smp(5, 20)}, 0, false},
@@ -293,4 +299,47 @@ func TestSamplerLocalAndRemote(t *testing.T) {
 	if got := smp.Duration["order"].Count; got != 3 {
 		t.Errorf("order's request durations: got %v observations, want 3", got)
 	}
+}
+
+// BenchmarkSystemPanels is one poll's work with a full history: 10 minutes of samples of
+// every component (the view, then the panels' HTML); it reports the fragment's size.
+func BenchmarkSystemPanels(b *testing.B) {
+	var history []*sample
+	at := time.Now().Add(-historySpan)
+	bounds := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	for i := range int(historySpan / sampleEvery) {
+		s := &sample{At: at.Add(time.Duration(i) * sampleEvery), Requests: map[string]float64{}, Duration: map[string]histogram{},
+			Subs: map[string]subState{}, Dead: map[deadKey]float64{}, Orders: map[string]float64{}, HasSaga: true}
+		for _, c := range registry.Components() {
+			n := float64(i * 40)
+			counts := make([]float64, len(bounds))
+			for j := range counts {
+				counts[j] = n * float64(j+1) / float64(len(bounds))
+			}
+			s.Requests[c.Name] = n
+			s.Duration[c.Name] = histogram{Bounds: bounds, Counts: counts, Count: n}
+			s.Subs[c.Name] = subState{Position: n, Lag: float64(i % 3)}
+			s.Dead[deadKey{c.Name, c.Name + ".events"}] = float64(i / 100)
+		}
+		for _, o := range []string{telemetry.OutcomeApproved, telemetry.OutcomeRejected, telemetry.OutcomeTimedOut} {
+			s.Orders[o] = float64(i)
+		}
+		s.Saga = s.Duration[registry.Order]
+		history = append(history, s)
+	}
+	var html []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		var buf bytes.Buffer
+		if err := systemPanels(buildSystemView(history, []string{"this process"})).Render(context.Background(), &buf); err != nil {
+			b.Fatal(err)
+		}
+		html = buf.Bytes()
+	}
+	b.ReportMetric(float64(len(html)), "bytes/fragment")
+	var gz bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&gz, 5) // as routes.go compresses it
+	w.Write(html)
+	w.Close()
+	b.ReportMetric(float64(gz.Len()), "gzip-bytes/fragment")
 }

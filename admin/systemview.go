@@ -27,7 +27,7 @@ type systemView struct {
 	Sources []string // where the figures come from
 	// SourcesText lists Sources for a sentence: "this process, http://order:9464/metrics".
 	SourcesText string
-	Failed  []string // sources that failed at the latest sample
+	Failed      []string // sources that failed at the latest sample
 	// Empty says why there is nothing to show (metrics off, no sample yet), or "".
 	Empty  string
 	Span   string // how long the plots reach back: "the last 4 min"
@@ -305,8 +305,16 @@ func gaugePoints(history []*sample, f func(*sample) (float64, bool)) []point {
 	return pts
 }
 
-// firstWith is the index of the earliest sample of window that has the series, or -1.
-func firstWith[V any](window []*sample, value func(*sample) (V, bool)) int {
+// baseline is the index of the sample of window that a counter's or histogram's
+// increase starts from: the earliest, if it has the series or it is complete (no source
+// failed, so the series did not exist yet and counted 0: it was created, at 0, after that
+// sample), else the earliest that has it; -1 if none. So an order decided between the
+// sample before the order service's series appeared and the next counts, and a source
+// that failed does not make its whole value look new.
+func baseline[V any](window []*sample, value func(*sample) (V, bool)) int {
+	if _, ok := value(window[0]); ok || len(window[0].Failed) == 0 {
+		return 0
+	}
 	for i, s := range window {
 		if _, ok := value(s); ok {
 			return i
@@ -315,12 +323,12 @@ func firstWith[V any](window []*sample, value func(*sample) (V, bool)) int {
 	return -1
 }
 
-// counterIncrease is how much a counter rose over window (oldest first): from the
-// earliest sample that has it (a series that appears meanwhile, such as a component that
-// started, counts from its first sample, as PromQL's increase() does) to the latest. Not
-// ok if the latest sample lacks it (its source failed) or no earlier one has it.
+// counterIncrease is how much a counter rose over window (oldest first), from its
+// baseline to the latest sample (a counter missing from a complete sample counts 0
+// there). Not ok if the latest sample lacks it (its source failed) or there is no
+// earlier sample to start from.
 func counterIncrease(window []*sample, value func(*sample) (float64, bool)) (n float64, ok bool) {
-	from, to := firstWith(window, value), len(window)-1
+	from, to := baseline(window, value), len(window)-1
 	b, okB := value(window[to])
 	if from < 0 || from == to || !okB {
 		return 0, false
@@ -335,24 +343,23 @@ func counterRate(window []*sample, value func(*sample) (float64, bool)) (float64
 	if !ok {
 		return 0, false
 	}
-	from := window[firstWith(window, value)]
-	dt := window[len(window)-1].At.Sub(from.At).Seconds()
+	dt := window[len(window)-1].At.Sub(window[baseline(window, value)].At).Seconds()
 	if dt <= 0 {
 		return 0, false
 	}
 	return n / dt, true
 }
 
-// histogramSince is the observations a histogram made over window, the bucket deltas
-// from the earliest sample that has it to the latest; empty (no quantile) if the latest
-// lacks it or no earlier one has it.
+// histogramSince is the observations a histogram made over window: the bucket deltas
+// from its baseline to the latest sample; empty (no quantile) if the latest lacks it or
+// there is no earlier sample to start from.
 func histogramSince(window []*sample, value func(*sample) (histogram, bool)) histogram {
-	from, to := firstWith(window, value), len(window)-1
+	from, to := baseline(window, value), len(window)-1
 	b, okB := value(window[to])
 	if from < 0 || from == to || !okB {
 		return histogram{}
 	}
-	a, _ := value(window[from])
+	a, _ := value(window[from]) // the zero histogram if the series was not there yet
 	return b.since(a)
 }
 
@@ -444,7 +451,8 @@ func plotLines(id, title, empty string, lines []series, x timeAxis, format func(
 				flush()
 				continue
 			}
-			seg = append(seg, num(x.x(p.at))+","+num(y(p.v)))
+			// Whole units: a unit is about a pixel, and a line of 300 points stays short.
+			seg = append(seg, strconv.Itoa(int(math.Round(x.x(p.at))))+","+strconv.Itoa(int(math.Round(y(p.v)))))
 		}
 		flush()
 		if n := len(l.points); n > 0 && l.points[n-1].ok {
