@@ -63,6 +63,9 @@ func TestSystemPageAfterOrders(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET /system (fragment %v): got %d, want 200", fragment, resp.StatusCode)
 		}
+		if !resp.Uncompressed { // net/http asked for gzip and unpacked it
+			t.Errorf("GET /system (fragment %v): not gzipped, want it compressed", fragment)
+		}
 		doc, err := goquery.NewDocumentFromReader(strings.NewReader(string(body)))
 		if err != nil {
 			t.Fatal(err)

@@ -57,12 +57,13 @@ func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub
 		r.Post("/dead-letters/{service}/replay", s.handleDeadReplayAll)
 		r.Post("/dead-letters/{service}/{id}/replay", s.handleDeadReplay)
 		r.Post("/dead-letters/{service}/{id}/discard", s.handleDeadDiscard)
-		r.Get("/services", s.handleServices) // the gateway's registry
-		// metrics plots; the panels alone for htmx's poll, every 2 s: compressed, since
-		// their SVG lines repeat themselves (~100 KB of HTML with a full history).
-		r.With(chimw.Compress(5, "text/html")).Get("/system", s.handleSystem)
+		r.Get("/services", s.handleServices)         // the gateway's registry
 		r.Get("/events/feed", s.handleFeedEvents)    // text/event-stream: every event
 		r.Get("/events/orders", s.handleOrderEvents) // text/event-stream: order rows and pages
+
+		// Metrics plots; the panels alone for htmx's poll every 2 s, compressed, since their
+		// SVG lines repeat themselves (~100 KB of HTML with a full history, ~6 KB gzipped).
+		r.With(chimw.Compress(5, "text/html")).Get("/system", s.handleSystem)
 	})
 
 	return s.site.Handler(r)
