@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
 	"github.com/msdemo/msdemo/internal/telemetry"
+	"github.com/msdemo/msdemo/internal/web"
 	"github.com/msdemo/msdemo/services/accounting"
 	"github.com/msdemo/msdemo/services/customer"
 	"github.com/msdemo/msdemo/services/gateway"
@@ -65,6 +67,10 @@ type config struct {
 	// MetricsAddr is where the process serves GET /metrics (METRICS_ADDR; unset:
 	// telemetry.DefaultAddr, 127.0.0.1:9464; set to "": no metrics and no listener).
 	MetricsAddr string
+	// MetricsSources are other processes' /metrics URLs that the admin site's system page
+	// reads next to this process's own (METRICS_SOURCES, comma-separated; compose sets
+	// the other containers').
+	MetricsSources []string
 	// Metrics holds the components' metrics, made by runComponents when MetricsAddr is
 	// set; nil records none.
 	Metrics *telemetry.Metrics
@@ -121,10 +127,10 @@ var components = map[string]func(ctx context.Context, cfg config, logger *slog.L
 			Limits: cfg.Limits, SecureCookie: cfg.SecureCookie}, logger)
 	},
 	registry.Admin: func(ctx context.Context, cfg config, logger *slog.Logger) error {
-		return admin.Run(ctx, admin.Config{Addr: cfg.Addr[registry.Admin], GatewayURL: cfg.GatewayURL,
+		return admin.Run(ctx, admin.Config{SiteConfig: web.SiteConfig{Addr: cfg.Addr[registry.Admin], GatewayURL: cfg.GatewayURL,
 			RedisURL: cfg.RedisURL, SessionPrefix: cfg.Namespace + ":admin:session:", RevocationPrefix: cfg.revocationPrefix(),
 			RabbitMQURL: cfg.RabbitMQURL, Metrics: cfg.Metrics.For(registry.Admin),
-			Limits: cfg.Limits, SecureCookie: cfg.SecureCookie}, logger)
+			Limits: cfg.Limits, SecureCookie: cfg.SecureCookie}, MetricsSources: cfg.MetricsSources}, logger)
 	},
 }
 
@@ -258,6 +264,16 @@ func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
 	}
 	for _, c := range registry.Components() {
 		cfg.Addr[c.Name] = cmp.Or(getenv(strings.ToUpper(c.Name)+"_ADDR"), c.DefaultAddr)
+	}
+	for u := range strings.SplitSeq(getenv("METRICS_SOURCES"), ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			problems = append(problems, fmt.Errorf("METRICS_SOURCES: %q is not an http:// URL such as http://order:9464/metrics", u))
+			continue
+		}
+		cfg.MetricsSources = append(cfg.MetricsSources, u)
 	}
 	cfg.EventstoreURL = cmp.Or(getenv("EVENTSTORE_URL"), localURL(cfg.Addr[registry.EventStore]))
 	cfg.GatewayURL = cmp.Or(getenv("GATEWAY_URL"), localURL(cfg.Addr[registry.Gateway]))

@@ -75,3 +75,29 @@ func TestTracingConfig(t *testing.T) {
 		}
 	}
 }
+
+// METRICS_SOURCES is a comma-separated list of http(s) URLs; anything else stops the
+// process at start, naming the variable.
+func TestLoadConfigMetricsSources(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value   string
+		want    []string
+		wantErr bool
+	}{
+		{"", nil, false},
+		{"http://order:9464/metrics", []string{"http://order:9464/metrics"}, false},
+		{" http://order:9464/metrics, https://gateway:9464/metrics ,", []string{"http://order:9464/metrics", "https://gateway:9464/metrics"}, false},
+		{"order:9464", nil, true},
+		{"http://order:9464/metrics,ftp://x/metrics", nil, true},
+		{"http:///metrics", nil, true},
+	} {
+		cfg, err := loadConfig(mapEnv(map[string]string{"METRICS_SOURCES": tc.value}))
+		switch {
+		case tc.wantErr && (err == nil || !strings.Contains(err.Error(), "METRICS_SOURCES")):
+			t.Errorf("METRICS_SOURCES=%q: got error %v, want one naming METRICS_SOURCES", tc.value, err)
+		case !tc.wantErr && (err != nil || !slices.Equal(cfg.MetricsSources, tc.want)):
+			t.Errorf("METRICS_SOURCES=%q: got %q %v, want %q", tc.value, cfg.MetricsSources, err, tc.want)
+		}
+	}
+}

@@ -1,11 +1,14 @@
 package admin_test
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"testing"
 
 	"github.com/msdemo/msdemo/admin"
+	"github.com/msdemo/msdemo/internal/web"
 	"github.com/msdemo/msdemo/internal/web/webtest"
 	"github.com/msdemo/msdemo/systest/shop"
 )
@@ -30,7 +33,9 @@ func startSite(t *testing.T) *site {
 	t.Helper()
 	sh := shop.Start(t)
 	s := &site{Shop: sh}
-	s.URL = sh.StartSite(t, "admin", admin.Run)
+	s.URL = sh.StartSite(t, "admin", func(ctx context.Context, cfg web.SiteConfig, logger *slog.Logger) error {
+		return admin.Run(ctx, admin.Config{SiteConfig: cfg}, logger)
+	})
 	s.MustAPI(http.MethodPost, "/customer/users", "", map[string]string{"username": customerName,
 		"full_name": "Ada Lovelace", "email": "ada@example.com", "password": customerPass}, nil)
 	return s

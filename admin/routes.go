@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	chimw "github.com/go-chi/chi/v5/middleware"
 
 	"github.com/msdemo/msdemo/internal/web"
 )
@@ -16,9 +17,10 @@ import (
 // gave (web.LogIn keeps only a manager's login); the site never reads the token itself,
 // which the gateway and the services verify on every call. web.NewRouter adds the 404
 // page, /healthz and /static/; Site.Handler the middleware of both sites (logging,
-// sessions, CSRF).
-func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub *web.Hub, keepAlive time.Duration) http.Handler {
-	s := &server{api: api, sessions: sessions, hub: hub, logger: logger, keepAlive: keepAlive}
+// sessions, CSRF). system is the system page's sampler, which Run runs; a nil one makes
+// the page say there is nothing to show.
+func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub *web.Hub, keepAlive time.Duration, system *sampler) http.Handler {
+	s := &server{api: api, sessions: sessions, hub: hub, logger: logger, keepAlive: keepAlive, system: system}
 	s.site = &web.Site{Name: "msdemo admin", Home: "/", Login: "/login", Nav: s.nav, Sessions: sessions, Logger: logger}
 
 	login := &web.LoginHandlers{Site: s.site, API: api, Role: "manager", Page: loginPage, LoggedOut: "/login",
@@ -58,6 +60,10 @@ func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub
 		r.Get("/services", s.handleServices)         // the gateway's registry
 		r.Get("/events/feed", s.handleFeedEvents)    // text/event-stream: every event
 		r.Get("/events/orders", s.handleOrderEvents) // text/event-stream: order rows and pages
+
+		// Metrics plots; the panels alone for htmx's poll every 2 s, compressed, since their
+		// SVG lines repeat themselves (~100 KB of HTML with a full history, ~6 KB gzipped).
+		r.With(chimw.Compress(5, "text/html")).Get("/system", s.handleSystem)
 	})
 
 	return s.site.Handler(r)
@@ -71,4 +77,5 @@ type server struct {
 	site      *web.Site
 	logger    *slog.Logger
 	keepAlive time.Duration
+	system    *sampler
 }

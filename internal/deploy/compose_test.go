@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/msdemo/msdemo/internal/registry"
 )
@@ -40,6 +42,20 @@ var components = func() map[string]component {
 
 // servers lists the third-party services compose.yaml may run next to the components.
 var servers = []string{"rabbitmq", "mongo", "postgres", "redis"}
+
+// observers lists the services that watch the components: the shop does not depend on
+// them (none waits for them), and they may publish their UIs on the host's loopback.
+var observers = []string{"prometheus", "jaeger"}
+
+// How the components are watched in compose.yaml: each serves /metrics on metricsPort
+// and sends traces to otlpEndpoint; Prometheus reads its scrape configuration from
+// prometheusConfig (a path in the repository) mounted at prometheusConfigIn.
+const (
+	metricsPort        = 9464
+	otlpEndpoint       = "http://jaeger:4318"
+	prometheusConfig   = "deploy/prometheus/prometheus.yml"
+	prometheusConfigIn = "/etc/prometheus/prometheus.yml"
+)
 
 const (
 	image       = "msdemo"   // image repository every component container runs
@@ -78,8 +94,8 @@ func TestComposeServicesAreKnown(t *testing.T) {
 		case isComponent:
 		case isMsdemo(svc):
 			t.Errorf("service %s runs image %s but is not a -target; want one of %v", name, svc.Image, componentNames())
-		case !slices.Contains(servers, name):
-			t.Errorf("service %s is neither a component nor a known server %v; add it to the lists in this test", name, servers)
+		case !slices.Contains(servers, name) && !slices.Contains(observers, name):
+			t.Errorf("service %s is neither a component nor a known server %v or observer %v; add it to the lists in this test", name, servers, observers)
 		}
 	}
 	for _, name := range []string{"eventstore", "gateway"} {
@@ -122,6 +138,14 @@ func TestComposePublishedPorts(t *testing.T) {
 	project := loadCompose(t)
 	for name, svc := range project.Services {
 		c, isComponent := components[name]
+		if slices.Contains(observers, name) {
+			for _, p := range svc.Ports {
+				if p.HostIP != "127.0.0.1" {
+					t.Errorf("service %s publishes %d on %q; an observer's UI (no login) may publish on 127.0.0.1 only", name, p.Target, p.HostIP)
+				}
+			}
+			continue
+		}
 		if !isComponent || !c.public {
 			if len(svc.Ports) > 0 {
 				t.Errorf("service %s publishes %v; only %v may publish ports", name, svc.Ports, publicNames())
@@ -178,6 +202,101 @@ func TestComposeComponents(t *testing.T) {
 	}
 }
 
+// TestComposeTelemetry checks that every component can be watched: it serves /metrics on
+// metricsPort beyond its loopback and exports traces to Jaeger, Prometheus scrapes every
+// one of them (and nothing else) and shares a network with each, and the admin site's
+// system page reads every other component's /metrics.
+func TestComposeTelemetry(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+	prom, ok := project.Services["prometheus"]
+	if !ok {
+		t.Fatal("service prometheus missing")
+	}
+	jaeger, ok := project.Services["jaeger"]
+	if !ok {
+		t.Fatal("service jaeger missing")
+	}
+	targets := prometheusTargets(t, filepath.Join(filepath.Dir(project.ComposeFiles[0]), prometheusConfig))
+	mounted := false
+	for _, v := range prom.Volumes {
+		mounted = mounted || (strings.HasSuffix(filepath.ToSlash(v.Source), prometheusConfig) && v.Target == prometheusConfigIn)
+	}
+	if !mounted {
+		t.Errorf("prometheus: %s is not mounted at %s (got %+v)", prometheusConfig, prometheusConfigIn, prom.Volumes)
+	}
+	var sources []string
+	if admin, ok := project.Services["admin"]; ok {
+		for _, u := range urlsIn(env(admin, "METRICS_SOURCES")) {
+			sources = append(sources, u.Host)
+		}
+	}
+	for name, svc := range project.Services {
+		if _, isComponent := components[name]; !isComponent {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			if got, want := env(svc, "METRICS_ADDR"), fmt.Sprintf(":%d", metricsPort); got != want {
+				t.Errorf("METRICS_ADDR: got %q, want %q (the default listens on loopback only)", got, want)
+			}
+			if got := env(svc, "OTEL_EXPORTER_OTLP_ENDPOINT"); got != otlpEndpoint {
+				t.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: got %q, want %q", got, otlpEndpoint)
+			}
+			target := fmt.Sprintf("%s:%d", name, metricsPort)
+			if !slices.Contains(targets, target) {
+				t.Errorf("%s does not scrape %s; its targets: %v", prometheusConfig, target, targets)
+			}
+			if !shareNetwork(svc, prom) {
+				t.Errorf("prometheus cannot reach %s: no shared network (got %v and %v)", name, keys(svc.Networks), keys(prom.Networks))
+			}
+			if !shareNetwork(svc, jaeger) {
+				t.Errorf("%s cannot reach jaeger: no shared network (got %v and %v)", name, keys(svc.Networks), keys(jaeger.Networks))
+			}
+			if name != "admin" && !slices.Contains(sources, target) {
+				t.Errorf("admin's METRICS_SOURCES does not name %s's /metrics (%s); got %v", name, target, sources)
+			}
+		})
+	}
+	for _, target := range targets {
+		host, port, _ := strings.Cut(target, ":")
+		if _, ok := components[host]; !ok || port != strconv.Itoa(metricsPort) {
+			t.Errorf("%s scrapes %s, which is no component's :%d", prometheusConfig, target, metricsPort)
+		}
+	}
+}
+
+// prometheusTargets returns every static target of the Prometheus configuration at path,
+// failing t if it cannot be read or names no metrics path other than /metrics.
+func prometheusTargets(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read the Prometheus configuration: %v", err)
+	}
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			MetricsPath   string `yaml:"metrics_path"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	var targets []string
+	for _, sc := range cfg.ScrapeConfigs {
+		if sc.MetricsPath != "" && sc.MetricsPath != "/metrics" {
+			t.Errorf("%s: job %s scrapes %s, want /metrics", path, sc.JobName, sc.MetricsPath)
+		}
+		for _, st := range sc.StaticConfigs {
+			targets = append(targets, st.Targets...)
+		}
+	}
+	return targets
+}
+
 func TestComposeEdgeNetwork(t *testing.T) {
 	t.Parallel()
 	project := loadCompose(t)
@@ -226,8 +345,17 @@ func checkURL(t *testing.T, project *types.Project, name, key string, u *url.URL
 			t.Errorf("service %s: %s names server %s, but %s does not depend on it", name, key, host, name)
 		}
 	}
+	if slices.Contains(observers, host) {
+		if _, ok := svc.DependsOn[host]; ok {
+			t.Errorf("service %s depends on observer %s; the shop must run while it is down", name, host)
+		}
+	}
 	if c, ok := components[host]; ok {
-		if got, want := u.Port(), strconv.Itoa(c.port); got != want {
+		want := strconv.Itoa(c.port)
+		if key == "METRICS_SOURCES" {
+			want = strconv.Itoa(metricsPort)
+		}
+		if got := u.Port(); got != want {
 			t.Errorf("service %s: %s port: got %q, want %q", name, key, got, want)
 		}
 	}
