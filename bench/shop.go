@@ -172,7 +172,8 @@ func (s *shop) stop() {
 	_ = os.RemoveAll(s.tmp)
 }
 
-// deleteRedisKeys deletes every Redis key of the shop of namespace (<namespace>:...) and
+// deleteRedisKeys deletes every Redis key of the shop of namespace (<namespace>:...), all in
+// one DEL, and
 // returns how many it deleted.
 func deleteRedisKeys(ctx context.Context, redisURL, namespace string) (int, error) {
 	opts, err := redis.ParseURL(redisURL)
@@ -181,15 +182,21 @@ func deleteRedisKeys(ctx context.Context, redisURL, namespace string) (int, erro
 	}
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	n := 0
+	var keys []string
 	iter := rdb.Scan(ctx, 0, namespace+":*", 1000).Iterator()
 	for iter.Next(ctx) {
-		if err := rdb.Del(ctx, iter.Val()).Err(); err != nil {
-			return n, err
-		}
-		n++
+		keys = append(keys, iter.Val())
 	}
-	return n, iter.Err()
+	if err := iter.Err(); err != nil || len(keys) == 0 {
+		return 0, err
+	}
+	// One DEL, which Redis runs at once, as a restart loses every key at once: deleted one
+	// by one, the customers would go before the schema key that tells the service they
+	// are gone, and for that moment a login would be "wrong password".
+	if err := rdb.Del(ctx, keys...).Err(); err != nil {
+		return 0, err
+	}
+	return len(keys), nil
 }
 
 // buildMsdemo builds the msdemo command into dir and returns the binary's path.
