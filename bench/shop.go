@@ -173,8 +173,7 @@ func (s *shop) stop() {
 }
 
 // deleteRedisKeys deletes every Redis key of the shop of namespace (<namespace>:...), all in
-// one DEL, and
-// returns how many it deleted.
+// one DEL, and returns how many it deleted.
 func deleteRedisKeys(ctx context.Context, redisURL, namespace string) (int, error) {
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
