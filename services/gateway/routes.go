@@ -68,6 +68,15 @@ func (s *server) httpServer(limits httplimit.Limits) *fasthttp.Server {
 		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 			return fasthttp.RequestConfig{ReadTimeout: limits.ReadTimeout}
 		},
+		// A client that asks before sending a body too large gets its 413 before it sends
+		// it (else the 413 races the body, and the client may see the connection reset).
+		ExpectHandler: func(ctx *fasthttp.RequestCtx) int {
+			if n := ctx.Request.Header.ContentLength(); n > int(limits.MaxBodyBytes) {
+				s.handleBadRequest(ctx, fasthttp.ErrBodyTooLarge, limits.MaxBodyBytes)
+				return fasthttp.StatusRequestEntityTooLarge
+			}
+			return fasthttp.StatusContinue
+		},
 		Logger:                       fasthttpLogger{s.logger},
 		MaxRequestBodySize:           int(limits.MaxBodyBytes),
 		ReadBufferSize:               limits.MaxHeaderBytes, // request line and headers, as nginx's large_client_header_buffers
