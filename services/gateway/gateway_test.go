@@ -228,7 +228,8 @@ func TestProxy(t *testing.T) {
 			"X-Forwarded-User":  {"mallory"},
 			"X-Msdemo-Verified": {"yes"},
 			"x-msdemo-lower":    {"yes"},
-			"X-Forwarded-For":   {"6.6.6.6"},
+			"X-Forwarded-For":   {"6.6.6.6", "7.7.7.7"}, // two headers: fasthttp's Set replaces only the first
+			"X-Forwarded-Host":  {"evil.example", "evil2.example"},
 			"Authorization":     asManager["Authorization"],
 			"X-Custom":          {"kept"},
 		}, "")
@@ -248,6 +249,11 @@ func TestProxy(t *testing.T) {
 		} {
 			if got := e.Header.Get(name); got != want {
 				t.Errorf("upstream got %s: %q, want %q", name, got, want)
+			}
+		}
+		for _, name := range []string{"X-Forwarded-For", "X-Forwarded-Host"} {
+			if got := e.Header.Values(name); len(got) != 1 {
+				t.Errorf("upstream got %s %q, want exactly the gateway's one", name, got)
 			}
 		}
 		if want := strings.TrimPrefix(upstream.URL, "http://"); e.Host != want {

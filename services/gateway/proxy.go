@@ -116,10 +116,13 @@ func (u *upstream) prepare(ctx *fasthttp.RequestCtx, rest []byte, client net.IP)
 	deleteHeaders(h, isHopByHop)
 
 	// The gateway is the edge: X-Forwarded-For is the client's address, not what it
-	// claims (clientIP: what a trusted proxy reports, or the peer).
+	// claims (clientIP: what a trusted proxy reports, or the peer). Set replaces only the
+	// first of several headers of one name, so every copy the client sent goes first.
 	var ipBuf [net.IPv6len * 3]byte
 	ip, _ := client.AppendText(ipBuf[:0])
+	h.Del("X-Forwarded-For")
 	h.SetBytesV("X-Forwarded-For", ip)
+	h.Del("X-Forwarded-Host")
 	h.SetBytesV("X-Forwarded-Host", h.Host()) // before Host becomes the upstream's
 	if ctx.IsTLS() {
 		h.Set("X-Forwarded-Proto", "https")
