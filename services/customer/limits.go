@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/msdemo/msdemo/internal/httpjson"
+	"github.com/msdemo/msdemo/internal/service"
 )
 
 // Rate limits of login and registration (docs/security.md, "Rate limits"). They are GCRA
@@ -109,6 +109,8 @@ func retryAfterSeconds(d time.Duration) int { return max(1, int(math.Ceil(d.Seco
 type budget struct {
 	key   string
 	limit redis_rate.Limit
+	// cost is the units an attempt takes (0: 1).
+	cost int
 	// refused is what a refused request is told, with the wait.
 	refused string
 }
@@ -129,12 +131,14 @@ func (l *limiter) login(ctx context.Context, address, username string) (*loginAt
 		return nil, nil
 	}
 	a := &loginAttempt{l: l,
-		address: budget{l.prefix + "login:addr:" + address, l.limits.LoginPerAddress,
+		// The address pays for a failure up front (failureCost), so that a spent budget
+		// refuses the next attempt; a success gets back all but one unit.
+		address: budget{l.prefix + "login:addr:" + address, l.limits.LoginPerAddress, failureCost,
 			"too many logins from your address"},
 		failures: []budget{
-			{l.prefix + "login-failures:user-addr:" + username + ":" + address, l.limits.FailuresPerUserAddress,
+			{l.prefix + "login-failures:user-addr:" + username + ":" + address, l.limits.FailuresPerUserAddress, 0,
 				"too many failed logins for this account from your address"},
-			{l.prefix + "login-failures:user:" + username, l.limits.FailuresPerUser,
+			{l.prefix + "login-failures:user:" + username, l.limits.FailuresPerUser, 0,
 				"too many failed logins for this account"},
 		}}
 	if err := l.reserve(ctx, append([]budget{a.address}, a.failures...)...); err != nil {
@@ -143,16 +147,9 @@ func (l *limiter) login(ctx context.Context, address, username string) (*loginAt
 	return a, nil
 }
 
-// failed charges a failed login: the rest of failureCost to the address (past its
-// budget, if need be: it only delays the next attempt). The failure budgets keep their
-// units.
-func (a *loginAttempt) failed(ctx context.Context) error {
-	if a == nil {
-		return nil
-	}
-	_, err := a.l.rl.AllowN(ctx, a.address.key, a.address.limit, failureCost-1)
-	return err
-}
+// failed keeps what a failed login reserved: failureCost units of the address, one of
+// each failure budget.
+func (a *loginAttempt) failed(ctx context.Context) error { return nil }
 
 // succeeded gives the failure budgets back the units that the attempt reserved: for a
 // right password, and for one that could not be checked.
@@ -160,7 +157,8 @@ func (a *loginAttempt) succeeded(ctx context.Context) error {
 	if a == nil {
 		return nil
 	}
-	return a.l.refund(ctx, a.failures...)
+	back := budget{key: a.address.key, limit: a.address.limit, cost: failureCost - 1}
+	return a.l.refund(ctx, append(a.failures, back)...)
 }
 
 // register reserves a registration of username from address, as login does.
@@ -169,9 +167,9 @@ func (l *limiter) register(ctx context.Context, address, username string) error 
 		return nil
 	}
 	return l.reserve(ctx,
-		budget{l.prefix + "register:addr:" + address, l.limits.RegistrationsPerAddress,
+		budget{l.prefix + "register:addr:" + address, l.limits.RegistrationsPerAddress, 0,
 			"too many registrations from your address"},
-		budget{l.prefix + "register:user:" + username, l.limits.RegistrationsPerUsername,
+		budget{l.prefix + "register:user:" + username, l.limits.RegistrationsPerUsername, 0,
 			"too many attempts to register this username"})
 }
 
@@ -180,9 +178,9 @@ func (l *limiter) register(ctx context.Context, address, username string) error 
 // spent budget.
 func (l *limiter) reserve(ctx context.Context, budgets ...budget) error {
 	for i, b := range budgets {
-		res, err := l.rl.Allow(ctx, b.key, b.limit)
+		res, err := l.rl.AllowN(ctx, b.key, b.limit, b.units())
 		if err != nil {
-			return fmt.Errorf("check the rate limit: %w", err)
+			return fmt.Errorf("check the rate limit: %w: %w", service.ErrUnavailable, err)
 		}
 		if res.Allowed == 0 {
 			if err := l.refund(ctx, budgets[:i]...); err != nil {
@@ -195,13 +193,16 @@ func (l *limiter) reserve(ctx context.Context, budgets ...budget) error {
 	return nil
 }
 
-// refund gives back one unit of each budget. redis_rate's GCRA moves a key's time back
+// units is what one attempt takes of b.
+func (b budget) units() int { return max(b.cost, 1) }
+
+// refund gives back each budget's units. redis_rate's GCRA moves a key's time back
 // by one unit for a negative count; a budget that is within one unit of full loses the
 // rest of that unit (it never goes past full).
 func (l *limiter) refund(ctx context.Context, budgets ...budget) error {
 	for _, b := range budgets {
-		if _, err := l.rl.AllowN(ctx, b.key, b.limit, -1); err != nil {
-			return fmt.Errorf("refund the rate limit: %w", err)
+		if _, err := l.rl.AllowN(ctx, b.key, b.limit, -b.units()); err != nil {
+			return fmt.Errorf("refund the rate limit: %w: %w", service.ErrUnavailable, err)
 		}
 	}
 	return nil
@@ -212,16 +213,26 @@ func (l *limiter) refund(ctx context.Context, budgets ...budget) error {
 // trusts reports), else the peer's address. The service trusts the header because only
 // the gateway reaches it (compose publishes no service port); a client that reaches
 // the service directly can pick its address, but not escape the per-username limits.
+// Only one header of one address is believed (the gateway's; anything else is the peer).
+// An IPv6 client is its /64, the block one subscriber gets: else every address of it
+// would be a fresh budget.
 func clientAddress(r *http.Request) string {
-	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-		list := strings.Split(xff[len(xff)-1], ",")
-		if a, err := netip.ParseAddr(strings.TrimSpace(list[len(list)-1])); err == nil {
-			return a.Unmap().String()
+	if xff := r.Header.Values("X-Forwarded-For"); len(xff) == 1 && !strings.Contains(xff[0], ",") {
+		if a, err := netip.ParseAddr(strings.TrimSpace(xff[0])); err == nil {
+			return addressKey(a)
 		}
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return addressKey(ap.Addr())
 	}
-	return host
+	return r.RemoteAddr
+}
+
+// addressKey is the rate limits' name of a: an IPv4 address as it is, an IPv6 one as
+// its /64.
+func addressKey(a netip.Addr) string {
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
 }

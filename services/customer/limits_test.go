@@ -22,8 +22,9 @@ func TestNewLimiterDefaults(t *testing.T) {
 	}
 }
 
-// clientAddress takes the last address of X-Forwarded-For (the gateway's), normalized,
-// and the peer's address without one or with garbage.
+// clientAddress believes one X-Forwarded-For of one address (the gateway's), normalized,
+// and takes the peer's address without one, with garbage, or with a list or several
+// headers (a client's own next to the gateway's); an IPv6 client is its /64.
 func TestClientAddress(t *testing.T) {
 	for _, tt := range []struct {
 		xff  []string
@@ -31,9 +32,12 @@ func TestClientAddress(t *testing.T) {
 	}{
 		{nil, "192.0.2.1"},
 		{[]string{"198.51.100.7"}, "198.51.100.7"},
-		{[]string{"6.6.6.6, 198.51.100.7"}, "198.51.100.7"},
-		{[]string{"6.6.6.6", "::ffff:198.51.100.7"}, "198.51.100.7"},
+		{[]string{"::ffff:198.51.100.7"}, "198.51.100.7"},
+		{[]string{"6.6.6.6, 198.51.100.7"}, "192.0.2.1"},
+		{[]string{"198.51.100.7", "6.6.6.6"}, "192.0.2.1"},
 		{[]string{"not an address"}, "192.0.2.1"},
+		{[]string{"2001:db8:1:2:aaaa::1"}, "2001:db8:1:2::/64"},
+		{[]string{"2001:db8:1:2:bbbb::9"}, "2001:db8:1:2::/64"},
 	} {
 		r := &http.Request{RemoteAddr: "192.0.2.1:4000", Header: http.Header{}}
 		for _, v := range tt.xff {
