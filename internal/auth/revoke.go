@@ -114,6 +114,10 @@ func (r *Revocations) validFrom(ctx context.Context, user string) (int64, error)
 	var from int64
 	switch {
 	case errors.Is(err, redis.Nil):
+		// No mark: none was ever written, or Redis lost it (a restart without
+		// persistence) until the customer service's rebuild writes it again. Versions
+		// only rise, so what was read before still holds.
+		from = cached.from
 	case err != nil && isCached:
 		return cached.from, nil
 	case err != nil:

@@ -3,6 +3,7 @@ package customer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -305,6 +306,9 @@ func (a *app) customerFor(r *http.Request) (Customer, error) {
 		return Customer{}, service.ErrForbidden
 	}
 	if err := a.revocations.Check(r.Context(), claims); err != nil {
+		if !errors.Is(err, auth.ErrRevokedToken) {
+			err = fmt.Errorf("%w: %w", service.ErrUnavailable, err) // Redis: 503, not 500
+		}
 		return Customer{}, err
 	}
 	if !ValidUsername(name) {
