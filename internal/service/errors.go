@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/msdemo/msdemo/internal/httpjson"
 )
@@ -58,7 +62,7 @@ func Error(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err erro
 		httpjson.Error(w, http.StatusNotFound, "not found")
 	case errors.Is(err, ErrForbidden):
 		httpjson.Error(w, http.StatusForbidden, "not allowed")
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded), storeDown(err):
 		logger.WarnContext(r.Context(), "dependency unavailable", "error", err, "request_id", RequestID(r.Context()))
 		httpjson.Error(w, http.StatusServiceUnavailable, "a service the shop needs is down; try again shortly")
 	default:
@@ -66,4 +70,18 @@ func Error(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err erro
 			"path", r.URL.Path, "request_id", RequestID(r.Context()))
 		httpjson.Error(w, http.StatusInternalServerError, "internal error")
 	}
+}
+
+// storeDown reports whether err says a store could not be reached, rather than that the
+// request went wrong: a connection refused or cut, PostgreSQL's connection exceptions
+// (SQLSTATE class 08) and operator intervention (57: shutting down, restarting). Those
+// are 503s, a "try again" the clients know, not 500s.
+func storeDown(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57")
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err)
 }
