@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/systest"
 )
@@ -35,15 +37,32 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// shopNamespace is an MSDEMO_NAMESPACE of the test's own (short, lower case), so that a
+// shop the test starts shares no database or Redis key with a developer's `go run .` nor
+// with another test; the order and accounting databases it names are dropped when the
+// test and its other cleanups have ended (call it before starting processes).
+func shopNamespace(t *testing.T) string {
+	name := testenv.Name(t)
+	namespace := "t" + name[len(name)-8:]
+	t.Cleanup(func() {
+		for _, db := range []string{"order", "accounting"} {
+			_ = postgres.Drop(context.Background(), testenv.PostgresURL(), namespace+"_"+db)
+		}
+	})
+	return namespace
+}
+
 // The shop as a newcomer starts it: the msdemo binary with an empty DATA_DIR and no other
-// settings than its ports (and a RabbitMQ vhost of the test's own). Every component is
+// settings than its ports (and a RabbitMQ vhost and a namespace of the test's own: the
+// default one is a developer's shop, whose read models the test would take over). Every component is
 // healthy within 10 s, the REST API answers through the gateway, and SIGTERM stops the
 // process cleanly within 10 s.
 func TestAllInOneStartsAndStops(t *testing.T) {
 	t.Parallel()
 	bin := systest.Binary(t)
 	dataDir := t.TempDir()
-	env := []string{"DATA_DIR=" + dataDir, "RABBITMQ_URL=" + testenv.VHost(t), "LOG_LEVEL=info", "METRICS_ADDR="}
+	env := []string{"DATA_DIR=" + dataDir, "RABBITMQ_URL=" + testenv.VHost(t), "MSDEMO_NAMESPACE=" + shopNamespace(t),
+		"LOG_LEVEL=info", "METRICS_ADDR="}
 	urls := map[string]string{}
 	for name := range components {
 		addr := testenv.FreeAddr(t)

@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/msdemo/msdemo/internal/auth"
-	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/testenv"
 )
@@ -193,8 +192,7 @@ type inProcess struct {
 // namespace, vhost and ports, and the variables extraEnv ("NAME=value") besides.
 func startInProcess(t *testing.T, extraEnv ...string) *inProcess {
 	t.Helper()
-	name := testenv.Name(t)
-	namespace := "t" + name[len(name)-8:]
+	namespace := shopNamespace(t)
 	dataDir := t.TempDir()
 	s := &inProcess{t: t, urls: map[string]string{}}
 	env := map[string]string{"DATA_DIR": dataDir, "RABBITMQ_URL": testenv.VHost(t), "MSDEMO_NAMESPACE": namespace,
@@ -210,11 +208,6 @@ func startInProcess(t *testing.T, extraEnv ...string) *inProcess {
 	}
 	s.metrics = "http://" + env["METRICS_ADDR"]
 	s.rabbit = env["RABBITMQ_URL"]
-	t.Cleanup(func() {
-		for _, db := range []string{"order", "accounting"} {
-			_ = postgres.Drop(context.Background(), testenv.PostgresURL(), namespace+"_"+db)
-		}
-	})
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &lockedBuffer{}
 	done := make(chan error, 1)
@@ -358,10 +351,9 @@ series:
 // Not parallel, so that the listeners this process opens meanwhile are run's alone.
 func TestMetricsOffLeavesNoListener(t *testing.T) {
 	before := listeningPorts(t)
-	name := testenv.Name(t)
 	addr := testenv.FreeAddr(t)
 	env := map[string]string{"DATA_DIR": t.TempDir(), "RABBITMQ_URL": testenv.VHost(t), "METRICS_ADDR": "",
-		"MSDEMO_NAMESPACE": "t" + name[len(name)-8:], "LOG_LEVEL": "warn", "EVENTSTORE_ADDR": addr}
+		"MSDEMO_NAMESPACE": shopNamespace(t), "LOG_LEVEL": "warn", "EVENTSTORE_ADDR": addr}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	out := &lockedBuffer{}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/auth"
-	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/systest"
@@ -53,8 +51,7 @@ func startShop(t *testing.T, sagaTimeout time.Duration) *shop {
 			t.Fatalf("component %s is not built yet", name)
 		}
 	}
-	name := testenv.Name(t)
-	namespace := "t" + name[len(name)-8:] // MSDEMO_NAMESPACE: short, lower case
+	namespace := shopNamespace(t)
 	s := &shop{t: t, bin: systest.Binary(t), vhost: testenv.VHost(t), urls: map[string]string{},
 		procs: map[string]*exec.Cmd{}, exited: map[string]chan struct{}{}, output: map[string]*lockedBuffer{}}
 	s.dataDir = t.TempDir()
@@ -75,10 +72,6 @@ func startShop(t *testing.T, sagaTimeout time.Duration) *shop {
 			for name, out := range s.output {
 				t.Logf("--- %s output (last 3000 bytes):\n%s", name, tail(out.String(), 3000))
 			}
-		}
-		ctx := context.Background()
-		for _, db := range []string{"order", "accounting"} {
-			_ = postgres.Drop(ctx, testenv.PostgresURL(), namespace+"_"+db)
 		}
 	})
 	for _, name := range backendComponents {
