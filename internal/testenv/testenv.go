@@ -13,7 +13,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,7 +89,9 @@ func FreeAddr(t testing.TB) string {
 
 // FreeLoopbackAddr is FreeAddr for commands (the bench): a free 127.0.0.1 port in
 // 20000-31999, below Linux's ephemeral range, so that no outgoing connection takes it
-// between now and the listen.
+// between now and the listen. The port is also reserved for this process until it exits
+// (reservePort): a test that kills a component and starts it again on its port leaves the
+// port free meanwhile, and another test process must not be given it then.
 func FreeLoopbackAddr() (string, error) {
 	for range 100 {
 		port := 20000 + mathrand.IntN(12000)
@@ -95,9 +100,49 @@ func FreeLoopbackAddr() (string, error) {
 			continue // taken
 		}
 		ln.Close()
+		if !reservePort(port) {
+			continue // another live process holds it
+		}
 		return ln.Addr().String(), nil
 	}
 	return "", errors.New("no free port found in 127.0.0.1:20000-31999")
+}
+
+// portReservations is the directory of the ports that processes of this machine were
+// given: a file per port, holding the pid of its process.
+var portReservations = filepath.Join(os.TempDir(), "msdemo-test-ports")
+
+// reservePort records port as this process's, unless a live process has it already; a
+// reservation of a process that has exited is taken over. Reservations are never
+// released: a process keeps its ports (and may restart a component on one) until it ends.
+func reservePort(port int) bool {
+	if err := os.MkdirAll(portReservations, 0o777); err != nil {
+		return true // no place to record it: the listen check alone
+	}
+	name := filepath.Join(portReservations, strconv.Itoa(port))
+	for range 2 {
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if err == nil {
+			_, _ = f.WriteString(strconv.Itoa(os.Getpid()))
+			return f.Close() == nil
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return false
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err == nil && (pid == os.Getpid() || processAlive(pid)) {
+			return false
+		}
+		_ = os.Remove(name) // its process has exited (or it is unreadable): take it over
+	}
+	return false
+}
+
+// processAlive reports whether a process with pid exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // WaitHealthy polls url until it answers 200, failing t after timeout.
