@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/msdemo/msdemo/internal/redisclient"
 )
 
 // Token revocation. A token carries the version of its user's password (Claims.
@@ -36,19 +38,13 @@ func RevocationKey(prefix, user string) string { return prefix + "tokens-from:" 
 // not reachable, and returns a reader of the marks under prefix, as NewRevocations, and
 // the function that closes its connection.
 func OpenRevocations(ctx context.Context, url, prefix string, cacheFor time.Duration) (*Revocations, func() error, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, nil, fmt.Errorf("REDIS_URL %q: %w", url, err)
-	}
 	// Fail fast while Redis is down, instead of holding the request for the default
 	// timeouts and retries (seconds).
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.MaxRetries = time.Second, time.Second, time.Second, 1
-	rdb := redis.NewClient(opts)
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pingCtx).Err(); err != nil {
-		rdb.Close()
-		return nil, nil, fmt.Errorf("redis not reachable at REDIS_URL=%s (start it with `redis-server --daemonize yes`): %w", url, err)
+	rdb, err := redisclient.Open(ctx, url, func(opts *redis.Options) {
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.MaxRetries = time.Second, time.Second, time.Second, 1
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return NewRevocations(rdb, prefix, cacheFor), rdb.Close, nil
 }

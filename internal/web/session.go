@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/redisclient"
 )
 
 // SessionConfig says where sessions live and what their cookie is.
@@ -76,16 +77,9 @@ const (
 // OpenSessions connects to Redis (failing with a hint when it is not reachable) and
 // returns the session manager. Close closes its Redis client.
 func OpenSessions(ctx context.Context, cfg SessionConfig) (*Sessions, error) {
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	rdb, err := redisclient.Open(ctx, cfg.RedisURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL %q: %w", cfg.RedisURL, err)
-	}
-	rdb := redis.NewClient(opts)
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pingCtx).Err(); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("redis not reachable at REDIS_URL=%s (start it with `redis-server --daemonize yes`): %w", cfg.RedisURL, err)
+		return nil, err
 	}
 	sm := scs.New()
 	sm.Store = goredisstore.NewWithPrefix(rdb, cmp.Or(cfg.Prefix, "msdemo:session:"))

@@ -23,11 +23,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/redisclient"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
 )
@@ -79,7 +78,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return fmt.Errorf("MSDEMO_ADMIN_PASSWORD %s", p)
 		}
 	}
-	rdb, err := openRedis(ctx, cfg.RedisURL)
+	rdb, err := redisclient.Open(ctx, cfg.RedisURL, nil)
 	if err != nil {
 		return err
 	}
@@ -109,7 +108,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 // the running service to retry events while the rebuild passes them).
 func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	cfg.setDefaults()
-	rdb, err := openRedis(ctx, cfg.RedisURL)
+	rdb, err := redisclient.Open(ctx, cfg.RedisURL, nil)
 	if err != nil {
 		return err
 	}
@@ -129,21 +128,6 @@ func Rebuild(ctx context.Context, cfg Config, logger *slog.Logger) error {
 // subscribedTypes are the events the read model applies: the customers' own, and the
 // order events that the service answers in the order saga (participant.go).
 var subscribedTypes = []string{event.Customer.Types(), event.OrderPlaced, event.OrderRejected}
-
-func openRedis(ctx context.Context, url string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL %q: %w", url, err)
-	}
-	rdb := redis.NewClient(opts)
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pingCtx).Err(); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("redis not reachable at REDIS_URL=%s (start it with `redis-server --daemonize yes`): %w", url, err)
-	}
-	return rdb, nil
-}
 
 // app is the running service: what its handlers and tasks share.
 type app struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/redisclient"
 	"github.com/msdemo/msdemo/internal/service"
 	"github.com/msdemo/msdemo/internal/testenv"
 )
@@ -28,7 +29,7 @@ func startFuzzTarget(f *testing.F) *fuzzTarget {
 	cfg := testConfig(f, startEventStore(f))
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	rdb, err := openRedis(ctx, cfg.RedisURL)
+	rdb, err := redisclient.Open(ctx, cfg.RedisURL, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

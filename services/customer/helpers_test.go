@@ -20,6 +20,7 @@ import (
 	"github.com/msdemo/msdemo/eventstore"
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/redisclient"
 	"github.com/msdemo/msdemo/internal/service"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/systest"
@@ -36,7 +37,7 @@ func testRedis(t testing.TB, prefix string) *redis.Client {
 	if testing.Short() {
 		t.Skip("needs Redis; skipped with -short")
 	}
-	rdb, err := openRedis(context.Background(), redisURL())
+	rdb, err := redisclient.Open(context.Background(), redisURL(), nil)
 	if err != nil {
 		t.Fatalf("Redis not reachable at REDIS_URL (start it with `redis-server --daemonize yes`): %v", err)
 	}
@@ -260,7 +261,7 @@ func feed(t testing.TB, eventstoreURL string) []byte {
 // dump returns every user hash of the read model.
 func dump(t testing.TB, cfg Config) map[string]map[string]string {
 	t.Helper()
-	rdb, err := openRedis(context.Background(), cfg.RedisURL)
+	rdb, err := redisclient.Open(context.Background(), cfg.RedisURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
 	"github.com/msdemo/msdemo/internal/idgen"
+	"github.com/msdemo/msdemo/internal/redisclient"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/systest"
 )
@@ -37,7 +38,7 @@ func startSaga(t *testing.T) *sagaHarness {
 	sys := systest.Start(t)
 	cfg := testConfig(t, sys.ServiceConfig(t, "customer"))
 	conn := testenv.Bus(t)
-	rdb, err := openRedis(context.Background(), cfg.RedisURL)
+	rdb, err := redisclient.Open(context.Background(), cfg.RedisURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
