@@ -82,22 +82,10 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 		return nil, err
 	}
 
-	env := []string{"DATA_DIR=" + filepath.Join(tmp, "data"), "RABBITMQ_URL=" + s.busURL,
-		"POSTGRES_URL=" + o.Postgres, "REDIS_URL=" + o.Redis, "MONGODB_URI=",
-		"MSDEMO_NAMESPACE=" + s.namespace, "MSDEMO_ADMIN_PASSWORD=" + adminPassword,
-		"MSDEMO_START_CREDIT_CENTS=1000000000000", "SAGA_TIMEOUT=30s", "LOG_LEVEL=warn",
-		// The bench's customers all come from this one address: the login and
-		// registration limits would turn its load into 429s.
-		"MSDEMO_RATE_LIMITS=off",
-		// ... and its connections, all from one address, are not a slow client's.
-		"HTTP_MAX_CONNS_PER_IP=0"}
-	for _, c := range registry.Components() {
-		a, err := testenv.FreeLoopbackAddr()
-		if err != nil {
-			return nil, err
-		}
-		s.addr[c.Name] = a
-		env = append(env, strings.ToUpper(c.Name)+"_ADDR="+a)
+	env, err := componentEnv(o, filepath.Join(tmp, "data"), s.busURL, s.namespace, s.addr,
+		"MSDEMO_START_CREDIT_CENTS=1000000000000", "SAGA_TIMEOUT=30s")
+	if err != nil {
+		return nil, err
 	}
 	if s.proxy, err = startCountingProxy(s.addr[registry.Gateway]); err != nil {
 		return nil, err
@@ -170,6 +158,28 @@ func (s *shop) stop() {
 	}
 	deleteShared(s.opts, s.namespace, s.vhost, s.logger)
 	_ = os.RemoveAll(s.tmp)
+}
+
+// componentEnv is the environment of the msdemo processes of a load tool (the bench, the
+// soak): their data under dataDir, the bus at busURL, namespace's databases and keys, a
+// free loopback port per component (recorded in addr), then extra. Every client of a
+// load tool comes from this one address, so the rate limits of login and registration
+// and the per-address connection cap are off: they would turn the load into 429s and
+// refused connections.
+func componentEnv(o options, dataDir, busURL, namespace string, addr map[string]string, extra ...string) ([]string, error) {
+	env := []string{"DATA_DIR=" + dataDir, "RABBITMQ_URL=" + busURL,
+		"POSTGRES_URL=" + o.Postgres, "REDIS_URL=" + o.Redis, "MONGODB_URI=",
+		"MSDEMO_NAMESPACE=" + namespace, "MSDEMO_ADMIN_PASSWORD=" + adminPassword, "LOG_LEVEL=warn",
+		"MSDEMO_RATE_LIMITS=off", "HTTP_MAX_CONNS_PER_IP=0"}
+	for _, c := range registry.Components() {
+		a, err := testenv.FreeLoopbackAddr()
+		if err != nil {
+			return nil, err
+		}
+		addr[c.Name] = a
+		env = append(env, strings.ToUpper(c.Name)+"_ADDR="+a)
+	}
+	return append(env, extra...), nil
 }
 
 // deleteRedisKeys deletes every Redis key of the shop of namespace (<namespace>:...), all in

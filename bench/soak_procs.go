@@ -82,24 +82,11 @@ func startSoakShop(ctx context.Context, o options, logger *slog.Logger) (_ *soak
 	_, _ = rand.Read(key)
 	// One token key for every process (not DATA_DIR/token.key, which the first processes
 	// would race to create).
-	s.env = []string{"DATA_DIR=" + filepath.Join(tmp, "data"), "RABBITMQ_URL=" + s.busURL,
-		"POSTGRES_URL=" + o.Postgres, "REDIS_URL=" + o.Redis, "MONGODB_URI=",
-		"MSDEMO_NAMESPACE=" + s.namespace, "MSDEMO_ADMIN_PASSWORD=" + adminPassword,
-		"MSDEMO_TOKEN_KEY=" + hex.EncodeToString(key),
-		"MSDEMO_START_CREDIT_CENTS=" + fmt.Sprint(soakStartCredit), "SAGA_TIMEOUT=" + soakSagaTimeout.String(),
-		"LOG_LEVEL=warn", "METRICS_ADDR=", // one process per component: they would share the default port
-		// The soak registers and logs in many customers from one address: like any load
-		// tool, it turns the login and registration rate limits off.
-		"MSDEMO_RATE_LIMITS=off",
-		// ... and its connections, all from one address, are not a slow client's.
-		"HTTP_MAX_CONNS_PER_IP=0"}
-	for _, c := range registry.Components() {
-		a, err := testenv.FreeLoopbackAddr()
-		if err != nil {
-			return nil, err
-		}
-		s.addr[c.Name] = a
-		s.env = append(s.env, strings.ToUpper(c.Name)+"_ADDR="+a)
+	if s.env, err = componentEnv(o, filepath.Join(tmp, "data"), s.busURL, s.namespace, s.addr,
+		"MSDEMO_TOKEN_KEY="+hex.EncodeToString(key),
+		"MSDEMO_START_CREDIT_CENTS="+fmt.Sprint(soakStartCredit), "SAGA_TIMEOUT="+soakSagaTimeout.String(),
+		"METRICS_ADDR="); err != nil { // one process per component: they would share the default port
+		return nil, err
 	}
 	s.env = append(s.env, "GATEWAY_URL=http://"+s.addr[registry.Gateway], "EVENTSTORE_URL=http://"+s.addr[registry.EventStore])
 	if err := os.MkdirAll(filepath.Join(tmp, "data"), 0o755); err != nil {
