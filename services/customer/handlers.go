@@ -116,9 +116,7 @@ func (a *app) handleLogin() http.Handler {
 			hash = a.dummyHash // as slow as a wrong password: no hint which names exist
 		}
 		if !auth.CheckPassword(hash, in.Password) || err != nil {
-			if err := attempt.failed(r.Context()); err != nil {
-				a.logger.WarnContext(r.Context(), "charge a failed login", "error", err)
-			}
+			// A failure keeps what the attempt reserved (limiter.login).
 			httpjson.Error(w, http.StatusUnauthorized, "wrong username or password")
 			return
 		}
@@ -239,9 +237,7 @@ func (a *app) handleUserUpdate() http.Handler {
 			return UpdateProfile(c, in)
 		})
 		if errors.Is(err, ErrWrongCurrentPassword) {
-			if err := attempt.failed(r.Context()); err != nil {
-				a.logger.WarnContext(r.Context(), "charge a failed login", "error", err)
-			}
+			// A failed login: it keeps what the attempt reserved (limiter.login).
 			err = service.FieldErrors{"current_password": "is not your current password"}
 		} else if err := attempt.succeeded(r.Context()); err != nil {
 			a.logger.WarnContext(r.Context(), "refund a login's rate limits", "error", err)

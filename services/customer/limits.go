@@ -122,10 +122,11 @@ type loginAttempt struct {
 	failures []budget // the failure budgets, each reserved by one unit
 }
 
-// login reserves one unit of each budget of a login of username from address. It
-// returns a *TooManyError when one of them is spent (reserving nothing then), or an
-// error reaching Redis. The caller calls failed or succeeded on the attempt when the
-// password has been checked.
+// login reserves what a failed login of username from address costs: failureCost units
+// of the address's budget and one of each failure budget. It returns a *TooManyError
+// when one of them is spent (reserving nothing then), or an error reaching Redis. A
+// failure keeps the units; the caller calls succeeded on the attempt for a right
+// password, or for one that could not be checked.
 func (l *limiter) login(ctx context.Context, address, username string) (*loginAttempt, error) {
 	if l == nil {
 		return nil, nil
@@ -146,10 +147,6 @@ func (l *limiter) login(ctx context.Context, address, username string) (*loginAt
 	}
 	return a, nil
 }
-
-// failed keeps what a failed login reserved: failureCost units of the address, one of
-// each failure budget.
-func (a *loginAttempt) failed(ctx context.Context) error { return nil }
 
 // succeeded gives the failure budgets back the units that the attempt reserved: for a
 // right password, and for one that could not be checked.
