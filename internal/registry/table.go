@@ -59,6 +59,10 @@ type Table struct {
 	static map[string]string
 	now    func() time.Time // time.Now; tests replace it
 
+	// onRestart, if set, is called (outside the lock) with the URL of an instance that
+	// another instance announced itself at: a process restarted on the same address.
+	onRestart func(url string)
+
 	mu       sync.RWMutex
 	services map[string]*service
 }
@@ -85,12 +89,26 @@ func NewTable(ttl time.Duration, static map[string]string) *Table {
 	return &Table{ttl: ttl, static: s, now: time.Now, services: make(map[string]*service)}
 }
 
+// OnRestart sets f to be called with the URL of an instance when another instance
+// announces itself at that URL: the process there was restarted, and connections kept to
+// the old one (keep-alive pools) are dead. Set it before the table is used.
+func (t *Table) OnRestart(f func(url string)) { t.onRestart = f }
+
 // Observe records that inst announced itself now. It ignores an announcement without a
-// service, instance or URL.
+// service, instance or URL. A new instance at the URL of another one of its service
+// replaces it (the other was a process that died there without leaving), and OnRestart's
+// function is told.
 func (t *Table) Observe(inst Instance) {
 	if inst.Service == "" || inst.Instance == "" || inst.URL == "" {
 		return
 	}
+	if t.observe(inst) && t.onRestart != nil {
+		t.onRestart(inst.URL)
+	}
+}
+
+// observe records inst, and reports whether it replaced another instance at its URL.
+func (t *Table) observe(inst Instance) (replaced bool) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -104,13 +122,21 @@ func (t *Table) Observe(inst Instance) {
 			// Entries are replaced, never changed in place, so a reader holding an old
 			// pointer never sees a torn value.
 			svc.instances[i] = &Entry{Instance: inst, LastSeen: now}
-			return
+			return false
 		}
 	}
 	// Drop expired instances while we hold the write lock, so the list cannot grow
-	// without bound when instances come and go with fresh names.
-	svc.instances = slices.DeleteFunc(svc.instances, func(e *Entry) bool { return t.expired(e, now) })
+	// without bound when instances come and go with fresh names, and the one that this
+	// instance took the address of.
+	svc.instances = slices.DeleteFunc(svc.instances, func(e *Entry) bool {
+		if e.URL == inst.URL {
+			replaced = true
+			return true
+		}
+		return t.expired(e, now)
+	})
 	svc.instances = append(svc.instances, &Entry{Instance: inst, LastSeen: now})
+	return replaced
 }
 
 // Forget removes the instance named inst of service at once (it announced that it leaves).

@@ -129,6 +129,36 @@ func TestObserveRefreshesAndIgnoresIncomplete(t *testing.T) {
 	}
 }
 
+// A process restarted on the address of one that died without leaving replaces it at
+// once, and the table says so; a new instance at another address, or the same instance
+// again, does not.
+func TestObserveReplacesAnInstanceRestartedAtItsURL(t *testing.T) {
+	t.Parallel()
+	table, _ := newTestTable(0, nil)
+	var restarted []string
+	table.OnRestart(func(url string) { restarted = append(restarted, url) })
+	table.Observe(Instance{Service: "order", Instance: "o1", URL: "http://a"})
+	table.Observe(Instance{Service: "order", Instance: "o2", URL: "http://b"})
+	table.Observe(Instance{Service: "order", Instance: "o1", URL: "http://a"})
+	table.Observe(Instance{Service: "product", Instance: "p1", URL: "http://a"}) // another service's table
+	if len(restarted) != 0 {
+		t.Fatalf("OnRestart called with %v before any restart", restarted)
+	}
+	table.Observe(Instance{Service: "order", Instance: "o3", URL: "http://a"})
+	if !slices.Equal(restarted, []string{"http://a"}) {
+		t.Errorf("OnRestart: got %v, want [http://a]", restarted)
+	}
+	var got []string
+	for _, e := range table.Instances() {
+		if e.Service == "order" {
+			got = append(got, e.Instance.Instance)
+		}
+	}
+	if !slices.Equal(got, []string{"o2", "o3"}) {
+		t.Errorf("order instances: got %v, want [o2 o3] (o1 replaced by o3)", got)
+	}
+}
+
 func TestInstancesSorted(t *testing.T) {
 	t.Parallel()
 	table, _ := newTestTable(0, nil)

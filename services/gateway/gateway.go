@@ -115,6 +115,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	table := registry.NewTable(registry.DefaultTTL, cfg.Static)
 	srv := newServer(table, cfg.TokenKey, cfg.RequestTimeout, logger)
+	// A service restarted on its address: the pooled connections to the process that died
+	// there would fail the next requests (and a write is never sent twice), so close them.
+	table.OnRestart(srv.upstreams.closeIdleOf)
 	srv.metrics = cfg.Metrics
 	defer srv.upstreams.closeIdle()
 	closeAuth, err := srv.setUpAuth(ctx, cfg)

@@ -211,6 +211,16 @@ func (us *upstreams) get(baseURL string) (*upstream, error) {
 	return u, nil
 }
 
+// closeIdleOf closes the idle connections to baseURL, if any are kept.
+func (us *upstreams) closeIdleOf(baseURL string) {
+	us.mu.RLock()
+	u := us.byURL[baseURL]
+	us.mu.RUnlock()
+	if u != nil {
+		u.client.CloseIdleConnections()
+	}
+}
+
 // closeIdle closes the idle connections of every upstream (at shutdown).
 func (us *upstreams) closeIdle() {
 	us.mu.RLock()
