@@ -42,8 +42,9 @@ type config struct {
 	LogLevel      slog.Level
 	// Addr is each component's listen address, from <COMPONENT>_ADDR.
 	Addr map[string]string
-	// AdvertiseURL is the URL a single -target announces to the gateway (compose);
-	// empty in the all-in-one process, where each announces http://127.0.0.1:<port>.
+	// AdvertiseURL is the URL the one component of a process that the gateway routes to
+	// announces (ADVERTISE_URL; compose sets it per container); empty, each announces
+	// http://127.0.0.1:<port>. checkAdvertiseURL refuses it for several such components.
 	AdvertiseURL string
 	// Upstreams are the gateway's static fallbacks, from GATEWAY_UPSTREAMS
 	// ("product=http://product:6004,customer=http://customer:6002").
@@ -93,6 +94,27 @@ type config struct {
 	// OTEL_SDK_DISABLED and OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, and TRACE_UI_URL; run
 	// sets its Service.
 	Tracing telemetry.TraceConfig
+}
+
+// checkAdvertiseURL fails when ADVERTISE_URL is set for a process that runs more than one
+// component behind the gateway: it names one address, and each would announce it as its
+// own, so the gateway would send one component's requests to another.
+func (cfg config) checkAdvertiseURL(names []string) error {
+	if cfg.AdvertiseURL == "" {
+		return nil
+	}
+	var routed []string
+	for _, c := range registry.Components() {
+		if c.Upstream && slices.Contains(names, c.Name) {
+			routed = append(routed, c.Name)
+		}
+	}
+	if len(routed) > 1 {
+		return fmt.Errorf("ADVERTISE_URL=%s names one address, but -target runs %s behind the gateway: "+
+			"leave it unset (each announces http://127.0.0.1:<its port>) or run one of them per process",
+			cfg.AdvertiseURL, strings.Join(routed, ", "))
+	}
+	return nil
 }
 
 // components maps each -target name (registry.Components) to the function that runs it.

@@ -1,10 +1,12 @@
-// Command msdemo runs the msdemo shop: every component in one process (the default), or one
-// component with -target=<name>, which is what each container in compose.yaml runs. In both
-// modes the components talk only over RabbitMQ and HTTP.
+// Command msdemo runs the msdemo shop: every component in one process (the default), one
+// component with -target=<name>, which is what each container in compose.yaml runs, or any
+// subset with -target=<name>,<name>. In every mode the components talk only over RabbitMQ
+// and HTTP.
 //
-//	msdemo                        run every component
-//	msdemo -target=eventstore     run one component
-//	msdemo rebuild -target=order  rebuild a read model from the event store (all: every one)
+//	msdemo                                run every component
+//	msdemo -target=eventstore             run one component
+//	msdemo -target=gateway,order,product  run these three in one process
+//	msdemo rebuild -target=order          rebuild a read model from the event store (all: every one)
 //	msdemo seed                   load a demo catalog and customers into a running shop
 //	msdemo healthcheck -url URL   exit 0 when URL answers 200 (for container healthchecks)
 package main
@@ -57,22 +59,23 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 	flags := flag.NewFlagSet("msdemo "+command, flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	target := flags.String("target", "all", "component: all, "+strings.Join(componentNames(), ", "))
+	target := flags.String("target", "all", "components, separated by commas: all, or of "+strings.Join(componentNames(), ", "))
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	names := componentNames()
+	known := componentNames()
 	if command == "rebuild" {
-		names = slices.Sorted(maps.Keys(rebuilders))
+		known = slices.Sorted(maps.Keys(rebuilders))
 	}
-	if *target != "all" {
-		if !slices.Contains(names, *target) {
-			return fmt.Errorf("unknown -target %q for %s; one of: all, %s", *target, command, strings.Join(names, ", "))
-		}
-		names = []string{*target}
+	names, err := parseTargets(*target, known)
+	if err != nil {
+		return fmt.Errorf("%w for %s", err, command)
 	}
 	cfg, err := loadConfig(lookupEnv)
 	if err != nil {
+		return err
+	}
+	if err := cfg.checkAdvertiseURL(names); err != nil {
 		return err
 	}
 	// Log lines written with a ctx that carries a span get its trace_id.
@@ -84,6 +87,28 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return rebuild(ctx, cfg, names, logger)
 	}
 	return runComponents(ctx, cfg, names, logger)
+}
+
+// parseTargets reads -target: "all" (every name of known), or names of known separated by
+// commas, each once, in the order given (spaces around a name are ignored).
+func parseTargets(target string, known []string) ([]string, error) {
+	if strings.TrimSpace(target) == "all" {
+		return known, nil
+	}
+	var names []string
+	for name := range strings.SplitSeq(target, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "all":
+			return nil, errors.New(`-target "all" cannot be listed with other components`)
+		case !slices.Contains(known, name):
+			return nil, fmt.Errorf("unknown -target %q; all, or of: %s", name, strings.Join(known, ", "))
+		case slices.Contains(names, name):
+			return nil, fmt.Errorf("-target names %q twice", name)
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 // runComponents starts the named components and waits for all of them. When one fails, the

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -153,6 +154,50 @@ func TestUnknownTargetIsAnError(t *testing.T) {
 	err := run(t.Context(), []string{"-target=nope"}, mapEnv(nil), &stderr)
 	if err == nil || !strings.Contains(err.Error(), "unknown -target") {
 		t.Fatalf("got %v, want an unknown -target error", err)
+	}
+}
+
+func TestParseTargets(t *testing.T) {
+	t.Parallel()
+	known := []string{"eventstore", "gateway", "order", "product"}
+	for _, tc := range []struct {
+		target string
+		want   []string
+		err    string
+	}{
+		{target: "all", want: known},
+		{target: "order", want: []string{"order"}},
+		{target: "gateway,order, product", want: []string{"gateway", "order", "product"}},
+		{target: "product,eventstore", want: []string{"product", "eventstore"}},
+		{target: "order,nope", err: `unknown -target "nope"`},
+		{target: "order,order", err: `names "order" twice`},
+		{target: "order,all", err: `"all" cannot be listed`},
+		{target: "order,", err: `unknown -target ""`},
+		{target: "", err: `unknown -target ""`},
+	} {
+		got, err := parseTargets(tc.target, known)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("parseTargets(%q): got %v, %v; want an error with %q", tc.target, got, err, tc.err)
+		case tc.err == "" && (err != nil || !slices.Equal(got, tc.want)):
+			t.Errorf("parseTargets(%q): got %v, %v; want %v", tc.target, got, err, tc.want)
+		}
+	}
+}
+
+// ADVERTISE_URL names one address: a process that runs two components behind the gateway
+// with it set would announce both there, so it does not start.
+func TestAdvertiseURLWithTwoRoutedTargetsIsAnError(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"ADVERTISE_URL": "http://10.0.0.7:6004", "DATA_DIR": t.TempDir(), "METRICS_ADDR": ""}
+	var stderr bytes.Buffer
+	err := run(t.Context(), []string{"-target=product,order"}, mapEnv(env), &stderr)
+	if err == nil || !strings.Contains(err.Error(), "ADVERTISE_URL") || !strings.Contains(err.Error(), "product, order") {
+		t.Fatalf("got %v, want an error naming ADVERTISE_URL and the two components", err)
+	}
+	cfg := config{AdvertiseURL: "http://10.0.0.7:6004"}
+	if err := cfg.checkAdvertiseURL([]string{"gateway", "product", "storefront"}); err != nil {
+		t.Errorf("one routed component with the gateway and a site: got %v, want no error", err)
 	}
 }
 

@@ -44,12 +44,19 @@ var backendComponents = []string{registry.EventStore, registry.Gateway, registry
 
 const adminPassword = "correct-horse-battery-staple"
 
-func startShop(t *testing.T, sagaTimeout time.Duration) *shop {
+// startShop starts the REST API's components (backendComponents) as processes of the built
+// binary, each process running one -target value of processes ("order" or
+// "customer,product"), one per component if processes is empty, and waits until every
+// component is healthy and the gateway routes every service.
+func startShop(t *testing.T, sagaTimeout time.Duration, processes ...string) *shop {
 	t.Helper()
 	for _, name := range backendComponents {
 		if _, ok := components[name]; !ok {
 			t.Fatalf("component %s is not built yet", name)
 		}
+	}
+	if len(processes) == 0 {
+		processes = backendComponents
 	}
 	namespace := shopNamespace(t)
 	s := &shop{t: t, bin: systest.Binary(t), vhost: testenv.VHost(t), urls: map[string]string{},
@@ -65,17 +72,17 @@ func startShop(t *testing.T, sagaTimeout time.Duration) *shop {
 	}
 	s.gateway = s.urls["gateway"]
 	t.Cleanup(func() {
-		for _, name := range backendComponents {
-			s.kill(name)
+		for _, target := range processes {
+			s.kill(target)
 		}
 		if t.Failed() {
-			for name, out := range s.output {
-				t.Logf("--- %s output (last 3000 bytes):\n%s", name, tail(out.String(), 3000))
+			for target, out := range s.output {
+				t.Logf("--- %s output (last 3000 bytes):\n%s", target, tail(out.String(), 3000))
 			}
 		}
 	})
-	for _, name := range backendComponents {
-		s.start(name)
+	for _, target := range processes {
+		s.start(target)
 	}
 	for _, name := range backendComponents {
 		testenv.WaitHealthy(t, s.urls[name]+"/healthz", 30*time.Second)
@@ -121,27 +128,29 @@ func tail(s string, n int) string {
 	return s
 }
 
-// start starts component name as its own process.
-func (s *shop) start(name string) {
+// start starts a process of the components that target names (a -target value: "order",
+// "customer,product"); kill and start take the same value.
+func (s *shop) start(target string) {
 	s.t.Helper()
-	cmd := exec.Command(s.bin, "-target="+name)
+	cmd := exec.Command(s.bin, "-target="+target)
 	cmd.Env = append(os.Environ(), s.env...)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start %s: %v", name, err)
+		s.t.Fatalf("start %s: %v", target, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	s.mu.Lock()
-	s.procs[name], s.exited[name], s.output[name] = cmd, exited, out
+	s.procs[target], s.exited[target], s.output[target] = cmd, exited, out
 	s.mu.Unlock()
 }
 
-// kill stops component name with SIGKILL, as a crash would, and waits until it is gone.
-func (s *shop) kill(name string) {
+// kill stops the process of target with SIGKILL, as a crash would, and waits until it is
+// gone.
+func (s *shop) kill(target string) {
 	s.mu.Lock()
-	cmd, exited := s.procs[name], s.exited[name]
+	cmd, exited := s.procs[target], s.exited[target]
 	s.mu.Unlock()
 	if cmd == nil {
 		return
