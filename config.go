@@ -17,6 +17,7 @@ import (
 	"github.com/msdemo/msdemo/admin"
 	"github.com/msdemo/msdemo/eventstore"
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/httplimit"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/service"
@@ -32,7 +33,10 @@ import (
 
 // config is everything msdemo reads from the environment, loaded once by run.
 type config struct {
-	RabbitMQURL   string
+	RabbitMQURL string
+	// QueueType is what the event store and the services declare their durable queues as
+	// (RABBITMQ_QUEUE_TYPE: classic, the default, or quorum for a RabbitMQ cluster).
+	QueueType     bus.QueueType
 	MongoURI      string
 	PostgresURL   string
 	RedisURL      string
@@ -121,7 +125,7 @@ func (cfg config) checkAdvertiseURL(names []string) error {
 var components = map[string]func(ctx context.Context, cfg config, logger *slog.Logger) error{
 	registry.EventStore: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return eventstore.Run(ctx, eventstore.Config{Addr: cfg.Addr[registry.EventStore], RabbitMQURL: cfg.RabbitMQURL,
-			MongoURI: cfg.MongoURI, DataDir: cfg.DataDir, AdvertiseURL: cfg.AdvertiseURL,
+			QueueType: cfg.QueueType, MongoURI: cfg.MongoURI, DataDir: cfg.DataDir, AdvertiseURL: cfg.AdvertiseURL,
 			Metrics: cfg.Metrics.For(registry.EventStore)}, logger)
 	},
 	registry.Gateway: func(ctx context.Context, cfg config, logger *slog.Logger) error {
@@ -176,7 +180,7 @@ var rebuilders = map[string]func(ctx context.Context, cfg config, logger *slog.L
 // serviceConfig is the frame configuration of the backend service name.
 func serviceConfig(cfg config, name string) service.Config {
 	return service.Config{Name: name, Addr: cfg.Addr[name], AdvertiseURL: cfg.AdvertiseURL,
-		RabbitMQURL: cfg.RabbitMQURL, EventstoreURL: cfg.EventstoreURL, TokenKey: cfg.TokenKey,
+		RabbitMQURL: cfg.RabbitMQURL, QueueType: cfg.QueueType, EventstoreURL: cfg.EventstoreURL, TokenKey: cfg.TokenKey,
 		Metrics: cfg.Metrics.For(name)}
 }
 
@@ -239,6 +243,10 @@ func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
 		UIURL:    getenv("TRACE_UI_URL"),
 	}
 	var problems []error
+	var err error
+	if cfg.QueueType, err = bus.ParseQueueType(getenv("RABBITMQ_QUEUE_TYPE")); err != nil {
+		problems = append(problems, fmt.Errorf("RABBITMQ_QUEUE_TYPE: %w", err))
+	}
 	switch v := getenv("MSDEMO_RATE_LIMITS"); v {
 	case "", "on":
 	case "off":
@@ -249,7 +257,6 @@ func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
 	if !namespacePattern.MatchString(cfg.Namespace) {
 		problems = append(problems, fmt.Errorf("MSDEMO_NAMESPACE %q: want lower-case letters, digits and _, starting with a letter", cfg.Namespace))
 	}
-	var err error
 	if cfg.StartCreditCents, err = parseInt(getenv("MSDEMO_START_CREDIT_CENTS"), 100_000); err != nil || cfg.StartCreditCents < 0 {
 		problems = append(problems, fmt.Errorf("MSDEMO_START_CREDIT_CENTS: want a whole number of cents >= 0"))
 	}

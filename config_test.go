@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/telemetry"
 )
@@ -49,6 +50,23 @@ func TestSecuritySettings(t *testing.T) {
 	}
 	if _, err := loadConfig(mapEnv(map[string]string{"MSDEMO_RATE_LIMITS": "sometimes"})); err == nil || !strings.Contains(err.Error(), "MSDEMO_RATE_LIMITS") {
 		t.Errorf("MSDEMO_RATE_LIMITS=sometimes: got %v, want an error naming it", err)
+	}
+}
+
+// RABBITMQ_QUEUE_TYPE reaches the event store and every service; classic is the default.
+func TestQueueTypeSetting(t *testing.T) {
+	cfg, err := loadConfig(mapEnv(map[string]string{"RABBITMQ_QUEUE_TYPE": "quorum"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.QueueType != bus.Quorum || orderConfig(cfg).Service.QueueType != bus.Quorum || customerConfig(cfg).Service.QueueType != bus.Quorum {
+		t.Errorf("RABBITMQ_QUEUE_TYPE=quorum: got %q (order %q), want quorum everywhere", cfg.QueueType, orderConfig(cfg).Service.QueueType)
+	}
+	if cfg, err = loadConfig(mapEnv(nil)); err != nil || cfg.QueueType != bus.Classic {
+		t.Errorf("default: got %q, %v; want classic", cfg.QueueType, err)
+	}
+	if _, err := loadConfig(mapEnv(map[string]string{"RABBITMQ_QUEUE_TYPE": "stream"})); err == nil || !strings.Contains(err.Error(), "RABBITMQ_QUEUE_TYPE") {
+		t.Errorf("RABBITMQ_QUEUE_TYPE=stream: got %v, want an error naming it", err)
 	}
 }
 

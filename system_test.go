@@ -45,10 +45,10 @@ var backendComponents = []string{registry.EventStore, registry.Gateway, registry
 const adminPassword = "correct-horse-battery-staple"
 
 // startShop starts the REST API's components (backendComponents) as processes of the built
-// binary, each process running one -target value of processes ("order" or
-// "customer,product"), one per component if processes is empty, and waits until every
-// component is healthy and the gateway routes every service.
-func startShop(t *testing.T, sagaTimeout time.Duration, processes ...string) *shop {
+// binary with the environment extraEnv added, each process running one -target value of
+// processes ("order" or "customer,product"), one per component if processes is empty, and
+// waits until every component is healthy and the gateway routes every service.
+func startShop(t *testing.T, sagaTimeout time.Duration, extraEnv []string, processes ...string) *shop {
 	t.Helper()
 	for _, name := range backendComponents {
 		if _, ok := components[name]; !ok {
@@ -65,6 +65,7 @@ func startShop(t *testing.T, sagaTimeout time.Duration, processes ...string) *sh
 	s.env = []string{"DATA_DIR=" + s.dataDir, "RABBITMQ_URL=" + s.vhost, "MSDEMO_NAMESPACE=" + namespace,
 		"MSDEMO_ADMIN_PASSWORD=" + adminPassword, "SAGA_TIMEOUT=" + sagaTimeout.String(), "LOG_LEVEL=info",
 		"METRICS_ADDR="} // one process per component: they would share the default port
+	s.env = append(s.env, extraEnv...)
 	for _, name := range backendComponents {
 		addr := testenv.FreeAddr(t)
 		s.env = append(s.env, strings.ToUpper(name)+"_ADDR="+addr)
@@ -258,7 +259,7 @@ func scarcityRun(t *testing.T, fault func(s *shop)) {
 		priceCents                          = 1000
 	)
 	sagaTimeout := 10 * time.Second
-	s := startShop(t, sagaTimeout)
+	s := startShop(t, sagaTimeout, nil)
 	admin := s.login("admin", adminPassword)
 
 	var cat struct {

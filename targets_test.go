@@ -12,12 +12,13 @@ import (
 
 // The shop split over two processes of -target lists, side by side on one machine with
 // their own addresses: the event store and the gateway in one, the four services in the
-// other. An order is approved and invoiced across them, and again after the services'
-// process was killed (SIGKILL) and started again.
+// other, with their durable queues declared as quorum queues (RABBITMQ_QUEUE_TYPE, as the
+// Kubernetes overlay sets it). An order is approved and invoiced across them, and again
+// after the services' process was killed (SIGKILL) and started again.
 func TestTwoProcessesOfTargetListsRunTheShop(t *testing.T) {
 	t.Parallel()
 	const services = "customer,product,order,accounting"
-	s := startShop(t, 30*time.Second, "eventstore,gateway", services)
+	s := startShop(t, 30*time.Second, []string{"RABBITMQ_QUEUE_TYPE=quorum"}, "eventstore,gateway", services)
 	admin := s.login("admin", adminPassword)
 
 	var cat, prod struct {

@@ -27,6 +27,8 @@ import (
 type Config struct {
 	Addr        string // HTTP address of the read API, e.g. ":6005"
 	RabbitMQURL string
+	// QueueType is what the append queue is declared as (default classic).
+	QueueType bus.QueueType
 	// MongoURI names the MongoDB to use; empty runs an embedded FerretDB (SQLite) in
 	// DataDir/eventstore.
 	MongoURI string
@@ -77,7 +79,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 	store.metrics = cfg.Metrics
 	store.metrics.StoreOpened(store.Head())
-	dialOpts := []bus.DialOption{bus.WithName(registry.EventStore)}
+	dialOpts := []bus.DialOption{bus.WithName(registry.EventStore), bus.WithQueueType(cfg.QueueType)}
 	if cfg.Metrics != nil {
 		dialOpts = append(dialOpts, bus.WithObserver(cfg.Metrics))
 	}

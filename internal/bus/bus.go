@@ -10,6 +10,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -111,8 +112,42 @@ func Dial(ctx context.Context, url string, logger *slog.Logger, opts ...DialOpti
 type DialOption func(*dialOptions)
 
 type dialOptions struct {
-	name     string
-	observer Observer
+	name      string
+	observer  Observer
+	queueType QueueType
+}
+
+// QueueType is the kind of RabbitMQ queue that a Conn declares its durable queues as
+// (RABBITMQ_QUEUE_TYPE). Per-instance queues are always classic: they are exclusive to
+// their connection, which a quorum queue cannot be.
+type QueueType string
+
+const (
+	// Classic queues live on one broker node: the default, and all a single broker needs.
+	Classic QueueType = "classic"
+	// Quorum queues are replicated over a majority of a RabbitMQ cluster's nodes (Raft),
+	// so a message the broker confirmed survives the loss of a minority of them. A queue
+	// keeps the type it was first declared with: to move a running shop's queues from
+	// classic to quorum, drain and delete them (or migrate them) first.
+	Quorum QueueType = "quorum"
+)
+
+// ParseQueueType reads a RABBITMQ_QUEUE_TYPE: "classic" (or empty) or "quorum".
+func ParseQueueType(s string) (QueueType, error) {
+	switch t := QueueType(s); t {
+	case "", Classic:
+		return Classic, nil
+	case Quorum:
+		return Quorum, nil
+	default:
+		return "", fmt.Errorf("queue type %q: want classic or quorum", s)
+	}
+}
+
+// WithQueueType declares the Conn's durable queues (subscriptions, their dead letters, the
+// event store's append queue) as t; the default is Classic.
+func WithQueueType(t QueueType) DialOption {
+	return func(o *dialOptions) { o.queueType = t }
 }
 
 // WithName names the connection (AMQP client property connection_name), so that the

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,8 @@ type conn struct {
 	name   string
 	logger *slog.Logger
 	obs    Observer
+	// queueType is what durable queues are declared as (WithQueueType).
+	queueType QueueType
 
 	// life is cancelled by Close; the supervisor, consumers and waiting calls end with it.
 	life context.Context
@@ -93,6 +96,7 @@ func dial(ctx context.Context, rawURL string, logger *slog.Logger, opts ...DialO
 		name:      o.name,
 		logger:    logger,
 		obs:       o.observer,
+		queueType: cmp.Or(o.queueType, Classic),
 		ready:     make(chan struct{}),
 		exchanges: map[string]string{},
 		checked:   map[string]bool{},

@@ -214,6 +214,11 @@ func (k *consumer) declare(ch *amqp.Channel) (*session, error) {
 	cfg := k.cfg
 	durable, exclusive := cfg.Durable, !cfg.Durable
 	args := amqp.Table{}
+	var deadArgs amqp.Table
+	if durable && k.c.queueType == Quorum {
+		args["x-queue-type"] = string(Quorum)
+		deadArgs = amqp.Table{"x-queue-type": string(Quorum)}
+	}
 	if cfg.SingleActive {
 		args["x-single-active-consumer"] = true
 	}
@@ -222,7 +227,7 @@ func (k *consumer) declare(ch *amqp.Channel) (*session, error) {
 		if err := ch.ExchangeDeclare(DeadExchange, "direct", true, false, false, false, nil); err != nil {
 			return nil, fmt.Errorf("declare exchange %s: %w", DeadExchange, err)
 		}
-		if _, err := ch.QueueDeclare(dead, durable, !durable, exclusive, false, nil); err != nil {
+		if _, err := ch.QueueDeclare(dead, durable, !durable, exclusive, false, deadArgs); err != nil {
 			return nil, fmt.Errorf("declare queue %s: %w", dead, err)
 		}
 		if err := ch.QueueBind(dead, cfg.Name, DeadExchange, false, nil); err != nil {

@@ -22,15 +22,15 @@ func rabbitURL() string {
 	return cmp.Or(os.Getenv("RABBITMQ_URL"), "amqp://guest:guest@127.0.0.1:5672/")
 }
 
-// dial connects a Conn named name for the test and closes it at cleanup.
-func dial(tb testing.TB, name string) *bus.Conn {
+// dial connects a Conn named name (with opts) for the test and closes it at cleanup.
+func dial(tb testing.TB, name string, opts ...bus.DialOption) *bus.Conn {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("needs RabbitMQ; skipped with -short")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := bus.Dial(ctx, rabbitURL(), testLogger(tb), bus.WithName(name))
+	c, err := bus.Dial(ctx, rabbitURL(), testLogger(tb), append([]bus.DialOption{bus.WithName(name)}, opts...)...)
 	if err != nil {
 		tb.Fatalf("dial: %v (set RABBITMQ_URL, or start the broker with `rabbitmq-server -detached`)", err)
 	}

@@ -37,6 +37,8 @@ type Config struct {
 	Addr         string // HTTP listen address
 	AdvertiseURL string // URL announced to the gateway; empty: http://127.0.0.1:<port>
 	RabbitMQURL  string
+	// QueueType is what the service's durable queues are declared as (default classic).
+	QueueType bus.QueueType
 	// EventstoreURL is the event store's HTTP API, read for catch-up.
 	EventstoreURL string
 	TokenKey      auth.Key
@@ -81,7 +83,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Runtime, erro
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	opts := []bus.DialOption{bus.WithName(cfg.Name)}
+	opts := []bus.DialOption{bus.WithName(cfg.Name), bus.WithQueueType(cfg.QueueType)}
 	if cfg.Metrics != nil {
 		opts = append(opts, bus.WithObserver(cfg.Metrics))
 	}
