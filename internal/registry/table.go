@@ -150,6 +150,16 @@ func (t *Table) Forget(serviceName, inst string) {
 	svc.instances = slices.DeleteFunc(svc.instances, func(e *Entry) bool { return e.Instance.Instance == inst })
 }
 
+// Drop removes the instances of serviceName at url at once: the gateway could not connect
+// to it. An instance that is alive after all comes back with its next announcement.
+func (t *Table) Drop(serviceName, url string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if svc := t.services[serviceName]; svc != nil {
+		svc.instances = slices.DeleteFunc(svc.instances, func(e *Entry) bool { return e.URL == url })
+	}
+}
+
 // Pick returns the base URL of a live instance of serviceName, rotating over the live
 // instances on each call (round robin). Without a live instance it returns the static
 // fallback for the service; ok is false when there is neither.

@@ -159,6 +159,29 @@ func TestObserveReplacesAnInstanceRestartedAtItsURL(t *testing.T) {
 	}
 }
 
+// Drop removes a service's instances at one URL at once, and only those; the next
+// announcement brings one back.
+func TestDrop(t *testing.T) {
+	t.Parallel()
+	table, _ := newTestTable(0, nil)
+	table.Observe(Instance{Service: "order", Instance: "o1", URL: "http://a"})
+	table.Observe(Instance{Service: "order", Instance: "o2", URL: "http://b"})
+	table.Observe(Instance{Service: "product", Instance: "p1", URL: "http://a"})
+	table.Drop("order", "http://a")
+	for range 4 {
+		if url, _ := table.Pick("order"); url != "http://b" {
+			t.Fatalf("Pick after Drop: got %q, want http://b", url)
+		}
+	}
+	if url, _ := table.Pick("product"); url != "http://a" {
+		t.Errorf("Drop of order's http://a dropped product's: got %q", url)
+	}
+	table.Observe(Instance{Service: "order", Instance: "o1", URL: "http://a"})
+	if n := len(table.Instances()); n != 3 {
+		t.Errorf("after o1 announced again: got %d instances, want 3", n)
+	}
+}
+
 func TestInstancesSorted(t *testing.T) {
 	t.Parallel()
 	table, _ := newTestTable(0, nil)

@@ -575,6 +575,56 @@ func TestRegistryOverBus(t *testing.T) {
 	}
 }
 
+// An instance killed without leaving is still announced until its TTL runs out: the
+// gateway drops it at the first request that cannot connect to it, sends that request
+// (a write too: nothing reached the dead one) to a live instance, and no client sees an
+// error.
+func TestDeadInstanceDroppedAtOnce(t *testing.T) {
+	t.Parallel()
+	exchange := testExchange(t)
+	live, _ := newEcho(t)
+	dead := "http://" + testenv.FreeAddr(t) // nothing listens there
+	base := startGateway(t, gateway.Config{RegistryExchange: exchange})
+	conn := testenv.Bus(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		_ = registry.Announce(ctx, conn, registry.Instance{Service: "order", Instance: "order-live", URL: live.URL},
+			200*time.Millisecond, testenv.Logger(t), registry.WithExchange(exchange))
+	}()
+	// The dead instance announced itself before it died, and says nothing since.
+	body, _ := json.Marshal(registry.Instance{Service: "order", Instance: "order-dead", URL: dead})
+	instances := func() int {
+		_, _, b := do(t, "GET", base+"/registry", asManager, "")
+		var view struct{ Instances []registry.Entry }
+		_ = json.Unmarshal(b, &view)
+		return len(view.Instances)
+	}
+	for deadline := time.Now().Add(5 * time.Second); instances() < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway did not list both instances within 5 s")
+		}
+		if err := conn.Publish(ctx, exchange, "", bus.Message{Body: body, Transient: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	announced := time.Now()
+
+	for i := range 10 {
+		status, _, b := do(t, "POST", base+"/order/orders", bearer("alice", auth.Customer), `{"n":1}`)
+		if status != http.StatusOK {
+			t.Errorf("request %d with a dead instance announced: got %d %s, want 200 from the live one", i, status, b)
+		}
+	}
+	if n := instances(); n != 1 {
+		t.Errorf("after the requests: the registry lists %d instances, want 1 (the dead one dropped)", n)
+	}
+	if since := time.Since(announced); since >= registry.DefaultTTL {
+		t.Logf("the requests took %s, past the TTL: the test shows nothing about dropping early", since)
+		t.Fail()
+	}
+}
+
 // waitStatus polls GET url as a manager until it answers status, and fails the test after
 // within.
 func waitStatus(t *testing.T, url string, status int, within time.Duration) {

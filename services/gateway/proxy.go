@@ -35,6 +35,26 @@ func (s *server) proxy(ctx *fasthttp.RequestCtx, service string, rest, id []byte
 	clientClose := ctx.Request.Header.ConnectionClose()
 	up.prepare(ctx, rest, s.clientIP(ctx))
 	err = up.client.DoTimeout(&ctx.Request, &ctx.Response, s.upstreams.timeout)
+	// An instance that cannot be connected to died (or is going): drop it from the
+	// registry at once rather than after its TTL, and send the request to another
+	// instance. Nothing reached the dead one, so a write is safe to send again.
+	for tries := 1; notSent(err) && tries <= maxInstanceTries; tries++ {
+		s.table.Drop(service, baseURL)
+		next, ok := s.table.Pick(service)
+		if !ok || next == baseURL {
+			break
+		}
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "instance unreachable; dropped, and the request sent to another",
+			slog.String("service", service), slog.String("url", baseURL), slog.String("next", next),
+			slog.String("error", err.Error()), slog.String("request_id", string(id)))
+		if up, err = s.upstreams.get(next); err != nil {
+			break
+		}
+		baseURL = next
+		up.aim(&ctx.Request, rest)
+		ctx.Response.Reset()
+		err = up.client.DoTimeout(&ctx.Request, &ctx.Response, s.upstreams.timeout)
+	}
 	if errors.Is(err, fasthttp.ErrConnectionClosed) {
 		// The instance behind the pooled connections went away (a restart on the same
 		// address): fasthttp's own retries may all land on other dead connections, so
@@ -60,6 +80,17 @@ func (s *server) proxy(ctx *fasthttp.RequestCtx, service string, rest, id []byte
 	if clientClose {
 		ctx.SetConnectionClose()
 	}
+}
+
+// maxInstanceTries bounds how many other instances one request is sent to after the one
+// picked could not be connected to.
+const maxInstanceTries = 3
+
+// notSent reports whether err means the request never reached the instance: it could not
+// be connected to (refused, no route, no answer to the connect within the dial timeout).
+func notSent(err error) bool {
+	var opErr *net.OpError
+	return errors.Is(err, fasthttp.ErrDialTimeout) || errors.As(err, &opErr) && opErr.Op == "dial"
 }
 
 // upstreamError maps an error of the upstream client to a status and a message for the
@@ -130,9 +161,14 @@ func (u *upstream) prepare(ctx *fasthttp.RequestCtx, rest []byte, client net.IP)
 		h.Set("X-Forwarded-Proto", "http")
 	}
 
+	u.aim(&ctx.Request, rest)
+}
+
+// aim points req at u, for path rest; the query string stays as the client sent it.
+func (u *upstream) aim(req *fasthttp.Request, rest []byte) {
 	var pathBuf [256]byte
 	path := append(append(pathBuf[:0], u.prefix...), rest...)
-	uri := ctx.Request.URI() // the query string stays as the client sent it
+	uri := req.URI()
 	uri.SetSchemeBytes(u.scheme)
 	uri.SetHostBytes(u.host)
 	uri.SetPathBytes(path)
