@@ -68,9 +68,9 @@ func (c *Conn) DeadLetters(ctx context.Context, queue string, limit int) ([]Deli
 	return dead, nil
 }
 
-// Replay moves the dead letter with message id out of "<queue>.dead" back into queue
-// (through the default exchange, so only that queue gets it), with its body and headers
-// plus ReplayHeader.
+// Replay moves the dead letter with message id out of "<queue>.dead" back into queue, or
+// into every per-instance queue whose dead letters are kept there (through
+// ReplayExchange, so no other queue gets it), with its body and headers plus ReplayHeader.
 // It is removed from the dead-letter queue only after the broker confirmed the copy.
 // It returns ErrNotFound if there is no such message.
 func (c *Conn) Replay(ctx context.Context, queue, id string) error {
@@ -81,7 +81,7 @@ func (c *Conn) Replay(ctx context.Context, queue, id string) error {
 			m.Headers = map[string]any{}
 		}
 		m.Headers[ReplayHeader] = time.Now().UTC().Format(time.RFC3339)
-		return c.impl.publish(ctx, "", []Routed{{Key: queue, Message: m}})
+		return c.impl.publish(ctx, ReplayExchange, []Routed{{Key: queue, Message: m}})
 	})
 }
 

@@ -55,6 +55,12 @@ var ErrClosed = errors.New("bus: connection closed")
 // queue's name as routing key.
 const DeadExchange = "msdemo.dead"
 
+// ReplayExchange is the direct exchange that Replay publishes to: every queue declared with
+// DeadLetter is bound to it with the name its dead letters are kept under (Name, or
+// DeadLetterTo), so a replayed message reaches the durable queue, or every per-instance
+// queue, that the dead letter came from.
+const ReplayExchange = "msdemo.replay"
+
 // QueueConfig declares a queue and how it is consumed.
 type QueueConfig struct {
 	// Name of the queue. For a per-instance queue leave it empty: a unique name is
@@ -74,6 +80,10 @@ type QueueConfig struct {
 	// rejected messages there (x-dead-letter-exchange). Without it, a message that failed
 	// MaxAttempts times or with ErrPermanent is dropped (and logged).
 	DeadLetter bool
+	// DeadLetterTo, with DeadLetter, sends the rejected messages to "<DeadLetterTo>.dead"
+	// instead, declared durable: a per-instance queue's dead letters kept with those of
+	// the durable queue of that name.
+	DeadLetterTo string
 	// MaxAttempts is how often a failing message is tried before it is dead-lettered
 	// (default 5). Backoff is the first pause between tries, doubled each time up to 5 s
 	// (default 100 ms); each pause is drawn at random within ±20% of that.

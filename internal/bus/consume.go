@@ -214,30 +214,42 @@ func (k *consumer) declare(ch *amqp.Channel) (*session, error) {
 	cfg := k.cfg
 	durable, exclusive := cfg.Durable, !cfg.Durable
 	args := amqp.Table{}
+	deadKey := cmp.Or(cfg.DeadLetterTo, cfg.Name)
+	deadDurable := durable || cfg.DeadLetterTo != ""
 	var deadArgs amqp.Table
 	if durable && k.c.queueType == Quorum {
 		args["x-queue-type"] = string(Quorum)
+	}
+	if deadDurable && k.c.queueType == Quorum {
 		deadArgs = amqp.Table{"x-queue-type": string(Quorum)}
 	}
 	if cfg.SingleActive {
 		args["x-single-active-consumer"] = true
 	}
 	if cfg.DeadLetter {
-		dead := cfg.Name + ".dead"
+		dead := deadKey + ".dead"
 		if err := ch.ExchangeDeclare(DeadExchange, "direct", true, false, false, false, nil); err != nil {
 			return nil, fmt.Errorf("declare exchange %s: %w", DeadExchange, err)
 		}
-		if _, err := ch.QueueDeclare(dead, durable, !durable, exclusive, false, deadArgs); err != nil {
+		if _, err := ch.QueueDeclare(dead, deadDurable, !deadDurable, !deadDurable, false, deadArgs); err != nil {
 			return nil, fmt.Errorf("declare queue %s: %w", dead, err)
 		}
-		if err := ch.QueueBind(dead, cfg.Name, DeadExchange, false, nil); err != nil {
+		if err := ch.QueueBind(dead, deadKey, DeadExchange, false, nil); err != nil {
 			return nil, fmt.Errorf("bind %s to %s: %w", dead, DeadExchange, err)
 		}
 		args["x-dead-letter-exchange"] = DeadExchange
-		args["x-dead-letter-routing-key"] = cfg.Name
+		args["x-dead-letter-routing-key"] = deadKey
+		if err := ch.ExchangeDeclare(ReplayExchange, "direct", true, false, false, false, nil); err != nil {
+			return nil, fmt.Errorf("declare exchange %s: %w", ReplayExchange, err)
+		}
 	}
 	if _, err := ch.QueueDeclare(cfg.Name, durable, !durable, exclusive, false, args); err != nil {
 		return nil, fmt.Errorf("declare queue: %w", err)
+	}
+	if cfg.DeadLetter {
+		if err := ch.QueueBind(cfg.Name, deadKey, ReplayExchange, false, nil); err != nil {
+			return nil, fmt.Errorf("bind to %s with %q: %w", ReplayExchange, deadKey, err)
+		}
 	}
 	if cfg.Exchange != "" {
 		keys := cfg.Keys
@@ -287,7 +299,7 @@ func (k *consumer) handle(ctx context.Context, h Handler, d amqp.Delivery) {
 		k.settle(d.Nack(false, true))
 	default: // permanent, or tried MaxAttempts times
 		if k.cfg.DeadLetter {
-			log(err).Error("handler failed; dead-lettering", "dead_queue", k.cfg.Name+".dead")
+			log(err).Error("handler failed; dead-lettering", "dead_queue", cmp.Or(k.cfg.DeadLetterTo, k.cfg.Name)+".dead")
 		} else {
 			log(err).Error("handler failed; dropping (no dead-letter queue)")
 		}

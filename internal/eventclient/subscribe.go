@@ -48,6 +48,15 @@ type Subscription struct {
 	CaughtUp chan struct{}
 	// Progress, if not nil, is advanced as events are applied (read-your-writes).
 	Progress *Progress
+	// PerInstance is for a read model that each replica keeps for itself (the product
+	// service's SQLite file): the instance follows the events through a queue of its own
+	// (exclusive, gone with its connection) instead of the shared one, catches up from its
+	// checkpoint through the feed again whenever that queue was declared anew (what was
+	// published meanwhile never reached it), and sends its dead letters to the shared
+	// "<Name>.events.dead". Every replica then applies every event; what Apply appends
+	// must be the same whichever replica appends it (ids made from the event it answers),
+	// so that the event store keeps it once.
+	PerInstance bool
 }
 
 // Subscribe keeps rm up to date until ctx is done: it binds the service's queue first, so
@@ -67,8 +76,14 @@ func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, 
 	if len(keys) == 0 {
 		keys = []string{"#"} // every type, as the feed gives without a filter
 	}
-	consumer, err := c.bus.Consume(ctx, bus.QueueConfig{Name: event.Queue(sub.Name), Exchange: c.exchange,
-		Keys: keys, Durable: true, SingleActive: true, DeadLetter: true, Prefetch: 256}, s.handleLive)
+	queue := bus.QueueConfig{Name: event.Queue(sub.Name), Exchange: c.exchange,
+		Keys: keys, Durable: true, SingleActive: true, DeadLetter: true, Prefetch: 256}
+	if sub.PerInstance {
+		queue.Name, queue.Durable, queue.SingleActive = "", false, false
+		queue.DeadLetterTo = event.Queue(sub.Name)
+		queue.Resumed = func() { s.resumed(ctx) }
+	}
+	consumer, err := c.bus.Consume(ctx, queue, s.handleLive)
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", sub.Name, err)
 	}
@@ -221,6 +236,21 @@ func (s *subscriber) applyFromFeed(ctx context.Context, storeID string, e event.
 			return ctx.Err()
 		case <-time.After(pauses.NextBackOff()):
 		}
+	}
+}
+
+// resumed catches up from the checkpoint again after a per-instance queue was declared
+// anew (the bus calls it before the new queue's first delivery, never beside handleLive).
+// Before the first catch-up is done it does nothing: that one reads past the new queue's
+// start.
+func (s *subscriber) resumed(ctx context.Context) {
+	select {
+	case <-s.caughtUp:
+	default:
+		return
+	}
+	if err := s.catchUp(ctx, false); err != nil && ctx.Err() == nil {
+		s.logger.Error("catch up after the queue was declared anew", "subscription", s.sub.Name, "error", err)
 	}
 }
 

@@ -95,8 +95,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 	caughtUp := make(chan struct{})
 	ready := service.Closed(caughtUp)
+	// The read model is this instance's SQLite file, so each replica follows the events
+	// itself; its saga decisions are made by every replica alike and stored once (their
+	// ids come from the order's).
 	sub := eventclient.Subscription{Name: cfg.Subscription, Types: eventTypes,
-		Progress: rt.Progress, CaughtUp: caughtUp}
+		Progress: rt.Progress, CaughtUp: caughtUp, PerInstance: true}
 	c := &catalog{store: store, write: rt.Write}
 	deadLetters := chi.NewRouter()
 	rt.MountDeadLetters(deadLetters)
