@@ -38,7 +38,6 @@ var secretKeys = []string{"token-key", "admin-password", "rabbitmq-password", "p
 // component is stateless and runs two, with a PodDisruptionBudget.
 var singleReplica = map[string]string{
 	"eventstore": "the single writer; fail-over between event stores is not built yet",
-	"product":    "its read model is a SQLite file per instance, followed by one active consumer",
 }
 
 // helperVars are environment variables the manifests set only to build another one's
