@@ -611,9 +611,10 @@ func TestDeadInstanceDroppedAtOnce(t *testing.T) {
 	announced := time.Now()
 
 	for i := range 10 {
-		status, _, b := do(t, "POST", base+"/order/orders", bearer("alice", auth.Customer), `{"n":1}`)
-		if status != http.StatusOK {
-			t.Errorf("request %d with a dead instance announced: got %d %s, want 200 from the live one", i, status, b)
+		got, _ := getEcho(t, "POST", base+"/order/orders?page=2", bearer("alice", auth.Customer), `{"n":1}`)
+		if got.Method != "POST" || got.Path != "/orders" || got.RawQuery != "page=2" || got.Body != `{"n":1}` {
+			t.Errorf("request %d with a dead instance announced: the live one got %s %s?%s %q, want POST /orders?page=2 with the body",
+				i, got.Method, got.Path, got.RawQuery, got.Body)
 		}
 	}
 	if n := instances(); n != 1 {

@@ -33,6 +33,9 @@ func (s *server) proxy(ctx *fasthttp.RequestCtx, service string, rest, id []byte
 	}
 
 	clientClose := ctx.Request.Header.ConnectionClose()
+	// rest points into the request's URI, which prepare rewrites: keep it for a retry.
+	var restBuf [256]byte
+	rest = append(restBuf[:0], rest...)
 	up.prepare(ctx, rest, s.clientIP(ctx))
 	err = up.client.DoTimeout(&ctx.Request, &ctx.Response, s.upstreams.timeout)
 	// An instance that cannot be connected to died (or is going): drop it from the

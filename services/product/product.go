@@ -103,7 +103,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	c := &catalog{store: store, write: rt.Write}
 	deadLetters := chi.NewRouter()
 	rt.MountDeadLetters(deadLetters)
-	h := newServer(logger, rt.TokenKey, store, c, deadLetters, ready)
+	barrier := func(ctx context.Context) error { return rt.Events.Barrier(ctx, rt.Progress, eventTypes) }
+	h := newServer(logger, rt.TokenKey, store, c, deadLetters, ready, barrier)
 	return rt.Serve(ctx, h, func(ctx context.Context) error {
 		p := &participant{store: store, events: rt.Events, logger: logger}
 		if err := rt.Events.Subscribe(ctx, sub, p, logger); err != nil {

@@ -1,6 +1,7 @@
 package product
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -14,7 +15,12 @@ import (
 // Reads are open to anyone; writes need a manager's token (401 without one, 403 for
 // another role), checked here as well as at the gateway. deadLetters serves the managers'
 // /dead-letters routes of the service's event queue (service.Runtime.MountDeadLetters).
-func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, deadLetters http.Handler, ready func() bool) http.Handler {
+//
+// barrier, if not nil, runs before every API request: it waits until this instance's read
+// model has applied what the event store held when the request came (Client.Barrier), so
+// that a write made through another replica is seen here; its error is the answer.
+func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, deadLetters http.Handler, ready func() bool,
+	barrier func(context.Context) error) http.Handler {
 	manager := auth.Require(auth.Manager)
 	api := http.NewServeMux()
 	api.Handle("GET /categories", handleCategoryList(store, logger))
@@ -33,5 +39,15 @@ func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, dead
 		httpjson.Error(w, http.StatusNotFound, "no such route; see GET /categories and GET /products")
 	}))
 
-	return service.API(logger, key, ready, api)
+	if barrier == nil {
+		return service.API(logger, key, ready, api)
+	}
+	return service.API(logger, key, ready, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := barrier(r.Context()); err != nil {
+			logger.WarnContext(r.Context(), "read-your-writes barrier", "error", err)
+			service.Error(w, r, logger, service.ErrUnavailable)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
 }
