@@ -316,17 +316,16 @@ func (o orderView) decidedAt() time.Time {
 // credit for 2 units each, 200 concurrent orders of one unit. fault, if not nil, runs once
 // about a third of the orders have been placed.
 func scarcityRun(t *testing.T, fault func(s *shop)) {
-	scarcityRunWith(t, nil, fault)
+	scarcityRunWith(t, 10*time.Second, nil, fault)
 }
 
-// scarcityRunWith is scarcityRun with setup, if not nil, run on the shop before anything
-// else (to start replicas, say).
-func scarcityRunWith(t *testing.T, setup func(s *shop), fault func(s *shop)) {
+// scarcityRunWith is scarcityRun with the saga's timeout, and setup, if not nil, run on
+// the shop before anything else (to start replicas, say).
+func scarcityRunWith(t *testing.T, sagaTimeout time.Duration, setup func(s *shop), fault func(s *shop)) {
 	const (
 		units, customers, ordersPerCustomer = 50, 40, 5
 		priceCents                          = 1000
 	)
-	sagaTimeout := 10 * time.Second
 	s := startShop(t, sagaTimeout, nil)
 	if setup != nil {
 		setup(s)
@@ -624,8 +623,12 @@ func TestSagaSurvivesCustomerCrash(t *testing.T) {
 // mid-run and left dead: the other carries on (the gateway drops the dead ones, the
 // survivors' subscriptions take over, the order saga's included), and the read models of
 // both product replicas (each its own SQLite file) agree with a rebuild.
+//
+// Every product replica decides every order (the store keeps each answer once), so the
+// saga does more work here: its timeout is 20 s, not 10, so that a loaded machine does not
+// turn slowness into timed-out orders.
 func TestSagaWithTwoReplicasOfEachService(t *testing.T) {
-	scarcityRunWith(t, func(s *shop) {
+	scarcityRunWith(t, 20*time.Second, func(s *shop) {
 		for _, name := range []string{"customer", "product", "order", "accounting"} {
 			s.startReplica(name+"-2", name)
 		}
