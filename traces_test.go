@@ -98,7 +98,7 @@ func TestOneTraceForAnOrder(t *testing.T) {
 	// have seen invoice.issued before that), so the test waits for all of them.
 	want := []string{registry.Gateway, registry.Order, registry.EventStore, registry.Product, registry.Customer, registry.Accounting}
 	wantNames := []string{"gateway POST /order/orders", "order POST /orders", "append order-" + id,
-		"eventstore append order-" + id, "consume product.events order.placed", "consume customer.events order.placed",
+		"eventstore append order-" + id, "consume product.instance order.placed", "consume customer.events order.placed",
 		"order decide", "accounting issue invoice", "append invoice-" + id}
 	// missingSpans returns the components and span names (prefixes) of want and wantNames
 	// that the trace has no span of yet, and the names it has.

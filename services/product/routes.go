@@ -8,6 +8,7 @@ import (
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/httpjson"
 	"github.com/msdemo/msdemo/internal/service"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // newServer returns the service's HTTP API. Every route but /healthz answers 503 until
@@ -42,12 +43,13 @@ func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, dead
 	if barrier == nil {
 		return service.API(logger, key, ready, api)
 	}
+	routes := telemetry.Routes(api) // its route patterns label the metrics (API does it for a bare mux)
 	return service.API(logger, key, ready, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := barrier(r.Context()); err != nil {
 			logger.WarnContext(r.Context(), "read-your-writes barrier", "error", err)
 			service.Error(w, r, logger, service.ErrUnavailable)
 			return
 		}
-		api.ServeHTTP(w, r)
+		routes.ServeHTTP(w, r)
 	}))
 }
