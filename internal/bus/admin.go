@@ -34,8 +34,26 @@ func (c *Conn) QueueDepth(ctx context.Context, queue string) (int, error) {
 
 // DeleteQueue deletes queue and its messages; a missing queue is not an error.
 func (c *Conn) DeleteQueue(ctx context.Context, queue string) error {
+	return c.deleteQueue(ctx, queue, false)
+}
+
+// DeleteUnusedQueue deletes queue and its messages if no one consumes it; a missing queue
+// is not an error, and one that has a consumer is kept and answers ErrQueueInUse.
+func (c *Conn) DeleteUnusedQueue(ctx context.Context, queue string) error {
+	err := c.deleteQueue(ctx, queue, true)
+	var amqpErr *amqp.Error
+	if errors.As(err, &amqpErr) && amqpErr.Code == amqp.PreconditionFailed {
+		return ErrQueueInUse
+	}
+	return err
+}
+
+// ErrQueueInUse: DeleteUnusedQueue found a consumer on the queue.
+var ErrQueueInUse = errors.New("bus: the queue has a consumer")
+
+func (c *Conn) deleteQueue(ctx context.Context, queue string, ifUnused bool) error {
 	err := c.impl.withChannel(ctx, func(ch *amqp.Channel) error {
-		_, err := ch.QueueDelete(queue, false, false, false)
+		_, err := ch.QueueDelete(queue, ifUnused, false, false)
 		return err
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -69,5 +70,36 @@ func TestDeadLetterToASharedQueue(t *testing.T) {
 	}
 	if got["a"] != 1 || got["b"] != 1 || got["other"] != 0 {
 		t.Errorf("replayed to %v, want a and b once each and no other queue", got)
+	}
+}
+
+// DeleteUnusedQueue keeps a queue that has a consumer, deletes one that has none, and
+// takes a missing queue as deleted.
+func TestDeleteUnusedQueue(t *testing.T) {
+	t.Parallel()
+	c := dial(t, uniqueName(t))
+	queue := uniqueName(t)
+	cleanupQueues(t, c, queue)
+	ctx, stop := context.WithCancel(t.Context())
+	cons, err := c.Consume(ctx, bus.QueueConfig{Name: queue, Durable: true}, func(context.Context, bus.Delivery) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteUnusedQueue(t.Context(), queue); !errors.Is(err, bus.ErrQueueInUse) {
+		t.Errorf("with a consumer: got %v, want ErrQueueInUse", err)
+	}
+	if _, err := c.QueueDepth(t.Context(), queue); err != nil {
+		t.Errorf("the queue in use is gone: %v", err)
+	}
+	stop()
+	<-cons.Done
+	if err := c.DeleteUnusedQueue(t.Context(), queue); err != nil {
+		t.Errorf("without a consumer: got %v, want nil", err)
+	}
+	if _, err := c.QueueDepth(t.Context(), queue); err == nil {
+		t.Errorf("the unused queue is still there")
+	}
+	if err := c.DeleteUnusedQueue(t.Context(), queue); err != nil {
+		t.Errorf("a missing queue: got %v, want nil", err)
 	}
 }

@@ -87,6 +87,13 @@ func (c *Client) Subscribe(ctx context.Context, sub Subscription, rm ReadModel, 
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", sub.Name, err)
 	}
+	if sub.PerInstance {
+		// The shared queue of an earlier version of the service, bound to the exchange,
+		// would keep every event for no one: it goes once nothing consumes it.
+		if err := c.bus.DeleteUnusedQueue(ctx, event.Queue(sub.Name)); err != nil && !errors.Is(err, bus.ErrQueueInUse) {
+			logger.Warn("delete the unused shared queue", "queue", event.Queue(sub.Name), "error", err)
+		}
+	}
 	if err := s.catchUp(ctx, false); err != nil {
 		<-consumer.Done
 		if ctx.Err() != nil {
