@@ -12,7 +12,7 @@ import (
 )
 
 // TestSoak runs a short chaos soak: the shop as one process per component under load
-// for 75 s while components are SIGKILLed (every one at least once: the event store and
+// for 100 s while components are SIGKILLed (every one at least once: the event store and
 // the gateway too) and the broker's connections dropped, then every check of the soak
 // (soak_check.go). It never restarts the shared servers (-soak-servers is not given). It
 // fails when a check fails: the soak returns an error and its report says which.
@@ -21,7 +21,7 @@ func TestSoak(t *testing.T) {
 		t.Skip("starts the whole shop for two minutes; skipped with -short")
 	}
 	var out, errs bytes.Buffer
-	args := []string{"-soak", "75s", "-soak-fault-every", "2s", "-soak-customers", "6", "-json"}
+	args := []string{"-soak", "100s", "-soak-fault-every", "2s", "-soak-customers", "6", "-json"}
 	err := run(t.Context(), args, os.Getenv, &out, &errs)
 	var r soakReport
 	if jerr := json.Unmarshal(out.Bytes(), &r); jerr != nil {
