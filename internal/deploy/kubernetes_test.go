@@ -46,11 +46,12 @@ var helperVars = []string{"POD_IP", "RABBITMQ_PASSWORD", "POSTGRES_PASSWORD"}
 
 // rendered is the objects a kustomization renders to, decoded strictly.
 type rendered struct {
-	deployments map[string]*appsv1.Deployment
-	services    map[string]*corev1.Service
-	pdbs        []*policyv1.PodDisruptionBudget
-	configMaps  map[string]*corev1.ConfigMap
-	all         []runtime.Object
+	deployments  map[string]*appsv1.Deployment
+	statefulSets map[string]*appsv1.StatefulSet
+	services     map[string]*corev1.Service
+	pdbs         []*policyv1.PodDisruptionBudget
+	configMaps   map[string]*corev1.ConfigMap
+	all          []runtime.Object
 }
 
 // render builds the kustomization in dir (relative to the repository root) with
@@ -68,8 +69,8 @@ func render(t *testing.T, dir string) rendered {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
 	decoder := serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
-	r := rendered{deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{},
-		configMaps: map[string]*corev1.ConfigMap{}}
+	r := rendered{deployments: map[string]*appsv1.Deployment{}, statefulSets: map[string]*appsv1.StatefulSet{},
+		services: map[string]*corev1.Service{}, configMaps: map[string]*corev1.ConfigMap{}}
 	for _, res := range resources.Resources() {
 		y, err := res.AsYAML()
 		if err != nil {
@@ -84,6 +85,8 @@ func render(t *testing.T, dir string) rendered {
 		switch o := obj.(type) {
 		case *appsv1.Deployment:
 			r.deployments[o.Name] = o
+		case *appsv1.StatefulSet:
+			r.statefulSets[o.Name] = o
 		case *corev1.Service:
 			r.services[o.Name] = o
 		case *policyv1.PodDisruptionBudget:
@@ -142,6 +145,7 @@ func TestKubernetesManifestsRender(t *testing.T) {
 			r := render(t, dir)
 			checkComponents(t, r)
 			checkEnvironment(t, r, msdemoVars(t))
+			checkSecrets(t, r)
 		})
 	}
 }
@@ -227,8 +231,8 @@ func checkComponents(t *testing.T, r rendered) {
 
 // checkEnvironment: every variable a component sets (itself or through the ConfigMap) is
 // one msdemo reads, or a helper that another's value uses; every $(NAME) refers to a
-// variable set before it; secrets come from the operator's Secret, by known keys; the
-// metrics listen on the port the pods are annotated with.
+// variable set before it; each component's METRICS_ADDR (its own or the ConfigMap's) is
+// the port its pods are annotated with for scraping.
 func checkEnvironment(t *testing.T, r rendered, known []string) {
 	config := r.configMaps[configName]
 	if config == nil {
@@ -265,17 +269,71 @@ func checkEnvironment(t *testing.T, r rendered, known []string) {
 				}
 				used = append(used, m[1])
 			}
-			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-				ref := e.ValueFrom.SecretKeyRef
-				if ref.Name != secretName || !slices.Contains(secretKeys, ref.Key) {
-					t.Errorf("Deployment %s: %s from secret %s key %s, want %s with one of %v", name, e.Name, ref.Name, ref.Key, secretName, secretKeys)
-				}
-			}
 			set = append(set, e.Name)
 		}
 		for _, helper := range helperVars {
 			if slices.Contains(set, helper) && !slices.Contains(used, helper) {
 				t.Errorf("Deployment %s: sets %s but no variable uses $(%s)", name, helper, helper)
+			}
+		}
+		// A variable of the container's own wins over the ConfigMap's.
+		metricsAddr := config.Data["METRICS_ADDR"]
+		if slices.Contains(set, "METRICS_ADDR") {
+			metricsAddr = envValue(ctr, "METRICS_ADDR")
+		}
+		if port := d.Spec.Template.Annotations["prometheus.io/port"]; metricsAddr != ":"+port {
+			t.Errorf("Deployment %s: METRICS_ADDR=%q, but its pods are annotated for scraping on port %s", name, metricsAddr, port)
+		}
+	}
+}
+
+// secretVar matches the names of variables that hold a secret: a password or a key.
+var secretVar = regexp.MustCompile(`(?:PASSWORD|_PASS|_KEY|SECRET|TOKEN)$`)
+
+// urlPassword finds the password of a URL's user information (scheme://user:password@).
+var urlPassword = regexp.MustCompile(`://[^/:@\s]*:([^@\s]*)@`)
+
+// checkSecrets: no secret is written in the manifests. Every variable that holds one, in
+// a component or a server, comes from the operator's Secret by a known key, none is in
+// the ConfigMap, and a URL with a password takes it from such a variable with $(NAME).
+func checkSecrets(t *testing.T, r rendered) {
+	checkURLs := func(where, value string) {
+		for _, m := range urlPassword.FindAllStringSubmatch(value, -1) {
+			if name, ok := strings.CutPrefix(m[1], "$("); !ok || !secretVar.MatchString(strings.TrimSuffix(name, ")")) {
+				t.Errorf("%s: a URL with its password written in; take it from a variable set from the Secret %s, as $(RABBITMQ_PASSWORD)", where, secretName)
+			}
+		}
+	}
+	for _, config := range r.configMaps {
+		for key, value := range config.Data {
+			if secretVar.MatchString(key) {
+				t.Errorf("ConfigMap %s: %s holds a secret; take it from the Secret %s (secretKeyRef)", config.Name, key, secretName)
+			}
+			checkURLs(fmt.Sprintf("ConfigMap %s: %s", config.Name, key), value)
+		}
+	}
+	pods := map[string]corev1.PodTemplateSpec{}
+	for name, d := range r.deployments {
+		pods["Deployment "+name] = d.Spec.Template
+	}
+	for name, s := range r.statefulSets {
+		pods["StatefulSet "+name] = s.Spec.Template
+	}
+	for owner, pod := range pods {
+		for _, ctr := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+			for _, e := range ctr.Env {
+				where := fmt.Sprintf("%s: container %s: %s", owner, ctr.Name, e.Name)
+				checkURLs(where, e.Value)
+				var ref *corev1.SecretKeySelector
+				if e.ValueFrom != nil {
+					ref = e.ValueFrom.SecretKeyRef
+				}
+				switch {
+				case ref != nil && (ref.Name != secretName || !slices.Contains(secretKeys, ref.Key)):
+					t.Errorf("%s from secret %s key %s, want %s with one of %v", where, ref.Name, ref.Key, secretName, secretKeys)
+				case ref == nil && secretVar.MatchString(e.Name):
+					t.Errorf("%s holds a secret; take it from the Secret %s (secretKeyRef), not a value", where, secretName)
+				}
 			}
 		}
 	}
