@@ -4,5 +4,7 @@
 // sites are published on the host, and databases sit on private networks.
 // deploy/kubernetes: the base and the overlay render with kustomize and decode strictly
 // as Kubernetes objects, and every component has its Deployment, Service, probes,
-// resources, replicas and disruption budget, with only variables that msdemo reads.
+// resources, replicas and disruption budget, with only variables that msdemo reads, every
+// variable compose.yaml gives it, and no secret written in (they come from a Secret the
+// operator creates).
 package deploy

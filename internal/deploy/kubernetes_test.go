@@ -1,7 +1,9 @@
 package deploy
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -146,6 +149,7 @@ func TestKubernetesManifestsRender(t *testing.T) {
 			checkComponents(t, r)
 			checkEnvironment(t, r, msdemoVars(t))
 			checkSecrets(t, r)
+			checkAgainstCompose(t, r, loadCompose(t))
 		})
 	}
 }
@@ -208,8 +212,16 @@ func checkComponents(t *testing.T, r rendered) {
 			t.Errorf("Deployment %s: scrape annotations %v, want port %d path /metrics", name, a, metricsPort)
 		}
 		if sc := ctr.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
-			sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-			t.Errorf("Deployment %s: want a read-only root file system and no privilege escalation", name)
+			sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+			t.Errorf("Deployment %s: want a read-only root file system, no privilege escalation and every capability dropped", name)
+		}
+		nonRoot := pod.Spec.SecurityContext != nil && pod.Spec.SecurityContext.RunAsNonRoot != nil && *pod.Spec.SecurityContext.RunAsNonRoot
+		if sc := ctr.SecurityContext; sc != nil && sc.RunAsNonRoot != nil {
+			nonRoot = *sc.RunAsNonRoot
+		}
+		if !nonRoot {
+			t.Errorf("Deployment %s: want runAsNonRoot", name)
 		}
 		if svc := r.services[name]; svc == nil || !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) ||
 			len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != int32(c.port) {
@@ -283,6 +295,83 @@ func checkEnvironment(t *testing.T, r rendered, known []string) {
 		}
 		if port := d.Spec.Template.Annotations["prometheus.io/port"]; metricsAddr != ":"+port {
 			t.Errorf("Deployment %s: METRICS_ADDR=%q, but its pods are annotated for scraping on port %s", name, metricsAddr, port)
+		}
+	}
+}
+
+// imageDataDir returns DATA_DIR as the Dockerfile sets it for every component.
+func imageDataDir(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ENV DATA_DIR=(\S+)$`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("the Dockerfile sets no DATA_DIR (ENV DATA_DIR=...)")
+	}
+	return string(m[1])
+}
+
+// composeOnly lists the variables compose.yaml sets for a component that the Kubernetes
+// manifests leave out on purpose, and why.
+var composeOnly = map[string]string{
+	"DATA_DIR":                    "the image sets it; the pods mount an emptyDir there",
+	"OTEL_EXPORTER_OTLP_ENDPOINT": "compose runs Jaeger; on a cluster the operator names a collector in msdemo-config",
+	"SAGA_TIMEOUT":                "compose lets the tests shorten it; the default applies",
+	"METRICS_SOURCES":             "the admin's System page on compose; on a cluster Prometheus scrapes the pods",
+}
+
+// checkAgainstCompose: each component gets, from its own env or the ConfigMap, every
+// variable compose.yaml gives it (but composeOnly), so what the binary needs on compose
+// (a token key, a database URL) is not forgotten on Kubernetes. And what only Kubernetes
+// needs: DATA_DIR is a mounted volume (the root file system is read-only), the event store
+// keeps its events in MongoDB (not in an emptyDir), and the gateway's static fallback for
+// each service it routes to is that service's Kubernetes Service.
+func checkAgainstCompose(t *testing.T, r rendered, project *types.Project) {
+	config := r.configMaps[configName]
+	dataDir := imageDataDir(t)
+	for name := range components {
+		d := r.deployments[name]
+		svc, ok := project.Services[name]
+		if d == nil || !ok || config == nil {
+			continue
+		}
+		ctr := d.Spec.Template.Spec.Containers[0]
+		set := maps.Clone(config.Data)
+		for _, e := range ctr.Env {
+			set[e.Name] = e.Value
+			if e.ValueFrom != nil {
+				set[e.Name] = "(from elsewhere)"
+			}
+		}
+		for key := range svc.Environment {
+			if _, ok := set[key]; !ok && composeOnly[key] == "" {
+				t.Errorf("Deployment %s: compose.yaml sets %s, the Deployment and ConfigMap %s do not", name, key, configName)
+			}
+		}
+		dir := cmp.Or(set["DATA_DIR"], dataDir)
+		if !slices.ContainsFunc(ctr.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == dir && !m.ReadOnly }) {
+			t.Errorf("Deployment %s: no writable volume mounted at DATA_DIR %s (the root file system is read-only)", name, dir)
+		}
+		if name == "eventstore" && set["MONGODB_URI"] == "" {
+			t.Errorf("Deployment %s: no MONGODB_URI: the events would be kept in an emptyDir and lost with the pod", name)
+		}
+		if name == "gateway" {
+			static := map[string]string{}
+			for pair := range strings.SplitSeq(set["GATEWAY_UPSTREAMS"], ",") {
+				if k, v, ok := strings.Cut(pair, "="); ok {
+					static[k] = v
+				}
+			}
+			for upstream, u := range components {
+				if want := fmt.Sprintf("http://%s:%d", upstream, u.port); u.routed && static[upstream] != want {
+					t.Errorf("Deployment gateway: GATEWAY_UPSTREAMS gives %s %q, want its Service %s", upstream, static[upstream], want)
+				}
+				if s := r.services[upstream]; u.routed && (s == nil || len(s.Spec.Ports) == 0 || s.Spec.Ports[0].Port != int32(u.port)) {
+					t.Errorf("Deployment gateway: no Service %s on port %d for its fallback", upstream, u.port)
+				}
+			}
 		}
 	}
 }
