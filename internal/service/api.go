@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -25,7 +26,11 @@ func Health(ready func() bool) http.HandlerFunc {
 // before), and every other request through Middleware and a gate that answers 503 (with
 // Retry-After) until ready() is true, so that nothing is decided on a read model that has
 // not caught up.
-func API(logger *slog.Logger, key auth.Key, ready func() bool, routes http.Handler) http.Handler {
+//
+// barrier, if given and not nil, runs after the gate and before the routes: a read model
+// kept per instance waits there for what another replica wrote (eventclient's Barrier);
+// its error is a 503.
+func API(logger *slog.Logger, key auth.Key, ready func() bool, routes http.Handler, barrier ...func(context.Context) error) http.Handler {
 	if mux, ok := routes.(*http.ServeMux); ok {
 		routes = telemetry.Routes(mux) // its route patterns label the metrics
 	}
@@ -34,6 +39,16 @@ func API(logger *slog.Logger, key auth.Key, ready func() bool, routes http.Handl
 			w.Header().Set("Retry-After", "1")
 			httpjson.Error(w, http.StatusServiceUnavailable, "catching up with the event store; try again shortly")
 			return
+		}
+		for _, wait := range barrier {
+			if wait == nil {
+				continue
+			}
+			if err := wait(r.Context()); err != nil {
+				logger.WarnContext(r.Context(), "read-your-writes barrier", "error", err)
+				Error(w, r, logger, ErrUnavailable)
+				return
+			}
 		}
 		routes.ServeHTTP(w, r)
 	})

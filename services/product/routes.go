@@ -8,7 +8,6 @@ import (
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/httpjson"
 	"github.com/msdemo/msdemo/internal/service"
-	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // newServer returns the service's HTTP API. Every route but /healthz answers 503 until
@@ -40,16 +39,5 @@ func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, dead
 		httpjson.Error(w, http.StatusNotFound, "no such route; see GET /categories and GET /products")
 	}))
 
-	if barrier == nil {
-		return service.API(logger, key, ready, api)
-	}
-	routes := telemetry.Routes(api) // its route patterns label the metrics (API does it for a bare mux)
-	return service.API(logger, key, ready, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := barrier(r.Context()); err != nil {
-			logger.WarnContext(r.Context(), "read-your-writes barrier", "error", err)
-			service.Error(w, r, logger, service.ErrUnavailable)
-			return
-		}
-		routes.ServeHTTP(w, r)
-	}))
+	return service.API(logger, key, ready, api, barrier)
 }
