@@ -7,6 +7,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,4 +127,106 @@ func BenchmarkReadAt100k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkStartUp measures what opening a store costs with 100,000 and 1,000,000 events
+// stored (in 10,000 streams): the time openStore takes (as at start-up: the index file up
+// to date, and the index file lost and built again), and the Go heap in use with the
+// opened store loaded, after a collection. The events are seeded through AppendAll in
+// requests of 100 events, by a store that is then stopped.
+func BenchmarkStartUp(b *testing.B) {
+	for _, events := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("events=%d", events), func(b *testing.B) {
+			ctx := context.Background()
+			db, err := openDatabase(ctx, Config{DataDir: b.TempDir(), Database: "bench"}, testenv.Logger(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.close(ctx)
+			s, err := openStore(ctx, db, testenv.Logger(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			writerCtx, stopWriter := context.WithCancel(ctx)
+			var writer sync.WaitGroup
+			writer.Go(func() { s.runWriter(writerCtx) })
+			start := time.Now()
+			seed(b, s, events, 100, 10_000)
+			stopWriter()
+			writer.Wait()
+			b.Logf("seeded %d events in %s", events, time.Since(start))
+			s = nil
+			open := func(b *testing.B, lose bool) {
+				var opened *Store
+				for b.Loop() {
+					if lose {
+						b.StopTimer()
+						if err := db.index.reset(ctx, ""); err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
+					}
+					if opened, err = openStore(ctx, db, testenv.Logger(b)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if opened.Head() != int64(events) {
+					b.Fatalf("head %d, want %d", opened.Head(), events)
+				}
+				var mem runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&mem)
+				b.ReportMetric(float64(mem.HeapAlloc)/(1<<20), "heap-MiB")
+				b.ReportMetric(residentMiB(b), "rss-MiB")
+				runtime.KeepAlive(opened)
+			}
+			b.Run("index=kept", func(b *testing.B) { open(b, false) })
+			b.Run("index=lost", func(b *testing.B) { open(b, true) })
+		})
+	}
+}
+
+// seed appends events to s in requests of perRequest events over streams streams.
+func seed(b *testing.B, s *Store, events, perRequest, streams int) {
+	b.Helper()
+	const requestsPerCall = 40
+	for i := 0; i < events/perRequest; i += requestsPerCall {
+		reqs := make([]event.AppendRequest, 0, requestsPerCall)
+		for r := i; r < min(i+requestsPerCall, events/perRequest); r++ {
+			req := event.AppendRequest{Stream: fmt.Sprintf("item-%d", r%streams)}
+			for j := range perRequest {
+				req.Events = append(req.Events, newEvent("bench.happened", map[string]any{"r": r, "j": j, "note": "a typical small payload"}))
+			}
+			reqs = append(reqs, req)
+		}
+		replies, err := s.AppendAll(context.Background(), reqs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range replies {
+			if !r.OK {
+				b.Fatalf("seed: %+v", r)
+			}
+		}
+	}
+}
+
+// residentMiB is this process's resident memory (VmRSS), which, unlike the Go heap,
+// includes what SQLite (FerretDB's and the index's) allocates.
+func residentMiB(b *testing.B) float64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kib float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f kB", &kib); err != nil {
+				b.Fatal(err)
+			}
+			return kib / 1024
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }

@@ -159,8 +159,26 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 }
 
 // openDatabase connects to the MongoDB at cfg.MongoURI, or starts the embedded FerretDB
-// and indexes it. The embedded FerretDB outlives ctx: closing the store stops it.
+// and indexes it, and opens this process's event index (in DataDir/eventstore-index).
+// The embedded FerretDB outlives ctx: closing the store stops it.
 func openDatabase(ctx context.Context, cfg Config, logger *slog.Logger) (*mongoStore, error) {
+	db, err := connectDatabase(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	// Not in FerretDB's directory: its SQLite backend takes every *.sqlite file there
+	// for a database.
+	db.index, err = openDiskIndex(ctx, filepath.Join(cfg.DataDir, "eventstore-index", cfg.Database+".sqlite"))
+	if err != nil {
+		db.close(context.Background())
+		return nil, err
+	}
+	return db, nil
+}
+
+// connectDatabase connects to the MongoDB at cfg.MongoURI, or starts the embedded FerretDB
+// and indexes it.
+func connectDatabase(ctx context.Context, cfg Config, logger *slog.Logger) (*mongoStore, error) {
 	if cfg.MongoURI != "" {
 		db, err := openMongo(ctx, cfg.MongoURI, cfg.Database)
 		if err != nil {

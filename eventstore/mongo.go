@@ -115,6 +115,8 @@ type mongoStore struct {
 	pages   *mongo.Collection
 	// embedded is the embedded FerretDB, if the store runs one.
 	embedded *ferretProcess
+	// index is this process's index of the stored events, in a file of its own.
+	index *diskIndex
 }
 
 // openMongo connects to uri and pings it. Writes wait for the journal of a majority, so an
@@ -138,9 +140,12 @@ func openMongo(ctx context.Context, uri, database string) (*mongoStore, error) {
 		pages: client.Database(database + "_pages").Collection(collPages)}, nil
 }
 
-// close disconnects, then stops an embedded FerretDB.
+// close disconnects and closes the index, then stops an embedded FerretDB.
 func (m *mongoStore) close(ctx context.Context) error {
 	err := m.client.Disconnect(ctx)
+	if m.index != nil {
+		err = errors.Join(err, m.index.close())
+	}
 	if m.embedded != nil {
 		m.embedded.stop()
 	}

@@ -66,8 +66,11 @@ func (s *Store) Feed(ctx context.Context, after int64, limit int, types []string
 func (s *Store) Stream(ctx context.Context, stream string) (events []event.Stored, found bool, err error) {
 	s.mu.RLock()
 	x := s.idx
-	positions := x.streams[stream] // appends never change the elements a reader sees
 	s.mu.RUnlock()
+	positions, err := s.db.index.positions(ctx, stream, 1, -1, x.head)
+	if err != nil {
+		return nil, false, err
+	}
 	if len(positions) == 0 {
 		return nil, false, nil
 	}

@@ -47,7 +47,8 @@ type Store struct {
 	committed chan struct{}
 }
 
-// index is the store's in-memory view, rebuilt from the database at start-up.
+// index is the store's in-memory view of the newest events; everything older is in the
+// database, and where each event is in the disk index (diskIndex).
 type index struct {
 	head    int64 // last committed position
 	chunked int64 // last position stored in a chunk document
@@ -55,20 +56,12 @@ type index struct {
 	// of the commit each of them came in.
 	tail       []event.Stored
 	tailCommit []int64
-	streams    map[string][]int64 // stream -> positions; positions[v-1] has version v
-	ids        map[string]idEntry // event id -> where it was stored
 }
 
 type idEntry struct {
 	stream   string
 	position int64
 	version  int64
-}
-
-func (x *index) add(e event.Stored) {
-	x.streams[e.Stream] = append(x.streams[e.Stream], e.Position)
-	x.ids[e.ID] = idEntry{stream: e.Stream, position: e.Position, version: e.Version}
-	x.head = e.Position
 }
 
 type appendJob struct {
@@ -103,49 +96,116 @@ func (s *Store) Head() int64 {
 	return s.idx.head
 }
 
-// reload rebuilds the index from the database: every chunk, then the commits after the last
-// chunk, then any chunk that a crash kept from being written.
+// reload brings the disk index up to the database and rebuilds the in-memory index: the
+// chunks and commits after the disk index's head are indexed (all of them only when the
+// index is new, foreign or ahead of the database), and the commits after the last chunk
+// are read into the tail. Its cost grows with what was committed since the index was last
+// written, not with the number of stored events.
 func (s *Store) reload(ctx context.Context) error {
 	start := time.Now()
-	x := &index{streams: map[string][]int64{}, ids: map[string]idEntry{}}
-	nextCommit := int64(1)
-	for n := int64(0); ; n++ {
+	st, err := s.db.index.state(ctx)
+	if err != nil {
+		return err
+	}
+	rebuilt := false
+	if st.storeID != s.id {
+		if err := s.db.index.reset(ctx, s.id); err != nil {
+			return err
+		}
+		st, rebuilt = indexState{storeID: s.id, tailCommit: 1}, true
+	}
+	x, err := s.load(ctx, st)
+	if errors.Is(err, errIndexAhead) && !rebuilt {
+		s.logger.Warn("the event index is ahead of the database: building it again", "index_head", st.head)
+		if err := s.db.index.reset(ctx, s.id); err != nil {
+			return err
+		}
+		st, rebuilt = indexState{storeID: s.id, tailCommit: 1}, true
+		x, err = s.load(ctx, st)
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.idx = x
+	s.mu.Unlock()
+	s.writeChunks(ctx)
+	s.logger.Info("event store loaded", "store_id", s.id, "head", x.head, "index_rebuilt", rebuilt,
+		"indexed_from", st.head, "duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// load indexes what the database holds after st.head and returns the in-memory index.
+func (s *Store) load(ctx context.Context, st indexState) (*index, error) {
+	indexed := st.head
+	var pending []event.Stored // read but not yet in the disk index
+	flush := func(head int64) error {
+		if head <= indexed {
+			return nil
+		}
+		if err := s.db.index.add(ctx, pending, head); err != nil {
+			return err
+		}
+		pending, indexed = pending[:0], head
+		return nil
+	}
+	x := &index{chunked: st.chunked}
+	nextCommit := st.tailCommit
+	// The last chunk the index saw written is read again: it must still be there.
+	for n := chunkOf(max(st.chunked, 1)); ; n++ {
 		doc, found, err := s.db.chunk(ctx, n)
 		if err != nil {
-			return fmt.Errorf("read chunk %d: %w", n, err)
+			return nil, fmt.Errorf("read chunk %d: %w", n, err)
 		}
 		if !found {
+			if st.chunked > 0 && n == chunkOf(st.chunked) {
+				return nil, fmt.Errorf("%w (chunk %d is missing)", errIndexAhead, n)
+			}
 			break
 		}
 		for _, e := range doc.Events {
-			x.add(e)
+			if e.Position > indexed {
+				pending = append(pending, e)
+			}
 		}
 		x.chunked, nextCommit = doc.Last, doc.TailCommit
+		if len(pending) >= maxBatchEvents {
+			if err := flush(doc.Last); err != nil {
+				return nil, err
+			}
+		}
 	}
+	if err := flush(x.chunked); err != nil {
+		return nil, err
+	}
+	x.head = x.chunked
 	for {
 		doc, found, err := s.db.commit(ctx, nextCommit)
 		if err != nil {
-			return fmt.Errorf("read commit at %d: %w", nextCommit, err)
+			return nil, fmt.Errorf("read commit at %d: %w", nextCommit, err)
 		}
 		if !found {
 			break
 		}
 		for _, e := range doc.Events {
 			if e.Position > x.chunked {
-				x.add(e)
 				x.tail = append(x.tail, e)
 				x.tailCommit = append(x.tailCommit, doc.First)
 			}
+			if e.Position > indexed {
+				pending = append(pending, e)
+			}
 		}
+		x.head = doc.Last
 		nextCommit = doc.Last + 1
 	}
-	s.mu.Lock()
-	s.idx = x
-	s.mu.Unlock()
-	s.writeChunks(ctx)
-	s.logger.Info("event store loaded", "store_id", s.id, "head", x.head,
-		"streams", len(x.streams), "duration_ms", time.Since(start).Milliseconds())
-	return nil
+	if indexed > x.head {
+		return nil, fmt.Errorf("%w (index at %d, database at %d)", errIndexAhead, indexed, x.head)
+	}
+	if err := flush(x.head); err != nil {
+		return nil, err
+	}
+	return x, nil
 }
 
 // Append stores the request's events atomically, or none, and returns the reply of the
@@ -236,28 +296,31 @@ func (s *Store) commit(ctx context.Context, batch []*appendJob) {
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	position := x.head
-	versions := map[string]int64{}   // stream versions as this batch leaves them
-	batchIDs := map[string]idEntry{} // ids stored by this batch
+	storedIDs, versions, err := s.lookUp(ctx, batch)
+	if err != nil {
+		s.logger.Error("read the event index", "error", err)
+		decisions := make([]decision, len(batch))
+		for i, job := range batch {
+			decisions[i] = decision{job: job, reply: event.AppendReply{Error: event.ErrUnavailable,
+				Message: "the event store could not read its index; send the request again"}}
+		}
+		s.answer(decisions)
+		return
+	}
 	var events []event.Stored
 	decisions := make([]decision, len(batch))
 	for i, job := range batch {
 		req := job.req
 		decisions[i].job = job
 		lookup := func(id string) (idEntry, bool) {
-			if e, ok := batchIDs[id]; ok {
-				return e, true
-			}
-			e, ok := x.ids[id]
+			e, ok := storedIDs[id]
 			return e, ok
 		}
 		if reply, done := duplicateReply(req, lookup); done {
 			decisions[i].reply = reply
 			continue
 		}
-		current, ok := versions[req.Stream]
-		if !ok {
-			current = int64(len(x.streams[req.Stream]))
-		}
+		current := versions[req.Stream]
 		if req.ExpectedVersion != nil && *req.ExpectedVersion != current {
 			decisions[i].reply = event.AppendReply{Error: event.ErrWrongExpectedVersion, CurrentVersion: &current}
 			continue
@@ -273,7 +336,7 @@ func (s *Store) commit(ctx context.Context, batch []*appendJob) {
 			e := event.Stored{ID: n.ID, Stream: req.Stream, Version: current, Position: position,
 				Type: n.Type, Data: data, Metadata: n.Metadata, RecordedAt: now}
 			events = append(events, e)
-			batchIDs[e.ID] = idEntry{stream: e.Stream, position: e.Position, version: e.Version}
+			storedIDs[e.ID] = idEntry{stream: e.Stream, position: e.Position, version: e.Version}
 		}
 		versions[req.Stream] = current
 		reply.LastVersion, reply.LastPosition = current, position
@@ -303,22 +366,55 @@ func (s *Store) commit(ctx context.Context, batch []*appendJob) {
 			return
 		}
 		s.metrics.Committed(len(batch), len(events), position, time.Since(start))
-		s.extend(x, [][]event.Stored{events})
+		if err := s.extend(ctx, x, [][]event.Stored{events}); err != nil {
+			// The commit is stored, so its requests are answered as stored; until the
+			// index has it, nothing more is decided: the next commit at this head is
+			// fenced and catches up first.
+			s.logger.Error("index a stored commit", "first_position", events[0].Position, "error", err)
+		}
 	}
 	s.answer(decisions)
 	s.writeChunks(ctx)
 }
 
-// extend makes the index x followed by the commits, each a slice of events in position
-// order, the store's index, and wakes the readers waiting for a new head. Only the writer
-// calls it, with the current index.
-func (s *Store) extend(x *index, commits [][]event.Stored) {
+// lookUp reads from the disk index which of the batch's event ids were stored before,
+// and the current version of each stream the batch appends to (absent: no events).
+func (s *Store) lookUp(ctx context.Context, batch []*appendJob) (map[string]idEntry, map[string]int64, error) {
+	var ids, streams []string
+	seen := map[string]bool{}
+	for _, job := range batch {
+		for _, e := range job.req.Events {
+			ids = append(ids, e.ID)
+		}
+		if !seen[job.req.Stream] {
+			seen[job.req.Stream] = true
+			streams = append(streams, job.req.Stream)
+		}
+	}
+	storedIDs, err := s.db.index.lookupIDs(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	versions, err := s.db.index.versions(ctx, streams)
+	return storedIDs, versions, err
+}
+
+// extend records the commits, each a slice of events in position order following the
+// index x, in the disk index, then makes x followed by them the store's index and wakes
+// the readers waiting for a new head. Only the writer calls it, with the current index.
+// When the disk index cannot record them, the index stays x.
+func (s *Store) extend(ctx context.Context, x *index, commits [][]event.Stored) error {
+	var all []event.Stored
+	for _, events := range commits {
+		all = append(all, events...)
+	}
+	if err := s.db.index.add(ctx, all, all[len(all)-1].Position); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	nx := *x // a new index value, so that readers holding the old one are unaffected
 	for _, events := range commits {
-		for _, e := range events {
-			nx.add(e)
-		}
+		nx.head = events[len(events)-1].Position
 		nx.tail = append(nx.tail, events...)
 		for range events {
 			nx.tailCommit = append(nx.tailCommit, events[0].Position)
@@ -328,6 +424,7 @@ func (s *Store) extend(x *index, commits [][]event.Stored) {
 	close(s.committed)
 	s.committed = make(chan struct{})
 	s.mu.Unlock()
+	return nil
 }
 
 // catchUp adds to the index the commits stored after its head (by a commit that failed
@@ -352,7 +449,9 @@ func (s *Store) catchUp(ctx context.Context) (int, error) {
 		next = doc.Last + 1
 	}
 	if n > 0 {
-		s.extend(x, commits)
+		if err := s.extend(ctx, x, commits); err != nil {
+			return 0, err
+		}
 		s.writeChunks(ctx)
 	}
 	return n, nil
@@ -410,6 +509,9 @@ func (s *Store) writeChunks(ctx context.Context) {
 		if err := s.db.insertChunk(ctx, n, x.tailCommit[chunkSize-1], x.tail[:chunkSize]); err != nil {
 			s.logger.Error("store chunk", "chunk", n, "error", err)
 			return
+		}
+		if err := s.db.index.setChunked(ctx, x.tail[chunkSize-1].Position, x.tailCommit[chunkSize-1]); err != nil {
+			s.logger.Warn("record the last chunk in the event index", "chunk", n, "error", err)
 		}
 		s.mu.Lock()
 		nx := *s.idx

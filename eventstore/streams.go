@@ -30,14 +30,17 @@ func (s *Store) indexStreams(ctx context.Context, events []event.Stored) error {
 		if e.Version%streamPageSize != 0 {
 			continue
 		}
-		// The writer adds to the streams map under the lock; the positions a reader got
-		// never change.
 		s.mu.RLock()
 		x := s.idx
-		all := x.streams[e.Stream]
 		s.mu.RUnlock()
 		n := e.Version/streamPageSize - 1
-		positions := all[n*streamPageSize : e.Version]
+		positions, err := s.db.index.positions(ctx, e.Stream, n*streamPageSize+1, e.Version, x.head)
+		if err != nil {
+			return err
+		}
+		if len(positions) != streamPageSize {
+			return fmt.Errorf("page %d of %s: the index has %d of its events", n, e.Stream, len(positions))
+		}
 		page := make([]event.Stored, len(positions))
 		for i, p := range positions {
 			var err error
