@@ -36,14 +36,17 @@ type config struct {
 	RabbitMQURL string
 	// QueueType is what the event store and the services declare their durable queues as
 	// (RABBITMQ_QUEUE_TYPE: classic, the default, or quorum for a RabbitMQ cluster).
-	QueueType     bus.QueueType
-	MongoURI      string
-	PostgresURL   string
-	RedisURL      string
-	DataDir       string
-	EventstoreURL string // the event store's HTTP API, for the services' catch-up
-	GatewayURL    string // the REST API, for the sites
-	LogLevel      slog.Level
+	QueueType bus.QueueType
+	MongoURI  string
+	// EventstorePostgresURL runs the event store's embedded FerretDB on PostgreSQL, so
+	// that several event store processes share one store (EVENTSTORE_POSTGRES_URL).
+	EventstorePostgresURL string
+	PostgresURL           string
+	RedisURL              string
+	DataDir               string
+	EventstoreURL         string // the event store's HTTP API, for the services' catch-up
+	GatewayURL            string // the REST API, for the sites
+	LogLevel              slog.Level
 	// Addr is each component's listen address, from <COMPONENT>_ADDR.
 	Addr map[string]string
 	// AdvertiseURL is the URL the one component of a process that the gateway routes to
@@ -125,7 +128,8 @@ func (cfg config) checkAdvertiseURL(names []string) error {
 var components = map[string]func(ctx context.Context, cfg config, logger *slog.Logger) error{
 	registry.EventStore: func(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return eventstore.Run(ctx, eventstore.Config{Addr: cfg.Addr[registry.EventStore], RabbitMQURL: cfg.RabbitMQURL,
-			QueueType: cfg.QueueType, MongoURI: cfg.MongoURI, DataDir: cfg.DataDir, AdvertiseURL: cfg.AdvertiseURL,
+			QueueType: cfg.QueueType, MongoURI: cfg.MongoURI, PostgresURL: cfg.EventstorePostgresURL,
+			DataDir: cfg.DataDir, AdvertiseURL: cfg.AdvertiseURL,
 			Metrics: cfg.Metrics.For(registry.EventStore)}, logger)
 	},
 	registry.Gateway: func(ctx context.Context, cfg config, logger *slog.Logger) error {
@@ -216,18 +220,19 @@ func componentNames() []string { return slices.Sorted(maps.Keys(components)) }
 func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
 	getenv := func(name string) string { v, _ := lookupEnv(name); return v }
 	cfg := config{
-		RabbitMQURL:   cmp.Or(getenv("RABBITMQ_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
-		MongoURI:      getenv("MONGODB_URI"),
-		PostgresURL:   cmp.Or(getenv("POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
-		RedisURL:      cmp.Or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"),
-		DataDir:       cmp.Or(getenv("DATA_DIR"), "data"),
-		AdvertiseURL:  getenv("ADVERTISE_URL"),
-		TokenKeyHex:   getenv("MSDEMO_TOKEN_KEY"),
-		AdminPassword: getenv("MSDEMO_ADMIN_PASSWORD"),
-		Namespace:     cmp.Or(getenv("MSDEMO_NAMESPACE"), "msdemo"),
-		Addr:          map[string]string{},
-		Upstreams:     map[string]string{},
-		MetricsAddr:   telemetry.DefaultAddr,
+		RabbitMQURL:           cmp.Or(getenv("RABBITMQ_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
+		MongoURI:              getenv("MONGODB_URI"),
+		EventstorePostgresURL: getenv("EVENTSTORE_POSTGRES_URL"),
+		PostgresURL:           cmp.Or(getenv("POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		RedisURL:              cmp.Or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"),
+		DataDir:               cmp.Or(getenv("DATA_DIR"), "data"),
+		AdvertiseURL:          getenv("ADVERTISE_URL"),
+		TokenKeyHex:           getenv("MSDEMO_TOKEN_KEY"),
+		AdminPassword:         getenv("MSDEMO_ADMIN_PASSWORD"),
+		Namespace:             cmp.Or(getenv("MSDEMO_NAMESPACE"), "msdemo"),
+		Addr:                  map[string]string{},
+		Upstreams:             map[string]string{},
+		MetricsAddr:           telemetry.DefaultAddr,
 	}
 	if v, ok := lookupEnv("METRICS_ADDR"); ok {
 		cfg.MetricsAddr = v
@@ -253,6 +258,9 @@ func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
 		cfg.RateLimitsOff = true
 	default:
 		problems = append(problems, fmt.Errorf("MSDEMO_RATE_LIMITS %q: want on or off", v))
+	}
+	if cfg.MongoURI != "" && cfg.EventstorePostgresURL != "" {
+		problems = append(problems, fmt.Errorf("MONGODB_URI and EVENTSTORE_POSTGRES_URL are both set: the event store uses one database, set one of them"))
 	}
 	if !namespacePattern.MatchString(cfg.Namespace) {
 		problems = append(problems, fmt.Errorf("MSDEMO_NAMESPACE %q: want lower-case letters, digits and _, starting with a letter", cfg.Namespace))

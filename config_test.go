@@ -119,3 +119,16 @@ func TestLoadConfigMetricsSources(t *testing.T) {
 		}
 	}
 }
+
+// The event store runs on one database: MongoDB or the embedded FerretDB on PostgreSQL,
+// not both.
+func TestEventstoreDatabaseSettings(t *testing.T) {
+	cfg, err := loadConfig(mapEnv(map[string]string{"EVENTSTORE_POSTGRES_URL": "postgres://postgres@127.0.0.1:5432/es"}))
+	if err != nil || cfg.EventstorePostgresURL != "postgres://postgres@127.0.0.1:5432/es" {
+		t.Errorf("EVENTSTORE_POSTGRES_URL: got %q, %v", cfg.EventstorePostgresURL, err)
+	}
+	_, err = loadConfig(mapEnv(map[string]string{"EVENTSTORE_POSTGRES_URL": "postgres://x/es", "MONGODB_URI": "mongodb://mongo"}))
+	if err == nil || !strings.Contains(err.Error(), "EVENTSTORE_POSTGRES_URL") {
+		t.Errorf("both set: got %v, want an error naming both", err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/bus"
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/telemetry"
 )
@@ -29,10 +30,14 @@ type Config struct {
 	RabbitMQURL string
 	// QueueType is what the append queue is declared as (default classic).
 	QueueType bus.QueueType
-	// MongoURI names the MongoDB to use; empty runs an embedded FerretDB (SQLite) in
-	// DataDir/eventstore.
-	MongoURI string
-	DataDir  string
+	// MongoURI names the MongoDB to use; empty runs an embedded FerretDB: on the
+	// PostgreSQL database at PostgresURL, which several event store processes can share,
+	// or else on SQLite in DataDir/eventstore.
+	MongoURI    string
+	PostgresURL string
+	// DataDir holds the embedded FerretDB's SQLite files and this process's event index
+	// (DataDir/eventstore-index).
+	DataDir string
 	Database string // default "msdemo_eventstore"
 	// Exchange, AppendQueue and RegistryExchange default to the shop's names; tests use
 	// their own.
@@ -92,13 +97,90 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("declare exchange %s: %w", cfg.Exchange, err)
 	}
 
+	advertise := cmp.Or(cfg.AdvertiseURL, registry.LoopbackURL(ln.Addr()))
+	pub := newPublisher(store, conn, cfg.Exchange)
+	srv := &http.Server{Handler: cfg.Metrics.HTTP(telemetry.TraceHTTP(registry.EventStore, false, newServer(store, pub, logger))),
+		ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
 	// The writer and the publisher stop only after the append consumer has answered or
 	// requeued every request it holds.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var work sync.WaitGroup
+	work.Go(func() {
+		inst := registry.Instance{Service: registry.EventStore, Instance: registry.InstanceID(registry.EventStore), URL: advertise}
+		var opts []registry.Option
+		if cfg.RegistryExchange != "" {
+			opts = append(opts, registry.WithExchange(cfg.RegistryExchange))
+		}
+		if err := registry.Announce(ctx, conn, inst, 0, logger, opts...); err != nil {
+			logger.Error("announce to the gateway", "error", err)
+		}
+	})
+	logger.Info("event store ready", "addr", ln.Addr().String(), "store_id", store.ID(), "head", store.Head())
+
+	// Until it holds the writer lease, the store serves reads and follows the writer's
+	// commits; then it writes. It stops when it loses the lease.
+	lease := &writerLease{db: db, holder: advertise, logger: logger}
+	store.following.Store(true)
+	held := make(chan error, 1)
+	var appends *bus.Consumer
+	err = lease.acquire(ctx, func() {
+		if err := store.follow(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("follow the writer", "error", err)
+		}
+	})
+	if err == nil {
+		appends, err = startWriting(ctx, workCtx, &work, cfg, store, pub, conn, logger)
+		work.Go(func() { held <- lease.hold(workCtx) })
+	}
+	if err == nil {
+		select {
+		case <-ctx.Done():
+		case err = <-serveErr:
+		case err = <-held:
+		case <-db.lost():
+			err = db.lostErr()
+		}
+	} else if ctx.Err() != nil {
+		err = nil // stopped while standing by
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if e := srv.Shutdown(shutdownCtx); e != nil && !errors.Is(e, http.ErrServerClosed) {
+		err = cmp.Or(err, e)
+	}
+	if appends != nil {
+		select {
+		case <-appends.Done:
+		case <-shutdownCtx.Done():
+		}
+	}
+	stopWork()
+	work.Wait()
+	if appends != nil {
+		if e := lease.release(shutdownCtx); e != nil {
+			logger.Warn("release the writer lease", "error", e)
+		}
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// startWriting makes store the writer: it catches up with the commits of the writer before
+// it, then runs the writer and the followers (until workCtx is done) and takes append
+// requests (until ctx is done).
+func startWriting(ctx, workCtx context.Context, work *sync.WaitGroup, cfg Config, store *Store, pub *follower,
+	conn *bus.Conn, logger *slog.Logger) (*bus.Consumer, error) {
+	if err := store.follow(ctx); err != nil {
+		return nil, fmt.Errorf("catch up before writing: %w", err)
+	}
+	store.following.Store(false)
 	work.Go(func() { store.runWriter(workCtx) })
-	pub := newPublisher(store, conn, cfg.Exchange)
 	followers := []*follower{store.indexer}
 	if !cfg.holdPublishing {
 		followers = append(followers, pub)
@@ -110,52 +192,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			}
 		})
 	}
-
 	appends, err := conn.Serve(ctx, bus.QueueConfig{Name: cfg.AppendQueue, Durable: true,
 		Prefetch: 512, Concurrency: 256}, appendHandler(store))
 	if err != nil {
-		return fmt.Errorf("serve %s: %w", cfg.AppendQueue, err)
+		return nil, fmt.Errorf("serve %s: %w", cfg.AppendQueue, err)
 	}
-
-	advertise := cmp.Or(cfg.AdvertiseURL, registry.LoopbackURL(ln.Addr()))
-	work.Go(func() {
-		inst := registry.Instance{Service: registry.EventStore, Instance: registry.InstanceID(registry.EventStore), URL: advertise}
-		var opts []registry.Option
-		if cfg.RegistryExchange != "" {
-			opts = append(opts, registry.WithExchange(cfg.RegistryExchange))
-		}
-		if err := registry.Announce(ctx, conn, inst, 0, logger, opts...); err != nil {
-			logger.Error("announce to the gateway", "error", err)
-		}
-	})
-
-	srv := &http.Server{Handler: cfg.Metrics.HTTP(telemetry.TraceHTTP(registry.EventStore, false, newServer(store, pub, logger))),
-		ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("event store ready", "addr", ln.Addr().String(), "store_id", store.ID(), "head", store.Head())
-
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-	case <-db.lost():
-		err = db.lostErr()
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if e := srv.Shutdown(shutdownCtx); e != nil && !errors.Is(e, http.ErrServerClosed) {
-		err = cmp.Or(err, e)
-	}
-	select {
-	case <-appends.Done:
-	case <-shutdownCtx.Done():
-	}
-	stopWork()
-	work.Wait()
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
+	return appends, nil
 }
 
 // openDatabase connects to the MongoDB at cfg.MongoURI, or starts the embedded FerretDB
@@ -186,24 +228,36 @@ func connectDatabase(ctx context.Context, cfg Config, logger *slog.Logger) (*mon
 		}
 		return db, nil
 	}
-	dir := filepath.Join(cfg.DataDir, "eventstore")
-	ferret, err := startFerretDB(dir, logger)
+	backend := ferretBackend{sqliteDir: filepath.Join(cfg.DataDir, "eventstore"), postgresURL: cfg.PostgresURL}
+	if backend.postgresURL != "" {
+		if err := postgres.CreateNamed(ctx, backend.postgresURL); err != nil {
+			return nil, fmt.Errorf("EVENTSTORE_POSTGRES_URL: %w", err)
+		}
+	}
+	ferret, err := startFerretDB(backend, logger)
 	if err != nil {
 		return nil, err
 	}
 	db, err := openMongo(ctx, ferret.uri, cfg.Database)
 	if err != nil {
 		ferret.stop()
-		return nil, fmt.Errorf("embedded FerretDB in %s: %w", dir, err)
+		return nil, fmt.Errorf("embedded FerretDB on %s: %w", backend, err)
 	}
 	db.embedded = ferret
-	err = indexFerretIDs(ctx, dir, cfg.Database, db.client.Database(cfg.Database), collCommits, collChunks, collMeta)
-	if err == nil {
-		err = indexFerretIDs(ctx, dir, cfg.Database+"_pages", db.client.Database(cfg.Database+"_pages"), collPages)
+	if backend.postgresURL != "" {
+		err = createCollections(ctx, db.client.Database(cfg.Database), collCommits, collChunks, collMeta)
+		if err == nil {
+			err = createCollections(ctx, db.client.Database(cfg.Database+"_pages"), collPages)
+		}
+	} else {
+		err = indexFerretIDs(ctx, backend.sqliteDir, cfg.Database, db.client.Database(cfg.Database), collCommits, collChunks, collMeta)
+		if err == nil {
+			err = indexFerretIDs(ctx, backend.sqliteDir, cfg.Database+"_pages", db.client.Database(cfg.Database+"_pages"), collPages)
+		}
 	}
 	if err != nil {
 		db.close(context.Background())
-		return nil, fmt.Errorf("embedded FerretDB in %s: %w", dir, err)
+		return nil, fmt.Errorf("embedded FerretDB on %s: %w", backend, err)
 	}
 	return db, nil
 }

@@ -32,30 +32,48 @@ type ferretProcess struct {
 	stopping atomic.Bool
 }
 
-// startFerretDB runs an embedded FerretDB with its SQLite backend in dir on a loopback port
-// until stop is called. Telemetry is off (the embedded package turns it off and locks it).
-// If it stops by itself, or fails, it logs that, and done says so: the event store cannot
-// go on without its database.
-func startFerretDB(dir string, logger *slog.Logger) (*ferretProcess, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("embedded FerretDB data dir %s: %w", dir, err)
+// ferretBackend is where an embedded FerretDB keeps its data: SQLite files in a directory
+// (one process), or a PostgreSQL database that several event store processes share.
+type ferretBackend struct {
+	sqliteDir   string
+	postgresURL string
+}
+
+func (b ferretBackend) String() string {
+	if b.postgresURL != "" {
+		return "PostgreSQL (EVENTSTORE_POSTGRES_URL)"
 	}
-	if err := os.MkdirAll(abs, 0o750); err != nil {
-		return nil, fmt.Errorf("embedded FerretDB data dir: %w", err)
-	}
-	ferretNew.Lock() // ferretdb.New writes a package-level variable of FerretDB's
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + abs + "/",
+	return b.sqliteDir
+}
+
+// startFerretDB runs an embedded FerretDB on backend on a loopback port until stop is
+// called. Telemetry is off (the embedded package turns it off and locks it). If it stops
+// by itself, or fails, it logs that, and done says so: the event store cannot go on
+// without its database.
+func startFerretDB(backend ferretBackend, logger *slog.Logger) (*ferretProcess, error) {
+	cfg := &ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		// FerretDB logs every connection at info level and every failed command (such as
 		// the driver's endSessions, which it lacks) as a warning; only its errors matter.
 		Logger: slog.New(quietHandler{logger.Handler()}),
-	})
+	}
+	if backend.postgresURL != "" {
+		cfg.Handler, cfg.PostgreSQLURL = "postgresql", backend.postgresURL
+	} else {
+		abs, err := filepath.Abs(backend.sqliteDir)
+		if err != nil {
+			return nil, fmt.Errorf("embedded FerretDB data dir %s: %w", backend.sqliteDir, err)
+		}
+		if err := os.MkdirAll(abs, 0o750); err != nil {
+			return nil, fmt.Errorf("embedded FerretDB data dir: %w", err)
+		}
+		cfg.Handler, cfg.SQLiteURL = "sqlite", "file:"+abs+"/"
+	}
+	ferretNew.Lock() // ferretdb.New writes a package-level variable of FerretDB's
+	f, err := ferretdb.New(cfg)
 	ferretNew.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("start embedded FerretDB in %s: %w", abs, err)
+		return nil, fmt.Errorf("start embedded FerretDB on %s: %w", backend, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &ferretProcess{uri: f.MongoDBURI(), done: make(chan struct{}), cancel: cancel}
@@ -64,9 +82,9 @@ func startFerretDB(dir string, logger *slog.Logger) (*ferretProcess, error) {
 		err := f.Run(ctx)
 		switch {
 		case err != nil:
-			p.err = fmt.Errorf("embedded FerretDB in %s failed: %w", abs, err)
+			p.err = fmt.Errorf("embedded FerretDB on %s failed: %w", backend, err)
 		case !p.stopping.Load():
-			p.err = fmt.Errorf("embedded FerretDB in %s stopped unasked", abs)
+			p.err = fmt.Errorf("embedded FerretDB on %s stopped unasked", backend)
 		}
 		if p.err != nil {
 			logger.Error("embedded FerretDB stopped", "error", p.err)
@@ -106,12 +124,8 @@ func (h quietHandler) WithGroup(name string) slog.Handler {
 // adds an index on the expression the queries use; FerretDB does not know of it, and it
 // goes when FerretDB drops the table. TestFerretIDLookupsUseIndex checks the plan.
 func indexFerretIDs(ctx context.Context, dir, database string, db *mongo.Database, collections ...string) error {
-	for _, name := range collections {
-		err := db.CreateCollection(ctx, name)
-		var cmdErr mongo.CommandError
-		if err != nil && !(errors.As(err, &cmdErr) && cmdErr.Name == "NamespaceExists") {
-			return fmt.Errorf("create collection %s: %w", name, err)
-		}
+	if err := createCollections(ctx, db, collections...); err != nil {
+		return err
 	}
 	abs, err := filepath.Abs(filepath.Join(dir, database+".sqlite"))
 	if err != nil {
@@ -131,6 +145,21 @@ func indexFerretIDs(ctx context.Context, dir, database string, db *mongo.Databas
 		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, table+"_msdemo_id", table)
 		if _, err := sqlDB.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("index _id of %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// createCollections creates those of collections that do not exist yet. FerretDB keeps
+// a catalog of collections in each process; creating them all at start-up, before any
+// write, keeps two processes sharing one PostgreSQL database from both creating one on
+// first use.
+func createCollections(ctx context.Context, db *mongo.Database, collections ...string) error {
+	for _, name := range collections {
+		err := db.CreateCollection(ctx, name)
+		var cmdErr mongo.CommandError
+		if err != nil && !(errors.As(err, &cmdErr) && cmdErr.Name == "NamespaceExists") {
+			return fmt.Errorf("create collection %s: %w", name, err)
 		}
 	}
 	return nil

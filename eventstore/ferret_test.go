@@ -64,7 +64,7 @@ func idQueryPlan(t *testing.T, path, collection string) string {
 // then fails, db.lost); one that is stopped reports nothing.
 func TestFerretStoppingUnaskedIsAnError(t *testing.T) {
 	t.Parallel()
-	unasked, err := startFerretDB(t.TempDir(), testenv.Logger(t))
+	unasked, err := startFerretDB(ferretBackend{sqliteDir: t.TempDir()}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestFerretStoppingUnaskedIsAnError(t *testing.T) {
 		t.Error("lost is not closed after FerretDB stopped")
 	}
 
-	asked, err := startFerretDB(t.TempDir(), testenv.Logger(t))
+	asked, err := startFerretDB(ferretBackend{sqliteDir: t.TempDir()}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

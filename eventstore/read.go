@@ -26,6 +26,9 @@ type FeedPage struct {
 // Feed returns up to limit events after position after, in position order, whose types
 // match one of types (event.TypeMatches; none: all).
 func (s *Store) Feed(ctx context.Context, after int64, limit int, types []string) (FeedPage, error) {
+	if err := s.readFresh(ctx); err != nil {
+		return FeedPage{}, err
+	}
 	s.mu.RLock()
 	x := s.idx
 	s.mu.RUnlock() // x.tail, x.chunked and x.head are never changed in place
@@ -64,6 +67,9 @@ func (s *Store) Feed(ctx context.Context, after int64, limit int, types []string
 // stream. Full pages that the stream indexer has written come from the pages, the rest
 // (the last, partial page, or pages not yet written) from the chunks and the tail.
 func (s *Store) Stream(ctx context.Context, stream string) (events []event.Stored, found bool, err error) {
+	if err := s.readFresh(ctx); err != nil {
+		return nil, false, err
+	}
 	s.mu.RLock()
 	x := s.idx
 	s.mu.RUnlock()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/msdemo/msdemo/internal/event"
@@ -40,6 +41,13 @@ type Store struct {
 	indexer *follower
 	// metrics records the writer's commits; nil records none. Set before runWriter.
 	metrics *telemetry.Component
+
+	// extendMu is held by whatever extends the index: the writer's commits, and a
+	// standby's catch-ups.
+	extendMu sync.Mutex
+	// following is true while another process is the writer: this store then catches up
+	// with the database before each read (readFresh).
+	following atomic.Bool
 
 	mu  sync.RWMutex
 	idx *index
@@ -290,6 +298,8 @@ type decision struct {
 // commit decides every request of batch against the index, stores the accepted events as
 // one commit document, and answers each request.
 func (s *Store) commit(ctx context.Context, batch []*appendJob) {
+	s.extendMu.Lock()
+	defer s.extendMu.Unlock()
 	s.mu.RLock()
 	x := s.idx
 	s.mu.RUnlock() // only this goroutine changes the index, so reading it unlocked is safe
@@ -424,6 +434,27 @@ func (s *Store) extend(ctx context.Context, x *index, commits [][]event.Stored) 
 	close(s.committed)
 	s.committed = make(chan struct{})
 	s.mu.Unlock()
+	return nil
+}
+
+// follow catches up with the commits of another writer, as a standby does before a read.
+func (s *Store) follow(ctx context.Context) error {
+	s.extendMu.Lock()
+	defer s.extendMu.Unlock()
+	_, err := s.catchUp(ctx)
+	return err
+}
+
+// readFresh makes a standby's reads see every commit stored before they began, as the
+// writer's do: a read that follows an acknowledged append sees it, whichever event store
+// process it asks.
+func (s *Store) readFresh(ctx context.Context) error {
+	if !s.following.Load() {
+		return nil
+	}
+	if err := s.follow(ctx); err != nil {
+		return fmt.Errorf("catch up with the writer: %w", err)
+	}
 	return nil
 }
 

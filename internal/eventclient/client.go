@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -26,8 +27,11 @@ import (
 
 // Client talks to one event store. It is safe for concurrent use.
 type Client struct {
-	bus         *bus.Conn
-	baseURL     string // the event store's HTTP API, e.g. http://127.0.0.1:6005
+	bus *bus.Conn
+	// baseURLs are the HTTP APIs of the event store's processes, e.g.
+	// http://127.0.0.1:6005; reads go to the one at current until it cannot be reached.
+	baseURLs    []string
+	current     atomic.Int64
 	http        *http.Client
 	appendQueue string
 	exchange    string
@@ -44,8 +48,10 @@ func WithMetrics(m *telemetry.Component) Option {
 	return func(c *Client) { c.metrics = m }
 }
 
-// New returns a client that appends over conn and reads from the event store at baseURL.
-// appendQueue and exchange may be empty for the contract's names.
+// New returns a client that appends over conn and reads from the event store at baseURL,
+// a URL or a comma-separated list of the URLs of several event store processes that
+// share one store (any of them answers reads). appendQueue and exchange may be empty for
+// the contract's names.
 func New(conn *bus.Conn, baseURL, appendQueue, exchange string, opts ...Option) *Client {
 	if appendQueue == "" {
 		appendQueue = event.AppendQueue
@@ -53,8 +59,10 @@ func New(conn *bus.Conn, baseURL, appendQueue, exchange string, opts ...Option) 
 	if exchange == "" {
 		exchange = event.Exchange
 	}
-	c := &Client{bus: conn, baseURL: strings.TrimRight(baseURL, "/"), appendQueue: appendQueue,
-		exchange: exchange, http: &http.Client{Timeout: 30 * time.Second}}
+	c := &Client{bus: conn, appendQueue: appendQueue, exchange: exchange, http: &http.Client{Timeout: 30 * time.Second}}
+	for u := range strings.SplitSeq(baseURL, ",") {
+		c.baseURLs = append(c.baseURLs, strings.TrimRight(strings.TrimSpace(u), "/"))
+	}
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -201,17 +209,13 @@ func (c *Client) Feed(ctx context.Context, after int64, limit int, types []strin
 		q.Set("types", strings.Join(types, ","))
 	}
 	var page FeedPage
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+"/events?"+q.Encode(), nil)
+	resp, err := c.get(ctx, "/events?"+q.Encode())
 	if err != nil {
-		return page, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return page, fmt.Errorf("read event feed (EVENTSTORE_URL=%s): %w", c.baseURL, err)
+		return page, fmt.Errorf("read event feed: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return page, fmt.Errorf("read event feed: %s answered %s", c.baseURL, resp.Status)
+		return page, fmt.Errorf("read event feed: %s answered %s", resp.Request.URL.Host, resp.Status)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
 		return page, fmt.Errorf("decode event feed: %w", err)
@@ -223,13 +227,9 @@ func (c *Client) Feed(ctx context.Context, after int64, limit int, types []strin
 // stream does not exist. A service uses it to catch up one aggregate at once, e.g. after
 // a version conflict, when the events it lacks are still behind others in its queue.
 func (c *Client) Stream(ctx context.Context, stream string) (events []event.Stored, found bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+"/streams/"+url.PathEscape(stream), nil)
+	resp, err := c.get(ctx, "/streams/"+url.PathEscape(stream))
 	if err != nil {
-		return nil, false, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, false, fmt.Errorf("read stream %s (EVENTSTORE_URL=%s): %w", stream, c.baseURL, err)
+		return nil, false, fmt.Errorf("read stream %s: %w", stream, err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -237,7 +237,7 @@ func (c *Client) Stream(ctx context.Context, stream string) (events []event.Stor
 	case http.StatusNotFound:
 		return nil, false, nil
 	default:
-		return nil, false, fmt.Errorf("read stream %s: %s answered %s", stream, c.baseURL, resp.Status)
+		return nil, false, fmt.Errorf("read stream %s: %s answered %s", stream, resp.Request.URL.Host, resp.Status)
 	}
 	var body struct {
 		Events []event.Stored `json:"events"`
@@ -246,4 +246,29 @@ func (c *Client) Stream(ctx context.Context, stream string) (events []event.Stor
 		return nil, false, fmt.Errorf("decode stream %s: %w", stream, err)
 	}
 	return body.Events, true, nil
+}
+
+// get sends a GET for path to the current event store process; when that one cannot be
+// reached (nothing was answered), it tries the others in turn, and the first that answers
+// becomes the current one.
+func (c *Client) get(ctx context.Context, path string) (*http.Response, error) {
+	first := int(c.current.Load())
+	var errs []error
+	for i := range c.baseURLs {
+		n := (first + i) % len(c.baseURLs)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURLs[n]+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.http.Do(req)
+		if err == nil {
+			c.current.Store(int64(n))
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("no event store answered (EVENTSTORE_URL=%s): %w", strings.Join(c.baseURLs, ","), errors.Join(errs...))
 }

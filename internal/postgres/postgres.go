@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -76,6 +77,21 @@ func Create(ctx context.Context, serverURL, database string) error {
 		return fmt.Errorf("create database %s: %w", database, err)
 	}
 	return nil
+}
+
+// CreateNamed creates the database that databaseURL names unless it exists, connecting to
+// the server's postgres database to do so.
+func CreateNamed(ctx context.Context, databaseURL string) error {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return fmt.Errorf("database URL: %w", err)
+	}
+	database := strings.TrimPrefix(u.Path, "/")
+	if !databaseName.MatchString(database) {
+		return fmt.Errorf("database URL %s: name a database with a plain identifier, such as /msdemo_eventstore", redact(databaseURL))
+	}
+	u.Path = "/postgres"
+	return Create(ctx, u.String(), database)
 }
 
 // Drop drops database; tests use it to clean up.
