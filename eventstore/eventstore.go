@@ -37,7 +37,7 @@ type Config struct {
 	PostgresURL string
 	// DataDir holds the embedded FerretDB's SQLite files and this process's event index
 	// (DataDir/eventstore-index).
-	DataDir string
+	DataDir  string
 	Database string // default "msdemo_eventstore"
 	// Exchange, AppendQueue and RegistryExchange default to the shop's names; tests use
 	// their own.
