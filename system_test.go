@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +41,11 @@ type shop struct {
 	exited  map[string]chan struct{}
 	output  map[string]*lockedBuffer
 	gateway string
-	dataDir string
+	// moreGateways are the gateway replicas (addGateway); call takes them and gateway in
+	// turn.
+	moreGateways []string
+	nextGateway  atomic.Int64
+	dataDir      string
 }
 
 // backendComponents are the components of the REST API, in start order.
@@ -72,8 +78,15 @@ func startShop(t *testing.T, sagaTimeout time.Duration, extraEnv []string, proce
 		"METRICS_ADDR="} // one process per component: they would share the default port
 	s.env = append(s.env, extraEnv...)
 	for _, name := range backendComponents {
-		addr := testenv.FreeAddr(t)
-		s.env = append(s.env, strings.ToUpper(name)+"_ADDR="+addr)
+		variable := strings.ToUpper(name) + "_ADDR="
+		i := slices.IndexFunc(extraEnv, func(v string) bool { return strings.HasPrefix(v, variable) })
+		addr := ""
+		if i >= 0 {
+			addr = strings.TrimPrefix(extraEnv[i], variable) // chosen by the test
+		} else {
+			addr = testenv.FreeAddr(t)
+			s.env = append(s.env, variable+addr)
+		}
 		s.urls[name] = "http://" + addr
 	}
 	s.gateway = s.urls["gateway"]
@@ -105,16 +118,29 @@ func startShop(t *testing.T, sagaTimeout time.Duration, extraEnv []string, proce
 // from its next announcement on).
 func (s *shop) waitRoutable() {
 	s.t.Helper()
+	s.waitRoutableAt(s.gateway)
+}
+
+// waitRoutableAt is waitRoutable for the gateway at base.
+func (s *shop) waitRoutableAt(base string) {
+	s.t.Helper()
 	key, err := auth.LoadKey("", s.dataDir)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	token := key.Sign(auth.Claims{User: "admin", Role: auth.Manager, ExpiresAt: time.Now().Add(time.Minute)})
-	testenv.Eventually(s.t, 15*time.Second, "the gateway routes every service", func() bool {
+	testenv.Eventually(s.t, 15*time.Second, "the gateway at "+base+" routes every service", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, base+"/registry", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
 		var reg struct {
 			Instances []struct{ Service string } `json:"instances"`
 		}
-		if s.call(http.MethodGet, "/registry", token, nil, &reg) != http.StatusOK {
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&reg) != nil {
 			return false
 		}
 		seen := map[string]bool{}
@@ -156,6 +182,12 @@ type replica struct {
 // and waits until it is healthy and the gateway routes to it as well.
 func (s *shop) startReplica(key, service string) {
 	s.t.Helper()
+	s.startReplicaAt(key, service, testenv.FreeAddr(s.t))
+}
+
+// startReplicaAt is startReplica on addr.
+func (s *shop) startReplicaAt(key, service, addr string) {
+	s.t.Helper()
 	dataDir := s.t.TempDir()
 	keyFile, err := os.ReadFile(filepath.Join(s.dataDir, "token.key"))
 	if err != nil {
@@ -164,7 +196,6 @@ func (s *shop) startReplica(key, service string) {
 	if err := os.WriteFile(filepath.Join(dataDir, "token.key"), keyFile, 0o600); err != nil {
 		s.t.Fatal(err)
 	}
-	addr := testenv.FreeAddr(s.t)
 	r := replica{service: service, url: "http://" + addr,
 		env: []string{strings.ToUpper(service) + "_ADDR=" + addr, "DATA_DIR=" + dataDir}}
 	s.mu.Lock()
@@ -223,32 +254,46 @@ func (s *shop) kill(target string) {
 }
 
 // call sends a JSON request through the gateway and decodes the answer into out (if not
-// nil); it returns the status.
+// nil); it returns the status. With several gateways (addGateway) it takes them in turn
+// and acts as a load balancer in front of them would: a gateway that refuses the
+// connection is skipped, and one that dies after the request was sent answers 502.
 func (s *shop) call(method, path, token string, body, out any) int {
 	s.t.Helper()
-	var rd io.Reader
+	var raw []byte
 	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		raw, _ = json.Marshal(body)
 	}
-	req, err := http.NewRequest(method, s.gateway+path, rd)
+	s.mu.Lock()
+	gateways := append([]string{s.gateway}, s.moreGateways...)
+	s.mu.Unlock()
+	first := int(s.nextGateway.Add(1))
+	var resp *http.Response
+	var err error
+	for i := range gateways {
+		req, e := http.NewRequest(method, gateways[(first+i)%len(gateways)]+path, bytes.NewReader(raw))
+		if e != nil {
+			s.t.Fatal(e)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if resp, err = http.DefaultClient.Do(req); err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
+			break
+		}
+	}
 	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+		if len(gateways) > 1 && !errors.Is(err, syscall.ECONNREFUSED) {
+			return http.StatusBadGateway
+		}
 		s.t.Errorf("%s %s: %v", method, path, err)
 		return 0
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	answer, _ := io.ReadAll(resp.Body)
 	if out != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			s.t.Errorf("%s %s: decode %s: %v", method, path, raw, err)
+		if err := json.Unmarshal(answer, out); err != nil {
+			s.t.Errorf("%s %s: decode %s: %v", method, path, answer, err)
 		}
 	}
 	return resp.StatusCode
@@ -322,11 +367,16 @@ func scarcityRun(t *testing.T, fault func(s *shop)) {
 // scarcityRunWith is scarcityRun with the saga's timeout, and setup, if not nil, run on
 // the shop before anything else (to start replicas, say).
 func scarcityRunWith(t *testing.T, sagaTimeout time.Duration, setup func(s *shop), fault func(s *shop)) {
+	scarcityRunOn(t, sagaTimeout, nil, setup, fault)
+}
+
+// scarcityRunOn is scarcityRunWith on a shop started with extraEnv; it returns the shop.
+func scarcityRunOn(t *testing.T, sagaTimeout time.Duration, extraEnv []string, setup func(s *shop), fault func(s *shop)) *shop {
 	const (
 		units, customers, ordersPerCustomer = 50, 40, 5
 		priceCents                          = 1000
 	)
-	s := startShop(t, sagaTimeout, nil)
+	s := startShop(t, sagaTimeout, extraEnv)
 	if setup != nil {
 		setup(s)
 	}
@@ -497,6 +547,7 @@ func scarcityRunWith(t *testing.T, sagaTimeout time.Duration, setup func(s *shop
 	})
 
 	s.checkRebuildsEqual(admin, prod.ID, names, placed)
+	return s
 }
 
 // allOrders returns the id of every order, read as a manager page by page.
@@ -568,7 +619,12 @@ func (s *shop) checkRebuildsEqual(admin, productID string, customers, orders []s
 		s.kill(name)
 	}
 	s.mu.Lock()
-	replicas := slices.Sorted(maps.Keys(s.replica))
+	var replicas []string // of the services: the event store and the gateways stay up
+	for _, key := range slices.Sorted(maps.Keys(s.replica)) {
+		if slices.Contains(services, s.replica[key].service) {
+			replicas = append(replicas, key)
+		}
+	}
 	s.mu.Unlock()
 	for _, key := range replicas {
 		s.kill(key)

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/msdemo/msdemo/internal/eventclient"
+	"github.com/msdemo/msdemo/internal/postgres"
+	"github.com/msdemo/msdemo/internal/registry"
+	"github.com/msdemo/msdemo/internal/testenv"
+)
+
+// The shop scaled out on one machine: two processes of every component of the REST API,
+// the two event stores sharing one database (the embedded FerretDB on PostgreSQL), the
+// services reading from either. A third of the way through the 200 contended orders, one
+// gateway and one replica of each service are killed with SIGKILL, and a second later the
+// event store that holds the writer lease: the other takes over. No oversell or overspend,
+// every order decided, every read model equal to a rebuild (scarcityRun's checks), and the
+// feed gap-free with no event stored twice.
+func TestSagaWithReplicasAndEventStoreFailover(t *testing.T) {
+	database := testenv.DatabaseName(t, "es")
+	shared, err := url.Parse(testenv.PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared.Path = "/" + database
+	t.Cleanup(func() { _ = postgres.Drop(context.Background(), testenv.PostgresURL(), database) })
+	writer, standby := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	env := []string{"EVENTSTORE_POSTGRES_URL=" + shared.String(), "EVENTSTORE_ADDR=" + writer,
+		"EVENTSTORE_URL=http://" + writer + ",http://" + standby}
+
+	var tookOver atomic.Int64 // nanoseconds
+	scarcityRunOn(t, 20*time.Second, env, func(s *shop) {
+		s.startReplicaAt("eventstore-2", registry.EventStore, standby)
+		s.addGateway("gateway-2")
+		for _, name := range []string{"customer", "product", "order", "accounting"} {
+			s.startReplica(name+"-2", name)
+		}
+	}, func(s *shop) {
+		for _, name := range []string{"gateway", "customer", "product", "order", "accounting"} {
+			s.kill(name)
+		}
+		time.Sleep(time.Second)
+		killed := time.Now()
+		s.kill(registry.EventStore)
+		go func() {
+			// The standby says so in its log when it becomes the writer.
+			for time.Since(killed) < 30*time.Second {
+				if strings.Contains(s.outputOf("eventstore-2"), `"event store writer"`) {
+					tookOver.Store(int64(time.Since(killed)))
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	})
+	if tookOver.Load() == 0 {
+		t.Errorf("the standby event store never logged that it became the writer")
+	}
+	t.Logf("the standby event store became the writer %s after the writer was killed",
+		time.Duration(tookOver.Load()).Round(time.Millisecond))
+
+	feed := eventclient.New(nil, "http://"+standby, "", "")
+	ids := map[string]bool{}
+	for after := int64(0); ; {
+		page, err := feed.Feed(context.Background(), after, 1000, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Events {
+			if e.Position != after+1 {
+				t.Fatalf("the feed goes from position %d to %d", after, e.Position)
+			}
+			if ids[e.ID] {
+				t.Fatalf("event %s is stored twice", e.ID)
+			}
+			ids[e.ID] = true
+			after = e.Position
+		}
+		if after >= page.Head {
+			break
+		}
+	}
+	t.Logf("the feed holds positions 1 to %d, each event once", len(ids))
+}
+
+// addGateway starts another gateway process under key, with the shop's token key, waits
+// until it routes every service, and makes call use it too.
+func (s *shop) addGateway(key string) {
+	s.t.Helper()
+	dataDir := s.t.TempDir()
+	keyFile, err := os.ReadFile(filepath.Join(s.dataDir, "token.key"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "token.key"), keyFile, 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	addr := testenv.FreeAddr(s.t)
+	s.startProcess(key, registry.Gateway, "GATEWAY_ADDR="+addr, "DATA_DIR="+dataDir)
+	testenv.WaitHealthy(s.t, "http://"+addr+"/healthz", 30*time.Second)
+	s.waitRoutableAt("http://" + addr)
+	s.mu.Lock()
+	s.moreGateways = append(s.moreGateways, "http://"+addr)
+	s.mu.Unlock()
+}
+
+// outputOf is what the process under key has written so far.
+func (s *shop) outputOf(key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if out := s.output[key]; out != nil {
+		return out.String()
+	}
+	return ""
+}
