@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/testenv"
+	"github.com/msdemo/msdemo/internal/web/webtest"
 )
 
 // The shop scaled out on one machine: two processes of every component of the REST API,
@@ -119,4 +122,63 @@ func (s *shop) outputOf(key string) string {
 		return out.String()
 	}
 	return ""
+}
+
+// Two processes of the storefront behind one session store: a customer who orders through
+// one follows the order live (SSE) on the other, which hears of it from the bus on its own
+// queue, and goes on doing so after the first is killed (SIGKILL).
+func TestStorefrontReplicasFollowOrdersLive(t *testing.T) {
+	s := startShop(t, 10*time.Second, nil)
+	admin := s.login("admin", adminPassword)
+	var cat, prod struct {
+		ID string `json:"id"`
+	}
+	s.must(http.StatusCreated, http.MethodPost, "/product/categories", admin, map[string]string{"name": "Tea"}, &cat)
+	s.must(http.StatusCreated, http.MethodPost, "/product/products", admin, map[string]any{
+		"name": "Sencha", "description": "green tea", "supplier": "Uji", "category_id": cat.ID,
+		"price_cents": 500, "units_in_stock": 10}, &prod)
+
+	var sites [2]string
+	for i := range sites {
+		addr := testenv.FreeAddr(t)
+		s.startProcess(fmt.Sprintf("storefront-%d", i+1), registry.Storefront, "STOREFRONT_ADDR="+addr, "GATEWAY_URL="+s.gateway)
+		sites[i] = "http://" + addr
+		testenv.WaitHealthy(t, sites[i]+"/healthz", 30*time.Second)
+	}
+	first := webtest.NewBrowser(t, sites[0])
+	first.Post("/register", url.Values{"username": {"grace"}, "full_name": {"Grace Hopper"},
+		"email": {"grace@example.com"}, "password": {"a long password"}}, nil)
+	// The same browser, sent to the other replica by a load balancer: the same cookies.
+	second := webtest.NewBrowser(t, sites[1])
+	second.Client.Jar = first.Client.Jar
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	live := second.Events(ctx, "/events")
+	waitApproved := func(id string) {
+		t.Helper()
+		for {
+			select {
+			case ev := <-live:
+				if ev.Name == "order-detail-"+id && strings.Contains(ev.Data, "status-approved") {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no update of order %s with its approval over SSE from the other storefront", id)
+			}
+		}
+	}
+	p := first.Post("/products/"+prod.ID+"/order", url.Values{"quantity": {"1"}}, nil)
+	id, ok := strings.CutPrefix(p.URL, "/orders/")
+	if !ok {
+		t.Fatalf("ordering through the first storefront led to %s, want an order's page", p.URL)
+	}
+	waitApproved(id)
+
+	s.kill("storefront-1")
+	p = second.Post("/products/"+prod.ID+"/order", url.Values{"quantity": {"1"}}, nil)
+	if id, ok = strings.CutPrefix(p.URL, "/orders/"); !ok {
+		t.Fatalf("ordering through the second storefront led to %s, want an order's page", p.URL)
+	}
+	waitApproved(id)
 }
