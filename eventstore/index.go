@@ -67,6 +67,10 @@ func openDiskIndex(ctx context.Context, path string) (*diskIndex, error) {
 			position INTEGER NOT NULL,
 			UNIQUE (stream, version)
 		) WITHOUT ROWID;
+		CREATE TABLE IF NOT EXISTS streams (
+			stream  TEXT PRIMARY KEY,
+			version INTEGER NOT NULL
+		) WITHOUT ROWID;
 		CREATE TABLE IF NOT EXISTS state (
 			key   TEXT PRIMARY KEY,
 			value TEXT NOT NULL
@@ -115,7 +119,7 @@ func (d *diskIndex) state(ctx context.Context) (indexState, error) {
 
 // reset empties the index and makes it the index of store storeID.
 func (d *diskIndex) reset(ctx context.Context, storeID string) error {
-	_, err := d.db.ExecContext(ctx, `DELETE FROM events; DELETE FROM state;
+	_, err := d.db.ExecContext(ctx, `DELETE FROM events; DELETE FROM streams; DELETE FROM state;
 		INSERT INTO state (key, value) VALUES ('store_id', ?)`, storeID)
 	if err != nil {
 		return fmt.Errorf("reset event index: %w", err)
@@ -132,14 +136,39 @@ func (d *diskIndex) add(ctx context.Context, events []event.Stored, head int64) 
 		return fmt.Errorf("index events: %w", err)
 	}
 	defer tx.Rollback()
-	insert, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO events (id, stream, version, position) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("index events: %w", err)
-	}
-	defer insert.Close()
+	last := map[string]int64{} // stream -> its last version among events
 	for _, e := range events {
-		if _, err := insert.ExecContext(ctx, e.ID, e.Stream, e.Version, e.Position); err != nil {
-			return fmt.Errorf("index event %d: %w", e.Position, err)
+		last[e.Stream] = max(last[e.Stream], e.Version)
+	}
+	// One statement per group of rows: a statement per event costs several times as much.
+	for len(events) > 0 {
+		group := events[:min(len(events), maxLookup)]
+		events = events[len(group):]
+		args := make([]any, 0, 4*len(group))
+		for _, e := range group {
+			args = append(args, e.ID, e.Stream, e.Version, e.Position)
+		}
+		q := `INSERT OR IGNORE INTO events (id, stream, version, position) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?,?,?,?),", len(group)), ",")
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("index events from %d: %w", group[0].Position, err)
+		}
+	}
+	// Each stream's version, kept apart: max(version) over a stream's events cannot be
+	// answered for many streams at once without reading all their events.
+	for len(last) > 0 {
+		args := make([]any, 0, 2*maxLookup)
+		for stream, v := range last {
+			args = append(args, stream, v)
+			delete(last, stream)
+			if len(args) == 2*maxLookup {
+				break
+			}
+		}
+		q := `INSERT INTO streams (stream, version) VALUES ` + strings.TrimSuffix(strings.Repeat("(?,?),", len(args)/2), ",") +
+			` ON CONFLICT (stream) DO UPDATE SET version = max(version, excluded.version)`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("index stream versions: %w", err)
 		}
 	}
 	if err := setState(ctx, tx, "head", head); err != nil {
@@ -203,8 +232,8 @@ func (d *diskIndex) lookupIDs(ctx context.Context, ids []string) (map[string]idE
 func (d *diskIndex) versions(ctx context.Context, streams []string) (map[string]int64, error) {
 	found := map[string]int64{}
 	err := forEachGroup(streams, func(group []string) error {
-		rows, err := d.db.QueryContext(ctx, `SELECT stream, max(version) FROM events WHERE stream IN (`+
-			placeholders(len(group))+`) GROUP BY stream`, anys(group)...)
+		rows, err := d.db.QueryContext(ctx, `SELECT stream, version FROM streams WHERE stream IN (`+
+			placeholders(len(group))+`)`, anys(group)...)
 		if err != nil {
 			return err
 		}

@@ -100,7 +100,11 @@ func handleStream(s *Store) http.HandlerFunc {
 
 func handleHealth(s *Store, pub *follower) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Write(w, http.StatusOK, map[string]any{"status": "ok", "store_id": s.ID(),
+		role := "writer"
+		if s.following.Load() {
+			role = "standby" // its followers do not run: published and indexed stay put
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"status": "ok", "store_id": s.ID(), "role": role,
 			"head": s.Head(), "published": pub.done.Load(), "indexed": s.indexer.done.Load()})
 	}
 }
