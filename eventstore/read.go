@@ -73,7 +73,7 @@ func (s *Store) Stream(ctx context.Context, stream string) (events []event.Store
 	s.mu.RLock()
 	x := s.idx
 	s.mu.RUnlock()
-	positions, err := s.db.index.positions(ctx, stream, 1, -1, x.head)
+	positions, err := s.positionsOf(ctx, x, stream)
 	if err != nil {
 		return nil, false, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,12 @@ type Store struct {
 	// extendMu is held by whatever extends the index: the writer's commits, and a
 	// standby's catch-ups.
 	extendMu sync.Mutex
+	// pending holds the committed events not yet in the disk index; flushMu is held by
+	// the flush that writes them there, and flushing is true while one runs in the
+	// background.
+	pending  *unindexed
+	flushMu  sync.Mutex
+	flushing atomic.Bool
 	// following is true while another process is the writer: this store then catches up
 	// with the database before each read (readFresh).
 	following atomic.Bool
@@ -136,6 +143,7 @@ func (s *Store) reload(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.idx = x
+	s.pending = newUnindexed(x.head) // load indexed everything
 	s.mu.Unlock()
 	s.writeChunks(ctx)
 	s.logger.Info("event store loaded", "store_id", s.id, "head", x.head, "index_rebuilt", rebuilt,
@@ -376,12 +384,7 @@ func (s *Store) commit(ctx context.Context, batch []*appendJob) {
 			return
 		}
 		s.metrics.Committed(len(batch), len(events), position, time.Since(start))
-		if err := s.extend(ctx, x, [][]event.Stored{events}); err != nil {
-			// The commit is stored, so its requests are answered as stored; until the
-			// index has it, nothing more is decided: the next commit at this head is
-			// fenced and catches up first.
-			s.logger.Error("index a stored commit", "first_position", events[0].Position, "error", err)
-		}
+		s.extend(ctx, x, [][]event.Stored{events})
 	}
 	s.answer(decisions)
 	s.writeChunks(ctx)
@@ -401,25 +404,48 @@ func (s *Store) lookUp(ctx context.Context, batch []*appendJob) (map[string]idEn
 			streams = append(streams, job.req.Stream)
 		}
 	}
-	storedIDs, err := s.db.index.lookupIDs(ctx, ids)
-	if err != nil {
-		return nil, nil, err
+	storedIDs, versions, ids, streams := s.pending.lookUp(ids, streams)
+	if len(ids) > 0 {
+		indexed, err := s.db.index.lookupIDs(ctx, ids)
+		if err != nil {
+			return nil, nil, err
+		}
+		maps.Copy(storedIDs, indexed)
 	}
-	versions, err := s.db.index.versions(ctx, streams)
-	return storedIDs, versions, err
+	if len(streams) > 0 {
+		indexed, err := s.db.index.versions(ctx, streams)
+		if err != nil {
+			return nil, nil, err
+		}
+		maps.Copy(versions, indexed)
+	}
+	return storedIDs, versions, nil
 }
 
-// extend records the commits, each a slice of events in position order following the
-// index x, in the disk index, then makes x followed by them the store's index and wakes
-// the readers waiting for a new head. Only the writer calls it, with the current index.
-// When the disk index cannot record them, the index stays x.
-func (s *Store) extend(ctx context.Context, x *index, commits [][]event.Stored) error {
-	var all []event.Stored
-	for _, events := range commits {
-		all = append(all, events...)
+// positionsOf returns the positions of stream's events up to x's head, in version order:
+// those the disk index has, then those waiting for it.
+func (s *Store) positionsOf(ctx context.Context, x *index, stream string) ([]int64, error) {
+	recent, flushed := s.pending.positionsOf(stream)
+	positions, err := s.db.index.positions(ctx, stream, 1, -1, min(flushed, x.head))
+	if err != nil {
+		return nil, err
 	}
-	if err := s.db.index.add(ctx, all, all[len(all)-1].Position); err != nil {
-		return err
+	for _, p := range recent {
+		if p <= x.head {
+			positions = append(positions, p)
+		}
+	}
+	return positions, nil
+}
+
+// extend makes the index x followed by the commits, each a slice of events in position
+// order, the store's index, hands them to the disk index (in the background, unless too
+// many wait already), and wakes the readers waiting for a new head. Only the writer calls
+// it, with the current index.
+func (s *Store) extend(ctx context.Context, x *index, commits [][]event.Stored) {
+	waiting := 0
+	for _, events := range commits {
+		waiting = s.pending.add(events)
 	}
 	s.mu.Lock()
 	nx := *x // a new index value, so that readers holding the old one are unaffected
@@ -434,7 +460,11 @@ func (s *Store) extend(ctx context.Context, x *index, commits [][]event.Stored) 
 	close(s.committed)
 	s.committed = make(chan struct{})
 	s.mu.Unlock()
-	return nil
+	if waiting < maxUnindexed {
+		s.flushInBackground()
+	} else if err := s.flushIndex(ctx); err != nil {
+		s.logger.Error("write the event index", "waiting", waiting, "error", err)
+	}
 }
 
 // follow catches up with the commits of another writer, as a standby does before a read.
@@ -480,9 +510,7 @@ func (s *Store) catchUp(ctx context.Context) (int, error) {
 		next = doc.Last + 1
 	}
 	if n > 0 {
-		if err := s.extend(ctx, x, commits); err != nil {
-			return 0, err
-		}
+		s.extend(ctx, x, commits)
 		s.writeChunks(ctx)
 	}
 	return n, nil
