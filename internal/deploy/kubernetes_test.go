@@ -39,9 +39,7 @@ var secretKeys = []string{"token-key", "admin-password", "rabbitmq-password", "p
 
 // singleReplica names the components that run one replica, and why; every other
 // component is stateless and runs two, with a PodDisruptionBudget.
-var singleReplica = map[string]string{
-	"eventstore": "the single writer; fail-over between event stores is not built yet",
-}
+var singleReplica = map[string]string{}
 
 // helperVars are environment variables the manifests set only to build another one's
 // value with $(NAME) (Kubernetes expands those), not read by msdemo.
