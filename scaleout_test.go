@@ -3,17 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/msdemo/msdemo/internal/eventclient"
-	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/registry"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/internal/web/webtest"
@@ -27,15 +23,9 @@ import (
 // every order decided, every read model equal to a rebuild (scarcityRun's checks), and the
 // feed gap-free with no event stored twice.
 func TestSagaWithReplicasAndEventStoreFailover(t *testing.T) {
-	database := testenv.DatabaseName(t, "es")
-	shared, err := url.Parse(testenv.PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	shared.Path = "/" + database
-	t.Cleanup(func() { _ = postgres.Drop(context.Background(), testenv.PostgresURL(), database) })
+	shared := testenv.PostgresDatabaseURL(t, "es")
 	writer, standby := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	env := []string{"EVENTSTORE_POSTGRES_URL=" + shared.String(), "EVENTSTORE_ADDR=" + writer,
+	env := []string{"EVENTSTORE_POSTGRES_URL=" + shared, "EVENTSTORE_ADDR=" + writer,
 		"EVENTSTORE_URL=http://" + writer + ",http://" + standby}
 
 	var tookOver atomic.Int64 // nanoseconds
@@ -97,16 +87,8 @@ func TestSagaWithReplicasAndEventStoreFailover(t *testing.T) {
 // until it routes every service, and makes call use it too.
 func (s *shop) addGateway(key string) {
 	s.t.Helper()
-	dataDir := s.t.TempDir()
-	keyFile, err := os.ReadFile(filepath.Join(s.dataDir, "token.key"))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dataDir, "token.key"), keyFile, 0o600); err != nil {
-		s.t.Fatal(err)
-	}
 	addr := testenv.FreeAddr(s.t)
-	s.startProcess(key, registry.Gateway, "GATEWAY_ADDR="+addr, "DATA_DIR="+dataDir)
+	s.startProcess(key, registry.Gateway, "GATEWAY_ADDR="+addr, "DATA_DIR="+s.newDataDir())
 	testenv.WaitHealthy(s.t, "http://"+addr+"/healthz", 30*time.Second)
 	s.waitRoutableAt("http://" + addr)
 	s.mu.Lock()
@@ -129,14 +111,7 @@ func (s *shop) outputOf(key string) string {
 // queue, and goes on doing so after the first is killed (SIGKILL).
 func TestStorefrontReplicasFollowOrdersLive(t *testing.T) {
 	s := startShop(t, 10*time.Second, nil)
-	admin := s.login("admin", adminPassword)
-	var cat, prod struct {
-		ID string `json:"id"`
-	}
-	s.must(http.StatusCreated, http.MethodPost, "/product/categories", admin, map[string]string{"name": "Tea"}, &cat)
-	s.must(http.StatusCreated, http.MethodPost, "/product/products", admin, map[string]any{
-		"name": "Sencha", "description": "green tea", "supplier": "Uji", "category_id": cat.ID,
-		"price_cents": 500, "units_in_stock": 10}, &prod)
+	prodID := s.addTea(s.login("admin", adminPassword), 500, 10)
 
 	var sites [2]string
 	for i := range sites {
@@ -168,7 +143,7 @@ func TestStorefrontReplicasFollowOrdersLive(t *testing.T) {
 			}
 		}
 	}
-	p := first.Post("/products/"+prod.ID+"/order", url.Values{"quantity": {"1"}}, nil)
+	p := first.Post("/products/"+prodID+"/order", url.Values{"quantity": {"1"}}, nil)
 	id, ok := strings.CutPrefix(p.URL, "/orders/")
 	if !ok {
 		t.Fatalf("ordering through the first storefront led to %s, want an order's page", p.URL)
@@ -176,7 +151,7 @@ func TestStorefrontReplicasFollowOrdersLive(t *testing.T) {
 	waitApproved(id)
 
 	s.kill("storefront-1")
-	p = second.Post("/products/"+prod.ID+"/order", url.Values{"quantity": {"1"}}, nil)
+	p = second.Post("/products/"+prodID+"/order", url.Values{"quantity": {"1"}}, nil)
 	if id, ok = strings.CutPrefix(p.URL, "/orders/"); !ok {
 		t.Fatalf("ordering through the second storefront led to %s, want an order's page", p.URL)
 	}

@@ -188,6 +188,18 @@ func (s *shop) startReplica(key, service string) {
 // startReplicaAt is startReplica on addr.
 func (s *shop) startReplicaAt(key, service, addr string) {
 	s.t.Helper()
+	r := replica{service: service, url: "http://" + addr,
+		env: []string{strings.ToUpper(service) + "_ADDR=" + addr, "DATA_DIR=" + s.newDataDir()}}
+	s.mu.Lock()
+	s.replica[key] = r
+	s.mu.Unlock()
+	s.restartReplica(key)
+}
+
+// newDataDir returns a DATA_DIR for another process of the shop: its own, with the
+// shop's token key.
+func (s *shop) newDataDir() string {
+	s.t.Helper()
 	dataDir := s.t.TempDir()
 	keyFile, err := os.ReadFile(filepath.Join(s.dataDir, "token.key"))
 	if err != nil {
@@ -196,12 +208,21 @@ func (s *shop) startReplicaAt(key, service, addr string) {
 	if err := os.WriteFile(filepath.Join(dataDir, "token.key"), keyFile, 0o600); err != nil {
 		s.t.Fatal(err)
 	}
-	r := replica{service: service, url: "http://" + addr,
-		env: []string{strings.ToUpper(service) + "_ADDR=" + addr, "DATA_DIR=" + dataDir}}
-	s.mu.Lock()
-	s.replica[key] = r
-	s.mu.Unlock()
-	s.restartReplica(key)
+	return dataDir
+}
+
+// addTea creates the category Tea and the product Sencha in it, at priceCents with units
+// in stock, as the manager whose token is admin, and returns the product's id.
+func (s *shop) addTea(admin string, priceCents, units int) string {
+	s.t.Helper()
+	var cat, prod struct {
+		ID string `json:"id"`
+	}
+	s.must(http.StatusCreated, http.MethodPost, "/product/categories", admin, map[string]string{"name": "Tea"}, &cat)
+	s.must(http.StatusCreated, http.MethodPost, "/product/products", admin, map[string]any{
+		"name": "Sencha", "description": "green tea", "supplier": "Uji", "category_id": cat.ID,
+		"price_cents": priceCents, "units_in_stock": units}, &prod)
+	return prod.ID
 }
 
 // restartReplica starts the replica under key again, and waits until it is healthy and
@@ -381,17 +402,7 @@ func scarcityRunOn(t *testing.T, sagaTimeout time.Duration, extraEnv []string, s
 		setup(s)
 	}
 	admin := s.login("admin", adminPassword)
-
-	var cat struct {
-		ID string `json:"id"`
-	}
-	s.must(http.StatusCreated, http.MethodPost, "/product/categories", admin, map[string]string{"name": "Tea"}, &cat)
-	var prod struct {
-		ID string `json:"id"`
-	}
-	s.must(http.StatusCreated, http.MethodPost, "/product/products", admin, map[string]any{
-		"name": "Sencha", "description": "green tea", "supplier": "Uji", "category_id": cat.ID,
-		"price_cents": priceCents, "units_in_stock": units}, &prod)
+	prodID := s.addTea(admin, priceCents, units)
 
 	tokens := make([]string, customers)
 	names := make([]string, customers)
@@ -424,7 +435,7 @@ func scarcityRunOn(t *testing.T, sagaTimeout time.Duration, extraEnv []string, s
 		wg.Go(func() {
 			for range ordersPerCustomer {
 				var o orderView
-				status := s.call(http.MethodPost, "/order/orders", tokens[i], map[string]any{"product_id": prod.ID, "quantity": 1}, &o)
+				status := s.call(http.MethodPost, "/order/orders", tokens[i], map[string]any{"product_id": prodID, "quantity": 1}, &o)
 				if status != http.StatusAccepted {
 					// A component down for a moment may refuse an order (503): the user
 					// sees it and nothing was placed. An order service killed while it
@@ -513,7 +524,7 @@ func scarcityRunOn(t *testing.T, sagaTimeout time.Duration, extraEnv []string, s
 		var p struct {
 			UnitsInStock int64 `json:"units_in_stock"`
 		}
-		if s.call(http.MethodGet, "/product/products/"+prod.ID, "", nil, &p) != http.StatusOK {
+		if s.call(http.MethodGet, "/product/products/"+prodID, "", nil, &p) != http.StatusOK {
 			return false
 		}
 		if p.UnitsInStock != int64(units-nApproved) {
@@ -546,7 +557,7 @@ func scarcityRunOn(t *testing.T, sagaTimeout time.Duration, extraEnv []string, s
 		return true
 	})
 
-	s.checkRebuildsEqual(admin, prod.ID, names, placed)
+	s.checkRebuildsEqual(admin, prodID, names, placed)
 	return s
 }
 

@@ -21,13 +21,7 @@ func TestTwoProcessesOfTargetListsRunTheShop(t *testing.T) {
 	s := startShop(t, 30*time.Second, []string{"RABBITMQ_QUEUE_TYPE=quorum"}, "eventstore,gateway", services)
 	admin := s.login("admin", adminPassword)
 
-	var cat, prod struct {
-		ID string `json:"id"`
-	}
-	s.must(http.StatusCreated, http.MethodPost, "/product/categories", admin, map[string]string{"name": "Tea"}, &cat)
-	s.must(http.StatusCreated, http.MethodPost, "/product/products", admin, map[string]any{
-		"name": "Sencha", "description": "green tea", "supplier": "Uji", "category_id": cat.ID,
-		"price_cents": 450, "units_in_stock": 10}, &prod)
+	prodID := s.addTea(admin, 450, 10)
 	s.must(http.StatusCreated, http.MethodPost, "/customer/users", "", map[string]string{
 		"username": "dora", "full_name": "Dora Diaz", "email": "dora@example.com", "password": "dora-secret-password"}, nil)
 	var credit struct {
@@ -42,7 +36,7 @@ func TestTwoProcessesOfTargetListsRunTheShop(t *testing.T) {
 	orderApproved := func() {
 		t.Helper()
 		var o orderView
-		s.must(http.StatusAccepted, http.MethodPost, "/order/orders", dora, map[string]any{"product_id": prod.ID, "quantity": 2}, &o)
+		s.must(http.StatusAccepted, http.MethodPost, "/order/orders", dora, map[string]any{"product_id": prodID, "quantity": 2}, &o)
 		var got orderView
 		testenv.Eventually(t, 30*time.Second, "the order approved and invoiced", func() bool {
 			return s.call(http.MethodGet, "/order/orders/"+o.ID, dora, nil, &got) == http.StatusOK && got.Status == "approved" &&

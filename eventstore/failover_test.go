@@ -3,30 +3,14 @@ package eventstore
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/eventclient"
-	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/testenv"
 )
-
-// sharedDatabase returns the URL of a PostgreSQL database of t's own for the embedded
-// FerretDB (EVENTSTORE_POSTGRES_URL), dropped when t ends.
-func sharedDatabase(t *testing.T) string {
-	t.Helper()
-	name := testenv.DatabaseName(t, "es")
-	u, err := url.Parse(testenv.PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	t.Cleanup(func() { _ = postgres.Drop(context.Background(), testenv.PostgresURL(), name) })
-	return u.String()
-}
 
 // Two event store processes share one database: the first writes, the second serves
 // reads that see every acknowledged append and takes over when the first stops, while
@@ -34,7 +18,7 @@ func sharedDatabase(t *testing.T) string {
 func TestStandbyTakesOverTheWrites(t *testing.T) {
 	t.Parallel()
 	name := testenv.Name(t)
-	shared := sharedDatabase(t)
+	shared := testenv.PostgresDatabaseURL(t, "es")
 	conn := testenv.Bus(t)
 	t.Cleanup(func() { deleteQueue(t, conn, name+".append") })
 	cfgOf := func() Config {
@@ -108,24 +92,10 @@ func TestStandbyTakesOverTheWrites(t *testing.T) {
 // is stored once, at the position it was told, and positions stay gap-free.
 func TestTwoWritersAreFencedByTheCommitID(t *testing.T) {
 	t.Parallel()
-	shared := sharedDatabase(t)
+	shared := testenv.PostgresDatabaseURL(t, "es")
 	var stores []*Store
 	for range 2 {
-		ctx, cancel := context.WithCancel(context.Background())
-		db, err := openDatabase(ctx, Config{DataDir: t.TempDir(), PostgresURL: shared, Database: "fence"}, testenv.Logger(t))
-		if err != nil {
-			cancel()
-			t.Fatalf("%v (is PostgreSQL running? pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)", err)
-		}
-		s, err := openStore(ctx, db, testenv.Logger(t))
-		if err != nil {
-			cancel()
-			db.close(context.Background())
-			t.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		wg.Go(func() { s.runWriter(ctx) })
-		t.Cleanup(func() { cancel(); wg.Wait(); db.close(context.Background()) })
+		_, s, _ := runStoreWith(t, Config{DataDir: t.TempDir(), PostgresURL: shared, Database: "fence"}, false)
 		stores = append(stores, s)
 	}
 

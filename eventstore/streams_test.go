@@ -76,8 +76,14 @@ func TestStreamPagesHoldFullPagesOnly(t *testing.T) {
 // returns the store's context, the store and its database.
 func runStore(t testing.TB, database string, indexer bool) (context.Context, *Store, *mongoStore) {
 	t.Helper()
+	return runStoreWith(t, Config{DataDir: t.TempDir(), Database: database}, indexer)
+}
+
+// runStoreWith is runStore on the database cfg names.
+func runStoreWith(t testing.TB, cfg Config, indexer bool) (context.Context, *Store, *mongoStore) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	db, err := openDatabase(ctx, Config{DataDir: t.TempDir(), Database: database}, testenv.Logger(t))
+	db, err := openDatabase(ctx, cfg, testenv.Logger(t))
 	if err != nil {
 		cancel()
 		t.Fatal(err)

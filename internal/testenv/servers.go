@@ -1,9 +1,13 @@
 package testenv
 
 import (
+	"context"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/msdemo/msdemo/internal/postgres"
 )
 
 // PostgresURL is the PostgreSQL server tests use: POSTGRES_URL or the local default.
@@ -30,4 +34,18 @@ func DatabaseName(t testing.TB, prefix string) string {
 		name = name[len(name)-max:]
 	}
 	return prefix + "_" + strings.TrimLeft(name, "_")
+}
+
+// PostgresDatabaseURL returns the URL of a database of t's own (DatabaseName) on the
+// PostgreSQL server tests use, which whoever connects creates; it is dropped when t ends.
+func PostgresDatabaseURL(t testing.TB, prefix string) string {
+	t.Helper()
+	name := DatabaseName(t, prefix)
+	u, err := url.Parse(PostgresURL())
+	if err != nil {
+		t.Fatalf("POSTGRES_URL: %v", err)
+	}
+	u.Path = "/" + name
+	t.Cleanup(func() { _ = postgres.Drop(context.Background(), PostgresURL(), name) })
+	return u.String()
 }
