@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/httpjson"
 )
@@ -68,9 +69,18 @@ func handleFeed(s *Store) http.HandlerFunc {
 		if page.Events == nil {
 			page.Events = []event.Stored{}
 		}
-		httpjson.Write(w, http.StatusOK, feedResponse{StoreID: s.ID(), Events: page.Events,
+		httpjson.Write(w, http.StatusOK, feedResponse{StoreID: s.ID(), Events: forReader(r, page.Events),
 			NextAfter: page.NextAfter, Head: page.Head})
 	}
+}
+
+// forReader returns events as the reader of r may see them: whole for a service, with
+// their secret fields redacted for a person (a request through the gateway: event.Redact).
+func forReader(r *http.Request, events []event.Stored) []event.Stored {
+	if r.Header.Get(auth.RoleHeader) == "" {
+		return events
+	}
+	return event.RedactAll(events)
 }
 
 // streamResponse is the answer of GET /streams/{stream}.
@@ -93,7 +103,7 @@ func handleStream(s *Store) http.HandlerFunc {
 			httpjson.Error(w, http.StatusNotFound, "stream not found")
 		default:
 			httpjson.Write(w, http.StatusOK, streamResponse{StoreID: s.ID(), Stream: stream,
-				Version: events[len(events)-1].Version, Events: events})
+				Version: events[len(events)-1].Version, Events: forReader(r, events)})
 		}
 	}
 }

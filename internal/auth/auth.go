@@ -36,6 +36,14 @@ const (
 	Manager  Role = "manager"
 )
 
+// The headers the gateway sets, from a valid token, on a request it lets through for a
+// person, after removing any a client sent: so a request inside the shop that carries
+// RoleHeader comes from a person, and one without it from a service.
+const (
+	UserHeader = "X-Msdemo-User"
+	RoleHeader = "X-Msdemo-Role"
+)
+
 // Claims is what a token says about its bearer. A token keeps ExpiresAt to the second
 // (a JWT's exp), rounded down. PasswordVersion is the version of the user's stream at
 // which the password in force when the token was issued was set (its "pwv" claim; 0 in

@@ -73,8 +73,8 @@ func (s *server) authorize(ctx *fasthttp.RequestCtx, r *compiledRoute, segs [][]
 		return false
 	}
 	if loggedIn {
-		h.Set("X-Msdemo-User", claims.User)
-		h.Set("X-Msdemo-Role", string(claims.Role))
+		h.Set(auth.UserHeader, claims.User)
+		h.Set(auth.RoleHeader, string(claims.Role))
 	}
 	return true
 }
