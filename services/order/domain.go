@@ -38,13 +38,9 @@ const (
 	Rejected Status = "rejected"
 )
 
-// Reasons for a rejection that this service gives; the participants give their own ("out
-// of stock", "not enough credit", ...).
-const (
-	ReasonUnknownProduct = "unknown product"
-	ReasonProductDeleted = "product deleted"
-	ReasonTimedOut       = "timed out"
-)
+// ReasonTimedOut is the reason of a rejection by the saga's timeout, the one this service
+// gives; the participants give their own ("out of stock", "not enough credit", ...).
+const ReasonTimedOut = "timed out"
 
 // Step is one thing that happened to an order, as its timeline shows it.
 type Step string
@@ -186,28 +182,14 @@ func validProductID(id string) bool {
 	return id != ""
 }
 
-// Place decides a valid order in of customer, priced at p: order.placed, followed in the
-// same append by order.rejected when the product is unknown or deleted (then nothing is
-// reserved for long: participants that reserve anyway see the rejection and release).
-// It returns the events and the status and reason the order has after them.
-func Place(id OrderID, customer string, in PlaceOrder, p Price) ([]event.New, Status, string) {
-	placed := Placed{OrderID: id, Customer: customer, ProductID: *in.ProductID, Quantity: *in.Quantity}
-	reason := ""
-	switch {
-	case !p.Known:
-		reason = ReasonUnknownProduct
-	case p.Deleted:
-		reason = ReasonProductDeleted
-	default:
-		placed.UnitPriceCents = p.Cents
-		placed.TotalCents = p.Cents * *in.Quantity
-	}
-	events := []event.New{newEvent(idgen.New(), event.OrderPlaced, placed)}
-	if reason == "" {
-		return events, Pending, ""
-	}
-	o := Order{ID: id, Customer: customer}
-	return append(events, decisionEvent(o, Decision{Reject: true, Reason: reason})), Rejected, reason
+// Place decides a valid order in of customer, of a product that exists at price p: the
+// order.placed event, which starts the saga. (An order of a product that does not exist or
+// was deleted is refused before it is placed: priceForOrder. One deleted after that is
+// rejected by the product service's reservation.)
+func Place(id OrderID, customer string, in PlaceOrder, p Price) []event.New {
+	placed := Placed{OrderID: id, Customer: customer, ProductID: *in.ProductID, Quantity: *in.Quantity,
+		UnitPriceCents: p.Cents, TotalCents: p.Cents * *in.Quantity}
+	return []event.New{newEvent(idgen.New(), event.OrderPlaced, placed)}
 }
 
 // Decision is what the saga appends to an order: nothing (the zero Decision), order.approved

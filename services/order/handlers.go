@@ -1,6 +1,7 @@
 package order
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -10,21 +11,21 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/event"
 	"github.com/msdemo/msdemo/internal/httpjson"
 	"github.com/msdemo/msdemo/internal/service"
-	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // placed is the body of the 202 that answers POST /orders.
 type placed struct {
 	ID     OrderID `json:"id"`
 	Status Status  `json:"status"`
-	Reason string  `json:"reason,omitempty"`
 }
 
-// handleOrderPlace serves POST /orders {product_id, quantity}: 202 {id, status, reason}
-// with Location /order/orders/<id>, once the read model shows the order. Bad input is 400
-// with the fields, and nothing is appended.
+// handleOrderPlace serves POST /orders {product_id, quantity}: 202 {id, status: pending}
+// with Location /order/orders/<id>, once the read model shows the order. Bad input, and a
+// product that does not exist or was deleted, is 400 with the fields, and nothing is
+// appended.
 func handleOrderPlace(rt *service.Runtime, store *Store, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in PlaceOrder
@@ -36,7 +37,7 @@ func handleOrderPlace(rt *service.Runtime, store *Store, logger *slog.Logger) ht
 			service.Error(w, r, logger, service.FieldErrors(errs))
 			return
 		}
-		price, err := store.Price(r.Context(), *in.ProductID)
+		price, err := priceForOrder(r.Context(), rt, store, *in.ProductID)
 		if err != nil {
 			service.Error(w, r, logger, err)
 			return
@@ -45,8 +46,7 @@ func handleOrderPlace(rt *service.Runtime, store *Store, logger *slog.Logger) ht
 		expectNew := int64(0)
 		for try := 1; ; try++ {
 			id := newOrderID()
-			events, status, reason := Place(id, c.User, in, price)
-			_, err := rt.Write(r.Context(), Stream(id), &expectNew, events...)
+			_, err := rt.Write(r.Context(), Stream(id), &expectNew, Place(id, c.User, in, price)...)
 			var conflict *service.ConflictError
 			if errors.As(err, &conflict) && try < 3 {
 				continue // the random id is taken: draw another
@@ -55,14 +55,50 @@ func handleOrderPlace(rt *service.Runtime, store *Store, logger *slog.Logger) ht
 				service.Error(w, r, logger, err)
 				return
 			}
-			if status == Rejected { // decided at once: the saga took no time
-				rt.Metrics.OrderDecided(telemetry.OutcomeRejected, time.Now())
-			}
 			w.Header().Set("Location", "/order/orders/"+string(id))
-			httpjson.Write(w, http.StatusAccepted, placed{ID: id, Status: status, Reason: reason})
+			httpjson.Write(w, http.StatusAccepted, placed{ID: id, Status: Pending})
 			return
 		}
 	})
+}
+
+// productWait bounds how long placing an order waits for this service's prices to learn
+// of a product the event store already holds.
+const productWait = 5 * time.Second
+
+// priceForOrder returns the price of product id for a new order, or FieldErrors when the
+// product does not exist or was deleted: such an order is refused, not placed. The prices
+// are a read model, which may not have heard yet of a product just added: one it does not
+// know is looked up in the event store, and waited for if the store holds it.
+func priceForOrder(ctx context.Context, rt *service.Runtime, store *Store, id string) (Price, error) {
+	p, err := store.Price(ctx, id)
+	if err != nil || p.Known && !p.Deleted {
+		return p, err
+	}
+	if p.Deleted {
+		return Price{}, service.FieldErrors{"product_id": "the product was deleted"}
+	}
+	_, found, err := rt.Events.Stream(ctx, event.Product.Stream(id))
+	if err != nil {
+		return Price{}, errors.Join(err, service.ErrUnavailable)
+	}
+	if !found {
+		return Price{}, service.FieldErrors{"product_id": "no such product"}
+	}
+	for deadline := time.Now().Add(productWait); time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return Price{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if p, err = store.Price(ctx, id); err != nil || p.Known {
+			if p.Deleted {
+				return Price{}, service.FieldErrors{"product_id": "the product was deleted"}
+			}
+			return p, err
+		}
+	}
+	return Price{}, service.ErrUnavailable
 }
 
 // orderPage is the body of GET /orders.

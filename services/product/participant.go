@@ -17,7 +17,7 @@ import (
 //   - order.placed: the order's product reserves the units (product.stock-reserved,
 //     which takes them from the stock at once) or rejects the order
 //     (product.stock-rejected: "product deleted", "price changed" or "out of stock"); an
-//     unknown product is logged and skipped (the order service rejects those when they
+//     unknown product is logged and skipped (the order service refuses those before they
 //     are placed; the saga timeout covers the rest); an order answered before changes
 //     nothing.
 //   - order.rejected: a reservation held for the order is released
