@@ -222,8 +222,8 @@ func testCatalog(t *testing.T, s *site) {
 	}
 	p = b.Post("/products", url.Values{"name": {"Rake"}, "category_id": {s.Category}, "price": {"12.50"},
 		"units_in_stock": {"7"}, "supplier": {"Acme"}, "description": {"Sturdy."}}, nil)
-	if p.URL != "/products" || !strings.Contains(p.Doc.Find(`[data-testid="products"]`).Text(), "12.50 €") {
-		t.Fatalf("add product: got %d at %s, want /products with Rake at 12.50 €", p.Status, p.URL)
+	if p.URL != "/products" || !strings.Contains(p.Doc.Find(`[data-testid="products"]`).Text(), "€12.50") {
+		t.Fatalf("add product: got %d at %s, want /products with Rake at €12.50", p.Status, p.URL)
 	}
 	edit := b.Get("/products/" + s.Product)
 	stale := edit.Value("version")
@@ -267,21 +267,21 @@ func testCredit(t *testing.T, s *site) {
 	}
 	p = b.Get("/customers/" + customerName)
 	version := p.Value("version")
-	if p.TestID("credit") != "1,000.00 €" || version == "" {
-		t.Fatalf("customer page: credit %q, version %q; want 1,000.00 € and a version", p.TestID("credit"), version)
+	if p.TestID("credit") != "€1,000.00" || version == "" {
+		t.Fatalf("customer page: credit %q, version %q; want €1,000.00 and a version", p.TestID("credit"), version)
 	}
 	p = b.Post("/customers/"+customerName+"/credit", url.Values{"credit": {"lots"}, "version": {version}}, nil)
 	if p.Status != http.StatusUnprocessableEntity || p.TestID("error-credit") == "" {
 		t.Errorf("invalid credit: got %d %q, want 422 with a message", p.Status, p.TestID("error-credit"))
 	}
 	p = b.Post("/customers/"+customerName+"/credit", url.Values{"credit": {"250.00"}, "version": {version}}, nil)
-	if p.URL != "/customers/"+customerName || p.TestID("credit") != "250.00 €" {
-		t.Fatalf("set credit: got %d at %s, credit %q; want 250.00 €", p.Status, p.URL, p.TestID("credit"))
+	if p.URL != "/customers/"+customerName || p.TestID("credit") != "€250.00" {
+		t.Fatalf("set credit: got %d at %s, credit %q; want €250.00", p.Status, p.URL, p.TestID("credit"))
 	}
 	p = b.Post("/customers/"+customerName+"/credit", url.Values{"credit": {"300"}, "version": {version}}, nil)
 	if p.Status != http.StatusConflict || !strings.Contains(p.TestID("form-error"), "changed meanwhile") ||
-		p.TestID("credit") != "250.00 €" {
-		t.Errorf("stale credit: got %d %q, credit %q; want 409, a message and 250.00 €", p.Status, p.TestID("form-error"), p.TestID("credit"))
+		p.TestID("credit") != "€250.00" {
+		t.Errorf("stale credit: got %d %q, credit %q; want 409, a message and €250.00", p.Status, p.TestID("form-error"), p.TestID("credit"))
 	}
 }
 

@@ -116,10 +116,12 @@ func amount(cents int64) string {
 	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
 }
 
-// parseMoney reads an amount typed by a manager ("24.99", "24,99", "1 000", "24 €") into
-// cents. It refuses negative amounts, more than two decimals and anything else.
+// parseMoney reads an amount typed by a manager ("24.99", "24,99", "1 000", "24 €",
+// "€24.99" as the site shows it) into cents. It refuses negative amounts, more than two
+// decimals and anything else.
 func parseMoney(s string) (int64, bool) {
 	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "€"))
+	s = strings.TrimSpace(strings.TrimPrefix(s, "€"))
 	s = strings.ReplaceAll(strings.ReplaceAll(s, " ", ""), "\u00a0", "")
 	if s == "" || strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
 		return 0, false

@@ -21,6 +21,7 @@ func TestParseMoney(t *testing.T) {
 		{"1,000.50", 100050, true},
 		{"1 000,50", 100050, true},
 		{" 19.90 € ", 1990, true},
+		{"€1,234.56", 123456, true}, // as the site shows it
 		{"", 0, false},
 		{"abc", 0, false},
 		{"-5", 0, false},
@@ -43,10 +44,10 @@ func TestMoneyAndAmount(t *testing.T) {
 		cents         int64
 		money, amount string
 	}{
-		{0, "0.00 €", "0.00"},
-		{2499, "24.99 €", "24.99"},
-		{123456789, "1,234,567.89 €", "1234567.89"},
-		{-150, "-1.50 €", "-1.50"},
+		{0, "€0.00", "0.00"},
+		{2499, "€24.99", "24.99"},
+		{123456789, "€1,234,567.89", "1234567.89"},
+		{-150, "-€1.50", "-1.50"},
 	} {
 		if got := web.Money(tc.cents); got != tc.money {
 			t.Errorf("money(%d): got %q, want %q", tc.cents, got, tc.money)

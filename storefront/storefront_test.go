@@ -80,8 +80,8 @@ func testForms(t *testing.T, s *site) {
 		t.Errorf("category: product got %q, want Watering can", got)
 	}
 	p = b.Get("/products/" + s.Product)
-	if p.TestID("product-name") != "Watering can" || p.TestID("product-price") != "24.99 €" || p.Count("order-form") != 1 {
-		t.Errorf("product: got name %q price %q order form %d, want Watering can, 24.99 €, 1",
+	if p.TestID("product-name") != "Watering can" || p.TestID("product-price") != "€24.99" || p.Count("order-form") != 1 {
+		t.Errorf("product: got name %q price %q order form %d, want Watering can, €24.99, 1",
 			p.TestID("product-name"), p.TestID("product-price"), p.Count("order-form"))
 	}
 	if p = b.Get("/products/nosuchproduct"); p.Status != http.StatusNotFound || p.Count("error-404") != 1 {
@@ -90,8 +90,8 @@ func testForms(t *testing.T, s *site) {
 
 	// Profile: credit shown, change saved, invalid change refused.
 	p = b.Get("/profile")
-	if p.TestID("credit") != "1,000.00 €" {
-		t.Errorf("profile: credit got %q, want 1,000.00 €", p.TestID("credit"))
+	if p.TestID("credit") != "€1,000.00" {
+		t.Errorf("profile: credit got %q, want €1,000.00", p.TestID("credit"))
 	}
 	version := p.Doc.Find(`input[name="version"]`).AttrOr("value", "")
 	p = b.Post("/profile", url.Values{"full_name": {"Ada King"}, "email": {"ada@example.com"}, "version": {version}}, nil)
@@ -129,8 +129,8 @@ func testForms(t *testing.T, s *site) {
 		inv = b.Get(orderURL + "/invoice")
 		return inv.Count("invoice") == 1
 	})
-	if got := inv.TestID("invoice-total"); got != "Total: 49.98 €" {
-		t.Errorf("invoice total got %q, want Total: 49.98 €", got)
+	if got := inv.TestID("invoice-total"); got != "Total: €49.98" {
+		t.Errorf("invoice total got %q, want Total: €49.98", got)
 	}
 	p = b.Get("/orders")
 	if p.Count("order-row") != 1 || p.TestID("order-status") != status {
@@ -323,8 +323,8 @@ func testBrowser(t *testing.T, s *site) {
 	step("open the invoice", chromedp.WaitVisible(tid("invoice-link")), chromedp.Click(tid("invoice-link")),
 		chromedp.WaitVisible(tid("invoice-total")))
 	total, err := chromedp.Run(ctx, chromedp.Text(tid("invoice-total")))
-	if err != nil || total != "Total: 49.98 €" {
-		t.Errorf("invoice: got total %q (%v), want Total: 49.98 €", total, err)
+	if err != nil || total != "Total: €49.98" {
+		t.Errorf("invoice: got total %q (%v), want Total: €49.98", total, err)
 	}
 	shot("invoice")
 	step("open the profile", chromedp.Click(tid("nav-profile")), chromedp.WaitVisible(tid("profile-form")))

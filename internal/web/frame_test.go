@@ -30,7 +30,7 @@ func TestNewOrderView(t *testing.T) {
 		Timeline: []web.TimelineStep{{Step: "placed", At: at}, {Step: "stock rejected", At: at.Add(time.Second), Reason: "out of stock"}}}
 	v := web.NewOrderView(o, "Watering can")
 	want := web.OrderView{ID: "o1", Customer: "ada", Product: "Watering can", ProductID: "p1", Quantity: "3",
-		UnitPrice: "24.99 €", Total: "74.97 €", Status: "approved", PlacedAt: "26 Nov 2026 10:00:00 UTC", InvoiceReady: true,
+		UnitPrice: "€24.99", Total: "€74.97", Status: "approved", PlacedAt: "26 Nov 2026 10:00:00 UTC", InvoiceReady: true,
 		Timeline: []web.StepView{{Label: "Placed", At: "26 Nov 2026 10:00:00 UTC", DateTime: "2026-11-26T10:00:00Z"},
 			{Label: "Stock refused: out of stock", At: "26 Nov 2026 10:00:01 UTC", DateTime: "2026-11-26T10:00:01Z"}}}
 	if got, _ := json.Marshal(v); string(got) != string(must(json.Marshal(want))) {
