@@ -31,8 +31,8 @@ func TestNewOrderView(t *testing.T) {
 	v := web.NewOrderView(o, "Watering can")
 	want := web.OrderView{ID: "o1", Customer: "ada", Product: "Watering can", ProductID: "p1", Quantity: "3",
 		UnitPrice: "€24.99", Total: "€74.97", Status: "approved", PlacedAt: "26 Nov 2026 10:00:00 UTC", InvoiceReady: true,
-		Timeline: []web.StepView{{Label: "Placed", At: "26 Nov 2026 10:00:00 UTC", DateTime: "2026-11-26T10:00:00Z"},
-			{Label: "Stock refused: out of stock", At: "26 Nov 2026 10:00:01 UTC", DateTime: "2026-11-26T10:00:01Z"}}}
+		Timeline: []web.StepView{{Label: "The order was placed.", At: "26 Nov 2026 10:00:00 UTC", DateTime: "2026-11-26T10:00:00Z"},
+			{Label: "The stock was not reserved: out of stock.", At: "26 Nov 2026 10:00:01 UTC", DateTime: "2026-11-26T10:00:01Z"}}}
 	if got, _ := json.Marshal(v); string(got) != string(must(json.Marshal(want))) {
 		t.Errorf("got %s, want %s", got, must(json.Marshal(want)))
 	}

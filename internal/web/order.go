@@ -1,6 +1,8 @@
 package web
 
 import (
+	"cmp"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -28,25 +30,41 @@ type TimelineStep struct {
 	Reason string    `json:"reason"`
 }
 
-// stepLabels are the timeline's steps in words.
-var stepLabels = map[string]string{
-	"placed": "Placed", "stock reserved": "Stock reserved", "stock rejected": "Stock refused",
-	"stock released": "Stock released", "credit reserved": "Credit reserved", "credit rejected": "Credit refused",
-	"credit released": "Credit released", "approved": "Approved", "rejected": "Rejected",
-	"invoiced": "Invoiced", "timed out": "Timed out",
+// stepSentences say what each step of the saga was, in words; the %s of those that take
+// one is the step's reason, or, for a release, why the order was rejected.
+var stepSentences = map[string]string{
+	"placed":          "The order was placed.",
+	"stock reserved":  "The stock was reserved.",
+	"stock rejected":  "The stock was not reserved: %s.",
+	"credit reserved": "The credit was reserved.",
+	"credit rejected": "The credit was not reserved: %s.",
+	"approved":        "The order was approved: stock and credit are reserved.",
+	"rejected":        "The order was rejected: %s.",
+	"stock released":  "The reserved stock was released, because the order was rejected (%s).",
+	"credit released": "The reserved credit was given back, because the order was rejected (%s).",
+	"timed out":       "No answer came in time: %s.",
+	"invoiced":        "The invoice was issued.",
 }
 
-// Label is the step in words, followed by its reason if it has one: "Stock refused: out
-// of stock". An unknown step is shown as it is, with "_" as spaces.
-func (st TimelineStep) Label() string {
-	label, ok := stepLabels[st.Step]
+// Sentence says what step st of order o was, in words, e.g. "The reserved credit was
+// given back, because the order was rejected (out of stock)." A step this version does
+// not know is shown as it is, with its reason.
+func (st TimelineStep) Sentence(o Order) string {
+	sentence, ok := stepSentences[st.Step]
 	if !ok {
-		label = strings.ReplaceAll(st.Step, "_", " ")
+		if st.Reason != "" {
+			return st.Step + ": " + st.Reason
+		}
+		return st.Step
 	}
-	if st.Reason != "" {
-		label += ": " + st.Reason
+	if !strings.Contains(sentence, "%s") {
+		return sentence
 	}
-	return label
+	why := st.Reason
+	if strings.HasSuffix(st.Step, "released") || why == "" {
+		why = cmp.Or(o.Reason, "no reason given")
+	}
+	return fmt.Sprintf(sentence, strings.TrimSuffix(why, "."))
 }
 
 // NotFoundFor400 turns the API's 400 for a malformed id into a 404: for a page address, a

@@ -19,7 +19,7 @@ type OrderView struct {
 
 // StepView is one step of an order's timeline.
 type StepView struct {
-	Label, At, DateTime string // Label includes the reason, if any; DateTime is RFC 3339
+	Label, At, DateTime string // Label is the step in a sentence (Sentence); DateTime is RFC 3339
 }
 
 // NewOrderView returns the view of o, whose product is named productName ("" for
@@ -30,7 +30,7 @@ func NewOrderView(o Order, productName string) OrderView {
 		Status: cmp.Or(o.Status, "pending"), Reason: o.Reason, PlacedAt: FormatTime(o.PlacedAt),
 		InvoiceReady: o.Status == "approved"}
 	for _, st := range o.Timeline {
-		v.Timeline = append(v.Timeline, StepView{Label: st.Label(), At: FormatTime(st.At), DateTime: st.At.UTC().Format(time.RFC3339)})
+		v.Timeline = append(v.Timeline, StepView{Label: st.Sentence(o), At: FormatTime(st.At), DateTime: st.At.UTC().Format(time.RFC3339)})
 	}
 	return v
 }

@@ -232,6 +232,14 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, 
 	return nil
 }
 
+// causalSteps are the saga's steps in the order in which one can cause another: a
+// timeline is shown in time order, and steps recorded in the same millisecond in this
+// order (a reservation before the approval it led to, the rejection before the releases
+// it caused), not by name.
+var causalSteps = []string{string(StepPlaced), string(StepStockReserved), string(StepStockRejected),
+	string(StepCreditReserved), string(StepCreditRejected), string(StepTimedOut), string(StepApproved),
+	string(StepRejected), string(StepStockReleased), string(StepCreditReleased), string(StepInvoiced)}
+
 // recordStep adds step to the timeline of order id unless it is there.
 const recordStepSQL = `INSERT INTO timeline (order_id, step, at, reason) VALUES ($1, $2, $3, $4)
 	ON CONFLICT (order_id, step) DO NOTHING`
@@ -354,7 +362,8 @@ func loadOrder(ctx context.Context, q querier, id OrderID) (Order, error) {
 	case err != nil:
 		return Order{}, fmt.Errorf("read order %s: %w", id, err)
 	}
-	rows, err := q.Query(ctx, `SELECT step, at, reason FROM timeline WHERE order_id = $1 ORDER BY at, step`, id)
+	rows, err := q.Query(ctx, `SELECT step, at, reason FROM timeline WHERE order_id = $1
+		ORDER BY at, array_position($2::text[], step), step`, id, causalSteps)
 	if err != nil {
 		return Order{}, fmt.Errorf("read the timeline of order %s: %w", id, err)
 	}

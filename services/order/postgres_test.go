@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -122,5 +123,43 @@ func TestWaitingRequestsAreBounded(t *testing.T) {
 	<-waiter
 	if len(watch.waiting) != 0 {
 		t.Errorf("the ended wait did not give its slot back")
+	}
+}
+
+// A timeline is in time order, and steps recorded in the same millisecond in the order in
+// which one causes another, not by name: the credit's release after the rejection that
+// caused it, the stock's refusal before that rejection.
+func TestTimelineInCausalOrder(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := openTestStore(t)
+	id := newOrderID()
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	apply := func(position, version int64, stream, typ string, data any) {
+		t.Helper()
+		raw, _ := json.Marshal(data)
+		e := event.Stored{ID: typ + stream, Stream: stream, Version: version, Position: position, Type: typ,
+			Data: raw, RecordedAt: at} // every event in the same millisecond
+		if err := store.Apply(ctx, "store-1", e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(1, 1, Stream(id), event.OrderPlaced, Placed{OrderID: id, Customer: "ann", ProductID: "p1",
+		Quantity: 1, UnitPriceCents: 100, TotalCents: 100})
+	apply(2, 1, "customer-ann", event.CustomerCreditReserved, Reply{OrderID: id})
+	apply(3, 1, "product-p1", event.ProductStockRejected, Reply{OrderID: id, Reason: "out of stock"})
+	apply(4, 2, Stream(id), event.OrderRejected, RejectedData{OrderID: id, Customer: "ann", Reason: "out of stock"})
+	apply(5, 2, "customer-ann", event.CustomerCreditReleased, Reply{OrderID: id})
+	o, err := store.Order(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Step
+	for _, e := range o.Timeline {
+		got = append(got, e.Step)
+	}
+	want := []Step{StepPlaced, StepStockRejected, StepCreditReserved, StepRejected, StepCreditReleased}
+	if !slices.Equal(got, want) {
+		t.Errorf("timeline %v, want %v", got, want)
 	}
 }
