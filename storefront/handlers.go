@@ -3,6 +3,7 @@ package storefront
 import (
 	"cmp"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -39,11 +40,49 @@ func (s *server) handleCategory(w http.ResponseWriter, r *http.Request) {
 		s.site.Error(w, r, err)
 		return
 	}
-	v := categoryView{Category: c}
+	s.site.Render(w, r, http.StatusOK, c.Name, categoryPage(categoryView{Category: c, Products: productCards(ps)}))
+}
+
+func productCards(ps []web.Product) []productCard {
+	var cards []productCard
 	for _, p := range ps {
-		v.Products = append(v.Products, productCard{ID: p.ID, Name: p.Name, Price: web.Money(p.PriceCents), InStock: p.UnitsInStock > 0})
+		cards = append(cards, productCard{ID: p.ID, Name: p.Name, Price: web.Money(p.PriceCents), InStock: p.UnitsInStock > 0})
 	}
-	s.site.Render(w, r, http.StatusOK, c.Name, categoryPage(v))
+	return cards
+}
+
+// searchPageSize is how many results a page of the search shows.
+const searchPageSize = 24
+
+// handleSearch serves GET /search?q=words[&offset=]: the products matching every word,
+// best first. A query the product service refuses (no word, too long) is shown with why.
+func (s *server) handleSearch(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	v := searchView{Query: q}
+	if q == "" {
+		s.site.Render(w, r, http.StatusOK, "Search", searchPage(v))
+		return
+	}
+	ps, next, err := s.api.SearchProducts(r.Context(), "", q, max(offset, 0), searchPageSize)
+	if fields := web.FieldErrors(err); fields != nil {
+		if why := cmp.Or(fields["q"], fields["offset"]); why != "" {
+			v.Problem = "The search " + why + "."
+		} else {
+			v.Problem = web.FormMessage(err, fields)
+		}
+		s.site.Render(w, r, http.StatusUnprocessableEntity, "Search", searchPage(v))
+		return
+	}
+	if err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	v.Products = productCards(ps)
+	if next > 0 {
+		v.Next = "/search?" + url.Values{"q": {q}, "offset": {strconv.Itoa(next)}}.Encode()
+	}
+	s.site.Render(w, r, http.StatusOK, "Search: "+q, searchPage(v))
 }
 
 // handleProduct serves GET /products/{id}: the product and its order form.

@@ -24,6 +24,7 @@ func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub
 	r.Get("/", s.handleHome)                                          // categories
 	r.Get("/categories/{id}", s.handleCategory)                       // products of a category
 	r.Get("/products/{id}", s.handleProduct)                          // product with quantity and Order
+	r.Get("/search", s.handleSearch)                                  // ?q=words&offset=
 	r.Get("/register", s.handleRegisterForm)                          //
 	r.Post("/register", s.handleRegister)                             // then logged in, 303 /
 	r.Get("/login", login.HandleForm)                                 // ?next=

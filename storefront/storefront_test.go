@@ -74,6 +74,18 @@ func testForms(t *testing.T, s *site) {
 		t.Errorf("duplicate username: got %d, message %q; want 422 with a message", p.Status, p.TestID("error-username"))
 	}
 
+	// Search: a word of the description, any case; nothing found; a query without words.
+	p = b.Get("/search?q=GALVANISED")
+	if p.Status != http.StatusOK || !strings.Contains(p.TestID("product"), "Watering can") {
+		t.Errorf("search galvanised: got %d with %q, want 200 with Watering can", p.Status, p.TestID("product"))
+	}
+	if p = b.Get("/search?q=porcelain"); p.Status != http.StatusOK || p.Count("no-results") != 1 {
+		t.Errorf("search porcelain: got %d, %d no-results, want 200 and a no-results message", p.Status, p.Count("no-results"))
+	}
+	if p = b.Get("/search?q=%21%21"); p.Status != http.StatusUnprocessableEntity || p.TestID("search-problem") == "" {
+		t.Errorf("search !!: got %d with problem %q, want 422 and why", p.Status, p.TestID("search-problem"))
+	}
+
 	// Category and product.
 	p = b.Get("/categories/" + s.Category)
 	if got := p.TestID("product"); !strings.Contains(got, "Watering can") {
@@ -305,6 +317,14 @@ func testBrowser(t *testing.T, s *site) {
 		chromedp.Click(tid("login-button")), chromedp.WaitVisible(tid("nav-orders")),
 		chromedp.WaitVisible(tid("categories")))
 	shot("home")
+	step("search by a word of the description",
+		chromedp.SendKeys(tid("search-input"), "galvanised"),
+		chromedp.Click(tid("search-button")), chromedp.WaitVisible(tid("products")))
+	if found, err := chromedp.Run(ctx, chromedp.Text(tid("product"))); err != nil || !strings.Contains(found, "Watering can") {
+		t.Errorf("search galvanised: got %q (%v), want Watering can", found, err)
+	}
+	shot("search")
+	step("back home", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(tid("categories")))
 	step("browse the category", chromedp.Click(chromedp.CSS(`[data-testid="category"] a`)), chromedp.WaitVisible(tid("products")))
 	shot("category")
 	step("open the product", chromedp.Click(chromedp.CSS(`[data-testid="product"] a`)), chromedp.WaitVisible(tid("order-form")))

@@ -73,6 +73,18 @@ func (c *Client) Products(ctx context.Context, token, categoryID, after string, 
 	return page.Products, page.NextAfter, err
 }
 
+// SearchProducts returns a page of limit products matching the words of q, best first,
+// from offset, and the offset of the next page (0 on the last).
+func (c *Client) SearchProducts(ctx context.Context, token, q string, offset, limit int) ([]Product, int, error) {
+	var page struct {
+		Products   []Product `json:"products"`
+		NextOffset int       `json:"next_offset"`
+	}
+	query := url.Values{"q": {q}, "limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}
+	err := c.Get(ctx, token, "/product/search", query, &page)
+	return page.Products, page.NextOffset, err
+}
+
 // Product returns product id.
 func (c *Client) Product(ctx context.Context, token, id string) (Product, error) {
 	var p Product

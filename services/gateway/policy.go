@@ -38,6 +38,7 @@ var policy = slices.Concat([]route{
 	{"POST", "/product/products", manager},
 	{"PUT", "/product/products/{id}", manager},
 	{"DELETE", "/product/products/{id}", manager},
+	{"GET", "/product/search", anyone},
 
 	{"POST", "/order/orders", customer},
 	{"GET", "/order/orders", loggedIn},      // a customer sees their own

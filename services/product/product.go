@@ -24,9 +24,10 @@
 // Rebuild). A write answers once the read model shows it (read-your-writes).
 //
 // The HTTP API (at the gateway under /product): GET /categories, GET /categories/{id},
-// GET /products[?category_id=&limit=&after=], GET /products/{id} for anyone; POST, PUT,
-// DELETE of both for managers. Lists are ordered by name (without case), then id, and
-// page with ?after=<next_after of the previous page>.
+// GET /products[?category_id=&limit=&after=], GET /products/{id} and GET
+// /search?q=words[&limit=&offset=] (full text, SQLite FTS5, best match first) for anyone;
+// POST, PUT, DELETE of categories and products for managers. Lists are ordered by name
+// (without case), then id, and page with ?after=<next_after of the previous page>.
 package product
 
 import (

@@ -30,6 +30,7 @@ func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, dead
 	api.Handle("DELETE /categories/{id}", manager(handleCategoryDelete(c, logger)))
 	api.Handle("GET /products", handleProductList(store, logger))
 	api.Handle("GET /products/{id}", handleProductShow(store, logger))
+	api.Handle("GET /search", handleSearch(store, logger))
 	api.Handle("POST /products", manager(handleProductCreate(c, logger)))
 	api.Handle("PUT /products/{id}", manager(handleProductUpdate(c, logger)))
 	api.Handle("DELETE /products/{id}", manager(handleProductDelete(c, logger)))

@@ -33,7 +33,7 @@ var _ eventclient.ReadModel = (*Store)(nil)
 // schemaVersion is the version of schema, kept in the file's user_version. Raise it with
 // every change of schema (or of what Apply writes): the read model is then rebuilt from
 // the events at start (ensureSchema).
-const schemaVersion = 1
+const schemaVersion = 2
 
 // schema creates the read model's tables, schemaTables, at schemaVersion in a file that
 // has none of them.
@@ -57,6 +57,22 @@ CREATE TABLE products (
 );
 CREATE INDEX products_by_name ON products (deleted, name COLLATE NOCASE, id);
 CREATE INDEX products_by_category ON products (category_id, deleted, name COLLATE NOCASE, id);
+CREATE VIRTUAL TABLE products_fts USING fts5(name, description, supplier,
+	content='products', content_rowid='rowid');
+CREATE TRIGGER products_fts_insert AFTER INSERT ON products BEGIN
+	INSERT INTO products_fts (rowid, name, description, supplier)
+	VALUES (new.rowid, new.name, new.description, new.supplier);
+END;
+CREATE TRIGGER products_fts_delete AFTER DELETE ON products BEGIN
+	INSERT INTO products_fts (products_fts, rowid, name, description, supplier)
+	VALUES ('delete', old.rowid, old.name, old.description, old.supplier);
+END;
+CREATE TRIGGER products_fts_update AFTER UPDATE OF name, description, supplier ON products BEGIN
+	INSERT INTO products_fts (products_fts, rowid, name, description, supplier)
+	VALUES ('delete', old.rowid, old.name, old.description, old.supplier);
+	INSERT INTO products_fts (rowid, name, description, supplier)
+	VALUES (new.rowid, new.name, new.description, new.supplier);
+END;
 CREATE TABLE reservations (
 	product_id TEXT NOT NULL,
 	order_id   TEXT NOT NULL,
@@ -76,7 +92,9 @@ INSERT INTO checkpoint (one, store_id, position) VALUES (1, '', 0);
 // schemaTables are the tables of schema; formerTables those of earlier versions that
 // schema no longer makes.
 var (
-	schemaTables = []string{"categories", "products", "reservations", "checkpoint"}
+	// products_fts is the full-text index of the products' words (SQLite FTS5), kept by
+	// triggers on products, so it is rebuilt with them.
+	schemaTables = []string{"categories", "products", "products_fts", "reservations", "checkpoint"}
 	formerTables []string
 )
 
@@ -438,6 +456,54 @@ func (s *Store) Products(ctx context.Context, category CategoryID, limit int, af
 		return ps[:limit], true, nil
 	}
 	return ps, false, nil
+}
+
+// searchWeights are bm25's weights of products_fts's columns: a word in the name counts
+// ten times one in the description, one in the supplier three times.
+const searchWeights = `10.0, 1.0, 3.0`
+
+// Search returns the products (not deleted) whose name, description or supplier hold
+// every word of words (each also as the start of a longer word, case-insensitive), best
+// match first: the page of limit products after the first offset, and whether more
+// follow.
+func (s *Store) Search(ctx context.Context, words []string, limit, offset int) (ps []Product, more bool, err error) {
+	var match []string
+	for _, w := range words {
+		match = append(match, `"`+strings.ReplaceAll(w, `"`, `""`)+`"*`)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+prefixed("p.", productColumns)+`
+		FROM products_fts JOIN products p ON p.rowid = products_fts.rowid
+		WHERE products_fts MATCH ? AND p.deleted = 0
+		ORDER BY bm25(products_fts, `+searchWeights+`), p.name COLLATE NOCASE, p.id
+		LIMIT ? OFFSET ?`, strings.Join(match, " "), limit+1, offset)
+	if err != nil {
+		return nil, false, fmt.Errorf("search products: %w", err)
+	}
+	defer rows.Close()
+	ps = []Product{}
+	for rows.Next() {
+		p, err := scanProduct(rows)
+		if err != nil {
+			return nil, false, fmt.Errorf("search products: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("search products: %w", err)
+	}
+	if len(ps) > limit {
+		return ps[:limit], true, nil
+	}
+	return ps, false, nil
+}
+
+// prefixed is columns, a comma-separated list, each with prefix.
+func prefixed(prefix, columns string) string {
+	parts := strings.Split(columns, ", ")
+	for i := range parts {
+		parts[i] = prefix + parts[i]
+	}
+	return strings.Join(parts, ", ")
 }
 
 func unknownAfter(err error) error {
