@@ -142,7 +142,7 @@ func (s *server) handleCategoryDelete(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleProducts(w http.ResponseWriter, r *http.Request) {
 	ctx, token := r.Context(), s.token(r)
 	after := r.URL.Query().Get("after")
-	products, next, err := s.api.Products(ctx, token, "", after, pageSize)
+	products, next, err := s.api.Products(ctx, token, "", "", after, pageSize)
 	if err != nil {
 		s.site.Error(w, r, web.NotFoundFor400(err))
 		return

@@ -18,6 +18,9 @@ func (s *server) nav(r *http.Request) templ.Component {
 	return navBar(navView{Path: r.URL.Path, LoggedIn: ok, Username: u.Username})
 }
 
+// newestOnHome is how many of the newest products the home page shows.
+const newestOnHome = 6
+
 // handleHome serves GET /: the categories.
 func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
 	cs, err := s.api.Categories(r.Context(), "")
@@ -25,7 +28,12 @@ func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
 		s.site.Error(w, r, err)
 		return
 	}
-	s.site.Render(w, r, http.StatusOK, "Categories", homePage(homeView{Categories: cs}))
+	newest, _, err := s.api.Products(r.Context(), "", "", "newest", "", newestOnHome)
+	if err != nil {
+		s.site.Error(w, r, err)
+		return
+	}
+	s.site.Render(w, r, http.StatusOK, "Categories", homePage(homeView{Categories: cs, Newest: productCards(newest)}))
 }
 
 // handleCategory serves GET /categories/{id}: its products.
@@ -35,12 +43,16 @@ func (s *server) handleCategory(w http.ResponseWriter, r *http.Request) {
 		s.site.Error(w, r, web.NotFoundFor400(err))
 		return
 	}
-	ps, _, err := s.api.Products(r.Context(), "", c.ID, "", web.MaxPage)
+	sort := r.URL.Query().Get("sort")
+	if sort != "price" {
+		sort = "name"
+	}
+	ps, _, err := s.api.Products(r.Context(), "", c.ID, sort, "", web.MaxPage)
 	if err != nil {
 		s.site.Error(w, r, err)
 		return
 	}
-	s.site.Render(w, r, http.StatusOK, c.Name, categoryPage(categoryView{Category: c, Products: productCards(ps)}))
+	s.site.Render(w, r, http.StatusOK, c.Name, categoryPage(categoryView{Category: c, Sort: sort, Products: productCards(ps)}))
 }
 
 func productCards(ps []web.Product) []productCard {

@@ -39,6 +39,9 @@ func testForms(t *testing.T, s *site) {
 	if got := home.TestID("category"); got != "Garden" {
 		t.Errorf("home: category got %q, want Garden", got)
 	}
+	if got := home.Doc.Find(`[data-testid="newest"] [data-testid="product"]`).Text(); !strings.Contains(got, "Watering can") {
+		t.Errorf("home: the newest products show %q, want Watering can", got)
+	}
 	if home.Count("nav-login") != 1 {
 		t.Errorf("home: a visitor's nav has no log-in link")
 	}
@@ -86,7 +89,10 @@ func testForms(t *testing.T, s *site) {
 		t.Errorf("search !!: got %d with problem %q, want 422 and why", p.Status, p.TestID("search-problem"))
 	}
 
-	// Category and product.
+	// Category, sorted by price, and product.
+	if p = b.Get("/categories/" + s.Category + "?sort=price"); p.Count("sort-name") != 1 || !strings.Contains(p.TestID("product"), "Watering can") {
+		t.Errorf("category by price: got %d with %q, want a link back to by name and Watering can", p.Count("sort-name"), p.TestID("product"))
+	}
 	p = b.Get("/categories/" + s.Category)
 	if got := p.TestID("product"); !strings.Contains(got, "Watering can") {
 		t.Errorf("category: product got %q, want Watering can", got)

@@ -62,14 +62,18 @@ func (c *Client) Category(ctx context.Context, token, id string) (Category, erro
 }
 
 // Products returns a page of at most limit products, of category categoryID ("" for
-// all), after the product after ("" for the first page), and the after of the next page
-// ("" on the last).
-func (c *Client) Products(ctx context.Context, token, categoryID, after string, limit int) ([]Product, string, error) {
+// all), in the order sort names ("" for by name; price; newest), after the product after
+// ("" for the first page), and the after of the next page ("" on the last).
+func (c *Client) Products(ctx context.Context, token, categoryID, sort, after string, limit int) ([]Product, string, error) {
 	var page struct {
 		Products  []Product `json:"products"`
 		NextAfter string    `json:"next_after"`
 	}
-	err := c.Get(ctx, token, "/product/products", pageQuery(after, limit, "category_id", categoryID), &page)
+	q := pageQuery(after, limit, "category_id", categoryID)
+	if sort != "" {
+		q.Set("sort", sort)
+	}
+	err := c.Get(ctx, token, "/product/products", q, &page)
 	return page.Products, page.NextAfter, err
 }
 

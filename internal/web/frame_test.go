@@ -108,7 +108,7 @@ func TestClientLists(t *testing.T) {
 		t.Errorf("first page of every status: got query %q (%v), want limit=5 alone", g.query["/order/orders"], err)
 	}
 
-	products, next, err := api.Products(ctx, "", "c1", "", web.MaxPage)
+	products, next, err := api.Products(ctx, "", "c1", "", "", web.MaxPage)
 	if err != nil || len(products) != 1 || products[0].CategoryID != "c1" || next != "p1" {
 		t.Errorf("products: got %+v, next %q, %v; want one of c1, next p1", products, next, err)
 	}

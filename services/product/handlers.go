@@ -1,8 +1,10 @@
 package product
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/msdemo/msdemo/internal/httpjson"
 	"github.com/msdemo/msdemo/internal/service"
@@ -130,9 +132,9 @@ type productPage struct {
 	NextAfter string    `json:"next_after"` // "" on the last page
 }
 
-// handleProductList serves GET /products[?category_id=&limit=&after=], ordered by name
-// (without case) then id; after is the id of the last product of the previous page (its
-// next_after).
+// handleProductList serves GET /products[?category_id=&sort=&limit=&after=], ordered by
+// sort (name, the default, price or newest: Store.Products); after is the id of the last
+// product of the previous page (its next_after).
 func handleProductList(store *Store, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, after, err := service.PageParams(r)
@@ -145,7 +147,12 @@ func handleProductList(store *Store, logger *slog.Logger) http.Handler {
 			service.Error(w, r, logger, service.FieldErrors{"category_id": "is too long"})
 			return
 		}
-		ps, more, err := store.Products(r.Context(), CategoryID(category), limit, ProductID(after))
+		order := ProductOrder(cmp.Or(r.URL.Query().Get("sort"), string(ByName)))
+		if !slices.Contains([]ProductOrder{ByName, ByPrice, Newest}, order) {
+			service.Error(w, r, logger, service.FieldErrors{"sort": "must be name, price or newest"})
+			return
+		}
+		ps, more, err := store.Products(r.Context(), CategoryID(category), order, limit, ProductID(after))
 		if err != nil {
 			service.Error(w, r, logger, err)
 			return

@@ -85,3 +85,49 @@ func TestSearch(t *testing.T) {
 		}
 	}
 }
+
+// Lists are sorted by name (the default), by price or newest first, and page the same way.
+func TestSortedLists(t *testing.T) {
+	t.Parallel()
+	s := startShop(t)
+	tea := s.addCategory(t, "Tea")
+	add := func(name string, cents int) product.ProductID {
+		t.Helper()
+		var p product.Product
+		must(t, 201, "POST", s.api+"/products", s.manager, fmt.Sprintf(`{"name":%q,"description":"d","supplier":"s",
+			"category_id":%q,"price_cents":%d,"units_in_stock":5}`, name, tea.ID, cents), &p)
+		return p.ID
+	}
+	assam, bancha, chai := add("Assam", 300), add("Bancha", 100), add("Chai", 200)
+	list := func(query string) []product.ProductID {
+		t.Helper()
+		var page struct {
+			Products  []product.Product `json:"products"`
+			NextAfter string            `json:"next_after"`
+		}
+		must(t, 200, "GET", s.api+"/products?category_id="+string(tea.ID)+"&"+query, "", "", &page)
+		var ids []product.ProductID
+		for _, p := range page.Products {
+			ids = append(ids, p.ID)
+		}
+		return ids
+	}
+	for _, tt := range []struct {
+		query string
+		want  []product.ProductID
+	}{
+		{"", []product.ProductID{assam, bancha, chai}},
+		{"sort=name", []product.ProductID{assam, bancha, chai}},
+		{"sort=price", []product.ProductID{bancha, chai, assam}},
+		{"sort=newest", []product.ProductID{chai, bancha, assam}},
+		{"sort=price&limit=1&after=" + string(bancha), []product.ProductID{chai}},
+		{"sort=newest&limit=1&after=" + string(bancha), []product.ProductID{assam}},
+	} {
+		if got := list(tt.query); !slices.Equal(got, tt.want) {
+			t.Errorf("GET /products?%s: got %v, want %v", tt.query, got, tt.want)
+		}
+	}
+	if status, body := call(t, "GET", s.api+"/products?sort=cheapest", "", ""); status != 400 {
+		t.Errorf("sort=cheapest: got %d %s, want 400", status, body)
+	}
+}

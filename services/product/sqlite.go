@@ -33,7 +33,7 @@ var _ eventclient.ReadModel = (*Store)(nil)
 // schemaVersion is the version of schema, kept in the file's user_version. Raise it with
 // every change of schema (or of what Apply writes): the read model is then rebuilt from
 // the events at start (ensureSchema).
-const schemaVersion = 2
+const schemaVersion = 3
 
 // schema creates the read model's tables, schemaTables, at schemaVersion in a file that
 // has none of them.
@@ -53,10 +53,13 @@ CREATE TABLE products (
 	price_cents    INTEGER NOT NULL,
 	units_in_stock INTEGER NOT NULL,
 	version        INTEGER NOT NULL,
-	deleted        INTEGER NOT NULL DEFAULT 0
+	deleted        INTEGER NOT NULL DEFAULT 0,
+	added          INTEGER NOT NULL DEFAULT 0 -- the position of its product.added: newest first
 );
 CREATE INDEX products_by_name ON products (deleted, name COLLATE NOCASE, id);
 CREATE INDEX products_by_category ON products (category_id, deleted, name COLLATE NOCASE, id);
+CREATE INDEX products_by_price ON products (category_id, deleted, price_cents, id);
+CREATE INDEX products_newest ON products (deleted, added DESC);
 CREATE VIRTUAL TABLE products_fts USING fts5(name, description, supplier,
 	content='products', content_rowid='rowid');
 CREATE TRIGGER products_fts_insert AFTER INSERT ON products BEGIN
@@ -286,8 +289,8 @@ func applyEvent(ctx context.Context, tx *sql.Tx, e event.Stored) error {
 		}
 		f := d.ProductFields
 		res, err = tx.ExecContext(ctx, `INSERT INTO products (id, name, description, supplier, category_id,
-			price_cents, units_in_stock, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, f.Name, f.Description, f.Supplier, f.CategoryID, f.PriceCents, f.UnitsInStock, e.Version)
+			price_cents, units_in_stock, version, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, f.Name, f.Description, f.Supplier, f.CategoryID, f.PriceCents, f.UnitsInStock, e.Version, e.Position)
 	case event.ProductUpdated:
 		var f ProductFields
 		if err := decodeData(e, &f); err != nil {
@@ -416,10 +419,21 @@ func (s *Store) Product(ctx context.Context, id ProductID) (Product, error) {
 	return p, nil
 }
 
-// Products returns up to limit products, of category if it is not empty, ordered by name
-// (without case) then id, those after the product after if it is not empty; more says
-// whether there are others after them. An unknown after is a field error.
-func (s *Store) Products(ctx context.Context, category CategoryID, limit int, after ProductID) (ps []Product, more bool, err error) {
+// ProductOrder is how a list of products is ordered.
+type ProductOrder string
+
+// The orders of a list of products: by name (without case, the default), by price (lowest
+// first), newest first (by when product.added was stored); ties by id.
+const (
+	ByName  ProductOrder = "name"
+	ByPrice ProductOrder = "price"
+	Newest  ProductOrder = "newest"
+)
+
+// Products returns up to limit products, of category if it is not empty, in order, those
+// after the product after if it is not empty; more says whether there are others after
+// them. An unknown after is a field error.
+func (s *Store) Products(ctx context.Context, category CategoryID, order ProductOrder, limit int, after ProductID) (ps []Product, more bool, err error) {
 	q := `SELECT ` + productColumns + ` FROM products WHERE deleted = 0`
 	args := []any{}
 	if category != "" {
@@ -428,13 +442,31 @@ func (s *Store) Products(ctx context.Context, category CategoryID, limit int, af
 	}
 	if after != "" {
 		var name string
-		if err := s.read.QueryRowContext(ctx, `SELECT name FROM products WHERE id = ?`, after).Scan(&name); err != nil {
+		var price, added int64
+		err := s.read.QueryRowContext(ctx, `SELECT name, price_cents, added FROM products WHERE id = ?`, after).Scan(&name, &price, &added)
+		if err != nil {
 			return nil, false, unknownAfter(err)
 		}
-		q += ` AND (name > ? COLLATE NOCASE OR (name = ? COLLATE NOCASE AND id > ?))`
-		args = append(args, name, name, after)
+		switch order {
+		case ByPrice:
+			q += ` AND (price_cents > ? OR (price_cents = ? AND id > ?))`
+			args = append(args, price, price, after)
+		case Newest:
+			q += ` AND (added < ? OR (added = ? AND id > ?))`
+			args = append(args, added, added, after)
+		default:
+			q += ` AND (name > ? COLLATE NOCASE OR (name = ? COLLATE NOCASE AND id > ?))`
+			args = append(args, name, name, after)
+		}
 	}
-	q += ` ORDER BY name COLLATE NOCASE, id LIMIT ?`
+	switch order {
+	case ByPrice:
+		q += ` ORDER BY price_cents, id LIMIT ?`
+	case Newest:
+		q += ` ORDER BY added DESC, id LIMIT ?`
+	default:
+		q += ` ORDER BY name COLLATE NOCASE, id LIMIT ?`
+	}
 	args = append(args, limit+1)
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
