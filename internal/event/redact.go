@@ -11,6 +11,9 @@ var secretFields = map[string][]string{
 	CustomerPasswordChanged: {"password_hash"},
 }
 
+// HasSecrets reports whether events of type typ have secret fields.
+func HasSecrets(typ string) bool { return len(secretFields[typ]) > 0 }
+
 // Redacted is what a secret field reads as for people.
 const Redacted = "[redacted]"
 

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -92,9 +93,33 @@ func (rt *Runtime) takeDeadLetter(w http.ResponseWriter, r *http.Request, take f
 	}
 }
 
+// redactBody returns the body of a dead-lettered event as managers may read it: with the
+// secret fields of its data redacted (event.Redact). A body that is not an event is
+// returned unchanged.
+func redactBody(body []byte) []byte {
+	var msg map[string]json.RawMessage
+	if json.Unmarshal(body, &msg) != nil || msg == nil {
+		return body
+	}
+	var typ string
+	if json.Unmarshal(msg["type"], &typ) != nil || !event.HasSecrets(typ) {
+		return body
+	}
+	e := event.Redact(event.Stored{Type: typ, Data: msg["data"]})
+	if bytes.Equal(e.Data, msg["data"]) {
+		return body
+	}
+	msg["data"] = e.Data
+	out, err := json.Marshal(msg)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
 // deadLetter reads what RabbitMQ's x-death header says about why and when d died.
 func deadLetter(d bus.Delivery) DeadLetter {
-	dl := DeadLetter{ID: d.ID, Type: d.Type, RoutingKey: d.RoutingKey, Body: d.Body}
+	dl := DeadLetter{ID: d.ID, Type: d.Type, RoutingKey: d.RoutingKey, Body: redactBody(d.Body)}
 	if !json.Valid(d.Body) || !utf8.Valid(d.Body) { // a JSON text is UTF-8 (RFC 8259)
 		dl.Body, _ = json.Marshal(string(d.Body))
 	}

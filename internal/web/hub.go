@@ -69,10 +69,17 @@ const (
 // NewHub returns a hub that delivers nothing until Run.
 func NewHub(logger *slog.Logger) *Hub {
 	h := &Hub{logger: logger,
-		events: newFanout(logger, "live updates", event.ParseStored),
+		events: newFanout(logger, "live updates", parseForBrowsers),
 		views:  newFanout(logger, "view changes", view.Parse)}
 	h.follower = newFollower(logger, h.views)
 	return h
+}
+
+// parseForBrowsers decodes an event of the bus for the sites' live pages, with its secret
+// fields (password hashes) redacted: what a hub hands out is bound for a browser.
+func parseForBrowsers(body []byte) (event.Stored, error) {
+	e, err := event.ParseStored(body)
+	return event.Redact(e), err
 }
 
 // Run declares the exchanges (durable topic exchanges, in case the event store and the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -166,7 +167,8 @@ type testHub struct {
 	returns  chan amqp.Return
 }
 
-// startHub runs a Hub with idle grace for events "order.*" on an exchange of t's own.
+// startHub runs a Hub with idle grace for events "order.*" and "customer.*" on an exchange
+// of t's own.
 func startHub(t *testing.T, grace time.Duration) *testHub {
 	t.Helper()
 	conn := testenv.Bus(t)
@@ -176,7 +178,7 @@ func startHub(t *testing.T, grace time.Duration) *testHub {
 	ctx, stop := context.WithCancel(context.Background())
 	h.stop = stop
 	t.Cleanup(stop)
-	if err := h.Run(ctx, conn, web.HubConfig{Exchange: h.exchange, Keys: []string{"order.*"}}); err != nil {
+	if err := h.Run(ctx, conn, web.HubConfig{Exchange: h.exchange, Keys: []string{"order.*", "customer.*"}}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := amqp.Dial(testenv.RabbitMQURL())
@@ -241,6 +243,40 @@ func (h *testHub) tryPublish(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	return e.ID, h.conn.Publish(ctx, h.exchange, e.Type, bus.Message{ID: e.ID, Type: e.Type, Body: body, Transient: true})
+}
+
+// TestHubRedactsPasswordHashes: what the hub hands to the live pages, bound for a
+// browser, never carries a password hash, though the bus does.
+func TestHubRedactsPasswordHashes(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, time.Hour)
+	events := subscribe(t, t.Context(), h.Hub)
+	hash := "$2a$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234"
+	e := event.Stored{ID: fmt.Sprintf("e-%d", rand.Int64()), Stream: "customer-ann", Version: 1, Position: 1,
+		Type: event.CustomerRegistered, RecordedAt: time.Now(),
+		Data: json.RawMessage(`{"username":"ann","password_hash":"` + hash + `"}`)}
+	body, _ := json.Marshal(e)
+	if err := h.conn.Publish(t.Context(), h.exchange, e.Type, bus.Message{ID: e.ID, Type: e.Type, Body: body, Transient: true}); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(wait)
+	for {
+		select {
+		case got, ok := <-events:
+			if !ok {
+				t.Fatal("subscription closed before the event came")
+			}
+			if got.ID != e.ID {
+				continue
+			}
+			if strings.Contains(string(got.Data), hash) || !strings.Contains(string(got.Data), event.Redacted) {
+				t.Fatalf("the hub handed out %s, want its password hash redacted", got.Data)
+			}
+			return
+		case <-timeout:
+			t.Fatalf("event %s did not come within %s", e.ID, wait)
+		}
+	}
 }
 
 // subscribe calls hub.Subscribe(ctx), failing t if it does not return within wait.
