@@ -18,11 +18,12 @@ import (
 	"github.com/msdemo/msdemo/internal/testenv"
 )
 
-// openBenchStore runs a store without the bus on the embedded FerretDB in dir.
-func openBenchStore(b *testing.B, dir string) *Store {
+// openBenchStore runs a store without the bus on the embedded FerretDB in dir, or on the
+// PostgreSQL database at postgresURL if it is not empty.
+func openBenchStore(b *testing.B, dir string, postgresURL ...string) *Store {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	db, err := openDatabase(ctx, Config{DataDir: dir, Database: "bench"}, testenv.Logger(b))
+	db, err := openDatabase(ctx, Config{DataDir: dir, Database: "bench", PostgresURL: strings.Join(postgresURL, "")}, testenv.Logger(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -63,11 +64,24 @@ func appendConcurrently(b *testing.B, s *Store, writers, requests int, stream fu
 }
 
 // BenchmarkAppend measures appends per second with one writer and with 16 concurrent
-// writers, each request one event, straight to the store (no RabbitMQ).
+// writers, each request one event, straight to the store (no RabbitMQ), on the embedded
+// FerretDB's SQLite backend.
 func BenchmarkAppend(b *testing.B) {
+	benchmarkAppend(b, func(b *testing.B) *Store { return openBenchStore(b, b.TempDir()) })
+}
+
+// BenchmarkAppendOnPostgreSQL is BenchmarkAppend with the embedded FerretDB on PostgreSQL
+// (EVENTSTORE_POSTGRES_URL), the backend that lets event store processes share a store.
+func BenchmarkAppendOnPostgreSQL(b *testing.B) {
+	benchmarkAppend(b, func(b *testing.B) *Store {
+		return openBenchStore(b, b.TempDir(), testenv.PostgresDatabaseURL(b, "esbench"))
+	})
+}
+
+func benchmarkAppend(b *testing.B, open func(b *testing.B) *Store) {
 	for _, writers := range []int{1, 16} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			s := openBenchStore(b, b.TempDir())
+			s := open(b)
 			b.ResetTimer()
 			start := time.Now()
 			appendConcurrently(b, s, writers, b.N, func(i int) string { return fmt.Sprintf("bench-%d", i%100) })

@@ -131,6 +131,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		if err := store.follow(ctx); err != nil && ctx.Err() == nil {
 			logger.Warn("follow the writer", "error", err)
 		}
+		store.learnIndexed(ctx)
 	})
 	if err == nil {
 		appends, err = startWriting(ctx, workCtx, &work, cfg, store, pub, conn, logger)

@@ -112,7 +112,7 @@ func handleHealth(s *Store, pub *follower) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		role := "writer"
 		if s.following.Load() {
-			role = "standby" // its followers do not run: published and indexed stay put
+			role = "standby" // it does not publish; indexed is the writer's recorded mark
 		}
 		httpjson.Write(w, http.StatusOK, map[string]any{"status": "ok", "store_id": s.ID(), "role": role,
 			"head": s.Head(), "published": pub.done.Load(), "indexed": s.indexer.done.Load()})

@@ -55,3 +55,12 @@ func (s *Store) indexStreams(ctx context.Context, events []event.Stored) error {
 	}
 	return nil
 }
+
+// learnIndexed takes, on a standby, how far the writer's stream indexer got from its
+// recorded mark, so that the standby's stream reads use the pages written up to there. A
+// failure leaves it where it was: reads then take more of the events from the chunks.
+func (s *Store) learnIndexed(ctx context.Context) {
+	if p, err := s.db.mark(ctx, s.indexer.mark); err == nil && p > s.indexer.done.Load() {
+		s.indexer.done.Store(p)
+	}
+}
