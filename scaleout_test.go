@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -106,54 +107,78 @@ func (s *shop) outputOf(key string) string {
 	return ""
 }
 
-// Two processes of the storefront behind one session store: a customer who orders through
-// one follows the order live (SSE) on the other, which hears of it from the bus on its own
-// queue, and goes on doing so after the first is killed (SIGKILL).
-func TestStorefrontReplicasFollowOrdersLive(t *testing.T) {
+// Two processes of each site behind one session store: a user logged in on one follows
+// orders live (SSE) on the other, which hears of them from the bus on its own queue, and
+// goes on doing so after the first is killed (SIGKILL). A customer follows their own
+// order placed through the storefront; a manager the order list, as a customer orders.
+func TestSiteReplicasFollowOrdersLive(t *testing.T) {
 	s := startShop(t, 10*time.Second, nil)
-	prodID := s.addTea(s.login("admin", adminPassword), 500, 10)
+	productID := s.addTea(s.login("admin", adminPassword), 500, 10)
+	customer := ""
+	t.Run("storefront", func(t *testing.T) {
+		followOnTheOtherReplica(t, s, registry.Storefront, "/events", func(b *webtest.Browser) {
+			b.Post("/register", url.Values{"username": {"grace"}, "full_name": {"Grace Hopper"},
+				"email": {"grace@example.com"}, "password": {"a long password"}}, nil)
+		}, func(b *webtest.Browser) string {
+			p := b.Post("/products/"+productID+"/order", url.Values{"quantity": {"1"}}, nil)
+			id, ok := strings.CutPrefix(p.URL, "/orders/")
+			if !ok {
+				t.Fatalf("ordering led to %s, want an order's page", p.URL)
+			}
+			return id
+		}, func(id string) string { return "order-detail-" + id })
+		customer = s.login("grace", "a long password")
+	})
+	t.Run("admin", func(t *testing.T) {
+		if customer == "" {
+			t.Fatal("the storefront's step made no customer to order with")
+		}
+		followOnTheOtherReplica(t, s, registry.Admin, "/events/orders", func(b *webtest.Browser) {
+			b.Post("/login", url.Values{"username": {"admin"}, "password": {adminPassword}}, nil)
+		}, func(*webtest.Browser) string {
+			var placed struct{ ID string }
+			s.must(http.StatusAccepted, http.MethodPost, "/order/orders", customer, map[string]any{"product_id": productID, "quantity": 1}, &placed)
+			return placed.ID
+		}, func(id string) string { return "order-" + id })
+	})
+}
 
-	var sites [2]string
-	for i := range sites {
+// followOnTheOtherReplica starts two processes of site, logs a browser in on the first,
+// follows live path on the second with the same cookies (a load balancer sending the
+// browser there), places an order with place (given the first, then the second replica's
+// browser) and waits for the approval of it (the SSE event eventOf(id) with
+// status-approved); then it kills the first process and does it again.
+func followOnTheOtherReplica(t *testing.T, s *shop, site, live string, logIn func(*webtest.Browser),
+	place func(*webtest.Browser) string, eventOf func(id string) string) {
+	var urls [2]string
+	for i := range urls {
 		addr := testenv.FreeAddr(t)
-		s.startProcess(fmt.Sprintf("storefront-%d", i+1), registry.Storefront, "STOREFRONT_ADDR="+addr, "GATEWAY_URL="+s.gateway)
-		sites[i] = "http://" + addr
-		testenv.WaitHealthy(t, sites[i]+"/healthz", 30*time.Second)
+		s.startProcess(fmt.Sprintf("%s-%d", site, i+1), site, strings.ToUpper(site)+"_ADDR="+addr, "GATEWAY_URL="+s.gateway)
+		urls[i] = "http://" + addr
+		testenv.WaitHealthy(t, urls[i]+"/healthz", 30*time.Second)
 	}
-	first := webtest.NewBrowser(t, sites[0])
-	first.Post("/register", url.Values{"username": {"grace"}, "full_name": {"Grace Hopper"},
-		"email": {"grace@example.com"}, "password": {"a long password"}}, nil)
-	// The same browser, sent to the other replica by a load balancer: the same cookies.
-	second := webtest.NewBrowser(t, sites[1])
+	first := webtest.NewBrowser(t, urls[0])
+	logIn(first)
+	second := webtest.NewBrowser(t, urls[1])
 	second.Client.Jar = first.Client.Jar
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	live := second.Events(ctx, "/events")
+	events := second.Events(ctx, live)
 	waitApproved := func(id string) {
 		t.Helper()
 		for {
 			select {
-			case ev := <-live:
-				if ev.Name == "order-detail-"+id && strings.Contains(ev.Data, "status-approved") {
+			case ev := <-events:
+				if ev.Name == eventOf(id) && strings.Contains(ev.Data, "status-approved") {
 					return
 				}
 			case <-ctx.Done():
-				t.Fatalf("no update of order %s with its approval over SSE from the other storefront", id)
+				t.Fatalf("no approval of order %s over SSE from the other %s process", id, site)
 			}
 		}
 	}
-	p := first.Post("/products/"+prodID+"/order", url.Values{"quantity": {"1"}}, nil)
-	id, ok := strings.CutPrefix(p.URL, "/orders/")
-	if !ok {
-		t.Fatalf("ordering through the first storefront led to %s, want an order's page", p.URL)
-	}
-	waitApproved(id)
-
-	s.kill("storefront-1")
-	p = second.Post("/products/"+prodID+"/order", url.Values{"quantity": {"1"}}, nil)
-	if id, ok = strings.CutPrefix(p.URL, "/orders/"); !ok {
-		t.Fatalf("ordering through the second storefront led to %s, want an order's page", p.URL)
-	}
-	waitApproved(id)
+	waitApproved(place(first))
+	s.kill(site + "-1")
+	waitApproved(place(second))
 }
