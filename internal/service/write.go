@@ -66,15 +66,22 @@ func (rt *Runtime) Write(ctx context.Context, stream string, expected *int64, ev
 	case !reply.OK:
 		return reply, fmt.Errorf("append to %s: %s: %s: %w", stream, reply.Error, reply.Message, ErrInvalid)
 	}
-	waitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), visibleTimeout)
-	defer cancel()
-	position := func(ctx context.Context) (int64, error) {
-		_, p, err := rt.Checkpoint(ctx)
-		return p, err
-	}
-	if err := rt.Progress.Wait(waitCtx, reply.LastPosition, position); err != nil {
+	if err := rt.WaitApplied(context.WithoutCancel(ctx), reply.LastPosition); err != nil {
 		rt.Logger.WarnContext(ctx, "read model behind the write", "stream", stream,
 			"position", reply.LastPosition, "applied", rt.Progress.Applied())
 	}
 	return reply, nil
+}
+
+// WaitApplied waits until the service's read model has applied the event at position,
+// this replica's or, when another replica is the active consumer, the shared one's
+// checkpoint; after 5 s (or when ctx ends) it returns the context's error.
+func (rt *Runtime) WaitApplied(ctx context.Context, position int64) error {
+	ctx, cancel := context.WithTimeout(ctx, visibleTimeout)
+	defer cancel()
+	checkpoint := func(ctx context.Context) (int64, error) {
+		_, p, err := rt.Checkpoint(ctx)
+		return p, err
+	}
+	return rt.Progress.Wait(ctx, position, checkpoint)
 }

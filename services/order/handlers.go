@@ -3,6 +3,7 @@ package order
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -62,14 +63,11 @@ func handleOrderPlace(rt *service.Runtime, store *Store, logger *slog.Logger) ht
 	})
 }
 
-// productWait bounds how long placing an order waits for this service's prices to learn
-// of a product the event store already holds.
-const productWait = 5 * time.Second
-
 // priceForOrder returns the price of product id for a new order, or FieldErrors when the
 // product does not exist or was deleted: such an order is refused, not placed. The prices
 // are a read model, which may not have heard yet of a product just added: one it does not
-// know is looked up in the event store, and waited for if the store holds it.
+// know is looked up in the event store and, if the store holds it, waited for
+// (Runtime.WaitApplied).
 func priceForOrder(ctx context.Context, rt *service.Runtime, store *Store, id string) (Price, error) {
 	p, err := store.Price(ctx, id)
 	if err != nil || p.Known && !p.Deleted {
@@ -78,27 +76,25 @@ func priceForOrder(ctx context.Context, rt *service.Runtime, store *Store, id st
 	if p.Deleted {
 		return Price{}, service.FieldErrors{"product_id": "the product was deleted"}
 	}
-	_, found, err := rt.Events.Stream(ctx, event.Product.Stream(id))
-	if err != nil {
+	events, found, err := rt.Events.Stream(ctx, event.Product.Stream(id))
+	switch {
+	case err != nil:
 		return Price{}, errors.Join(err, service.ErrUnavailable)
-	}
-	if !found {
+	case !found:
 		return Price{}, service.FieldErrors{"product_id": "no such product"}
 	}
-	for deadline := time.Now().Add(productWait); time.Now().Before(deadline); {
-		select {
-		case <-ctx.Done():
-			return Price{}, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if p, err = store.Price(ctx, id); err != nil || p.Known {
-			if p.Deleted {
-				return Price{}, service.FieldErrors{"product_id": "the product was deleted"}
-			}
-			return p, err
-		}
+	if err := rt.WaitApplied(ctx, events[len(events)-1].Position); err != nil {
+		return Price{}, errors.Join(err, service.ErrUnavailable)
 	}
-	return Price{}, service.ErrUnavailable
+	switch p, err = store.Price(ctx, id); {
+	case err != nil:
+		return Price{}, err
+	case p.Deleted:
+		return Price{}, service.FieldErrors{"product_id": "the product was deleted"}
+	case !p.Known:
+		return Price{}, fmt.Errorf("product %s is in the event store but not in the prices: %w", id, service.ErrUnavailable)
+	}
+	return p, nil
 }
 
 // orderPage is the body of GET /orders.
