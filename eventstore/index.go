@@ -283,12 +283,9 @@ func lookUpGroups(ctx context.Context, stmt *sql.Stmt, values []string, scan fun
 	return nil
 }
 
-// positions returns the positions of stream's versions from..to (inclusive; to < 0: to
-// the end) that are at most head, in version order.
+// positions returns the positions of stream's versions from..to (inclusive) that are at
+// most head, in version order.
 func (d *diskIndex) positions(ctx context.Context, stream string, from, to, head int64) ([]int64, error) {
-	if to < 0 {
-		to = 1<<63 - 1
-	}
 	rows, err := d.db.QueryContext(ctx, `SELECT position FROM events
 		WHERE stream = ? AND version BETWEEN ? AND ? AND position <= ? ORDER BY version`, stream, from, to, head)
 	if err != nil {

@@ -73,7 +73,7 @@ func (s *Store) Stream(ctx context.Context, stream string) (events []event.Store
 	s.mu.RLock()
 	x := s.idx
 	s.mu.RUnlock()
-	positions, err := s.positionsOf(ctx, x, stream)
+	positions, err := s.positionsOf(ctx, x, stream, 1, -1)
 	if err != nil {
 		return nil, false, err
 	}

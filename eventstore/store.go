@@ -422,16 +422,20 @@ func (s *Store) lookUp(ctx context.Context, batch []*appendJob) (map[string]idEn
 	return storedIDs, versions, nil
 }
 
-// positionsOf returns the positions of stream's events up to x's head, in version order:
-// those the disk index has, then those waiting for it.
-func (s *Store) positionsOf(ctx context.Context, x *index, stream string) ([]int64, error) {
-	recent, flushed := s.pending.positionsOf(stream)
-	positions, err := s.db.index.positions(ctx, stream, 1, -1, min(flushed, x.head))
+// positionsOf returns the positions of stream's versions from..to (to < 0: to the end)
+// that are at most x's head, in version order: those the disk index has, then those
+// waiting for it.
+func (s *Store) positionsOf(ctx context.Context, x *index, stream string, from, to int64) ([]int64, error) {
+	if to < 0 {
+		to = 1<<63 - 1
+	}
+	recent, firstRecent, flushed := s.pending.positionsOf(stream)
+	positions, err := s.db.index.positions(ctx, stream, from, to, min(flushed, x.head))
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range recent {
-		if p <= x.head {
+	for i, p := range recent {
+		if v := firstRecent + int64(i); v >= from && v <= to && p <= x.head {
 			positions = append(positions, p)
 		}
 	}

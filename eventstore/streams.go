@@ -34,14 +34,14 @@ func (s *Store) indexStreams(ctx context.Context, events []event.Stored) error {
 		x := s.idx
 		s.mu.RUnlock()
 		n := e.Version/streamPageSize - 1
-		all, err := s.positionsOf(ctx, x, e.Stream)
+		// Only the page's versions: a long stream's earlier positions are not read again.
+		positions, err := s.positionsOf(ctx, x, e.Stream, n*streamPageSize+1, e.Version)
 		if err != nil {
 			return err
 		}
-		if int64(len(all)) < e.Version {
-			return fmt.Errorf("page %d of %s: the index has %d of its %d events", n, e.Stream, len(all), e.Version)
+		if len(positions) != streamPageSize {
+			return fmt.Errorf("page %d of %s: the index has %d of its events", n, e.Stream, len(positions))
 		}
-		positions := all[n*streamPageSize : e.Version]
 		page := make([]event.Stored, len(positions))
 		for i, p := range positions {
 			var err error

@@ -70,13 +70,15 @@ func (u *unindexed) lookUp(ids, streams []string) (found map[string]idEntry, ver
 	return found, versions, otherIDs, otherStreams
 }
 
-// positionsOf returns the positions of stream's events here, in version order, and the
-// disk index's head: together with the disk index's positions up to that head, they are
-// all of the stream's.
-func (u *unindexed) positionsOf(stream string) (positions []int64, flushed int64) {
+// positionsOf returns the positions of stream's events here, in version order, the
+// version of the first of them, and the disk index's head: together with the disk index's
+// positions up to that head, they are all of the stream's.
+func (u *unindexed) positionsOf(stream string) (positions []int64, firstVersion, flushed int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return slices.Clone(u.positions[stream]), u.flushed
+	positions = slices.Clone(u.positions[stream])
+	// The events of a stream here are its last ones, so their versions end at its version.
+	return positions, u.versions[stream] - int64(len(positions)) + 1, u.flushed
 }
 
 // count is how many events wait for the disk index.
