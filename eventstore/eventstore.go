@@ -121,32 +121,46 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	})
 	logger.Info("event store ready", "addr", ln.Addr().String(), "store_id", store.ID(), "head", store.Head())
 
+	// runCtx ends with ctx, or, whatever the store's role, when its HTTP server or its
+	// embedded database stops: its cause says why.
+	runCtx, stopRunning := context.WithCancelCause(ctx)
+	defer stopRunning(nil)
+	go func() {
+		select {
+		case e := <-serveErr:
+			stopRunning(fmt.Errorf("serve HTTP: %w", e))
+		case <-db.lost():
+			stopRunning(db.lostErr())
+		case <-runCtx.Done():
+		}
+	}()
+
 	// Until it holds the writer lease, the store serves reads and follows the writer's
 	// commits; then it writes. It stops when it loses the lease.
 	lease := &writerLease{db: db, holder: advertise, logger: logger}
 	store.following.Store(true)
 	held := make(chan error, 1)
 	var appends *bus.Consumer
-	err = lease.acquire(ctx, func() {
-		if err := store.follow(ctx); err != nil && ctx.Err() == nil {
+	err = lease.acquire(runCtx, func() {
+		if err := store.follow(runCtx); err != nil && runCtx.Err() == nil {
 			logger.Warn("follow the writer", "error", err)
 		}
-		store.learnIndexed(ctx)
+		store.learnIndexed(runCtx)
 	})
 	if err == nil {
-		appends, err = startWriting(ctx, workCtx, &work, cfg, store, pub, conn, logger)
+		appends, err = startWriting(runCtx, workCtx, &work, cfg, store, pub, conn, logger)
 		work.Go(func() { held <- lease.hold(workCtx) })
 	}
 	if err == nil {
 		select {
-		case <-ctx.Done():
-		case err = <-serveErr:
+		case <-runCtx.Done():
 		case err = <-held:
-		case <-db.lost():
-			err = db.lostErr()
 		}
+	}
+	if runCtx.Err() != nil && ctx.Err() == nil {
+		err = context.Cause(runCtx) // the server or the database stopped
 	} else if ctx.Err() != nil {
-		err = nil // stopped while standing by
+		err = nil // asked to stop
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
