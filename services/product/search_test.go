@@ -28,20 +28,11 @@ func TestSearch(t *testing.T) {
 	chai := add("Masala Chai", "Black tea with cardamom and ginger", "Exotic Liquids")
 	search := func(q string, more ...string) []product.ProductID {
 		t.Helper()
-		var page struct {
-			Products   []product.Product `json:"products"`
-			NextOffset int               `json:"next_offset"`
-		}
 		query := url.Values{"q": {q}}
 		for i := 0; i+1 < len(more); i += 2 {
 			query.Set(more[i], more[i+1])
 		}
-		must(t, 200, "GET", s.api+"/search?"+query.Encode(), "", "", &page)
-		var ids []product.ProductID
-		for _, p := range page.Products {
-			ids = append(ids, p.ID)
-		}
-		return ids
+		return productIDs(t, s.api+"/search?"+query.Encode())
 	}
 	for _, tt := range []struct {
 		q    string
@@ -101,16 +92,7 @@ func TestSortedLists(t *testing.T) {
 	assam, bancha, chai := add("Assam", 300), add("Bancha", 100), add("Chai", 200)
 	list := func(query string) []product.ProductID {
 		t.Helper()
-		var page struct {
-			Products  []product.Product `json:"products"`
-			NextAfter string            `json:"next_after"`
-		}
-		must(t, 200, "GET", s.api+"/products?category_id="+string(tea.ID)+"&"+query, "", "", &page)
-		var ids []product.ProductID
-		for _, p := range page.Products {
-			ids = append(ids, p.ID)
-		}
-		return ids
+		return productIDs(t, s.api+"/products?category_id="+string(tea.ID)+"&"+query)
 	}
 	for _, tt := range []struct {
 		query string
@@ -130,4 +112,19 @@ func TestSortedLists(t *testing.T) {
 	if status, body := call(t, "GET", s.api+"/products?sort=cheapest", "", ""); status != 400 {
 		t.Errorf("sort=cheapest: got %d %s, want 400", status, body)
 	}
+}
+
+// productIDs GETs address, a page of products (a list or a search), and returns their ids
+// in order; it fails t unless the answer is 200.
+func productIDs(t *testing.T, address string) []product.ProductID {
+	t.Helper()
+	var page struct {
+		Products []product.Product `json:"products"`
+	}
+	must(t, 200, "GET", address, "", "", &page)
+	var ids []product.ProductID
+	for _, p := range page.Products {
+		ids = append(ids, p.ID)
+	}
+	return ids
 }
