@@ -159,7 +159,7 @@ func (d *diskIndex) add(ctx context.Context, events []event.Stored, head int64) 
 	}
 	// One statement per group of rows: a statement per event costs several times as much.
 	for len(events) > 0 {
-		group := events[:min(len(events), maxLookup)]
+		group := events[:min(len(events), maxInsertRows)]
 		events = events[len(group):]
 		args := make([]any, 0, 4*len(group))
 		for _, e := range group {
@@ -174,11 +174,11 @@ func (d *diskIndex) add(ctx context.Context, events []event.Stored, head int64) 
 	// Each stream's version, kept apart: max(version) over a stream's events cannot be
 	// answered for many streams at once without reading all their events.
 	for len(last) > 0 {
-		args := make([]any, 0, 2*maxLookup)
+		args := make([]any, 0, 2*maxInsertRows)
 		for stream, v := range last {
 			args = append(args, stream, v)
 			delete(last, stream)
-			if len(args) == 2*maxLookup {
+			if len(args) == 2*maxInsertRows {
 				break
 			}
 		}
@@ -216,8 +216,8 @@ func setState(ctx context.Context, db interface {
 	return nil
 }
 
-// maxLookup bounds the number of rows in one INSERT (SQLite allows 32,766 variables).
-const maxLookup = 500
+// maxInsertRows bounds the number of rows in one INSERT (SQLite allows 32,766 variables).
+const maxInsertRows = 500
 
 // lookupIDs returns where each of ids that the index holds was stored.
 func (d *diskIndex) lookupIDs(ctx context.Context, ids []string) (map[string]idEntry, error) {
