@@ -225,6 +225,34 @@ func (s *shop) addTea(admin string, priceCents, units int) string {
 	return prod.ID
 }
 
+// addBuyers registers n customers, buyer00, buyer01, ..., each with credit creditCents
+// (set by admin), at once, and returns their names and tokens; it stops the test if one
+// cannot be made.
+func (s *shop) addBuyers(admin string, n int, creditCents int64) (names, tokens []string) {
+	s.t.Helper()
+	names, tokens = make([]string, n), make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			names[i] = fmt.Sprintf("buyer%02d", i)
+			var credit struct {
+				Version int64 `json:"version"`
+			}
+			_ = s.expect(http.StatusCreated, http.MethodPost, "/customer/users", "", map[string]string{
+				"username": names[i], "full_name": "Buyer", "email": names[i] + "@example.com", "password": "secret-password"}, nil) &&
+				s.expect(http.StatusOK, http.MethodGet, "/customer/users/"+names[i]+"/credit", admin, nil, &credit) &&
+				s.expect(http.StatusOK, http.MethodPut, "/customer/users/"+names[i]+"/credit", admin,
+					map[string]any{"credit_cents": creditCents, "expected_version": credit.Version}, nil)
+			tokens[i] = s.login(names[i], "secret-password")
+		})
+	}
+	wg.Wait()
+	if s.t.Failed() {
+		s.t.FailNow()
+	}
+	return names, tokens
+}
+
 // restartReplica starts the replica under key again, and waits until it is healthy and
 // the gateway routes to it.
 func (s *shop) restartReplica(key string) {
@@ -356,15 +384,21 @@ func (s *shop) login(user, password string) string {
 }
 
 type orderView struct {
-	ID         string    `json:"id"`
-	Customer   string    `json:"customer"`
+	ID       string `json:"id"`
+	Customer string `json:"customer"`
+	Lines    []struct {
+		ProductID      string `json:"product_id"`
+		Quantity       int64  `json:"quantity"`
+		UnitPriceCents int64  `json:"unit_price_cents"`
+	} `json:"lines"`
 	Status     string    `json:"status"`
 	Reason     string    `json:"reason"`
 	TotalCents int64     `json:"total_cents"`
 	PlacedAt   time.Time `json:"placed_at"`
 	Timeline   []struct {
-		Step string    `json:"step"`
-		At   time.Time `json:"at"`
+		Step      string    `json:"step"`
+		ProductID string    `json:"product_id"`
+		At        time.Time `json:"at"`
 	} `json:"timeline"`
 }
 
@@ -404,29 +438,9 @@ func scarcityRunOn(t *testing.T, sagaTimeout time.Duration, extraEnv []string, s
 	admin := s.login("admin", adminPassword)
 	prodID := s.addTea(admin, priceCents, units)
 
-	tokens := make([]string, customers)
-	names := make([]string, customers)
-	var wg sync.WaitGroup
-	for i := range customers {
-		wg.Go(func() {
-			names[i] = fmt.Sprintf("buyer%02d", i)
-			var credit struct {
-				Version int64 `json:"version"`
-			}
-			_ = s.expect(http.StatusCreated, http.MethodPost, "/customer/users", "", map[string]string{
-				"username": names[i], "full_name": "Buyer", "email": names[i] + "@example.com", "password": "secret-password"}, nil) &&
-				s.expect(http.StatusOK, http.MethodGet, "/customer/users/"+names[i]+"/credit", admin, nil, &credit) &&
-				s.expect(http.StatusOK, http.MethodPut, "/customer/users/"+names[i]+"/credit", admin,
-					map[string]any{"credit_cents": 2 * priceCents, "expected_version": credit.Version}, nil)
-			tokens[i] = s.login(names[i], "secret-password")
-		})
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-
+	names, tokens := s.addBuyers(admin, customers, 2*priceCents)
 	var (
+		wg     sync.WaitGroup
 		mu     sync.Mutex
 		placed []string
 		faulty sync.Once
@@ -557,7 +571,7 @@ func scarcityRunOn(t *testing.T, sagaTimeout time.Duration, extraEnv []string, s
 		return true
 	})
 
-	s.checkRebuildsEqual(admin, prodID, names, placed)
+	s.checkRebuildsEqual(admin, []string{prodID}, names, placed)
 	return s
 }
 
@@ -588,7 +602,7 @@ func (s *shop) allOrders(admin string) []string {
 
 // checkRebuildsEqual stops the services, rebuilds every read model from the event store
 // with `msdemo rebuild`, starts them again, and compares what the API shows.
-func (s *shop) checkRebuildsEqual(admin, productID string, customers, orders []string) {
+func (s *shop) checkRebuildsEqual(admin string, productIDs, customers, orders []string) {
 	s.t.Helper()
 	snapshot := func() map[string]string {
 		views := map[string]string{}
@@ -598,7 +612,9 @@ func (s *shop) checkRebuildsEqual(admin, productID string, customers, orders []s
 			b, _ := json.Marshal(v)
 			views[path] = string(b)
 		}
-		get("/product/products/" + productID)
+		for _, p := range productIDs {
+			get("/product/products/" + p)
+		}
 		get("/accounting/revenue")
 		for _, c := range customers {
 			get("/customer/users/" + c)

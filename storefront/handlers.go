@@ -15,7 +15,14 @@ import (
 
 func (s *server) nav(r *http.Request) templ.Component {
 	u, ok := s.sessions.User(r.Context())
-	return navBar(navView{Path: r.URL.Path, LoggedIn: ok, Username: u.Username})
+	v := navView{Path: r.URL.Path, LoggedIn: ok, Username: u.Username}
+	if ok {
+		var c cart
+		if err := s.api.Get(r.Context(), u.Token, "/order/cart", nil, &c); err == nil {
+			v.CartUnits = c.units()
+		}
+	}
+	return navBar(v)
 }
 
 // newestOnHome is how many of the newest products the home page shows.
@@ -322,13 +329,14 @@ func (s *server) handleInvoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := s.api.Customer(r.Context(), u.Token, u.Username) // name and email are a courtesy
-	qty := cmp.Or(inv.Quantity, o.Quantity)
 	v := invoiceView{Number: cmp.Or(inv.Number, inv.ID, o.ID), OrderID: o.ID, Customer: cmp.Or(inv.Customer, o.Customer),
-		FullName: p.FullName, Email: p.Email,
-		Product:   cmp.Or(s.api.ProductNames(r.Context(), []order{o})[o.ProductID], o.ProductID),
-		Quantity:  strconv.FormatInt(qty, 10),
-		UnitPrice: web.Money(cmp.Or(inv.UnitPriceCents, o.UnitPriceCents)), Total: web.Money(cmp.Or(inv.TotalCents, o.TotalCents)),
+		FullName: p.FullName, Email: p.Email, Total: web.Money(cmp.Or(inv.TotalCents, o.TotalCents)),
 		IssuedAt: web.FormatTime(inv.IssuedAt)}
+	lines := inv.Lines
+	if len(lines) == 0 {
+		lines = o.Lines
+	}
+	v.Lines = web.LineViews(lines, s.api.ProductNames(r.Context(), lines))
 	s.site.Render(w, r, http.StatusOK, "Invoice "+v.Number, invoicePage(v))
 }
 

@@ -17,6 +17,7 @@ const (
 	Category Aggregate = "category" // category-<id>, written by the product service
 	Product  Aggregate = "product"  // product-<id>, written by the product service
 	Order    Aggregate = "order"    // order-<id>, written by the order service
+	Cart     Aggregate = "cart"     // cart-<username>, written by the order service
 	Invoice  Aggregate = "invoice"  // invoice-<order id>, written by the accounting service
 )
 
@@ -78,23 +79,25 @@ const (
 	ProductUpdated = "product.updated"
 	// ProductDeleted: {}. The order service rejects orders of a deleted product.
 	ProductDeleted = "product.deleted"
-	// ProductStockReserved: {order_id, quantity}, the order saga's reservation: the units
-	// are taken at once. The order service reads it.
+	// ProductStockReserved: {order_id, quantity}, the order saga's reservation of one
+	// line of an order: the units are taken at once. The order service reads it (the
+	// stream says which product, so which line).
 	ProductStockReserved = "product.stock-reserved"
 	// ProductStockRejected: {order_id, reason} ("out of stock", "product deleted", "price
-	// changed"). The order service reads it and rejects the order.
+	// changed") of one line. The order service reads it and rejects the order.
 	ProductStockRejected = "product.stock-rejected"
-	// ProductStockReleased: {order_id, quantity}, the units of a rejected order given
-	// back. The order service records it on the order's timeline.
+	// ProductStockReleased: {order_id, quantity}, the units of a line of a rejected order
+	// given back. The order service records it on the order's timeline.
 	ProductStockReleased = "product.stock-released"
 )
 
 // Event types of an order's stream, order-<id>. The order service writes them (it
 // orchestrates the saga) and reads them back into its read model.
 const (
-	// OrderPlaced: {order_id, customer, product_id, quantity, unit_price_cents,
-	// total_cents}. The product and customer services read it and reserve stock and
-	// credit.
+	// OrderPlaced: {order_id, customer, lines: [{product_id, name, quantity,
+	// unit_price_cents}, ...], total_cents}, one line per product (OrderLines). The
+	// product service reads it and reserves each line's stock, the customer service
+	// reserves the credit of the total.
 	OrderPlaced = "order.placed"
 	// OrderApproved: the data of OrderPlaced, repeated so that accounting invoices from
 	// it alone. Accounting reads it.
@@ -104,11 +107,56 @@ const (
 	OrderRejected = "order.rejected"
 )
 
+// Event types of a customer's cart, cart-<username>. The order service writes them and
+// reads them back into its read model; checking out places an order of the cart's lines.
+const (
+	// CartLineSet: {product_id, quantity}, the product is in the cart with that quantity
+	// (added, or its quantity changed).
+	CartLineSet = "cart.line-set"
+	// CartLineRemoved: {product_id}.
+	CartLineRemoved = "cart.line-removed"
+	// CartCheckedOut: {order_id, lines: [{product_id, quantity}, ...]}, an order was placed
+	// of these lines: they leave the cart (a quantity added meanwhile stays).
+	CartCheckedOut = "cart.checked-out"
+)
+
+// OrderLine is a line of an order, as OrderPlaced, OrderApproved and InvoiceIssued carry
+// it: a product (its name when ordered), how many and at what unit price.
+type OrderLine struct {
+	ProductID      string `json:"product_id"`
+	Name           string `json:"name,omitempty"`
+	Quantity       int64  `json:"quantity"`
+	UnitPriceCents int64  `json:"unit_price_cents"`
+}
+
+// TotalCents is the line's price: quantity times unit price.
+func (l OrderLine) TotalCents() int64 { return l.Quantity * l.UnitPriceCents }
+
+// OrderLines is what a reader of OrderPlaced, OrderApproved or InvoiceIssued embeds in its
+// struct to read the lines: events written before orders had lines carry one product in
+// product_id, quantity and unit_price_cents instead, which All reads as one line (an
+// upcast: old events are read in today's shape, never rewritten).
+type OrderLines struct {
+	Lines []OrderLine `json:"lines"`
+	// The one product of an order placed before orders had lines.
+	ProductID      string `json:"product_id,omitempty"`
+	Quantity       int64  `json:"quantity,omitempty"`
+	UnitPriceCents int64  `json:"unit_price_cents,omitempty"`
+}
+
+// All returns the lines; none when there are neither lines nor an old event's product.
+func (o OrderLines) All() []OrderLine {
+	if len(o.Lines) > 0 || o.ProductID == "" {
+		return o.Lines
+	}
+	return []OrderLine{{ProductID: o.ProductID, Quantity: o.Quantity, UnitPriceCents: o.UnitPriceCents}}
+}
+
 // Event types of an invoice's stream, invoice-<order id>. The accounting service writes
 // them.
 const (
-	// InvoiceIssued: {order_id, number, customer, product_id, quantity, unit_price_cents,
-	// total_cents, issued_at}, one per approved order. The order service records it on
+	// InvoiceIssued: {order_id, number, customer, lines (as OrderPlaced's), total_cents,
+	// issued_at}, one per approved order. The order service records it on
 	// the order's timeline.
 	InvoiceIssued = "invoice.issued"
 )

@@ -40,6 +40,7 @@ func TestTypesAreValid(t *testing.T) {
 		Product: {ProductAdded, ProductUpdated, ProductDeleted,
 			ProductStockReserved, ProductStockRejected, ProductStockReleased},
 		Order:   {OrderPlaced, OrderApproved, OrderRejected},
+		Cart:    {CartLineSet, CartLineRemoved, CartCheckedOut},
 		Invoice: {InvoiceIssued},
 	}
 	seen := map[string]bool{}

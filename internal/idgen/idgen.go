@@ -1,6 +1,6 @@
 // Package idgen makes the shop's ids, in one place: random UUIDs for events and for the
 // event store itself (New), name-based UUIDs for the events that must come out the same
-// when they are decided again (Namespace.ID), and short random ids for what people see in
+// when they are decided again (Namespace.ID, Namespace.ShortID), and short random ids for what people see in
 // URLs, such as an order or a product (Short), and cheap unique ids made by the thousand,
 // such as request ids (Sequence).
 //
@@ -10,6 +10,8 @@ package idgen
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/hex"
 	"strconv"
 	"strings"
@@ -34,6 +36,17 @@ func NewNamespace(s string) Namespace { return Namespace{uuid.MustParse(s)} }
 // namespace and name on every machine and in every run. A decision made again after a
 // crash thus gets the id it had the first time, and the event store stores it once.
 func (ns Namespace) ID(name string) string { return uuid.NewSHA1(ns.uuid, []byte(name)).String() }
+
+// ShortID returns the id of name in ns in the form of a Short id of n characters (1 to
+// MaxShortLen): the same on every machine and in every run, such as the order of one
+// checkout of a cart, placed once however often the checkout is sent.
+func (ns Namespace) ShortID(name string, n int) string {
+	if n < 1 || n > MaxShortLen {
+		panic("idgen: Short id length out of range") // a programmer's mistake
+	}
+	sum := sha256.Sum256(append(ns.uuid[:], name...))
+	return strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))[:n]
+}
 
 // ShortAlphabet is the characters of a Short id: lower-case RFC 4648 base32.
 const ShortAlphabet = "abcdefghijklmnopqrstuvwxyz234567"

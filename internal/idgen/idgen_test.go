@@ -41,6 +41,23 @@ func TestNamespaceID(t *testing.T) {
 	}
 }
 
+func TestNamespaceShortID(t *testing.T) {
+	ns := idgen.NewNamespace("6f1c0a4e-5b7d-4f0e-9a53-0d9b7e8c2a11")
+	got := ns.ShortID("ann/7", 12)
+	if !idgen.IsShort(got, 12) {
+		t.Errorf("ShortID = %q, want a Short id of 12", got)
+	}
+	if ns.ShortID("ann/7", 12) != got {
+		t.Error("the same name gave two ids")
+	}
+	if ns.ShortID("ann/8", 12) == got || ns.ShortID("bob/7", 12) == got {
+		t.Error("two names gave one id")
+	}
+	if idgen.NewNamespace("5b0c4a62-6a53-4f0e-9b8e-0d3c2a8f7e11").ShortID("ann/7", 12) == got {
+		t.Error("one name in two namespaces gave one id")
+	}
+}
+
 func TestNewNamespacePanicsOnMalformed(t *testing.T) {
 	defer func() {
 		if recover() == nil {

@@ -124,18 +124,19 @@ func (c *Client) Orders(ctx context.Context, token, status, after string, limit 
 	return page.Orders, page.NextAfter, err
 }
 
-// ProductNames returns the names of the products of orders, by id, reading each product
-// once; a product that cannot be read (deleted, or the service is down) has the name "",
-// so that it is shown by its id.
-func (c *Client) ProductNames(ctx context.Context, orders []Order) map[string]string {
+// ProductNames returns the names of the products of the lines that carry no name (of
+// orders placed before orders kept names), by id, reading each product once; a product
+// that cannot be read (deleted, or the service is down) has the name "", so that it is
+// shown by its id.
+func (c *Client) ProductNames(ctx context.Context, lines []OrderLine) map[string]string {
 	names := map[string]string{}
-	for _, o := range orders {
-		if _, ok := names[o.ProductID]; ok || o.ProductID == "" {
+	for _, l := range lines {
+		if _, ok := names[l.ProductID]; ok || l.ProductID == "" || l.Name != "" {
 			continue
 		}
-		names[o.ProductID] = ""
-		if p, err := c.Product(ctx, "", o.ProductID); err == nil {
-			names[o.ProductID] = p.Name
+		names[l.ProductID] = ""
+		if p, err := c.Product(ctx, "", l.ProductID); err == nil {
+			names[l.ProductID] = p.Name
 		}
 	}
 	return names

@@ -25,24 +25,43 @@ import (
 
 func TestNewOrderView(t *testing.T) {
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	o := web.Order{ID: "o1", Customer: "ada", ProductID: "p1", Quantity: 3, UnitPriceCents: 2499, TotalCents: 7497,
-		Status: "approved", PlacedAt: at,
-		Timeline: []web.TimelineStep{{Step: "placed", At: at}, {Step: "stock rejected", At: at.Add(time.Second), Reason: "out of stock"}}}
-	v := web.NewOrderView(o, "Watering can")
-	want := web.OrderView{ID: "o1", Customer: "ada", Product: "Watering can", ProductID: "p1", Quantity: "3",
-		UnitPrice: "€24.99", Total: "€74.97", Status: "approved", PlacedAt: "26 Nov 2026 10:00:00 UTC", InvoiceReady: true,
+	o := web.Order{ID: "o1", Customer: "ada", Lines: []web.OrderLine{{ProductID: "p1", Quantity: 3, UnitPriceCents: 2499}},
+		TotalCents: 7497, Status: "approved", PlacedAt: at,
+		Timeline: []web.TimelineStep{{Step: "placed", At: at},
+			{Step: "stock rejected", ProductID: "p1", At: at.Add(time.Second), Reason: "out of stock"}}}
+	v := web.NewOrderView(o, map[string]string{"p1": "Watering can"})
+	want := web.OrderView{ID: "o1", Customer: "ada",
+		Lines:   []web.LineView{{ProductID: "p1", Product: "Watering can", Quantity: "3", UnitPrice: "€24.99", Total: "€74.97"}},
+		Summary: "Watering can", Units: "3", Total: "€74.97", Status: "approved", PlacedAt: "26 Nov 2026 10:00:00 UTC", InvoiceReady: true,
 		Timeline: []web.StepView{{Label: "The order was placed.", At: "26 Nov 2026 10:00:00 UTC", DateTime: "2026-11-26T10:00:00Z"},
 			{Label: "The stock was not reserved: out of stock.", At: "26 Nov 2026 10:00:01 UTC", DateTime: "2026-11-26T10:00:01Z"}}}
 	if got, _ := json.Marshal(v); string(got) != string(must(json.Marshal(want))) {
 		t.Errorf("got %s, want %s", got, must(json.Marshal(want)))
 	}
 
+	// An order of several lines names the line of a stock step; a line's own name comes
+	// before the names looked up.
+	o.Lines = append(o.Lines, web.OrderLine{ProductID: "p2", Name: "Rake", Quantity: 1, UnitPriceCents: 1000})
+	o.Timeline = append(o.Timeline, web.TimelineStep{Step: "stock released", ProductID: "p2", Reason: "x"})
+	o.Reason = "Watering can (line 1): out of stock"
+	v = web.NewOrderView(o, map[string]string{"p1": "Watering can", "p2": "Old rake"})
+	if v.Summary != "Watering can and 1 more" || v.Units != "4" || v.Lines[1].Product != "Rake" {
+		t.Errorf("two lines: got summary %q, units %s, line 2 %q; want \"Watering can and 1 more\", 4, Rake",
+			v.Summary, v.Units, v.Lines[1].Product)
+	}
+	if got, want := v.Timeline[1].Label, "The stock of Watering can was not reserved: out of stock."; got != want {
+		t.Errorf("a line's step: got %q, want %q", got, want)
+	}
+	if got, want := v.Timeline[2].Label, "The reserved stock of Rake was released, because the order was rejected (Watering can (line 1): out of stock)."; got != want {
+		t.Errorf("a line's release: got %q, want %q", got, want)
+	}
+
 	// A product without a name is shown by its id; an order not yet decided is pending
 	// and has no invoice.
-	v = web.NewOrderView(web.Order{ID: "o2", ProductID: "p2"}, "")
-	if v.Product != "p2" || v.Status != "pending" || v.InvoiceReady || v.PlacedAt != "" {
+	v = web.NewOrderView(web.Order{ID: "o2", Lines: []web.OrderLine{{ProductID: "p2"}}}, nil)
+	if v.Summary != "p2" || v.Status != "pending" || v.InvoiceReady || v.PlacedAt != "" {
 		t.Errorf("undecided order: got product %q, status %q, invoice %v, placed %q; want p2, pending, false, \"\"",
-			v.Product, v.Status, v.InvoiceReady, v.PlacedAt)
+			v.Summary, v.Status, v.InvoiceReady, v.PlacedAt)
 	}
 }
 
@@ -78,7 +97,7 @@ func newGateway(t *testing.T) (*gateway, *web.Client) {
 		case "/product/products":
 			w.Write([]byte(`{"products":[{"id":"p1","name":"Watering can","category_id":"c1"}],"next_after":"p1"}`))
 		case "/order/orders":
-			w.Write([]byte(`{"orders":[{"id":"o2","product_id":"p1"},{"id":"o1","product_id":"p2"}],"next_after":""}`))
+			w.Write([]byte(`{"orders":[{"id":"o2","lines":[{"product_id":"p1"}]},{"id":"o1","lines":[{"product_id":"p2"}]}],"next_after":""}`))
 		default:
 			w.WriteHeader(http.StatusNotFound)
 		}
@@ -117,11 +136,11 @@ func TestClientLists(t *testing.T) {
 	}
 
 	// Two orders of one product read it once; a product that cannot be read is named "",
-	// so that its view shows the id.
-	orders = append(orders, web.Order{ID: "o3", ProductID: "p1"})
+	// so that its view shows the id; a line with a name is not looked up.
+	orders = append(orders, web.Order{ID: "o3", Lines: []web.OrderLine{{ProductID: "p1"}, {ProductID: "p3", Name: "Rake"}}})
 	views := web.OrderViews(ctx, api, orders)
-	if len(views) != 3 || views[0].ID != "o2" || views[0].Product != "Watering can" || views[1].Product != "p2" ||
-		views[2].Product != "Watering can" {
+	if len(views) != 3 || views[0].ID != "o2" || views[0].Summary != "Watering can" || views[1].Summary != "p2" ||
+		views[2].Lines[0].Product != "Watering can" || views[2].Lines[1].Product != "Rake" {
 		t.Errorf("order views: got %+v, want o2 (Watering can), o1 (p2), o3 (Watering can)", views)
 	}
 	if n := g.count("/product/products/p1"); n != 1 {

@@ -3,12 +3,12 @@
 //
 // It follows the order saga's last step. The order service appends
 //
-//	order.approved {order_id, customer, product_id, quantity, unit_price_cents, total_cents}
+//	order.approved {order_id, customer, lines: [{product_id, name, quantity,
+//	                unit_price_cents}, ...], total_cents}
 //
 // on the stream "order-<order_id>"; accounting answers with
 //
-//	invoice.issued {order_id, number, customer, product_id, quantity, unit_price_cents,
-//	                total_cents, issued_at}
+//	invoice.issued {order_id, number, customer, lines, total_cents, issued_at}
 //
 // on the stream "invoice-<order_id>", with expected version 0 and an event id derived
 // from the order id, so an order never gets two invoices however often its approval is

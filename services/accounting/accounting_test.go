@@ -219,8 +219,8 @@ func pendingCount(t *testing.T, cfg Config) int {
 }
 
 func approval(id, customer string, quantity, unit int64) Approved {
-	return Approved{OrderID: OrderID(id), Customer: customer, ProductID: "p-" + id, Quantity: quantity,
-		UnitPriceCents: unit, TotalCents: quantity * unit}
+	return Approved{OrderID: OrderID(id), Customer: customer, OrderLines: event.OrderLines{
+		Lines: []event.OrderLine{{ProductID: "p-" + id, Quantity: quantity, UnitPriceCents: unit}}}, TotalCents: quantity * unit}
 }
 
 func TestInvoiceIssuedOncePerApproval(t *testing.T) {

@@ -28,8 +28,8 @@ func FuzzEventData(f *testing.F) {
 		} else {
 			var inv Invoice
 			inv, err = ParseIssued("invoice-abcdefgh2345", data)
-			a = Approved{OrderID: inv.OrderID, Customer: inv.Customer, ProductID: inv.ProductID,
-				Quantity: inv.Quantity, UnitPriceCents: inv.UnitPriceCents, TotalCents: inv.TotalCents}
+			a = Approved{OrderID: inv.OrderID, Customer: inv.Customer, OrderLines: event.OrderLines{Lines: inv.Lines},
+				TotalCents: inv.TotalCents}
 		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
@@ -37,7 +37,14 @@ func FuzzEventData(f *testing.F) {
 			}
 			return
 		}
-		if a.OrderID != "abcdefgh2345" || a.Quantity < 1 || a.UnitPriceCents < 0 || a.TotalCents != a.Quantity*a.UnitPriceCents {
+		sum := int64(0)
+		for _, l := range a.All() {
+			if l.Quantity < 1 || l.UnitPriceCents < 0 || l.ProductID == "" {
+				t.Fatalf("%s %q: accepted line %+v", typ, data, l)
+			}
+			sum += l.TotalCents()
+		}
+		if a.OrderID != "abcdefgh2345" || len(a.All()) == 0 || a.TotalCents != sum {
 			t.Fatalf("%s %q: accepted %+v", typ, data, a)
 		}
 		inv := a.Invoice(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))

@@ -23,27 +23,25 @@ type OrderID string
 var orderIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,150}$`)
 
 // Approved is the data of order.approved, on the stream "order-<order_id>", as the order
-// service appends it.
+// service appends it: its lines (event.OrderLines, which reads an order of one product
+// from before orders had lines too) and their total.
 type Approved struct {
-	OrderID        OrderID `json:"order_id"`
-	Customer       string  `json:"customer"`
-	ProductID      string  `json:"product_id"`
-	Quantity       int64   `json:"quantity"`
-	UnitPriceCents int64   `json:"unit_price_cents"`
-	TotalCents     int64   `json:"total_cents"`
+	OrderID  OrderID `json:"order_id"`
+	Customer string  `json:"customer"`
+	event.OrderLines
+	TotalCents int64 `json:"total_cents"`
 }
 
 // Invoice is what accounting issues for an approved order: the data of invoice.issued on
-// the stream "invoice-<order_id>", and the document the read model keeps.
+// the stream "invoice-<order_id>", and the document the read model keeps. It lists every
+// line of the order.
 type Invoice struct {
-	OrderID        OrderID   `json:"order_id"`
-	Number         string    `json:"number"` // "INV-<order_id>"
-	Customer       string    `json:"customer"`
-	ProductID      string    `json:"product_id"`
-	Quantity       int64     `json:"quantity"`
-	UnitPriceCents int64     `json:"unit_price_cents"`
-	TotalCents     int64     `json:"total_cents"`
-	IssuedAt       time.Time `json:"issued_at"`
+	OrderID    OrderID           `json:"order_id"`
+	Number     string            `json:"number"` // "INV-<order_id>"
+	Customer   string            `json:"customer"`
+	Lines      []event.OrderLine `json:"lines"`
+	TotalCents int64             `json:"total_cents"`
+	IssuedAt   time.Time         `json:"issued_at"`
 }
 
 // ErrMalformed says an event's data breaks the contract; applying it again cannot help.
@@ -57,7 +55,7 @@ func ParseApproved(stream string, data []byte) (Approved, error) {
 	if err := decode(data, &a); err != nil {
 		return a, err
 	}
-	if err := a.check(); err != nil {
+	if err := checkOrder(a.OrderID, a.Customer, a.All(), a.TotalCents); err != nil {
 		return a, err
 	}
 	if stream != event.Order.Stream(string(a.OrderID)) {
@@ -66,23 +64,34 @@ func ParseApproved(stream string, data []byte) (Approved, error) {
 	return a, nil
 }
 
-func (a Approved) check() error {
+// checkOrder checks what an approval and an invoice say of an order: an id, a customer,
+// at least one line, each of a product, at least one unit and a price, and the total of
+// the lines.
+func checkOrder(id OrderID, customer string, lines []event.OrderLine, totalCents int64) error {
 	switch {
-	case !orderIDPattern.MatchString(string(a.OrderID)):
-		return fmt.Errorf("order_id %q is empty or not an id: %w", a.OrderID, ErrMalformed)
-	case strings.TrimSpace(a.Customer) == "":
+	case !orderIDPattern.MatchString(string(id)):
+		return fmt.Errorf("order_id %q is empty or not an id: %w", id, ErrMalformed)
+	case strings.TrimSpace(customer) == "":
 		return fmt.Errorf("customer is empty: %w", ErrMalformed)
-	case strings.TrimSpace(a.ProductID) == "":
-		return fmt.Errorf("product_id is empty: %w", ErrMalformed)
-	case a.Quantity < 1:
-		return fmt.Errorf("quantity %d is below 1: %w", a.Quantity, ErrMalformed)
-	case a.UnitPriceCents < 0:
-		return fmt.Errorf("unit_price_cents %d is negative: %w", a.UnitPriceCents, ErrMalformed)
-	case a.UnitPriceCents > 0 && a.Quantity > math.MaxInt64/a.UnitPriceCents:
-		return fmt.Errorf("quantity times unit_price_cents overflows: %w", ErrMalformed)
-	case a.TotalCents != a.Quantity*a.UnitPriceCents:
-		return fmt.Errorf("total_cents %d is not quantity %d times unit_price_cents %d: %w",
-			a.TotalCents, a.Quantity, a.UnitPriceCents, ErrMalformed)
+	case len(lines) == 0:
+		return fmt.Errorf("the order has no lines: %w", ErrMalformed)
+	}
+	sum := int64(0)
+	for i, l := range lines {
+		switch {
+		case strings.TrimSpace(l.ProductID) == "":
+			return fmt.Errorf("line %d: product_id is empty: %w", i+1, ErrMalformed)
+		case l.Quantity < 1:
+			return fmt.Errorf("line %d: quantity %d is below 1: %w", i+1, l.Quantity, ErrMalformed)
+		case l.UnitPriceCents < 0:
+			return fmt.Errorf("line %d: unit_price_cents %d is negative: %w", i+1, l.UnitPriceCents, ErrMalformed)
+		case l.UnitPriceCents > 0 && l.Quantity > (math.MaxInt64-sum)/l.UnitPriceCents:
+			return fmt.Errorf("line %d: quantity times unit_price_cents overflows: %w", i+1, ErrMalformed)
+		}
+		sum += l.TotalCents()
+	}
+	if totalCents != sum {
+		return fmt.Errorf("total_cents %d is not the sum of the lines, %d: %w", totalCents, sum, ErrMalformed)
 	}
 	return nil
 }
@@ -92,20 +101,27 @@ func (a Approved) check() error {
 // service passes the approval's recorded time, truncated to milliseconds.
 func (a Approved) Invoice(issuedAt time.Time) Invoice {
 	return Invoice{OrderID: a.OrderID, Number: "INV-" + string(a.OrderID), Customer: a.Customer,
-		ProductID: a.ProductID, Quantity: a.Quantity, UnitPriceCents: a.UnitPriceCents,
-		TotalCents: a.TotalCents, IssuedAt: issuedAt.UTC().Truncate(time.Millisecond)}
+		Lines: a.All(), TotalCents: a.TotalCents, IssuedAt: issuedAt.UTC().Truncate(time.Millisecond)}
 }
 
-// ParseIssued decodes and checks the data of an invoice.issued event of stream. Every
-// error wraps ErrMalformed.
+// ParseIssued decodes and checks the data of an invoice.issued event of stream (of an
+// invoice of one product from before orders had lines too). Every error wraps
+// ErrMalformed.
 func ParseIssued(stream string, data []byte) (Invoice, error) {
-	var inv Invoice
-	if err := decode(data, &inv); err != nil {
-		return inv, err
+	var d struct {
+		OrderID  OrderID `json:"order_id"`
+		Number   string  `json:"number"`
+		Customer string  `json:"customer"`
+		event.OrderLines
+		TotalCents int64     `json:"total_cents"`
+		IssuedAt   time.Time `json:"issued_at"`
 	}
-	a := Approved{OrderID: inv.OrderID, Customer: inv.Customer, ProductID: inv.ProductID,
-		Quantity: inv.Quantity, UnitPriceCents: inv.UnitPriceCents, TotalCents: inv.TotalCents}
-	switch err := a.check(); {
+	if err := decode(data, &d); err != nil {
+		return Invoice{}, err
+	}
+	inv := Invoice{OrderID: d.OrderID, Number: d.Number, Customer: d.Customer, Lines: d.All(),
+		TotalCents: d.TotalCents, IssuedAt: d.IssuedAt}
+	switch err := checkOrder(inv.OrderID, inv.Customer, inv.Lines, inv.TotalCents); {
 	case err != nil:
 		return inv, err
 	case stream != InvoiceStream(inv.OrderID):

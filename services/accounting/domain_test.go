@@ -2,8 +2,11 @@ package accounting
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/msdemo/msdemo/internal/event"
 )
 
 func TestParseApproved(t *testing.T) {
@@ -27,6 +30,11 @@ func TestParseApproved(t *testing.T) {
 		{"negative price", "order-o1", `{"order_id": "o1", "customer": "ann", "product_id": "p1", "quantity": 1, "unit_price_cents": -5, "total_cents": -5}`, true},
 		{"wrong total", "order-o1", `{"order_id": "o1", "customer": "ann", "product_id": "p1", "quantity": 3, "unit_price_cents": 250, "total_cents": 700}`, true},
 		{"overflow", "order-o1", `{"order_id": "o1", "customer": "ann", "product_id": "p1", "quantity": 4611686018427387904, "unit_price_cents": 4, "total_cents": 0}`, true},
+		{"lines", "order-o1", `{"order_id": "o1", "customer": "ann", "lines": [{"product_id": "p1", "quantity": 3, "unit_price_cents": 250}, {"product_id": "p2", "name": "Mug", "quantity": 1, "unit_price_cents": 900}], "total_cents": 1650}`, false},
+		{"lines, wrong total", "order-o1", `{"order_id": "o1", "customer": "ann", "lines": [{"product_id": "p1", "quantity": 3, "unit_price_cents": 250}, {"product_id": "p2", "quantity": 1, "unit_price_cents": 900}], "total_cents": 750}`, true},
+		{"a line without product", "order-o1", `{"order_id": "o1", "customer": "ann", "lines": [{"product_id": "p1", "quantity": 3, "unit_price_cents": 250}, {"quantity": 1, "unit_price_cents": 900}], "total_cents": 1650}`, true},
+		{"no lines", "order-o1", `{"order_id": "o1", "customer": "ann", "lines": [], "total_cents": 0}`, true},
+		{"lines overflow together", "order-o1", `{"order_id": "o1", "customer": "ann", "lines": [{"product_id": "p1", "quantity": 1, "unit_price_cents": 9223372036854775807}, {"product_id": "p2", "quantity": 1, "unit_price_cents": 1}], "total_cents": 0}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,15 +50,17 @@ func TestParseApproved(t *testing.T) {
 }
 
 func TestInvoiceIsDeterministic(t *testing.T) {
-	a := Approved{OrderID: "o1", Customer: "ann", ProductID: "p1", Quantity: 3, UnitPriceCents: 250, TotalCents: 750}
+	lines := []event.OrderLine{{ProductID: "p1", Name: "Tea", Quantity: 3, UnitPriceCents: 250},
+		{ProductID: "p2", Name: "Mug", Quantity: 1, UnitPriceCents: 900}}
+	a := Approved{OrderID: "o1", Customer: "ann", OrderLines: event.OrderLines{Lines: lines}, TotalCents: 1650}
 	at := time.Date(2026, 11, 26, 10, 0, 0, 123456789, time.FixedZone("x", 3600))
 	inv := a.Invoice(at)
-	want := Invoice{OrderID: "o1", Number: "INV-o1", Customer: "ann", ProductID: "p1", Quantity: 3,
-		UnitPriceCents: 250, TotalCents: 750, IssuedAt: time.Date(2026, 11, 26, 9, 0, 0, 123000000, time.UTC)}
-	if inv != want {
+	want := Invoice{OrderID: "o1", Number: "INV-o1", Customer: "ann", Lines: lines,
+		TotalCents: 1650, IssuedAt: time.Date(2026, 11, 26, 9, 0, 0, 123000000, time.UTC)}
+	if !reflect.DeepEqual(inv, want) {
 		t.Fatalf("got %+v, want %+v", inv, want)
 	}
-	if got := a.Invoice(at.Add(400 * time.Microsecond)); got != inv {
+	if got := a.Invoice(at.Add(400 * time.Microsecond)); !reflect.DeepEqual(got, inv) {
 		t.Fatalf("got %+v for the same millisecond, want %+v", got, inv)
 	}
 	if InvoiceEventID("o1") != InvoiceEventID("o1") || InvoiceEventID("o1") == InvoiceEventID("o2") {

@@ -36,7 +36,7 @@ type Store struct {
 // to do, approvals whose invoice is to be issued, which a rebuild by `msdemo rebuild`
 // does not record again (it issues nothing). A change of its shape needs a real
 // migration: ALTER TABLE in Create, which runs once per version.
-var schema = postgres.Schema{Name: "accounting", Version: 1, Tables: []string{"invoices", "checkpoint"},
+var schema = postgres.Schema{Name: "accounting", Version: 2, Tables: []string{"invoices", "checkpoint"},
 	Kept: []string{"pending_invoices"}, Create: `
 CREATE TABLE invoices (
 	order_id    text PRIMARY KEY,

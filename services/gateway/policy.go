@@ -43,6 +43,10 @@ var policy = slices.Concat([]route{
 	{"POST", "/order/orders", customer},
 	{"GET", "/order/orders", loggedIn},      // a customer sees their own
 	{"GET", "/order/orders/{id}", loggedIn}, // the service checks the owner
+	{"GET", "/order/cart", customer},        // the caller's own
+	{"PUT", "/order/cart/lines/{product_id}", customer},
+	{"DELETE", "/order/cart/lines/{product_id}", customer},
+	{"POST", "/order/cart/checkout", customer},
 
 	{"GET", "/accounting/invoices", loggedIn},            // a customer sees their own
 	{"GET", "/accounting/invoices/{order_id}", loggedIn}, // the service checks the owner

@@ -72,7 +72,7 @@ func (m announcing) Apply(ctx context.Context, storeID string, e event.Stored) e
 	if err := m.ReadModel.Apply(ctx, storeID, e); err != nil {
 		return err
 	}
-	if id, _, _, ok := aboutOrder(e); ok {
+	if id, _, ok := aboutOrder(e); ok {
 		m.a.changed(view.Change{View: view.Orders, ID: string(id), Position: e.Position, Created: e.Type == event.OrderPlaced},
 			e.Metadata.TraceParent)
 	}

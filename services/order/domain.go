@@ -1,8 +1,10 @@
 package order
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,47 +78,56 @@ var stepOf = map[string]Step{
 	event.InvoiceIssued:          StepInvoiced,
 }
 
-// TimelineEntry is a step of an order with its time (the event's recorded_at) and reason.
+// TimelineEntry is a step of an order with its time (the event's recorded_at) and reason;
+// a step about one line of the order (stock reserved, rejected, released) names its
+// product.
 type TimelineEntry struct {
-	Step   Step      `json:"step"`
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason,omitempty"`
+	Step      Step      `json:"step"`
+	ProductID string    `json:"product_id,omitempty"`
+	At        time.Time `json:"at"`
+	Reason    string    `json:"reason,omitempty"`
 }
+
+// Line is a line of an order: a product, its name when ordered, how many, at what unit
+// price (event.OrderLine, as order.placed carries it).
+type Line = event.OrderLine
 
 // Order is an order as the read model holds it.
 type Order struct {
-	ID             OrderID         `json:"id"`
-	Customer       string          `json:"customer"`
-	ProductID      string          `json:"product_id"`
-	Quantity       int64           `json:"quantity"`
-	UnitPriceCents int64           `json:"unit_price_cents"`
-	TotalCents     int64           `json:"total_cents"`
-	Status         Status          `json:"status"`
-	Reason         string          `json:"reason"`
-	PlacedAt       time.Time       `json:"placed_at"`
-	Timeline       []TimelineEntry `json:"timeline,omitempty"`
-	Version        int64           `json:"version"`
+	ID         OrderID         `json:"id"`
+	Customer   string          `json:"customer"`
+	Lines      []Line          `json:"lines"`
+	TotalCents int64           `json:"total_cents"`
+	Status     Status          `json:"status"`
+	Reason     string          `json:"reason"`
+	PlacedAt   time.Time       `json:"placed_at"`
+	Timeline   []TimelineEntry `json:"timeline,omitempty"`
+	Version    int64           `json:"version"`
 }
 
-// has returns the entry of step in o's timeline.
-func (o Order) has(step Step) (TimelineEntry, bool) {
-	for _, e := range o.Timeline {
-		if e.Step == step {
-			return e, true
+// lineReason names the line of product id in a participant's reason, when o has several
+// lines ("Green tea (line 2): out of stock"); for an order of one line it is the reason
+// itself.
+func (o Order) lineReason(id, reason string) string {
+	if len(o.Lines) < 2 {
+		return reason
+	}
+	for i, l := range o.Lines {
+		if l.ProductID == id {
+			return fmt.Sprintf("%s (line %d): %s", cmp.Or(l.Name, l.ProductID), i+1, reason)
 		}
 	}
-	return TimelineEntry{}, false
+	return reason
 }
 
 // Placed is the data of order.placed and of order.approved (which repeats it, so that
-// accounting can invoice from order.approved alone).
+// accounting can invoice from order.approved alone). Lines reads the lines of events of
+// every version (event.OrderLines); this service writes Lines only.
 type Placed struct {
-	OrderID        OrderID `json:"order_id"`
-	Customer       string  `json:"customer"`
-	ProductID      string  `json:"product_id"`
-	Quantity       int64   `json:"quantity"`
-	UnitPriceCents int64   `json:"unit_price_cents"`
-	TotalCents     int64   `json:"total_cents"`
+	OrderID  OrderID `json:"order_id"`
+	Customer string  `json:"customer"`
+	event.OrderLines
+	TotalCents int64 `json:"total_cents"`
 }
 
 // RejectedData is the data of order.rejected.
@@ -133,41 +144,99 @@ type Reply struct {
 	Reason  string  `json:"reason"`
 }
 
-// Price is what the read model knows about a product's price.
+// Price is what the read model knows about a product's name and price.
 type Price struct {
+	Name    string
 	Cents   int64
 	Known   bool // a product.added was seen
 	Deleted bool
 }
 
-// PlaceOrder is the input of POST /orders.
+// PlaceOrder is the input of POST /orders: the lines, or the one product of the older
+// form {product_id, quantity}.
 type PlaceOrder struct {
+	Lines     []LineInput `json:"lines"`
+	ProductID *string     `json:"product_id"`
+	Quantity  *int64      `json:"quantity"`
+}
+
+// LineInput is a line of PlaceOrder, and the body of PUT /cart/lines/{product_id}.
+type LineInput struct {
 	ProductID *string `json:"product_id"`
 	Quantity  *int64  `json:"quantity"`
 }
 
-// The limits of an order.
+// Wanted is a valid line of an order or a cart: a product and how many, not yet priced.
+type Wanted struct {
+	ProductID string `json:"product_id"`
+	Quantity  int64  `json:"quantity"`
+}
+
+// The limits of an order (and of a cart).
 const (
-	MaxQuantity     = 1000
+	MaxQuantity     = 1000 // units of one product
+	MaxLines        = 50   // products in one order
 	maxProductIDLen = 64
 )
 
-// Validate returns the problems of in as FieldErrors-shaped map (empty when valid).
-func (in PlaceOrder) Validate() map[string]string {
+// Wanted returns the lines of a valid in, the same product's lines merged into one (in
+// the order of their first line), or its problems as a FieldErrors-shaped map, keyed
+// "lines.<i>.product_id" and so on (or "product_id" and "quantity" in the older form).
+func (in PlaceOrder) Wanted() ([]Wanted, map[string]string) {
 	errs := map[string]string{}
+	lines, prefix := in.Lines, func(i int) string { return fmt.Sprintf("lines.%d.", i) }
 	switch {
-	case in.ProductID == nil || *in.ProductID == "":
-		errs["product_id"] = "required"
-	case !validProductID(*in.ProductID):
-		errs["product_id"] = "is not a product id (lower-case letters and digits)"
+	case len(in.Lines) > 0 && (in.ProductID != nil || in.Quantity != nil):
+		errs["lines"] = "give lines, or product_id and quantity, not both"
+		return nil, errs
+	case len(in.Lines) == 0 && in.ProductID == nil && in.Quantity == nil:
+		errs["lines"] = "required: at least one line {product_id, quantity}"
+		return nil, errs
+	case len(in.Lines) > MaxLines:
+		errs["lines"] = fmt.Sprintf("at most %d lines", MaxLines)
+		return nil, errs
+	case len(in.Lines) == 0:
+		lines, prefix = []LineInput{{ProductID: in.ProductID, Quantity: in.Quantity}}, func(int) string { return "" }
+	}
+	var wanted []Wanted
+	at := map[string]int{} // product id → index in wanted
+	for i, l := range lines {
+		if !l.check(errs, prefix(i)) {
+			continue
+		}
+		if j, ok := at[*l.ProductID]; ok {
+			wanted[j].Quantity += *l.Quantity
+			if wanted[j].Quantity > MaxQuantity {
+				errs[prefix(i)+"quantity"] = fmt.Sprintf("the lines of this product add up to more than %d", MaxQuantity)
+			}
+			continue
+		}
+		at[*l.ProductID] = len(wanted)
+		wanted = append(wanted, Wanted{ProductID: *l.ProductID, Quantity: *l.Quantity})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return wanted, errs
+}
+
+// check adds the problems of l to errs, with the keys prefixed; it reports whether l is
+// valid.
+func (l LineInput) check(errs map[string]string, prefix string) bool {
+	n := len(errs)
+	switch {
+	case l.ProductID == nil || *l.ProductID == "":
+		errs[prefix+"product_id"] = "required"
+	case !validProductID(*l.ProductID):
+		errs[prefix+"product_id"] = "is not a product id (lower-case letters and digits)"
 	}
 	switch {
-	case in.Quantity == nil:
-		errs["quantity"] = "required"
-	case *in.Quantity < 1 || *in.Quantity > MaxQuantity:
-		errs["quantity"] = fmt.Sprintf("must be a whole number from 1 to %d", MaxQuantity)
+	case l.Quantity == nil:
+		errs[prefix+"quantity"] = "required"
+	case *l.Quantity < 1 || *l.Quantity > MaxQuantity:
+		errs[prefix+"quantity"] = fmt.Sprintf("must be a whole number from 1 to %d", MaxQuantity)
 	}
-	return errs
+	return len(errs) == n
 }
 
 func validProductID(id string) bool {
@@ -182,14 +251,16 @@ func validProductID(id string) bool {
 	return id != ""
 }
 
-// Place decides a valid order in of customer, of a product that exists at price p: the
-// order.placed event, which starts the saga. (An order of a product that does not exist or
-// was deleted is refused before it is placed: priceForOrder. One deleted after that is
+// Place decides an order of customer with lines, priced from products that exist: the
+// order.placed event, which starts the saga. (An order of a product that does not exist
+// or was deleted is refused before it is placed: priceLines. One deleted after that is
 // rejected by the product service's reservation.)
-func Place(id OrderID, customer string, in PlaceOrder, p Price) []event.New {
-	placed := Placed{OrderID: id, Customer: customer, ProductID: *in.ProductID, Quantity: *in.Quantity,
-		UnitPriceCents: p.Cents, TotalCents: p.Cents * *in.Quantity}
-	return []event.New{newEvent(idgen.New(), event.OrderPlaced, placed)}
+func Place(id OrderID, customer string, lines []Line) []event.New {
+	placed := Placed{OrderID: id, Customer: customer, OrderLines: event.OrderLines{Lines: lines}}
+	for _, l := range lines {
+		placed.TotalCents += l.TotalCents()
+	}
+	return []event.New{newEvent(decisionNamespace.ID(string(id)+"/placed"), event.OrderPlaced, placed)}
 }
 
 // Decision is what the saga appends to an order: nothing (the zero Decision), order.approved
@@ -203,34 +274,42 @@ type Decision struct {
 // None reports whether d appends nothing.
 func (d Decision) None() bool { return !d.Approve && !d.Reject }
 
-// Decide returns what to append to order o when step happens to it (o's timeline may
-// already hold step: recording a step twice changes nothing). Only a pending order is
-// decided. A rejection by either participant rejects it with the participant's reason;
-// both reservations approve it; the saga timeout (StepTimedOut) rejects it with "timed
-// out" unless both reservations are there. Decide is deterministic, so that a decision
-// made again after a crash is the same event.
-func Decide(o Order, step Step, reason string) Decision {
+// Decide returns what to append to order o when step now happens to it (o's timeline
+// may already hold it: recording a step twice changes nothing). Only a pending order is
+// decided. A rejection by either participant (of any line, for the stock) rejects it
+// with the participant's reason, naming the line; the stock of every line and the credit
+// reserved approve it; the saga timeout (StepTimedOut) rejects it with "timed out"
+// unless all of these are there. Decide is deterministic, so that a decision made again
+// after a crash is the same event.
+func Decide(o Order, now TimelineEntry) Decision {
 	if o.Status != Pending {
 		return Decision{}
 	}
-	switch step {
-	case StepStockRejected, StepCreditRejected:
-		return Decision{Reject: true, Reason: cmpReason(reason, step)}
+	steps := o.Timeline
+	if now.Step != "" && now.Step != StepTimedOut {
+		steps = append(slices.Clip(steps), now)
 	}
-	if e, ok := o.has(StepStockRejected); ok {
-		return Decision{Reject: true, Reason: cmpReason(e.Reason, StepStockRejected)}
+	credit, reserved := false, map[string]bool{}
+	for _, e := range steps {
+		switch e.Step {
+		case StepStockRejected:
+			return Decision{Reject: true, Reason: o.lineReason(e.ProductID, cmpReason(e.Reason, e.Step))}
+		case StepCreditRejected:
+			return Decision{Reject: true, Reason: cmpReason(e.Reason, e.Step)}
+		case StepCreditReserved:
+			credit = true
+		case StepStockReserved:
+			reserved[e.ProductID] = true
+		}
 	}
-	if e, ok := o.has(StepCreditRejected); ok {
-		return Decision{Reject: true, Reason: cmpReason(e.Reason, StepCreditRejected)}
+	stock := len(o.Lines) > 0
+	for _, l := range o.Lines {
+		stock = stock && reserved[l.ProductID]
 	}
-	_, stock := o.has(StepStockReserved)
-	_, credit := o.has(StepCreditReserved)
-	stock = stock || step == StepStockReserved
-	credit = credit || step == StepCreditReserved
 	switch {
 	case stock && credit:
 		return Decision{Approve: true}
-	case step == StepTimedOut:
+	case now.Step == StepTimedOut:
 		return Decision{Reject: true, Reason: ReasonTimedOut}
 	}
 	return Decision{}
@@ -244,17 +323,17 @@ func cmpReason(reason string, step Step) string {
 	return reason
 }
 
-// decisionNamespace makes the ids of decisions: an order has at most one approval and one
-// rejection, so "<order id>/approved" names the event, and a decision made again after a
-// crash is recognised by the event store as the same event.
+// decisionNamespace makes the ids of an order's events: an order is placed once and has at
+// most one approval and one rejection, so "<order id>/approved" names the event, and a
+// decision made again after a crash (or a checkout sent again: cart.go) is recognised by
+// the event store as the same event.
 var decisionNamespace = idgen.NewNamespace("6f1c0a4e-5b7d-4f0e-9a53-0d9b7e8c2a11")
 
 // decisionEvent returns the event of decision d (not None) about o.
 func decisionEvent(o Order, d Decision) event.New {
 	if d.Approve {
 		return newEvent(decisionNamespace.ID(string(o.ID)+"/approved"), event.OrderApproved,
-			Placed{OrderID: o.ID, Customer: o.Customer, ProductID: o.ProductID, Quantity: o.Quantity,
-				UnitPriceCents: o.UnitPriceCents, TotalCents: o.TotalCents})
+			Placed{OrderID: o.ID, Customer: o.Customer, OrderLines: event.OrderLines{Lines: o.Lines}, TotalCents: o.TotalCents})
 	}
 	return newEvent(decisionNamespace.ID(string(o.ID)+"/rejected"), event.OrderRejected,
 		RejectedData{OrderID: o.ID, Customer: o.Customer, Reason: d.Reason})

@@ -2,54 +2,63 @@ package order
 
 import (
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/msdemo/msdemo/internal/event"
 )
 
 func TestDecide(t *testing.T) {
-	pending := func(steps ...Step) Order {
-		o := Order{ID: "aaaaaaaaaaaa", Customer: "ann", Status: Pending, Version: 1}
-		for _, s := range steps {
-			reason := ""
-			if s == StepStockRejected {
-				reason = "out of stock"
-			}
-			o.Timeline = append(o.Timeline, TimelineEntry{Step: s, Reason: reason})
-		}
-		return o
+	tea, mug := Line{ProductID: "tea", Name: "Green tea", Quantity: 1}, Line{ProductID: "mug", Name: "Mug", Quantity: 2}
+	stock := func(id string) TimelineEntry { return TimelineEntry{Step: StepStockReserved, ProductID: id} }
+	noStock := func(id string) TimelineEntry {
+		return TimelineEntry{Step: StepStockRejected, ProductID: id, Reason: "out of stock"}
 	}
-	decided := func(s Status) Order { o := pending(StepStockReserved); o.Status = s; return o }
+	credit := TimelineEntry{Step: StepCreditReserved}
+	step := func(s Step) TimelineEntry { return TimelineEntry{Step: s} }
+	order := func(lines []Line, entries ...TimelineEntry) Order {
+		return Order{ID: "aaaaaaaaaaaa", Customer: "ann", Status: Pending, Version: 1, Lines: lines, Timeline: entries}
+	}
+	one := func(entries ...TimelineEntry) Order { return order([]Line{tea}, entries...) }
+	two := func(entries ...TimelineEntry) Order { return order([]Line{tea, mug}, entries...) }
+	decided := func(s Status) Order { o := one(stock("tea")); o.Status = s; return o }
 	approve := Decision{Approve: true}
 	reject := func(reason string) Decision { return Decision{Reject: true, Reason: reason} }
 	tests := []struct {
-		name   string
-		order  Order
-		step   Step
-		reason string
-		want   Decision
+		name  string
+		order Order
+		now   TimelineEntry
+		want  Decision
 	}{
-		{"placed, nothing yet", pending(), StepPlaced, "", Decision{}},
-		{"stock first", pending(), StepStockReserved, "", Decision{}},
-		{"credit first", pending(), StepCreditReserved, "", Decision{}},
-		{"credit after stock", pending(StepStockReserved), StepCreditReserved, "", approve},
-		{"stock after credit", pending(StepCreditReserved), StepStockReserved, "", approve},
-		{"both recorded, redelivered", pending(StepStockReserved, StepCreditReserved), StepCreditReserved, "", approve},
-		{"stock rejected", pending(StepCreditReserved), StepStockRejected, "out of stock", reject("out of stock")},
-		{"credit rejected", pending(StepStockReserved), StepCreditRejected, "not enough credit", reject("not enough credit")},
-		{"rejected without reason", pending(), StepCreditRejected, "", reject("credit rejected")},
-		{"rejection recorded, other reserves", pending(StepStockRejected), StepCreditReserved, "", reject("out of stock")},
-		{"timed out", pending(StepStockReserved), StepTimedOut, "", reject(ReasonTimedOut)},
-		{"timed out with both in", pending(StepStockReserved, StepCreditReserved), StepTimedOut, "", approve},
-		{"approved: late rejection", decided(Approved), StepCreditRejected, "x", Decision{}},
-		{"rejected: late reservation", decided(Rejected), StepCreditReserved, "", Decision{}},
-		{"rejected: timeout", decided(Rejected), StepTimedOut, "", Decision{}},
-		{"release changes nothing", pending(StepStockReserved), StepStockReleased, "", Decision{}},
-		{"invoice changes nothing", decided(Approved), StepInvoiced, "", Decision{}},
+		{"placed, nothing yet", one(), step(StepPlaced), Decision{}},
+		{"stock first", one(), stock("tea"), Decision{}},
+		{"credit first", one(), credit, Decision{}},
+		{"credit after stock", one(stock("tea")), credit, approve},
+		{"stock after credit", one(credit), stock("tea"), approve},
+		{"both recorded, redelivered", one(stock("tea"), credit), credit, approve},
+		{"both recorded, decided by a worker", one(stock("tea"), credit), TimelineEntry{}, approve},
+		{"stock rejected", one(credit), noStock("tea"), reject("out of stock")},
+		{"credit rejected", one(stock("tea")), TimelineEntry{Step: StepCreditRejected, Reason: "not enough credit"}, reject("not enough credit")},
+		{"rejected without reason", one(), step(StepCreditRejected), reject("credit rejected")},
+		{"rejection recorded, other reserves", one(noStock("tea")), credit, reject("out of stock")},
+		{"timed out", one(stock("tea")), step(StepTimedOut), reject(ReasonTimedOut)},
+		{"timed out with both in", one(stock("tea"), credit), step(StepTimedOut), approve},
+		{"approved: late rejection", decided(Approved), step(StepCreditRejected), Decision{}},
+		{"rejected: late reservation", decided(Rejected), credit, Decision{}},
+		{"rejected: timeout", decided(Rejected), step(StepTimedOut), Decision{}},
+		{"release changes nothing", one(stock("tea")), TimelineEntry{Step: StepStockReleased, ProductID: "tea"}, Decision{}},
+		{"invoice changes nothing", decided(Approved), step(StepInvoiced), Decision{}},
+		{"two lines: one reserved is not enough", two(stock("tea"), credit), TimelineEntry{}, Decision{}},
+		{"two lines: the second reserved", two(stock("tea"), credit), stock("mug"), approve},
+		{"two lines: a reservation of another product counts for nothing", two(stock("tea"), credit), stock("cup"), Decision{}},
+		{"two lines: the second rejected, named", two(stock("tea"), credit), noStock("mug"), reject("Mug (line 2): out of stock")},
+		{"two lines: timed out with one reserved", two(stock("tea"), credit), step(StepTimedOut), reject(ReasonTimedOut)},
+		{"no lines is never approved", order(nil, credit), step(StepTimedOut), reject(ReasonTimedOut)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Decide(tt.order, tt.step, tt.reason); got != tt.want {
+			if got := Decide(tt.order, tt.now); got != tt.want {
 				t.Errorf("Decide = %+v, want %+v", got, tt.want)
 			}
 		})
@@ -57,8 +66,9 @@ func TestDecide(t *testing.T) {
 }
 
 func TestPlace(t *testing.T) {
-	pid, qty := "abcdefghij", int64(3)
-	events := Place("aaaaaaaaaaaa", "ann", PlaceOrder{ProductID: &pid, Quantity: &qty}, Price{Cents: 250, Known: true})
+	lines := []Line{{ProductID: "abcdefghij", Name: "Tea", Quantity: 3, UnitPriceCents: 250},
+		{ProductID: "bcdefghijk", Name: "Mug", Quantity: 1, UnitPriceCents: 900}}
+	events := Place("aaaaaaaaaaaa", "ann", lines)
 	if len(events) != 1 || events[0].Type != event.OrderPlaced {
 		t.Fatalf("got %+v, want one order.placed", events)
 	}
@@ -66,40 +76,84 @@ func TestPlace(t *testing.T) {
 	if err := json.Unmarshal(events[0].Data, &p); err != nil {
 		t.Fatal(err)
 	}
-	if p.UnitPriceCents != 250 || p.TotalCents != 750 || p.Quantity != qty || p.Customer != "ann" || p.ProductID != pid {
-		t.Errorf("got %+v, want 3 of %s at 250, total 750, for ann", p, pid)
+	if !reflect.DeepEqual(p.All(), lines) || p.TotalCents != 1650 || p.Customer != "ann" {
+		t.Errorf("got %+v, want the two lines, total 1650, for ann", p)
+	}
+	if again := Place("aaaaaaaaaaaa", "ann", lines); again[0].ID != events[0].ID {
+		t.Errorf("placing order aaaaaaaaaaaa twice gave the event ids %s and %s, want one", events[0].ID, again[0].ID)
 	}
 }
 
-func TestValidate(t *testing.T) {
+// TestPlacedReadsOrdersOfOneProduct: an order.placed of before orders had lines is read as
+// an order of one line.
+func TestPlacedReadsOrdersOfOneProduct(t *testing.T) {
+	var p Placed
+	old := `{"order_id":"aaaaaaaaaaaa","customer":"ann","product_id":"abcdefghij","quantity":2,"unit_price_cents":250,"total_cents":500}`
+	if err := json.Unmarshal([]byte(old), &p); err != nil {
+		t.Fatal(err)
+	}
+	want := []Line{{ProductID: "abcdefghij", Quantity: 2, UnitPriceCents: 250}}
+	if !reflect.DeepEqual(p.All(), want) {
+		t.Errorf("lines of an old order.placed = %+v, want %+v", p.All(), want)
+	}
+}
+
+func TestWanted(t *testing.T) {
 	s := func(v string) *string { return &v }
 	n := func(v int64) *int64 { return &v }
+	line := func(id string, q int64) LineInput { return LineInput{ProductID: s(id), Quantity: n(q)} }
+	many := make([]LineInput, MaxLines+1)
+	for i := range many {
+		many[i] = line(fmt.Sprintf("p%d", i), 1)
+	}
 	tests := []struct {
-		name string
-		in   PlaceOrder
-		want []string // fields with errors
+		name   string
+		in     PlaceOrder
+		want   []Wanted
+		errors []string // fields with errors
 	}{
-		{"valid", PlaceOrder{s("abcdefghij"), n(1)}, nil},
-		{"max", PlaceOrder{s("abcdefghij"), n(1000)}, nil},
-		{"empty", PlaceOrder{}, []string{"product_id", "quantity"}},
-		{"zero", PlaceOrder{s("abcdefghij"), n(0)}, []string{"quantity"}},
-		{"too many", PlaceOrder{s("abcdefghij"), n(1001)}, []string{"quantity"}},
-		{"negative", PlaceOrder{s("abcdefghij"), n(-1)}, []string{"quantity"}},
-		{"bad product", PlaceOrder{s("../x"), n(1)}, []string{"product_id"}},
-		{"empty product", PlaceOrder{s(""), n(1)}, []string{"product_id"}},
+		{"one product", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(1)}, []Wanted{{"abcdefghij", 1}}, nil},
+		{"max", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(1000)}, []Wanted{{"abcdefghij", 1000}}, nil},
+		{"empty", PlaceOrder{}, nil, []string{"lines"}},
+		{"zero", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(0)}, nil, []string{"quantity"}},
+		{"too many", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(1001)}, nil, []string{"quantity"}},
+		{"negative", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(-1)}, nil, []string{"quantity"}},
+		{"bad product", PlaceOrder{ProductID: s("../x"), Quantity: n(1)}, nil, []string{"product_id"}},
+		{"no quantity", PlaceOrder{ProductID: s("abcdefghij")}, nil, []string{"quantity"}},
+		{"lines", PlaceOrder{Lines: []LineInput{line("tea", 2), line("mug", 1)}}, []Wanted{{"tea", 2}, {"mug", 1}}, nil},
+		{"lines of one product merge", PlaceOrder{Lines: []LineInput{line("tea", 2), line("mug", 1), line("tea", 3)}},
+			[]Wanted{{"tea", 5}, {"mug", 1}}, nil},
+		{"merged over the max", PlaceOrder{Lines: []LineInput{line("tea", 600), line("tea", 600)}}, nil, []string{"lines.1.quantity"}},
+		{"a bad line", PlaceOrder{Lines: []LineInput{line("tea", 2), line("M!", 0)}}, nil,
+			[]string{"lines.1.product_id", "lines.1.quantity"}},
+		{"lines and a product", PlaceOrder{Lines: []LineInput{line("tea", 2)}, ProductID: s("tea")}, nil, []string{"lines"}},
+		{"too many lines", PlaceOrder{Lines: many}, nil, []string{"lines"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.in.Validate()
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %v, want errors on %v", got, tt.want)
+			got, errs := tt.in.Wanted()
+			if len(errs) != len(tt.errors) {
+				t.Fatalf("got errors %v, want errors on %v", errs, tt.errors)
 			}
-			for _, f := range tt.want {
-				if got[f] == "" {
-					t.Errorf("got %v, want an error on %s", got, f)
+			for _, f := range tt.errors {
+				if errs[f] == "" {
+					t.Errorf("got %v, want an error on %s", errs, f)
 				}
 			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got lines %+v, want %+v", got, tt.want)
+			}
 		})
+	}
+}
+
+func TestCartOrderID(t *testing.T) {
+	id := CartOrderID("ann", 7)
+	if !validOrderID(string(id)) {
+		t.Errorf("CartOrderID = %q, not an order id", id)
+	}
+	if CartOrderID("ann", 7) != id || CartOrderID("ann", 8) == id || CartOrderID("bob", 7) == id {
+		t.Error("CartOrderID is not one id per customer and version")
 	}
 }
 

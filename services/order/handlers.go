@@ -23,10 +23,10 @@ type placed struct {
 	Status Status  `json:"status"`
 }
 
-// handleOrderPlace serves POST /orders {product_id, quantity}: 202 {id, status: pending}
-// with Location /order/orders/<id>, once the read model shows the order. Bad input, and a
-// product that does not exist or was deleted, is 400 with the fields, and nothing is
-// appended.
+// handleOrderPlace serves POST /orders {lines: [{product_id, quantity}, ...]} (or the
+// one-product form {product_id, quantity}): 202 {id, status: pending} with Location
+// /order/orders/<id>, once the read model shows the order. Bad input, and a product that
+// does not exist or was deleted, is 400 with the fields, and nothing is appended.
 func handleOrderPlace(rt *service.Runtime, store *Store, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in PlaceOrder
@@ -34,20 +34,24 @@ func handleOrderPlace(rt *service.Runtime, store *Store, logger *slog.Logger) ht
 			service.Error(w, r, logger, err)
 			return
 		}
-		if errs := in.Validate(); len(errs) > 0 {
+		wanted, errs := in.Wanted()
+		if len(errs) > 0 {
 			service.Error(w, r, logger, service.FieldErrors(errs))
 			return
 		}
-		price, err := priceForOrder(r.Context(), rt, store, *in.ProductID)
+		field := func(i int, name string) string { return fmt.Sprintf("lines.%d.%s", i, name) }
+		if len(in.Lines) == 0 {
+			field = func(_ int, name string) string { return name }
+		}
+		lines, err := priceLines(r.Context(), rt, store, wanted, field)
 		if err != nil {
 			service.Error(w, r, logger, err)
 			return
 		}
 		c, _ := auth.FromContext(r.Context())
-		expectNew := int64(0)
 		for try := 1; ; try++ {
 			id := newOrderID()
-			_, err := rt.Write(r.Context(), Stream(id), &expectNew, Place(id, c.User, in, price)...)
+			err := placeOrder(r.Context(), rt, id, c.User, lines)
 			var conflict *service.ConflictError
 			if errors.As(err, &conflict) && try < 3 {
 				continue // the random id is taken: draw another
@@ -56,17 +60,54 @@ func handleOrderPlace(rt *service.Runtime, store *Store, logger *slog.Logger) ht
 				service.Error(w, r, logger, err)
 				return
 			}
-			w.Header().Set("Location", "/order/orders/"+string(id))
-			httpjson.Write(w, http.StatusAccepted, placed{ID: id, Status: Pending})
+			writePlaced(w, id)
 			return
 		}
 	})
 }
 
-// priceForOrder returns the price of product id for a new order, or FieldErrors when the
-// product does not exist or was deleted: such an order is refused, not placed. The prices
-// are a read model, which may not have heard yet of a product just added: one it does not
-// know is looked up in the event store and, if the store holds it, waited for
+// placeOrder appends order id of customer with lines to a new stream; a stream of that id
+// that holds other events is a *service.ConflictError.
+func placeOrder(ctx context.Context, rt *service.Runtime, id OrderID, customer string, lines []Line) error {
+	expectNew := int64(0)
+	_, err := rt.Write(ctx, Stream(id), &expectNew, Place(id, customer, lines)...)
+	return err
+}
+
+// writePlaced answers that order id was placed: 202 {id, status: pending}.
+func writePlaced(w http.ResponseWriter, id OrderID) {
+	w.Header().Set("Location", "/order/orders/"+string(id))
+	httpjson.Write(w, http.StatusAccepted, placed{ID: id, Status: Pending})
+}
+
+// priceLines prices the wanted lines for a new order, or returns FieldErrors (keyed by
+// field(i, "product_id")) for the products that do not exist or were deleted: such an
+// order is refused, not placed.
+func priceLines(ctx context.Context, rt *service.Runtime, store *Store, wanted []Wanted, field func(i int, name string) string) ([]Line, error) {
+	lines := make([]Line, 0, len(wanted))
+	errs := service.FieldErrors{}
+	for i, w := range wanted {
+		p, err := priceForOrder(ctx, rt, store, w.ProductID)
+		var fields service.FieldErrors
+		switch {
+		case errors.As(err, &fields):
+			errs[field(i, "product_id")] = fields["product_id"]
+			continue
+		case err != nil:
+			return nil, err
+		}
+		lines = append(lines, Line{ProductID: w.ProductID, Name: p.Name, Quantity: w.Quantity, UnitPriceCents: p.Cents})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return lines, nil
+}
+
+// priceForOrder returns the name and price of product id for a new order, or
+// FieldErrors{"product_id": ...} when the product does not exist or was deleted. The
+// prices are a read model, which may not have heard yet of a product just added: one it
+// does not know is looked up in the event store and, if the store holds it, waited for
 // (Runtime.WaitApplied).
 func priceForOrder(ctx context.Context, rt *service.Runtime, store *Store, id string) (Price, error) {
 	p, err := store.Price(ctx, id)

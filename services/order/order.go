@@ -58,7 +58,7 @@ type Config struct {
 }
 
 // eventTypes are the events the read model applies.
-var eventTypes = []string{event.Order.Types(), event.ProductAdded, event.ProductUpdated, event.ProductDeleted,
+var eventTypes = []string{event.Order.Types(), event.Cart.Types(), event.ProductAdded, event.ProductUpdated, event.ProductDeleted,
 	event.ProductStockReserved, event.ProductStockRejected, event.ProductStockReleased,
 	event.CustomerCreditReserved, event.CustomerCreditRejected, event.CustomerCreditReleased, event.InvoiceIssued}
 

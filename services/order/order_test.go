@@ -260,9 +260,15 @@ func (h *harness) runParticipants(behave func(p order.Placed) []reply) {
 	<-caughtUp
 }
 
+// stock is the product service's answer to the first line of p.
 func stock(p order.Placed, typ, reason string) reply {
-	return reply{stream: "product-" + p.ProductID, typ: typ,
-		data: map[string]any{"order_id": p.OrderID, "quantity": p.Quantity, "reason": reason}}
+	return stockOf(p, p.All()[0], typ, reason)
+}
+
+// stockOf is the product service's answer to line l of p.
+func stockOf(p order.Placed, l order.Line, typ, reason string) reply {
+	return reply{stream: "product-" + l.ProductID, typ: typ,
+		data: map[string]any{"order_id": p.OrderID, "quantity": l.Quantity, "reason": reason}}
 }
 
 func credit(p order.Placed, typ, reason string) reply {
@@ -270,8 +276,13 @@ func credit(p order.Placed, typ, reason string) reply {
 		data: map[string]any{"order_id": p.OrderID, "amount_cents": p.TotalCents, "reason": reason}}
 }
 
+// reserveBoth reserves the stock of every line of p and the credit.
 func reserveBoth(p order.Placed) []reply {
-	return []reply{stock(p, event.ProductStockReserved, ""), credit(p, event.CustomerCreditReserved, "")}
+	rs := []reply{credit(p, event.CustomerCreditReserved, "")}
+	for _, l := range p.All() {
+		rs = append([]reply{stockOf(p, l, event.ProductStockReserved, "")}, rs...)
+	}
+	return rs
 }
 
 func steps(o order.Order) []order.Step {
@@ -303,7 +314,7 @@ func TestApprovePath(t *testing.T) {
 		t.Fatalf("got status %q, want pending", a.Status)
 	}
 	o := h.waitDecided(a.ID)
-	if o.Status != order.Approved || o.TotalCents != 1000 || o.UnitPriceCents != 250 || o.Customer != "ann" || o.Version != 2 {
+	if o.Status != order.Approved || o.TotalCents != 1000 || len(o.Lines) != 1 || o.Lines[0].UnitPriceCents != 250 || o.Customer != "ann" || o.Version != 2 {
 		t.Fatalf("got %+v, want approved, 4 x 250 for ann at version 2", o)
 	}
 	t.Logf("one order alone, place-to-approved: %s", o.Timeline[len(o.Timeline)-1].At.Sub(o.PlacedAt))
@@ -478,7 +489,8 @@ func TestRedeliveryAndOrderOfReplies(t *testing.T) {
 		id    string
 		first bool
 	}{{creditFirst.ID, true}, {stockFirst.ID, false}} {
-		p := order.Placed{OrderID: order.OrderID(tt.id), Customer: "ann", ProductID: pid, Quantity: 1}
+		p := order.Placed{OrderID: order.OrderID(tt.id), Customer: "ann",
+			OrderLines: event.OrderLines{Lines: []order.Line{{ProductID: pid, Quantity: 1}}}}
 		rs := reserveBoth(p)
 		if tt.first {
 			rs[0], rs[1] = rs[1], rs[0]
@@ -534,12 +546,12 @@ func TestRestartAndRebuild(t *testing.T) {
 	}
 	h.stopService()
 	for i, id := range ids { // the participants answer while the service is down
-		p := order.Placed{OrderID: order.OrderID(id), Customer: fmt.Sprintf("user%d", i), ProductID: pid}
+		customer := fmt.Sprintf("user%d", i)
 		h.appendEvent("product-"+pid, event.ProductStockReserved, map[string]any{"order_id": id, "quantity": i + 1})
 		if i%2 == 0 {
-			h.appendEvent("customer-"+p.Customer, event.CustomerCreditReserved, map[string]any{"order_id": id})
+			h.appendEvent("customer-"+customer, event.CustomerCreditReserved, map[string]any{"order_id": id})
 		} else {
-			h.appendEvent("customer-"+p.Customer, event.CustomerCreditRejected, map[string]any{"order_id": id, "reason": "not enough credit"})
+			h.appendEvent("customer-"+customer, event.CustomerCreditRejected, map[string]any{"order_id": id, "reason": "not enough credit"})
 		}
 	}
 	h.start()
@@ -574,7 +586,7 @@ func TestManyConcurrentOrders(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *order.Config) { c.SagaTimeout = 20 * time.Second })
 	h.runParticipants(func(p order.Placed) []reply {
-		if p.Quantity == 7 {
+		if p.All()[0].Quantity == 7 {
 			return []reply{stock(p, event.ProductStockRejected, "out of stock"), credit(p, event.CustomerCreditReserved, "")}
 		}
 		return reserveBoth(p)
@@ -721,7 +733,7 @@ func TestGetOrderWaitsForTheDecision(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	h.runParticipants(func(p order.Placed) []reply {
-		if p.Quantity == 1 { // answered late
+		if p.All()[0].Quantity == 1 { // answered late
 			r := reserveBoth(p)
 			for i := range r {
 				r[i].delay = 300 * time.Millisecond

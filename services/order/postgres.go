@@ -17,8 +17,9 @@ import (
 	"github.com/msdemo/msdemo/internal/service"
 )
 
-// Store is the order service's read model in PostgreSQL: orders with their timelines, the
-// prices of products, and the checkpoint. Its Apply only records what the events say; the
+// Store is the order service's read model in PostgreSQL: orders with their lines and
+// timelines, the names and prices of products, the customers' carts (cart.go), and the
+// checkpoint. Its Apply only records what the events say; the
 // saga (saga.go) applies events through the same helpers and decides as it goes. A Store
 // is safe for concurrent use.
 type Store struct {
@@ -29,35 +30,55 @@ var _ eventclient.ReadModel = (*Store)(nil)
 
 // schema is the read model's tables. Raise its Version with every change of them (or of
 // what Apply writes): the read model is then rebuilt from the events at start.
-var schema = postgres.Schema{Name: "order", Version: 1,
-	Tables: []string{"orders", "timeline", "prices", "checkpoint"}, Create: `
+var schema = postgres.Schema{Name: "order", Version: 2,
+	Tables: []string{"orders", "order_lines", "timeline", "prices", "carts", "cart_versions", "checkpoint"}, Create: `
 CREATE TABLE orders (
-	id               text PRIMARY KEY,
-	customer         text NOT NULL,
-	product_id       text NOT NULL,
-	quantity         bigint NOT NULL,
-	unit_price_cents bigint NOT NULL,
-	total_cents      bigint NOT NULL,
-	status           text NOT NULL,
-	reason           text NOT NULL DEFAULT '',
-	placed_at        timestamptz NOT NULL,
-	version          bigint NOT NULL
+	id          text PRIMARY KEY,
+	customer    text NOT NULL,
+	total_cents bigint NOT NULL,
+	status      text NOT NULL,
+	reason      text NOT NULL DEFAULT '',
+	placed_at   timestamptz NOT NULL,
+	version     bigint NOT NULL
 );
 CREATE INDEX orders_newest ON orders (placed_at DESC, id DESC);
 CREATE INDEX orders_of_customer ON orders (customer, placed_at DESC, id DESC);
 CREATE INDEX orders_pending ON orders (placed_at) WHERE status = 'pending';
+CREATE TABLE order_lines (
+	order_id         text NOT NULL,
+	line             integer NOT NULL,
+	product_id       text NOT NULL,
+	name             text NOT NULL,
+	quantity         bigint NOT NULL,
+	unit_price_cents bigint NOT NULL,
+	PRIMARY KEY (order_id, line)
+);
 CREATE TABLE timeline (
-	order_id text NOT NULL,
-	step     text NOT NULL,
-	at       timestamptz NOT NULL,
-	reason   text NOT NULL DEFAULT '',
-	PRIMARY KEY (order_id, step)
+	order_id   text NOT NULL,
+	step       text NOT NULL,
+	product_id text NOT NULL DEFAULT '',
+	at         timestamptz NOT NULL,
+	position   bigint NOT NULL,
+	reason     text NOT NULL DEFAULT '',
+	PRIMARY KEY (order_id, step, product_id)
 );
 CREATE TABLE prices (
 	product_id  text PRIMARY KEY,
+	name        text NOT NULL,
 	price_cents bigint NOT NULL,
 	deleted     boolean NOT NULL,
 	version     bigint NOT NULL
+);
+CREATE TABLE carts (
+	customer   text NOT NULL,
+	product_id text NOT NULL,
+	quantity   bigint NOT NULL,
+	added      bigint NOT NULL,
+	PRIMARY KEY (customer, product_id)
+);
+CREATE TABLE cart_versions (
+	customer text PRIMARY KEY,
+	version  bigint NOT NULL
 );
 CREATE TABLE checkpoint (
 	one      integer PRIMARY KEY CHECK (one = 1),
@@ -98,7 +119,7 @@ func (s *Store) Checkpoint(ctx context.Context) (storeID string, position int64,
 // Reset empties the read model, which then follows storeID from position 0.
 func (s *Store) Reset(ctx context.Context, storeID string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `TRUNCATE orders, timeline, prices`); err != nil {
+		if _, err := tx.Exec(ctx, `TRUNCATE orders, order_lines, timeline, prices, carts, cart_versions`); err != nil {
 			return fmt.Errorf("empty the read model: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE checkpoint SET store_id = $1, position = 0`, storeID); err != nil {
@@ -112,11 +133,11 @@ func (s *Store) Reset(ctx context.Context, storeID string) error {
 // once per order and step, prices by product version) and the checkpoint in one
 // transaction. It decides nothing: Rebuild uses it, the running service uses Saga.Apply.
 func (s *Store) Apply(ctx context.Context, storeID string, e event.Stored) error {
-	if id, step, reason, ok := stepOfAnswer(e); ok {
+	if id, entry, ok := stepOfAnswer(e); ok {
 		// Two writes and no reads: one batch, which PostgreSQL runs as an implicit
 		// transaction, in one round trip instead of four.
 		b := &pgx.Batch{}
-		b.Queue(recordStepSQL, id, step, e.RecordedAt, reason)
+		b.Queue(recordStepSQL, id, entry.Step, entry.ProductID, entry.At, e.Position, entry.Reason)
 		b.Queue(setCheckpointSQL, storeID, e.Position)
 		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("apply %s (position %d) to order %s: %w", e.Type, e.Position, id, err)
@@ -141,6 +162,8 @@ func applyEvent(ctx context.Context, tx pgx.Tx, e event.Stored) error {
 	switch {
 	case e.Type == event.ProductAdded || e.Type == event.ProductUpdated || e.Type == event.ProductDeleted:
 		return applyPrice(ctx, tx, e)
+	case event.TypeMatches([]string{event.Cart.Types()}, e.Type):
+		return applyCart(ctx, tx, e)
 	case isOrder:
 		id := OrderID(orderID)
 		version, err := lockOrder(ctx, tx, id)
@@ -149,24 +172,30 @@ func applyEvent(ctx context.Context, tx pgx.Tx, e event.Stored) error {
 		}
 		return applyOrderEvent(ctx, tx, id, version, e)
 	}
-	if id, step, reason, ok := stepOfAnswer(e); ok {
-		return recordStep(ctx, tx, id, step, e.RecordedAt, reason)
+	if id, entry, ok := stepOfAnswer(e); ok {
+		return recordStep(ctx, tx, id, entry, e.Position)
 	}
 	return nil // not the saga's, or not about an order of this service
 }
 
 // stepOfAnswer returns the step that e, an event of another service's stream about an
-// order (a participant's answer, an invoice), records; ok is false for any other event.
-func stepOfAnswer(e event.Stored) (id OrderID, step Step, reason string, ok bool) {
+// order (a participant's answer, an invoice), records, with the product of a product's
+// event (the line it answers); ok is false for any other event.
+func stepOfAnswer(e event.Stored) (id OrderID, entry TimelineEntry, ok bool) {
 	_, isOrder := event.Order.ID(e.Stream)
-	if step, ok = stepOf[e.Type]; !ok || isOrder {
-		return "", "", "", false
+	step, ok := stepOf[e.Type]
+	if !ok || isOrder {
+		return "", TimelineEntry{}, false
 	}
 	var r Reply
 	if err := json.Unmarshal(e.Data, &r); err != nil || !validOrderID(string(r.OrderID)) {
-		return "", "", "", false
+		return "", TimelineEntry{}, false
 	}
-	return r.OrderID, step, r.Reason, true
+	product, isProduct := event.Product.ID(e.Stream)
+	if !isProduct {
+		product = ""
+	}
+	return r.OrderID, TimelineEntry{Step: step, ProductID: product, At: e.RecordedAt, Reason: r.Reason}, true
 }
 
 // lockOrder locks the row of order id for the transaction and returns its version (0
@@ -191,8 +220,8 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, 
 		if step == "" {
 			return nil
 		}
-		_, err := tx.Exec(ctx, `UPDATE timeline SET at = $3 WHERE order_id = $1 AND step = $2 AND at <> $3`,
-			id, step, e.RecordedAt)
+		_, err := tx.Exec(ctx, `UPDATE timeline SET at = $3, position = $4
+			WHERE order_id = $1 AND step = $2 AND (at <> $3 OR position <> $4)`, id, step, e.RecordedAt, e.Position)
 		return err
 	case e.Version > version+1:
 		return fmt.Errorf("order %s is at version %d, event is version %d: %w", id, version, e.Version, errGap)
@@ -204,9 +233,15 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, 
 		if err := json.Unmarshal(e.Data, &p); err != nil {
 			return fmt.Errorf("decode %s: %v: %w", e.Type, err, bus.ErrPermanent)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO orders (id, customer, product_id, quantity, unit_price_cents,
-			total_cents, status, placed_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			id, p.Customer, p.ProductID, p.Quantity, p.UnitPriceCents, p.TotalCents, Pending, e.RecordedAt, e.Version)
+		_, err = tx.Exec(ctx, `INSERT INTO orders (id, customer, total_cents, status, placed_at, version)
+			VALUES ($1, $2, $3, $4, $5, $6)`, id, p.Customer, p.TotalCents, Pending, e.RecordedAt, e.Version)
+		for i, l := range p.All() {
+			if err != nil {
+				break
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO order_lines (order_id, line, product_id, name, quantity,
+				unit_price_cents) VALUES ($1, $2, $3, $4, $5, $6)`, id, i+1, l.ProductID, l.Name, l.Quantity, l.UnitPriceCents)
+		}
 	case event.OrderApproved:
 		_, err = tx.Exec(ctx, `UPDATE orders SET status = $2, version = $3 WHERE id = $1`, id, Approved, e.Version)
 	case event.OrderRejected:
@@ -217,14 +252,14 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, 
 		_, err = tx.Exec(ctx, `UPDATE orders SET status = $2, reason = $3, version = $4 WHERE id = $1`,
 			id, Rejected, r.Reason, e.Version)
 		if err == nil {
-			err = recordStep(ctx, tx, id, step, e.RecordedAt, r.Reason)
+			err = recordStep(ctx, tx, id, TimelineEntry{Step: step, At: e.RecordedAt, Reason: r.Reason}, e.Position)
 		}
 		return err
 	default: // a later order.* type this version does not know: it moves the version only
 		_, err = tx.Exec(ctx, `UPDATE orders SET version = $2 WHERE id = $1`, id, e.Version)
 	}
 	if err == nil && step != "" {
-		err = recordStep(ctx, tx, id, step, e.RecordedAt, "")
+		err = recordStep(ctx, tx, id, TimelineEntry{Step: step, At: e.RecordedAt}, e.Position)
 	}
 	if err != nil {
 		return fmt.Errorf("apply %s to order %s: %w", e.Type, id, err)
@@ -232,22 +267,24 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, 
 	return nil
 }
 
-// causalSteps are the saga's steps in the order in which one can cause another: a
-// timeline is shown in time order, and steps recorded in the same millisecond in this
-// order (a reservation before the approval it led to, the rejection before the releases
-// it caused), not by name.
+// causalSteps are the saga's steps in the order in which one can cause another. A
+// timeline is shown in the order of the events' positions in the event store, which is
+// causal: an event is appended after the one that caused it. Steps of one position (none
+// today) would follow this order, not their names.
 var causalSteps = []string{string(StepPlaced), string(StepStockReserved), string(StepStockRejected),
 	string(StepCreditReserved), string(StepCreditRejected), string(StepTimedOut), string(StepApproved),
 	string(StepRejected), string(StepStockReleased), string(StepCreditReleased), string(StepInvoiced)}
 
-// recordStep adds step to the timeline of order id unless it is there.
-const recordStepSQL = `INSERT INTO timeline (order_id, step, at, reason) VALUES ($1, $2, $3, $4)
-	ON CONFLICT (order_id, step) DO NOTHING`
+// recordStep adds entry to the timeline of order id unless it is there (a step is
+// recorded once per order, and once per line for a line's step), with the position of
+// the event that says it.
+const recordStepSQL = `INSERT INTO timeline (order_id, step, product_id, at, position, reason)
+	VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, step, product_id) DO NOTHING`
 
-func recordStep(ctx context.Context, tx pgx.Tx, id OrderID, step Step, at time.Time, reason string) error {
-	_, err := tx.Exec(ctx, recordStepSQL, id, step, at, reason)
+func recordStep(ctx context.Context, tx pgx.Tx, id OrderID, entry TimelineEntry, position int64) error {
+	_, err := tx.Exec(ctx, recordStepSQL, id, entry.Step, entry.ProductID, entry.At, position, entry.Reason)
 	if err != nil {
-		return fmt.Errorf("record %s of order %s: %w", step, id, err)
+		return fmt.Errorf("record %s of order %s: %w", entry.Step, id, err)
 	}
 	return nil
 }
@@ -257,7 +294,8 @@ func recordStep(ctx context.Context, tx pgx.Tx, id OrderID, step Step, at time.T
 func applyPrice(ctx context.Context, tx pgx.Tx, e event.Stored) error {
 	id, _ := event.Product.ID(e.Stream)
 	var p struct {
-		PriceCents *int64 `json:"price_cents"`
+		Name       *string `json:"name"`
+		PriceCents *int64  `json:"price_cents"`
 	}
 	if e.Type != event.ProductDeleted {
 		if err := json.Unmarshal(e.Data, &p); err != nil {
@@ -265,11 +303,11 @@ func applyPrice(ctx context.Context, tx pgx.Tx, e event.Stored) error {
 		}
 	}
 	deleted := e.Type == event.ProductDeleted
-	_, err := tx.Exec(ctx, `INSERT INTO prices AS p (product_id, price_cents, deleted, version)
-		VALUES ($1, coalesce($2, 0), $3, $4)
+	_, err := tx.Exec(ctx, `INSERT INTO prices AS p (product_id, name, price_cents, deleted, version)
+		VALUES ($1, coalesce($5, ''), coalesce($2, 0), $3, $4)
 		ON CONFLICT (product_id) DO UPDATE SET price_cents = coalesce($2, p.price_cents),
-			deleted = $3, version = $4
-		WHERE p.version < $4`, id, p.PriceCents, deleted, e.Version)
+			name = coalesce($5, p.name), deleted = $3, version = $4
+		WHERE p.version < $4`, id, p.PriceCents, deleted, e.Version, p.Name)
 	if err != nil {
 		return fmt.Errorf("record the price of product %s: %w", id, err)
 	}
@@ -294,8 +332,8 @@ func (s *Store) skipApplied(ctx context.Context, storeID string, id OrderID, e e
 			WHERE id = $3 AND version >= $4 AND (status <> $7 OR NOT EXISTS (
 				SELECT 1 FROM timeline WHERE order_id = $3 AND step = ANY($8)))
 		), timed AS (
-			UPDATE timeline SET at = $5
-			WHERE order_id = $3 AND step = $6 AND at <> $5 AND EXISTS (SELECT 1 FROM known)
+			UPDATE timeline SET at = $5, position = $2
+			WHERE order_id = $3 AND step = $6 AND (at <> $5 OR position <> $2) AND EXISTS (SELECT 1 FROM known)
 		)
 		UPDATE checkpoint SET store_id = $1, position = greatest(position, $2)
 		WHERE EXISTS (SELECT 1 FROM known)`,
@@ -319,8 +357,8 @@ func setCheckpoint(ctx context.Context, tx pgx.Tx, storeID string, position int6
 // Price returns what the read model knows of the price of product id.
 func (s *Store) Price(ctx context.Context, id string) (Price, error) {
 	var p Price
-	err := s.pool.QueryRow(ctx, `SELECT price_cents, deleted FROM prices WHERE product_id = $1`, id).
-		Scan(&p.Cents, &p.Deleted)
+	err := s.pool.QueryRow(ctx, `SELECT name, price_cents, deleted FROM prices WHERE product_id = $1`, id).
+		Scan(&p.Name, &p.Cents, &p.Deleted)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return Price{}, nil
@@ -331,12 +369,15 @@ func (s *Store) Price(ctx context.Context, id string) (Price, error) {
 	return p, nil
 }
 
-const orderColumns = `id, customer, product_id, quantity, unit_price_cents, total_cents, status, reason, placed_at, version`
+// orderColumns are the columns of an order, its lines as JSON of event.OrderLine.
+const orderColumns = `id, customer, total_cents, status, reason, placed_at, version,
+	(SELECT coalesce(json_agg(json_build_object('product_id', l.product_id, 'name', l.name,
+		'quantity', l.quantity, 'unit_price_cents', l.unit_price_cents) ORDER BY l.line), '[]')
+	 FROM order_lines l WHERE l.order_id = orders.id)`
 
 func scanOrder(row pgx.Row) (Order, error) {
 	var o Order
-	err := row.Scan(&o.ID, &o.Customer, &o.ProductID, &o.Quantity, &o.UnitPriceCents, &o.TotalCents,
-		&o.Status, &o.Reason, &o.PlacedAt, &o.Version)
+	err := row.Scan(&o.ID, &o.Customer, &o.TotalCents, &o.Status, &o.Reason, &o.PlacedAt, &o.Version, &o.Lines)
 	o.PlacedAt = o.PlacedAt.UTC()
 	return o, err
 }
@@ -362,14 +403,14 @@ func loadOrder(ctx context.Context, q querier, id OrderID) (Order, error) {
 	case err != nil:
 		return Order{}, fmt.Errorf("read order %s: %w", id, err)
 	}
-	rows, err := q.Query(ctx, `SELECT step, at, reason FROM timeline WHERE order_id = $1
-		ORDER BY at, array_position($2::text[], step), step`, id, causalSteps)
+	rows, err := q.Query(ctx, `SELECT step, product_id, at, reason FROM timeline WHERE order_id = $1
+		ORDER BY position, array_position($2::text[], step), product_id`, id, causalSteps)
 	if err != nil {
 		return Order{}, fmt.Errorf("read the timeline of order %s: %w", id, err)
 	}
 	o.Timeline, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (TimelineEntry, error) {
 		var e TimelineEntry
-		err := row.Scan(&e.Step, &e.At, &e.Reason)
+		err := row.Scan(&e.Step, &e.ProductID, &e.At, &e.Reason)
 		e.At = e.At.UTC()
 		return e, err
 	})

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,8 +49,8 @@ func TestSkipAppliedOnlyWhenNothingCanBeDecided(t *testing.T) {
 			Data: raw, RecordedAt: at.Add(time.Duration(position) * time.Second)}
 	}
 	placed := func(position int64) event.Stored {
-		return stored(position, 1, Stream(id), event.OrderPlaced, Placed{OrderID: id, Customer: "ann", ProductID: "p1",
-			Quantity: 1, UnitPriceCents: 100, TotalCents: 100})
+		return stored(position, 1, Stream(id), event.OrderPlaced, Placed{OrderID: id, Customer: "ann", OrderLines: event.OrderLines{Lines: []Line{{ProductID: "p1", Quantity: 1, UnitPriceCents: 100}}},
+			TotalCents: 100})
 	}
 	approved := func(position int64) event.Stored { return stored(position, 2, Stream(id), event.OrderApproved, nil) }
 	check := func(e event.Stored, want bool) {
@@ -77,8 +78,9 @@ func TestSkipAppliedOnlyWhenNothingCanBeDecided(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, ok := o.has(StepPlaced); !ok || !e.At.Equal(placed(2).RecordedAt) {
-		t.Errorf("placed step at %v, want the event's recorded_at %v", e.At, placed(2).RecordedAt)
+	if i := slices.IndexFunc(o.Timeline, func(e TimelineEntry) bool { return e.Step == StepPlaced }); i < 0 ||
+		!o.Timeline[i].At.Equal(placed(2).RecordedAt) {
+		t.Errorf("timeline %+v, want the placed step at the event's recorded_at %v", o.Timeline, placed(2).RecordedAt)
 	}
 	apply(stored(3, 1, "product-p1", event.ProductStockReserved, Reply{OrderID: id}))
 	check(placed(4), false)   // pending with an answer: it may decide
@@ -94,7 +96,7 @@ func TestWaitingRequestsAreBounded(t *testing.T) {
 	ctx := t.Context()
 	store := openTestStore(t)
 	id := newOrderID()
-	data, _ := json.Marshal(Placed{OrderID: id, Customer: "ann", ProductID: "p1", Quantity: 1, UnitPriceCents: 100, TotalCents: 100})
+	data, _ := json.Marshal(Placed{OrderID: id, Customer: "ann", OrderLines: event.OrderLines{Lines: []Line{{ProductID: "p1", Quantity: 1, UnitPriceCents: 100}}}, TotalCents: 100})
 	if err := store.Apply(ctx, "store-1", event.Stored{ID: "e1", Stream: Stream(id), Version: 1, Position: 1,
 		Type: event.OrderPlaced, Data: data, RecordedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
@@ -126,9 +128,10 @@ func TestWaitingRequestsAreBounded(t *testing.T) {
 	}
 }
 
-// A timeline is in time order, and steps recorded in the same millisecond in the order in
-// which one causes another, not by name: the credit's release after the rejection that
-// caused it, the stock's refusal before that rejection.
+// A timeline is in the order of its events' positions in the event store, which is
+// causal (an event is appended after the one that caused it), whatever their times say:
+// the services' clocks may disagree, and steps may share a millisecond. Each line of an
+// order has its own stock step.
 func TestTimelineInCausalOrder(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -139,26 +142,30 @@ func TestTimelineInCausalOrder(t *testing.T) {
 		t.Helper()
 		raw, _ := json.Marshal(data)
 		e := event.Stored{ID: typ + stream, Stream: stream, Version: version, Position: position, Type: typ,
-			Data: raw, RecordedAt: at} // every event in the same millisecond
+			Data: raw, RecordedAt: at.Add(-time.Duration(position%2) * time.Second)} // clocks that disagree
 		if err := store.Apply(ctx, "store-1", e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	apply(1, 1, Stream(id), event.OrderPlaced, Placed{OrderID: id, Customer: "ann", ProductID: "p1",
-		Quantity: 1, UnitPriceCents: 100, TotalCents: 100})
-	apply(2, 1, "customer-ann", event.CustomerCreditReserved, Reply{OrderID: id})
-	apply(3, 1, "product-p1", event.ProductStockRejected, Reply{OrderID: id, Reason: "out of stock"})
-	apply(4, 2, Stream(id), event.OrderRejected, RejectedData{OrderID: id, Customer: "ann", Reason: "out of stock"})
-	apply(5, 2, "customer-ann", event.CustomerCreditReleased, Reply{OrderID: id})
+	apply(1, 1, Stream(id), event.OrderPlaced, Placed{OrderID: id, Customer: "ann", OrderLines: event.OrderLines{
+		Lines: []Line{{ProductID: "p1", Quantity: 1, UnitPriceCents: 100}, {ProductID: "p2", Quantity: 1, UnitPriceCents: 100}}},
+		TotalCents: 200})
+	apply(2, 1, "product-p1", event.ProductStockReserved, Reply{OrderID: id})
+	apply(3, 1, "customer-ann", event.CustomerCreditReserved, Reply{OrderID: id})
+	apply(4, 1, "product-p2", event.ProductStockRejected, Reply{OrderID: id, Reason: "out of stock"})
+	apply(5, 2, Stream(id), event.OrderRejected, RejectedData{OrderID: id, Customer: "ann", Reason: "out of stock"})
+	apply(6, 2, "customer-ann", event.CustomerCreditReleased, Reply{OrderID: id})
+	apply(7, 2, "product-p1", event.ProductStockReleased, Reply{OrderID: id})
 	o, err := store.Order(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []Step
+	var got []string
 	for _, e := range o.Timeline {
-		got = append(got, e.Step)
+		got = append(got, strings.TrimSpace(string(e.Step)+" "+e.ProductID))
 	}
-	want := []Step{StepPlaced, StepStockRejected, StepCreditReserved, StepRejected, StepCreditReleased}
+	want := []string{"placed", "stock reserved p1", "credit reserved", "stock rejected p2", "rejected",
+		"credit released", "stock released p1"}
 	if !slices.Equal(got, want) {
 		t.Errorf("timeline %v, want %v", got, want)
 	}

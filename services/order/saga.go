@@ -67,7 +67,7 @@ func (s *Saga) Reset(ctx context.Context, storeID string) error { return s.store
 // not wait for the decision's append round trip; a decision lost in a crash is made by the
 // sweeper (Sweep), which looks at every pending order.
 func (s *Saga) Apply(ctx context.Context, storeID string, e event.Stored) error {
-	id, step, reason, ok := aboutOrder(e)
+	id, now, ok := aboutOrder(e)
 	if !ok {
 		return s.store.Apply(ctx, storeID, e)
 	}
@@ -84,7 +84,7 @@ func (s *Saga) Apply(ctx context.Context, storeID string, e event.Stored) error 
 	if skipped, err := s.store.skipApplied(ctx, storeID, id, e); err != nil || skipped {
 		return err
 	}
-	err := s.settle(ctx, id, step, reason, &e, func(tx pgx.Tx) error {
+	err := s.settle(ctx, id, now, &e, func(tx pgx.Tx) error {
 		if err := applyEvent(ctx, tx, e); err != nil {
 			return err
 		}
@@ -98,10 +98,10 @@ func (s *Saga) Apply(ctx context.Context, storeID string, e event.Stored) error 
 
 // aboutOrder returns the order e is about and its step: its stream's for an order event,
 // the data's order_id for a participant's.
-func aboutOrder(e event.Stored) (id OrderID, step Step, reason string, ok bool) {
+func aboutOrder(e event.Stored) (id OrderID, now TimelineEntry, ok bool) {
 	if rest, isOrder := event.Order.ID(e.Stream); isOrder {
-		step, ok = stepOf[e.Type]
-		return OrderID(rest), step, "", ok
+		step, ok := stepOf[e.Type]
+		return OrderID(rest), TimelineEntry{Step: step, At: e.RecordedAt}, ok
 	}
 	return stepOfAnswer(e)
 }
@@ -110,13 +110,13 @@ func aboutOrder(e event.Stored) (id OrderID, step Step, reason string, ok bool) 
 const maxTries = 5
 
 // settle runs record (may be nil) in a transaction that holds the order's row, then
-// decides on the order as it is after it (Decide with step and reason). A decision is
+// decides on the order as it is after it (Decide with now, the step that happens). A decision is
 // appended with the expected version while the row is held, and applied at once in the
 // same transaction. When the stream has moved on (a version conflict, a duplicate of a
 // decision made before a crash, or a gap in the order events), it rolls back, reads the
 // stream from the event store, applies what the read model lacks, and starts over.
 // trigger, if not nil, is the event that caused the decision (its causation).
-func (s *Saga) settle(ctx context.Context, id OrderID, step Step, reason string, trigger *event.Stored, record func(pgx.Tx) error) error {
+func (s *Saga) settle(ctx context.Context, id OrderID, now TimelineEntry, trigger *event.Stored, record func(pgx.Tx) error) error {
 	for try := 1; ; try++ {
 		var behind bool
 		err := pgx.BeginFunc(ctx, s.store.pool, func(tx pgx.Tx) error {
@@ -134,7 +134,7 @@ func (s *Saga) settle(ctx context.Context, id OrderID, step Step, reason string,
 			} else if err != nil {
 				return err
 			}
-			d := Decide(o, step, reason)
+			d := Decide(o, now)
 			if d.None() {
 				return nil
 			}
@@ -221,7 +221,7 @@ func (s *Saga) Decide(ctx context.Context, workers int) error {
 		// In the trace of the answer (docs/tracing.md): a worker, not its delivery, decides.
 		ctx, span := telemetry.StartSpanAfter(ctx, a.trigger.Metadata.TraceParent, "order decide", registry.Order,
 			attribute.String("msdemo.order_id", string(a.id)))
-		err := s.settle(ctx, a.id, "", "", &a.trigger, nil)
+		err := s.settle(ctx, a.id, TimelineEntry{}, &a.trigger, nil)
 		telemetry.EndSpan(span, err)
 		if err != nil && ctx.Err() == nil {
 			s.logger.WarnContext(ctx, "decide an order (the sweeper tries again)", "order_id", a.id, "error", err)
@@ -263,7 +263,7 @@ func (s *Saga) Sweep(ctx context.Context, interval, timeout time.Duration) error
 				continue
 			}
 			for _, id := range ids {
-				if err := s.settle(ctx, id, sweep.step, "", nil, nil); err != nil && ctx.Err() == nil {
+				if err := s.settle(ctx, id, TimelineEntry{Step: sweep.step}, nil, nil); err != nil && ctx.Err() == nil {
 					s.logger.Warn("sweep an order", "order_id", id, "step", sweep.step, "error", err)
 				}
 			}

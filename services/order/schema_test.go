@@ -37,7 +37,7 @@ func TestOpenStoreEmptiesOtherSchemaVersions(t *testing.T) {
 		if err != nil || position != wantPosition || prices != wantPrices {
 			t.Fatalf("opened at checkpoint %d with %d prices (%v), want %d and %d", position, prices, err, wantPosition, wantPrices)
 		}
-		if _, err := store.pool.Exec(ctx, `INSERT INTO prices VALUES ('p1', 100, false, 1) ON CONFLICT DO NOTHING;
+		if _, err := store.pool.Exec(ctx, `INSERT INTO prices VALUES ('p1', 'Tea', 100, false, 1) ON CONFLICT DO NOTHING;
 			UPDATE checkpoint SET store_id = 's', position = 9`); err != nil {
 			t.Fatal(err)
 		}

@@ -242,12 +242,12 @@ const (
 	ReasonPriceChanged = "price changed"
 )
 
-// OrderPlacedData is what this service reads of order.placed.
+// OrderPlacedData is what this service reads of order.placed: the order and its lines
+// (event.OrderLines, which also reads an order of one product from before orders had
+// lines).
 type OrderPlacedData struct {
-	OrderID        string    `json:"order_id"`
-	ProductID      ProductID `json:"product_id"`
-	Quantity       int64     `json:"quantity"`
-	UnitPriceCents int64     `json:"unit_price_cents"`
+	OrderID string `json:"order_id"`
+	event.OrderLines
 }
 
 // OrderRejectedData is what this service reads of order.rejected.
@@ -291,38 +291,38 @@ type Reservation struct {
 	State     ReservationState `json:"state"`
 }
 
-// stockNamespace makes the ids of the saga's events: "<order id>/stock-reserved" names
-// the one reservation of an order, so that a decision made again after a crash is the
-// same event and the event store stores it once.
+// stockNamespace makes the ids of the saga's events: "<order id>/<product id>/stock-reserved"
+// names the one reservation of a line of an order, so that a decision made again after a
+// crash is the same event and the event store stores it once.
 var stockNamespace = idgen.NewNamespace("9a7c2e41-0f3b-4d58-8b6e-2c1d7f5a9e34")
 
-func stockEvent(typ string, d StockData) event.New {
+func stockEvent(id ProductID, typ string, d StockData) event.New {
 	e := service.NewEvent(typ, d)
-	e.ID = stockNamespace.ID(d.OrderID + "/" + strings.TrimPrefix(typ, string(event.Product)+"."))
+	e.ID = stockNamespace.ID(d.OrderID + "/" + string(id) + "/" + strings.TrimPrefix(typ, string(event.Product)+"."))
 	return e
 }
 
-// ReserveStock decides order o for a product with stock s, whose record of o is r:
-// nothing when the product has answered o already (r.State is set); otherwise
-// product.stock-rejected when the product is deleted ("product deleted"), the order's
-// unit price is not the current price ("price changed") or there are fewer units than
-// ordered ("out of stock"), and product.stock-reserved of the quantity when none of
-// these holds. The caller makes sure that the product exists.
-func ReserveStock(s Stock, r Reservation, o OrderPlacedData) (event.New, bool) {
+// ReserveStock decides line l of order orderID for a product with stock s, whose record of
+// the order is r: nothing when the product has answered the order already (r.State is
+// set); otherwise product.stock-rejected when the product is deleted ("product
+// deleted"), the line's unit price is not the current price ("price changed") or there
+// are fewer units than ordered ("out of stock"), and product.stock-reserved of the
+// quantity when none of these holds. The caller makes sure that the product exists.
+func ReserveStock(s Stock, r Reservation, orderID string, l event.OrderLine) (event.New, bool) {
 	reason := ""
 	switch {
 	case r.State != "":
 		return event.New{}, false
 	case s.Deleted:
 		reason = ReasonDeleted
-	case o.UnitPriceCents != s.PriceCents:
+	case l.UnitPriceCents != s.PriceCents:
 		reason = ReasonPriceChanged
-	case o.Quantity < 1 || o.Quantity > s.UnitsInStock:
+	case l.Quantity < 1 || l.Quantity > s.UnitsInStock:
 		reason = ReasonOutOfStock
 	default:
-		return stockEvent(event.ProductStockReserved, StockData{OrderID: o.OrderID, Quantity: o.Quantity}), true
+		return stockEvent(r.ProductID, event.ProductStockReserved, StockData{OrderID: orderID, Quantity: l.Quantity}), true
 	}
-	return stockEvent(event.ProductStockRejected, StockData{OrderID: o.OrderID, Reason: reason}), true
+	return stockEvent(r.ProductID, event.ProductStockRejected, StockData{OrderID: orderID, Reason: reason}), true
 }
 
 // ReleaseStock decides the rejection of the order of r: product.stock-released of the
@@ -331,5 +331,5 @@ func ReleaseStock(r Reservation) (event.New, bool) {
 	if r.State != Reserved {
 		return event.New{}, false
 	}
-	return stockEvent(event.ProductStockReleased, StockData{OrderID: r.OrderID, Quantity: r.Quantity}), true
+	return stockEvent(r.ProductID, event.ProductStockReleased, StockData{OrderID: r.OrderID, Quantity: r.Quantity}), true
 }

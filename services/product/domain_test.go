@@ -138,20 +138,20 @@ func TestCategoryRules(t *testing.T) {
 
 func TestReserveStock(t *testing.T) {
 	tea := Stock{PriceCents: 1250, UnitsInStock: 5, Version: 3}
-	order := OrderPlacedData{OrderID: "o1", ProductID: "tea", Quantity: 3, UnitPriceCents: 1250}
+	order := event.OrderLine{ProductID: "tea", Quantity: 3, UnitPriceCents: 1250}
 	tests := []struct {
 		name       string
 		s          Stock
 		r          Reservation
-		o          OrderPlacedData
+		o          event.OrderLine
 		wantType   string // "" = no decision
 		wantReason string
 	}{
 		{"enough units", tea, Reservation{}, order, event.ProductStockReserved, ""},
-		{"exactly the units", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 5, UnitPriceCents: 1250}, event.ProductStockReserved, ""},
-		{"one unit short", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 6, UnitPriceCents: 1250}, event.ProductStockRejected, ReasonOutOfStock},
+		{"exactly the units", tea, Reservation{}, event.OrderLine{ProductID: "tea", Quantity: 5, UnitPriceCents: 1250}, event.ProductStockReserved, ""},
+		{"one unit short", tea, Reservation{}, event.OrderLine{ProductID: "tea", Quantity: 6, UnitPriceCents: 1250}, event.ProductStockRejected, ReasonOutOfStock},
 		{"none left", Stock{PriceCents: 1250, Version: 9}, Reservation{}, order, event.ProductStockRejected, ReasonOutOfStock},
-		{"zero quantity", tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 0, UnitPriceCents: 1250}, event.ProductStockRejected, ReasonOutOfStock},
+		{"zero quantity", tea, Reservation{}, event.OrderLine{ProductID: "tea", Quantity: 0, UnitPriceCents: 1250}, event.ProductStockRejected, ReasonOutOfStock},
 		{"price went up", Stock{PriceCents: 1300, UnitsInStock: 5}, Reservation{}, order, event.ProductStockRejected, ReasonPriceChanged},
 		{"price went down", Stock{PriceCents: 1000, UnitsInStock: 5}, Reservation{}, order, event.ProductStockRejected, ReasonPriceChanged},
 		{"deleted", Stock{PriceCents: 1250, UnitsInStock: 5, Deleted: true}, Reservation{}, order, event.ProductStockRejected, ReasonDeleted},
@@ -162,7 +162,8 @@ func TestReserveStock(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, ok := ReserveStock(tt.s, tt.r, tt.o)
+			tt.r.ProductID = "tea"
+			e, ok := ReserveStock(tt.s, tt.r, "o1", tt.o)
 			if !ok {
 				if tt.wantType != "" {
 					t.Fatalf("got no decision, want %s", tt.wantType)
@@ -183,8 +184,13 @@ func TestReserveStock(t *testing.T) {
 			if d != want {
 				t.Errorf("got data %+v, want %+v", d, want)
 			}
-			if again, _ := ReserveStock(tt.s, tt.r, tt.o); again.ID != e.ID {
+			if again, _ := ReserveStock(tt.s, tt.r, "o1", tt.o); again.ID != e.ID {
 				t.Errorf("got id %s deciding again, want the same id %s", again.ID, e.ID)
+			}
+			other := tt.r
+			other.ProductID = "mug"
+			if line2, _ := ReserveStock(tt.s, other, "o1", tt.o); line2.ID == e.ID {
+				t.Errorf("two lines of one order got the same id %s", e.ID)
 			}
 		})
 	}
@@ -221,18 +227,20 @@ func TestReleaseStock(t *testing.T) {
 	}
 }
 
-// The ids of the saga's events depend on the order and the kind of answer only.
+// The ids of the saga's events depend on the order, the line's product and the kind of
+// answer only.
 func TestStockEventIDs(t *testing.T) {
 	tea := Stock{PriceCents: 10, UnitsInStock: 5}
-	reserve1, _ := ReserveStock(tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 1, UnitPriceCents: 10})
-	reserve1b, _ := ReserveStock(Stock{PriceCents: 20, UnitsInStock: 9, Version: 7}, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 2, UnitPriceCents: 20})
-	reserve2, _ := ReserveStock(tea, Reservation{}, OrderPlacedData{OrderID: "o2", Quantity: 1, UnitPriceCents: 10})
-	reject1, _ := ReserveStock(tea, Reservation{}, OrderPlacedData{OrderID: "o1", Quantity: 9, UnitPriceCents: 10})
-	release1, _ := ReleaseStock(Reservation{OrderID: "o1", Quantity: 1, State: Reserved})
+	reserve1, _ := ReserveStock(tea, Reservation{ProductID: "tea"}, "o1", event.OrderLine{ProductID: "tea", Quantity: 1, UnitPriceCents: 10})
+	reserve1b, _ := ReserveStock(Stock{PriceCents: 20, UnitsInStock: 9, Version: 7}, Reservation{ProductID: "tea"}, "o1", event.OrderLine{ProductID: "tea", Quantity: 2, UnitPriceCents: 20})
+	reserve2, _ := ReserveStock(tea, Reservation{ProductID: "tea"}, "o2", event.OrderLine{ProductID: "tea", Quantity: 1, UnitPriceCents: 10})
+	reject1, _ := ReserveStock(tea, Reservation{ProductID: "tea"}, "o1", event.OrderLine{ProductID: "tea", Quantity: 9, UnitPriceCents: 10})
+	release1, _ := ReleaseStock(Reservation{ProductID: "tea", OrderID: "o1", Quantity: 1, State: Reserved})
+	mug1, _ := ReserveStock(tea, Reservation{ProductID: "mug"}, "o1", event.OrderLine{ProductID: "mug", Quantity: 1, UnitPriceCents: 10})
 	if reserve1.ID != reserve1b.ID {
 		t.Errorf("got ids %s and %s for reservations of o1, want one", reserve1.ID, reserve1b.ID)
 	}
-	if ids := map[string]bool{reserve1.ID: true, reserve2.ID: true, reject1.ID: true, release1.ID: true}; len(ids) != 4 {
-		t.Errorf("got %d distinct ids for 4 different answers, want 4", len(ids))
+	if ids := map[string]bool{reserve1.ID: true, reserve2.ID: true, reject1.ID: true, release1.ID: true, mug1.ID: true}; len(ids) != 5 {
+		t.Errorf("got %d distinct ids for 5 different answers, want 5", len(ids))
 	}
 }

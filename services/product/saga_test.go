@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -65,6 +66,41 @@ func (s *sagaShop) place(p product.ProductID, quantity, unitPriceCents int64) st
 	s.appendEvent("order-"+id, event.OrderPlaced, map[string]any{"order_id": id, "customer": "ann",
 		"product_id": p, "quantity": quantity, "unit_price_cents": unitPriceCents, "total_cents": quantity * unitPriceCents})
 	return id
+}
+
+// line is a line of an order that placeLines places.
+type line struct {
+	product        product.ProductID
+	quantity, cost int64
+}
+
+// placeLines appends order.placed of a new order of lines and returns its id. (place
+// appends an order of one product in the shape of before orders had lines, which the
+// service reads as well.)
+func (s *sagaShop) placeLines(lines ...line) string {
+	s.t.Helper()
+	id := randomID(12)
+	var ls []map[string]any
+	total := int64(0)
+	for _, l := range lines {
+		ls = append(ls, map[string]any{"product_id": l.product, "name": "x", "quantity": l.quantity, "unit_price_cents": l.cost})
+		total += l.quantity * l.cost
+	}
+	s.appendEvent("order-"+id, event.OrderPlaced, map[string]any{"order_id": id, "customer": "ann", "lines": ls, "total_cents": total})
+	return id
+}
+
+// lineState is the state of the line of product id of order ("" for not answered).
+func (s *sagaShop) lineState(order string, id product.ProductID) product.ReservationState {
+	s.t.Helper()
+	db := s.db()
+	defer db.Close()
+	var state product.ReservationState
+	err := db.QueryRow(`SELECT state FROM reservations WHERE order_id = ? AND product_id = ?`, order, id).Scan(&state)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		s.t.Fatal(err)
+	}
+	return state
 }
 
 // reject appends order.rejected of order id.
@@ -469,7 +505,7 @@ func TestSagaCrashAndRejectionWhileDown(t *testing.T) {
 	s.stop()
 	crashed := s.place(tea.ID, 3, 500)
 	decided, _ := product.ReserveStock(product.Stock{PriceCents: 500, UnitsInStock: 10, Version: tea.Version},
-		product.Reservation{}, product.OrderPlacedData{OrderID: crashed, ProductID: tea.ID, Quantity: 3, UnitPriceCents: 500})
+		product.Reservation{ProductID: tea.ID}, crashed, event.OrderLine{ProductID: string(tea.ID), Quantity: 3, UnitPriceCents: 500})
 	expected := tea.Version
 	reply, err := s.es.Append(context.Background(), event.AppendRequest{Stream: "product-" + string(tea.ID),
 		ExpectedVersion: &expected, Events: []event.New{decided}})
@@ -488,5 +524,51 @@ func TestSagaCrashAndRejectionWhileDown(t *testing.T) {
 		t.Errorf("got %d units, want 7", n)
 	}
 	s.checkStream(tea.ID)
+	s.checkRebuild()
+}
+
+// TestSagaOrdersOfSeveralLines: each line of an order is reserved on its own product's
+// stream; after a line that cannot be reserved the rest are not answered, and the
+// order's rejection releases every line reserved, so nothing stays held.
+func TestSagaOrdersOfSeveralLines(t *testing.T) {
+	t.Parallel()
+	s := startSagaShop(t)
+	tea, mug, pot := s.newProduct("Tea", 500, 10), s.newProduct("Mug", 900, 2), s.newProduct("Pot", 3000, 5)
+
+	whole := s.placeLines(line{tea.ID, 3, 500}, line{mug.ID, 1, 900}, line{pot.ID, 1, 3000})
+	short := s.placeLines(line{tea.ID, 2, 500}, line{mug.ID, 5, 900}, line{pot.ID, 1, 3000})
+	for _, want := range []struct {
+		order   string
+		product product.ProductID
+		state   product.ReservationState
+	}{{whole, pot.ID, product.Reserved}, {short, mug.ID, product.Rejected}} {
+		testenv.Eventually(t, 30*time.Second, "the line is answered", func() bool {
+			return s.lineState(want.order, want.product) == want.state
+		})
+	}
+	for _, p := range []product.ProductID{tea.ID, mug.ID} {
+		if got := s.lineState(whole, p); got != product.Reserved {
+			t.Errorf("order of three lines in stock: line of %s is %q, want reserved", p, got)
+		}
+	}
+	if got := s.lineState(short, tea.ID); got != product.Reserved {
+		t.Errorf("the line before the one out of stock: %q, want reserved (until the order is rejected)", got)
+	}
+	if got := s.lineState(short, pot.ID); got != "" {
+		t.Errorf("the line after the one out of stock: %q, want not answered", got)
+	}
+
+	s.reject(short)
+	testenv.Eventually(t, 30*time.Second, "the rejected order's reserved line is released", func() bool {
+		return s.lineState(short, tea.ID) == product.Released
+	})
+	for p, want := range map[product.ProductID]int64{tea.ID: 10 - 3, mug.ID: 2 - 1, pot.ID: 5 - 1} {
+		if n := s.units(p); n != want {
+			t.Errorf("product %s: %d units, want %d", p, n, want)
+		}
+	}
+	for _, p := range []product.ProductID{tea.ID, mug.ID, pot.ID} {
+		s.checkStream(p)
+	}
 	s.checkRebuild()
 }

@@ -583,14 +583,14 @@ func applyStock(ctx context.Context, tx *sql.Tx, id string, e event.Stored) (sql
 // model: the caller reads the stream (applyStream) and decides again.
 var errStale = eventclient.ErrStale
 
-// decideOrder applies e, an order event about product id's order orderID, and the
-// decision it leads to, in one transaction: it reads the product's stock and its record
-// of the order, asks decide (found is false for an unknown product), and, when decide
-// returns an event, write appends it at the product's version. The stored event is
-// applied with the checkpoint (e.Position) in the same transaction, so the next decision
-// about the product sees it. When write returns nil (the stream has moved on, or the
+// decideOrder applies e, an order event about product id's line of order orderID, and
+// the decision it leads to, in one transaction: it reads the product's stock and its
+// record of the order, asks decide (found is false for an unknown product), and, when
+// decide returns an event, write appends it at the product's version. The stored event
+// is applied in the same transaction, so the next decision about the product sees it,
+// and with it, if last (e's last line), the checkpoint (e.Position). When write returns nil (the stream has moved on, or the
 // decision was stored before a crash), nothing is written and the error is errStale.
-func (s *Store) decideOrder(ctx context.Context, storeID string, e event.Stored, id ProductID, orderID string,
+func (s *Store) decideOrder(ctx context.Context, storeID string, e event.Stored, id ProductID, orderID string, last bool,
 	decide func(s Stock, r Reservation, found bool) (event.New, bool),
 	write func(ctx context.Context, version int64, decision event.New) (*event.Stored, error)) error {
 	tx, err := s.write.BeginTx(ctx, nil)
@@ -623,9 +623,11 @@ func (s *Store) decideOrder(ctx context.Context, storeID string, e event.Stored,
 			return fmt.Errorf("apply %s v%d of %s: %w", stored.Type, stored.Version, stored.Stream, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET store_id = ?, position = max(position, ?)`,
-		storeID, e.Position); err != nil {
-		return fmt.Errorf("move checkpoint: %w", err)
+	if last {
+		if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET store_id = ?, position = max(position, ?)`,
+			storeID, e.Position); err != nil {
+			return fmt.Errorf("move checkpoint: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -652,18 +654,27 @@ func (s *Store) applyStream(ctx context.Context, events []event.Stored) error {
 	return nil
 }
 
-// OrderReservation returns the record of order orderID at the product that answered it;
-// found is false when no product did.
-func (s *Store) OrderReservation(ctx context.Context, orderID string) (r Reservation, found bool, err error) {
-	err = s.read.QueryRowContext(ctx, `SELECT product_id, order_id, quantity, state FROM reservations WHERE order_id = ?
-		ORDER BY state = 'reserved' DESC LIMIT 1`, orderID).Scan(&r.ProductID, &r.OrderID, &r.Quantity, &r.State)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Reservation{}, false, nil
-	}
+// OrderReservations returns the reservations held for order orderID (state reserved),
+// one per line, by product id.
+func (s *Store) OrderReservations(ctx context.Context, orderID string) ([]Reservation, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT product_id, order_id, quantity, state FROM reservations
+		WHERE order_id = ? AND state = ? ORDER BY product_id`, orderID, Reserved)
 	if err != nil {
-		return Reservation{}, false, fmt.Errorf("read reservation of order %s: %w", orderID, err)
+		return nil, fmt.Errorf("read the reservations of order %s: %w", orderID, err)
 	}
-	return r, true, nil
+	defer rows.Close()
+	var rs []Reservation
+	for rows.Next() {
+		var r Reservation
+		if err := rows.Scan(&r.ProductID, &r.OrderID, &r.Quantity, &r.State); err != nil {
+			return nil, fmt.Errorf("read the reservations of order %s: %w", orderID, err)
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the reservations of order %s: %w", orderID, err)
+	}
+	return rs, nil
 }
 
 // Reservations returns the records of orders of product id (every product's if id is
