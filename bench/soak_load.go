@@ -294,9 +294,12 @@ func (c *soakCustomer) order(ctx context.Context) {
 		defer stop()
 		decided = c.followOrders(sctx)
 	}
+	var lines []map[string]any // 1 to 3 lines, of products that may repeat (the service merges them)
+	for range 1 + c.rng.IntN(3) {
+		lines = append(lines, map[string]any{"product_id": l.prods[c.rng.IntN(len(l.prods))], "quantity": 1 + c.rng.IntN(3)})
+	}
 	var o orderView
-	st := l.api(ctx, http.MethodPost, "/order/orders", c.token, map[string]any{
-		"product_id": l.prods[c.rng.IntN(len(l.prods))], "quantity": 1 + c.rng.IntN(3)}, &o)
+	st := l.api(ctx, http.MethodPost, "/order/orders", c.token, map[string]any{"lines": lines}, &o)
 	if st != http.StatusAccepted {
 		return
 	}

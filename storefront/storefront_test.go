@@ -325,7 +325,9 @@ func testBrowser(t *testing.T, s *site) {
 	shot("home")
 	step("search by a word of the description",
 		chromedp.SendKeys(tid("search-input"), "galvanised"),
-		chromedp.Click(tid("search-button")), chromedp.WaitVisible(tid("products")))
+		chromedp.Click(tid("search-button")),
+		// The home page lists products too: wait for the results page (the body is boosted).
+		chromedp.Poll[chromedp.Void](`location.pathname === "/search" && document.querySelector('[data-testid="product"]')`))
 	if found, err := chromedp.Run(ctx, chromedp.Text(tid("product"))); err != nil || !strings.Contains(found, "Watering can") {
 		t.Errorf("search galvanised: got %q (%v), want Watering can", found, err)
 	}
@@ -353,6 +355,51 @@ func testBrowser(t *testing.T, s *site) {
 		t.Errorf("invoice: got total %q (%v), want Total: €49.98", total, err)
 	}
 	shot("invoice")
+
+	// The cart: two products, a quantity changed, one order of both lines through the
+	// saga, approved live, and its invoice with both lines.
+	var rake struct{ ID string }
+	s.MustAPI(http.MethodPost, "/product/products", s.ManagerToken, map[string]any{"name": "Rake",
+		"description": "Ash handle.", "supplier": "Acme", "category_id": s.Category,
+		"price_cents": 1250, "units_in_stock": 20}, &rake)
+	step("put the watering can in the cart", chromedp.Navigate(s.URL+"/products/"+s.Product), chromedp.WaitVisible(tid("order-form")),
+		chromedp.SetValue(chromedp.ID("f-quantity"), "1"), chromedp.Click(tid("add-to-cart")), chromedp.WaitVisible(tid("cart")))
+	step("put two rakes in the cart", chromedp.Navigate(s.URL+"/products/"+rake.ID), chromedp.WaitVisible(tid("order-form")),
+		chromedp.SetValue(chromedp.ID("f-quantity"), "2"), chromedp.Click(tid("add-to-cart")), chromedp.WaitVisible(tid("cart")))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="cart-line"]').length`)); err != nil || n != 2 {
+		t.Errorf("cart: got %d lines (%v), want 2", n, err)
+	}
+	step("change the watering cans to 3",
+		chromedp.SetValue(chromedp.ID("q-"+s.Product), "3"),
+		// The mark goes with the table that the answer replaces (the body is boosted).
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid="cart"]').dataset.old = "yes"`),
+		chromedp.Click(chromedp.CSS(`[data-product-id="`+s.Product+`"] [data-testid="cart-update"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="cart"]:not([data-old])')`))
+	if total, err := chromedp.Run(ctx, chromedp.Text(tid("cart-total"))); err != nil || total != "Total: €99.97" {
+		t.Errorf("cart: got %q (%v), want Total: €99.97 (3 × €24.99 + 2 × €12.50)", total, err)
+	}
+	if label, err := chromedp.Run(ctx, chromedp.Text(tid("nav-cart"))); err != nil || label != "Cart (5)" {
+		t.Errorf("cart link: got %q (%v), want Cart (5)", label, err)
+	}
+	shot("cart")
+	step("check out", chromedp.Click(tid("checkout")), chromedp.WaitVisible(tid("order-detail")))
+	step("see the order of two lines approved live",
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="order-detail"] .status-approved`)))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="order-lines"] [data-testid="line"]').length`)); err != nil || n != 2 {
+		t.Errorf("order page: got %d lines (%v), want 2", n, err)
+	}
+	step("open its invoice", chromedp.WaitVisible(tid("invoice-link")), chromedp.Click(tid("invoice-link")),
+		chromedp.WaitVisible(tid("invoice-total")))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="invoice-lines"] [data-testid="line"]').length`)); err != nil || n != 2 {
+		t.Errorf("invoice: got %d lines (%v), want 2", n, err)
+	}
+	if total, err := chromedp.Run(ctx, chromedp.Text(tid("invoice-total"))); err != nil || total != "Total: €99.97" {
+		t.Errorf("invoice: got total %q (%v), want Total: €99.97", total, err)
+	}
+	if label, err := chromedp.Run(ctx, chromedp.Text(tid("nav-cart"))); err != nil || label != "Cart" {
+		t.Errorf("cart link after checkout: got %q (%v), want Cart (empty)", label, err)
+	}
+	shot("invoice-two-lines")
 	step("open the profile", chromedp.Click(tid("nav-profile")), chromedp.WaitVisible(tid("profile-form")))
 	step("change the name",
 		chromedp.SetValue(chromedp.ID("f-full_name"), "Margaret H. Hamilton"),

@@ -299,8 +299,8 @@ func waitForStream(ctx context.Context, rt *service.Runtime, stream string) erro
 
 // handleCheckout serves POST /cart/checkout: one order of every line of the caller's
 // cart, which then leaves the cart; 202 {id, status: pending} as POST /orders. An empty
-// cart, or one with a product deleted since, is 400 and places nothing. Sent again, it
-// answers with the same order (CartOrderID) until the cart changes.
+// cart, or one with a product deleted since, is 400 and places nothing. Sent again after
+// a failure half-way, it places no second order (CartOrderID).
 func handleCheckout(rt *service.Runtime, store *Store, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := auth.FromContext(r.Context())

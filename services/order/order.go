@@ -1,32 +1,39 @@
-// Package order is the order service: customers place orders, and the service orchestrates
-// the order saga (DESIGN.md, "The order saga") with its state in PostgreSQL.
+// Package order is the order service: customers fill a cart and place orders of one or
+// more lines, and the service orchestrates the order saga (DESIGN.md, "The order saga";
+// docs/orders.md) with its state in PostgreSQL.
 //
 // An order's events, order.placed, order.approved and order.rejected, are on the stream
-// "order-<id>" (id: 12 random characters a-z, 2-7). They and the participants' events
-// below, with their data, are declared in internal/event (types.go).
+// "order-<id>" (id: 12 characters a-z, 2-7); a customer's cart is the stream
+// "cart-<username>" (cart.go). They and the participants' events below, with their data,
+// are declared in internal/event (types.go).
 //
-// The saga: POST /orders prices the order from the service's own read model of products
-// (product.added, product.updated, product.deleted) and appends order.placed; an unknown or
-// deleted product gets order.rejected in the same append. The product and customer
-// services reserve stock and credit in parallel and answer on their own streams with
-// product.stock-reserved / -rejected {order_id, quantity | reason} and
-// customer.credit-reserved / -rejected {order_id, amount_cents | reason}. While applying
-// those events this service decides: both reserved gives order.approved, either rejected
-// gives order.rejected with the participant's reason, and a sweeper rejects orders still
-// pending after the saga timeout ("timed out"). Whoever holds a reservation of a rejected
-// order releases it (product.stock-released, customer.credit-released); accounting
-// invoices approved orders (invoice.issued). Every step is on the order's timeline, with
-// the steps "placed", "stock reserved", "stock rejected", "credit reserved", "credit
-// rejected", "approved", "rejected", "invoiced", "stock released", "credit released".
+// The saga: POST /orders prices each line from the service's own read model of products
+// (product.added, product.updated, product.deleted) and appends order.placed; an order of
+// an unknown or deleted product is refused (400) and not placed. The product service
+// reserves each line's stock and the customer service the credit of the total, in
+// parallel, and they answer on their own streams with product.stock-reserved / -rejected
+// {order_id, quantity | reason} (one per line) and customer.credit-reserved / -rejected
+// {order_id, amount_cents | reason}. While applying those events this service decides:
+// every line and the credit reserved gives order.approved, any rejection gives
+// order.rejected with the participant's reason (naming the line), and a sweeper rejects
+// orders still pending after the saga timeout ("timed out"). Whoever holds a reservation
+// of a rejected order releases it (product.stock-released per line,
+// customer.credit-released); accounting invoices approved orders (invoice.issued). Every
+// step is on the order's timeline, in the order of the events' positions (which is
+// causal), with the steps "placed", "stock reserved", "stock rejected", "credit reserved",
+// "credit rejected", "approved", "rejected", "invoiced", "stock released", "credit
+// released" (a stock step names its line's product).
 //
 // Decisions are appended with the order stream's expected version and deterministic event
 // ids, and applied at once in the transaction that marks their trigger applied (saga.go),
 // so a crash anywhere resumes and a redelivered event changes nothing.
 //
-// The HTTP API (at the gateway under /order): POST /orders {product_id, quantity} for
-// customers (202 {id, status, reason}); GET /orders[?status=&limit=&after=] (a customer's
-// own, all for a manager; newest first); GET /orders/{id} with its timeline (the owner or a
-// manager; 404 for anyone else); the managers' /dead-letters; GET /healthz.
+// The HTTP API (at the gateway under /order): POST /orders {lines: [{product_id,
+// quantity}]} or {product_id, quantity} for customers (202 {id, status}); GET
+// /orders[?status=&limit=&after=] (a customer's own, all for a manager; newest first); GET
+// /orders/{id} with its timeline (the owner or a manager; 404 for anyone else); the
+// caller's cart: GET /cart, PUT and DELETE /cart/lines/{product_id}, POST /cart/checkout;
+// the managers' /dead-letters; GET /healthz.
 package order
 
 import (
