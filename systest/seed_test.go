@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/seed"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/services/customer"
@@ -25,7 +26,8 @@ func TestSeedLoadsTheDemoShopOnce(t *testing.T) {
 		KeyPrefix: sys.Name + ":customer:", DataDir: t.TempDir(), AdminPassword: adminPassword,
 		Subscription: sys.Name + ".customer"}
 	prod := product.Config{Service: sys.ServiceConfig(t, "product"), DBPath: filepath.Join(t.TempDir(), "product.db"),
-		Subscription: sys.Name + ".product"}
+		Subscription: sys.Name + ".product", PostgresURL: testenv.PostgresURL(), Database: testenv.DatabaseName(t, "product")}
+	t.Cleanup(func() { _ = postgres.Drop(context.Background(), testenv.PostgresURL(), prod.Database) })
 	testenv.Go(t, "customer", func(ctx context.Context) error { return customer.Run(ctx, cust, testenv.Logger(t)) })
 	testenv.Go(t, "product", func(ctx context.Context) error { return product.Run(ctx, prod, testenv.Logger(t)) })
 	testenv.WaitHealthy(t, "http://"+cust.Service.Addr+"/healthz", 30*time.Second)

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/internal/web"
 	"github.com/msdemo/msdemo/services/accounting"
@@ -69,8 +70,11 @@ func Start(t *testing.T) *Shop {
 			DataDir: t.TempDir(), AdminPassword: ManagerPassword}, testenv.Logger(t))
 	})
 	prod := sys.ServiceConfig(t, "product")
+	prodDB := testenv.DatabaseName(t, "shop_product")
+	t.Cleanup(func() { _ = postgres.Drop(context.Background(), testenv.PostgresURL(), prodDB) }) // after the service stops
 	testenv.Go(t, "product", func(ctx context.Context) error {
-		return product.Run(ctx, product.Config{Service: prod, DataDir: t.TempDir()}, testenv.Logger(t))
+		return product.Run(ctx, product.Config{Service: prod, DataDir: t.TempDir(), PostgresURL: testenv.PostgresURL(),
+			Database: prodDB}, testenv.Logger(t))
 	})
 	ord := sys.ServiceConfig(t, "order")
 	testenv.Go(t, "order", func(ctx context.Context) error {
