@@ -168,6 +168,25 @@ func (s *Shop) API(method, path, token string, in, out any) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// SetPicture uploads file as the picture of product id, as a manager (PUT
+// /product/products/{id}/image), and returns the product as the API answers; it fails the
+// test that started the shop unless the answer is 200.
+func (s *Shop) SetPicture(id string, file []byte) web.Product {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, s.GatewayURL+"/product/products/"+id+"/image", bytes.NewReader(file))
+	req.Header.Set("Authorization", "Bearer "+s.ManagerToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("upload the picture of %s: %v", id, err)
+	}
+	defer resp.Body.Close()
+	var p web.Product
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || resp.StatusCode != http.StatusOK || p.Image.ID == "" {
+		s.t.Fatalf("upload the picture of %s: got %d %+v (%v), want 200 with the picture", id, resp.StatusCode, p, err)
+	}
+	return p
+}
+
 // MustAPI is API that fails the test that started the shop unless the answer is a 2xx.
 func (s *Shop) MustAPI(method, path, token string, in, out any) {
 	s.t.Helper()
