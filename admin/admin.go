@@ -58,7 +58,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer wg.Wait()
 	defer stop()
 	return web.RunSite(ctx, web.SiteSpec{Name: registry.Admin, DefaultAddr: registry.DefaultAddr(registry.Admin), CookieName: CookieName,
-		LiveKeys: []string{"#"}, // every event: the dashboard's feed shows them all
+		LiveKeys:    []string{"#"}, // every event: the dashboard's feed shows them all
+		LargeBodies: largeBodies,
 		NewHandler: func(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub *web.Hub, keepAlive time.Duration) http.Handler {
 			return NewServer(logger, api, sessions, hub, keepAlive, system)
 		}}, cfg.SiteConfig, logger)
