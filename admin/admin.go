@@ -1,6 +1,6 @@
 // Package admin is the product managers' site: log in (managers only), a dashboard with
 // revenue, order counts and a live feed of every event, categories and products (add,
-// edit with conflict detection, delete), customers and their credit, all orders with
+// edit with conflict detection, delete, upload a picture), customers and their credit, all orders with
 // their timelines live, an event store explorer, the services' dead letters (list,
 // replay, discard) and the gateway's registry of service instances.
 //
