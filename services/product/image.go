@@ -132,12 +132,13 @@ func imageError(msg string) service.FieldErrors { return service.FieldErrors{"im
 
 // MakePictures decodes the uploaded file raw and makes the product's two pictures from
 // it: the large one (longest side at most 1200 px) and the thumbnail (at most 320 px),
-// each a JPEG (quality 85) or, when the image has transparent pixels, a PNG. It accepts
+// each a JPEG (quality 85) or, when the image has transparent pixels, a PNG, turned
+// upright as a JPEG's EXIF orientation says (orientation.go). It accepts
 // JPEG, PNG and WebP, told from the bytes (whatever a Content-Type says), of at most 40
 // megapixels; anything else is a service.FieldErrors for "image" that says why: not one
 // of those formats (a GIF, an SVG, text), a header that claims too many pixels (checked
 // before decoding), or a damaged or truncated file. The caller bounds len(raw)
-// (MaxImageBytes) and how many run at once: decoding takes up to 160 MB.
+// (MaxImageBytes) and how many run at once: a 40-megapixel PNG takes ~240 MB.
 func MakePictures(raw []byte) (large, thumb Picture, err error) {
 	if len(raw) == 0 {
 		return Picture{}, Picture{}, imageError("is empty: send a JPEG, PNG or WebP image")
@@ -166,7 +167,12 @@ func MakePictures(raw []byte) (large, thumb Picture, err error) {
 		return Picture{}, Picture{}, imageError(fmt.Sprintf("is a damaged %s image: its header says %d×%d pixels, its data %d×%d",
 			f.name, cfg.Width, cfg.Height, b.Dx(), b.Dy()))
 	}
-	largeImg := scaleDown(src, largeSide)
+	largeImg := scaleDown(shrink(src, shrinkFactor(cfg.Width, cfg.Height, largeSide)), largeSide)
+	if f.name == "JPEG" {
+		if o := jpegOrientation(raw); o != 1 {
+			largeImg = orient(toRGBA(largeImg), o)
+		}
+	}
 	if large, err = encodePicture(largeImg); err != nil {
 		return Picture{}, Picture{}, err
 	}
@@ -216,6 +222,18 @@ func scaleDown(src image.Image, side int) image.Image {
 	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h)) // RGBA: draw and jpeg have fast paths for it
 	draw.CatmullRom.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
+	return dst
+}
+
+// toRGBA returns img as an *image.RGBA whose bounds start at (0, 0): img itself when it is
+// one, else a copy.
+func toRGBA(img image.Image) *image.RGBA {
+	if rgba, ok := img.(*image.RGBA); ok && rgba.Rect.Min == (image.Point{}) {
+		return rgba
+	}
+	b := img.Bounds()
+	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)
 	return dst
 }
 

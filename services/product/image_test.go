@@ -3,7 +3,9 @@ package product
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
+	"image/color"
 	"image/jpeg"
 	"image/png"
 	"strings"
@@ -121,11 +123,18 @@ func TestMakePicturesRefuses(t *testing.T) {
 	}
 }
 
-// A 40-megapixel image is the largest accepted; BenchmarkMakePictures measures it.
+// A 40-megapixel image is the largest accepted; BenchmarkMakePictures measures it, and a
+// large PNG with transparency.
 func BenchmarkMakePictures(b *testing.B) {
-	for _, size := range []struct{ w, h int }{{1600, 1200}, {4000, 3000}, {7300, 5470}} {
-		file := JPEGFile(b, size.w, size.h)
-		b.Run(strings.ReplaceAll(image.Pt(size.w, size.h).String(), ",", "x"), func(b *testing.B) {
+	for _, size := range []struct {
+		w, h int
+		png  bool
+	}{{1600, 1200, false}, {4000, 3000, false}, {7300, 5470, false}, {6000, 4000, true}} {
+		file, kind := JPEGFile(b, size.w, size.h), "JPEG"
+		if size.png {
+			file, kind = PNGFile(b, size.w, size.h, true), "PNG"
+		}
+		b.Run(fmt.Sprintf("%s-%dx%d", kind, size.w, size.h), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, _, err := MakePictures(file); err != nil {
@@ -133,5 +142,93 @@ func BenchmarkMakePictures(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A JPEG's EXIF orientation is applied: a phone's portrait photo, stored as a landscape
+// one with orientation 6, comes out upright.
+func TestMakePicturesOrientation(t *testing.T) {
+	t.Parallel()
+	// 400×200, red growing to the right: after turning 90° clockwise, 200×400 with red
+	// growing downwards.
+	jpg := JPEGFile(t, 400, 200)
+	tests := []struct {
+		o              uint16
+		little         bool
+		w, h           int
+		redTop, redBot bool // whether the top and the bottom rows are red
+	}{
+		{1, false, 400, 200, false, false},
+		{3, true, 400, 200, false, false},
+		{6, false, 200, 400, false, true},
+		{6, true, 200, 400, false, true},
+		{8, false, 200, 400, true, false},
+		{9, false, 400, 200, false, false}, // not an orientation: left alone
+	}
+	for _, tt := range tests {
+		file := withOrientation(jpg, tt.o, tt.little)
+		if got := jpegOrientation(file); tt.o <= 8 && got != int(tt.o) {
+			t.Errorf("orientation %d: read %d", tt.o, got)
+		}
+		large, _, err := MakePictures(file)
+		if err != nil {
+			t.Fatalf("orientation %d: %v", tt.o, err)
+		}
+		img := decodePicture(t, "large", large)
+		if large.Width != tt.w || large.Height != tt.h {
+			t.Errorf("orientation %d: got %d×%d, want %d×%d", tt.o, large.Width, large.Height, tt.w, tt.h)
+			continue
+		}
+		red := func(y int) bool { // the row's middle pixel
+			r, _, _, _ := img.At(tt.w/2, y).RGBA()
+			return r>>8 > 200
+		}
+		if tt.w < tt.h && (red(2) != tt.redTop || red(tt.h-3) != tt.redBot) {
+			t.Errorf("orientation %d: red at the top %v, at the bottom %v; want %v and %v", tt.o, red(2), red(tt.h-3), tt.redTop, tt.redBot)
+		}
+	}
+	if o := jpegOrientation([]byte("\xff\xd8\xff\xe1\x00\x10Exif\x00\x00MM")); o != 1 {
+		t.Errorf("a cut EXIF segment: got orientation %d, want 1", o)
+	}
+}
+
+// A photo several times the large picture's size is shrunk by averaging blocks first:
+// the plane sizes follow the subsampling, and a flat colour stays that colour.
+func TestShrink(t *testing.T) {
+	t.Parallel()
+	src := image.NewYCbCr(image.Rect(0, 0, 1001, 601), image.YCbCrSubsampleRatio420)
+	for i := range src.Y {
+		src.Y[i] = 200
+	}
+	for i := range src.Cb {
+		src.Cb[i], src.Cr[i] = 90, 160
+	}
+	got, ok := shrink(src, 3).(*image.YCbCr)
+	if !ok || got.Rect != image.Rect(0, 0, 334, 201) {
+		t.Fatalf("got %T %v, want a 334×201 YCbCr", got, got.Bounds())
+	}
+	for _, p := range []image.Point{{0, 0}, {333, 200}, {167, 100}} {
+		c := got.YCbCrAt(p.X, p.Y)
+		if c.Y != 200 || c.Cb != 90 || c.Cr != 160 {
+			t.Errorf("at %v: got %v, want Y 200, Cb 90, Cr 160", p, c)
+		}
+	}
+	// Straight alpha: a block of two transparent blue pixels and two opaque red ones is
+	// half-transparent red, not purple.
+	n := image.NewNRGBA(image.Rect(0, 0, 2, 2))
+	copy(n.Pix, []byte{0, 0, 255, 0, 255, 0, 0, 255, 255, 0, 0, 255, 0, 0, 255, 0})
+	if c := shrink(n, 2).(*image.NRGBA).NRGBAAt(0, 0); c != (color.NRGBA{255, 0, 0, 128}) {
+		t.Errorf("NRGBA: got %v, want half-transparent red", c)
+	}
+	rgba := image.NewRGBA(image.Rect(0, 0, 3, 3))
+	copy(rgba.Pix, bytes.Repeat([]byte{10, 20, 30, 255}, 9))
+	if c := shrink(rgba, 2).(*image.RGBA); c.Rect.Dx() != 2 || c.RGBAAt(1, 1) != (color.RGBA{10, 20, 30, 255}) {
+		t.Errorf("RGBA: got %v %v, want 2×2 of the same colour", c.Rect, c.RGBAAt(1, 1))
+	}
+	if k := shrinkFactor(7300, 5470, largeSide); k != 4 {
+		t.Errorf("shrinkFactor of 7300×5470 to 1200: got %d, want 4", k)
+	}
+	if k := shrinkFactor(1600, 1200, largeSide); k != 1 {
+		t.Errorf("shrinkFactor of 1600×1200 to 1200: got %d, want 1", k)
 	}
 }

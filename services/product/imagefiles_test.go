@@ -89,3 +89,28 @@ func BombPNG(tb testing.TB, w, h uint32, deep bool) []byte {
 	binary.BigEndian.PutUint32(b[8+8+13:], crc32.ChecksumIEEE(b[8+4:8+8+13]))
 	return b
 }
+
+// withOrientation is the JPEG file jpg with an EXIF segment (APP1) that says orientation
+// o, in the byte order of a camera that writes little-endian TIFF if little.
+func withOrientation(jpg []byte, o uint16, little bool) []byte {
+	var order binary.ByteOrder = binary.BigEndian
+	tiff := []byte("MM\x00\x2a\x00\x00\x00\x08")
+	if little {
+		order, tiff = binary.LittleEndian, []byte("II\x2a\x00\x08\x00\x00\x00")
+	}
+	ifd := make([]byte, 2+2*12+4)
+	order.PutUint16(ifd, 2)
+	// An entry before it (ImageDescription, ASCII), then Orientation (SHORT, 1 value).
+	order.PutUint16(ifd[2:], 0x010e)
+	order.PutUint16(ifd[4:], 2)
+	order.PutUint16(ifd[14:], 0x0112)
+	order.PutUint16(ifd[16:], 3)
+	order.PutUint32(ifd[18:], 1)
+	order.PutUint16(ifd[22:], o)
+	segment := append(append([]byte("Exif\x00\x00"), tiff...), ifd...)
+	app1 := []byte{0xff, 0xe1, 0, 0}
+	binary.BigEndian.PutUint16(app1[2:], uint16(2+len(segment)))
+	out := append([]byte{0xff, 0xd8}, app1...)
+	out = append(out, segment...)
+	return append(out, jpg[2:]...)
+}
