@@ -214,8 +214,9 @@ func (c *catalog) SetImage(ctx context.Context, id ProductID, expected *int64, r
 	return p, nil
 }
 
-// makePictures runs MakePictures once a decoding slot is free (or ctx is done): decoding
-// an image takes up to 160 MB, so the slots bound the memory a burst of uploads takes.
+// makePictures runs MakePictures once a decoding slot is free (or ctx is done): making
+// the pictures of a large image takes up to ~240 MB, so the slots bound the memory a
+// burst of uploads takes.
 func (c *catalog) makePictures(ctx context.Context, raw []byte) (large, thumb Picture, err error) {
 	select {
 	case c.decoding <- struct{}{}:
