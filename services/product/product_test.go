@@ -563,6 +563,7 @@ func TestRebuildFromEvents(t *testing.T) {
 	must(t, 200, "PUT", s.api+"/products/"+string(ps[3].ID), s.manager, fmt.Sprintf(`{"name":"Renamed","category_id":%q,
 		"price_cents":99,"units_in_stock":0,"expected_version":1}`, bev.ID), nil)
 	must(t, 204, "DELETE", s.api+"/products/"+string(ps[4].ID), s.manager, "", nil)
+	ps[5] = mustUpload(t, s.api+"/products/"+string(ps[5].ID)+"/image", s.manager, "image/jpeg", product.JPEGFile(t, 800, 600))
 
 	s.stop()
 	want := dump(t, s.cfg.DBPath)
