@@ -65,7 +65,7 @@ type config struct {
 	// generated on first start and stored in DATA_DIR/admin-password.
 	AdminPassword string
 	// Namespace prefixes what the shop keeps on the shared servers (MSDEMO_NAMESPACE,
-	// default "msdemo"): PostgreSQL databases <namespace>_order, Redis keys
+	// default "msdemo"): PostgreSQL databases <namespace>_order (and _accounting, _product), Redis keys
 	// <namespace>:customer:..., so that two shops (or tests) can share the servers.
 	Namespace string
 	// StartCreditCents is a new customer's credit (MSDEMO_START_CREDIT_CENTS).
@@ -209,7 +209,8 @@ func accountingConfig(cfg config) accounting.Config {
 }
 
 func productConfig(cfg config) product.Config {
-	return product.Config{Service: serviceConfig(cfg, registry.Product), DataDir: cfg.DataDir}
+	return product.Config{Service: serviceConfig(cfg, registry.Product), DataDir: cfg.DataDir,
+		PostgresURL: cfg.PostgresURL, Database: cfg.Namespace + "_product"}
 }
 
 func componentNames() []string { return slices.Sorted(maps.Keys(components)) }

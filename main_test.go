@@ -40,13 +40,13 @@ func (b *lockedBuffer) String() string {
 
 // shopNamespace is an MSDEMO_NAMESPACE of the test's own (short, lower case), so that a
 // shop the test starts shares no database or Redis key with a developer's `go run .` nor
-// with another test; the order and accounting databases it names are dropped when the
-// test and its other cleanups have ended (call it before starting processes).
+// with another test; the order, accounting and product databases it names are dropped
+// when the test and its other cleanups have ended (call it before starting processes).
 func shopNamespace(t *testing.T) string {
 	name := testenv.Name(t)
 	namespace := "t" + name[len(name)-8:]
 	t.Cleanup(func() {
-		for _, db := range []string{"order", "accounting"} {
+		for _, db := range []string{"order", "accounting", "product"} {
 			_ = postgres.Drop(context.Background(), testenv.PostgresURL(), namespace+"_"+db)
 		}
 	})

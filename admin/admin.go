@@ -1,6 +1,6 @@
 // Package admin is the product managers' site: log in (managers only), a dashboard with
 // revenue, order counts and a live feed of every event, categories and products (add,
-// edit with conflict detection, delete), customers and their credit, all orders with
+// edit with conflict detection, delete, upload a picture), customers and their credit, all orders with
 // their timelines live, an event store explorer, the services' dead letters (list,
 // replay, discard) and the gateway's registry of service instances.
 //
@@ -58,7 +58,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer wg.Wait()
 	defer stop()
 	return web.RunSite(ctx, web.SiteSpec{Name: registry.Admin, DefaultAddr: registry.DefaultAddr(registry.Admin), CookieName: CookieName,
-		LiveKeys: []string{"#"}, // every event: the dashboard's feed shows them all
+		LiveKeys:    []string{"#"}, // every event: the dashboard's feed shows them all
+		LargeBodies: largeBodies,
 		NewHandler: func(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub *web.Hub, keepAlive time.Duration) http.Handler {
 			return NewServer(logger, api, sessions, hub, keepAlive, system)
 		}}, cfg.SiteConfig, logger)

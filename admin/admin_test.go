@@ -38,6 +38,8 @@ func TestAdmin(t *testing.T) {
 	t.Run("live orders and explorer", func(t *testing.T) { testOrders(t, s) })
 	t.Run("services", func(t *testing.T) { testServices(t, s) })
 	t.Run("browser", func(t *testing.T) { testBrowser(t, s) })
+	t.Run("product picture form", func(t *testing.T) { testPictureForm(t, s) })
+	t.Run("product picture in a browser", func(t *testing.T) { testPictureBrowser(t, s) })
 	t.Run("script-ish names stay text", func(t *testing.T) { testScriptishNames(t, s) })
 	t.Run("manager login rate-limited", func(t *testing.T) { testLoginLimited(t, s) }) // last: it locks the manager out here
 }

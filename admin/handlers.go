@@ -174,7 +174,8 @@ func productFormFrom(r *http.Request) productForm {
 
 func formOfProduct(p web.Product) productForm {
 	return productForm{ID: p.ID, Name: p.Name, Description: p.Description, Supplier: p.Supplier, CategoryID: p.CategoryID,
-		Price: amount(p.PriceCents), Stock: strconv.FormatInt(p.UnitsInStock, 10), Version: strconv.FormatInt(p.Version, 10)}
+		Price: amount(p.PriceCents), Stock: strconv.FormatInt(p.UnitsInStock, 10), Version: strconv.FormatInt(p.Version, 10),
+		Image: p.Image, imageRead: true}
 }
 
 // input turns the form into the API's ProductInput, or marks the fields it cannot read.
@@ -219,6 +220,11 @@ func (s *server) renderProductForm(w http.ResponseWriter, r *http.Request, statu
 		return
 	}
 	f.Categories = cs
+	if f.ID != "" && !f.imageRead { // a form posted back: its picture is the product's
+		if p, err := s.api.Product(r.Context(), s.token(r), f.ID); err == nil {
+			f.Image = p.Image
+		}
+	}
 	title := "New product"
 	if f.ID != "" {
 		title = "Edit " + f.Name

@@ -61,6 +61,11 @@ func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub
 		r.Get("/events/feed", s.handleFeedEvents)    // text/event-stream: every event
 		r.Get("/events/orders", s.handleOrderEvents) // text/event-stream: order rows and pages
 
+		// Product pictures: the upload form (a body of up to largeBodies'), and the
+		// pictures themselves, read from the API.
+		r.Post("/products/{id}/image", s.handleProductImage)
+		r.Method(http.MethodGet, "/images/{id}", web.HandleImage(api, logger))
+
 		// Metrics plots; the panels alone for htmx's poll every 2 s, compressed, since their
 		// SVG lines repeat themselves (~100 KB of HTML with a full history, ~6 KB gzipped).
 		r.With(chimw.Compress(5, "text/html")).Get("/system", s.handleSystem)

@@ -225,7 +225,7 @@ func buildMsdemo(ctx context.Context, dir string, logger *slog.Logger) (string, 
 func deleteShared(o options, namespace, vhost string, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, db := range []string{"order", "accounting"} {
+	for _, db := range []string{"order", "accounting", "product"} {
 		if err := postgres.Drop(ctx, o.Postgres, namespace+"_"+db); err != nil {
 			logger.Warn("drop database", "database", namespace+"_"+db, "error", err)
 		}

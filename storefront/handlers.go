@@ -65,7 +65,8 @@ func (s *server) handleCategory(w http.ResponseWriter, r *http.Request) {
 func productCards(ps []web.Product) []productCard {
 	var cards []productCard
 	for _, p := range ps {
-		cards = append(cards, productCard{ID: p.ID, Name: p.Name, Price: web.Money(p.PriceCents), InStock: p.UnitsInStock > 0})
+		cards = append(cards, productCard{ID: p.ID, Name: p.Name, Price: web.Money(p.PriceCents), InStock: p.UnitsInStock > 0,
+			Thumbnail: p.Thumbnail})
 	}
 	return cards
 }

@@ -20,6 +20,7 @@ func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub
 		WrongRole: "This is a manager account: please use the admin site."}
 
 	r := web.NewRouter(s.site)
+	r.Method(http.MethodGet, "/images/{id}", web.HandleImage(api, logger)) // a product picture, from the API
 
 	r.Get("/", s.handleHome)                                          // categories
 	r.Get("/categories/{id}", s.handleCategory)                       // products of a category

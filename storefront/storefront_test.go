@@ -29,6 +29,7 @@ func TestStorefront(t *testing.T) {
 	t.Run("password change logs out the other browsers", func(t *testing.T) { testPasswordChange(t, s) })
 	t.Run("too many wrong passwords", func(t *testing.T) { testTooManyLogins(t, s) })
 	t.Run("live order updates", func(t *testing.T) { testLive(t, s) })
+	t.Run("product pictures", func(t *testing.T) { testPictures(t, s) }) // before the browser's screenshots
 	t.Run("browser", func(t *testing.T) { testBrowser(t, s) })
 }
 
@@ -339,6 +340,9 @@ func testBrowser(t *testing.T, s *site) {
 	name, err := chromedp.Run(ctx, chromedp.Text(tid("product-name")))
 	if err != nil || name != "Watering can" {
 		t.Errorf("product page: got name %q (%v), want Watering can", name, err)
+	}
+	if width := c.WaitImageLoaded(`img[data-testid="product-image"]`); width != 1200 {
+		t.Errorf("product page: the picture is %d px wide, want 1200", width)
 	}
 	shot("product")
 	step("order 2 units",

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/seed"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/services/customer"
@@ -25,7 +26,8 @@ func TestSeedLoadsTheDemoShopOnce(t *testing.T) {
 		KeyPrefix: sys.Name + ":customer:", DataDir: t.TempDir(), AdminPassword: adminPassword,
 		Subscription: sys.Name + ".customer"}
 	prod := product.Config{Service: sys.ServiceConfig(t, "product"), DBPath: filepath.Join(t.TempDir(), "product.db"),
-		Subscription: sys.Name + ".product"}
+		Subscription: sys.Name + ".product", PostgresURL: testenv.PostgresURL(), Database: testenv.DatabaseName(t, "product")}
+	t.Cleanup(func() { _ = postgres.Drop(context.Background(), testenv.PostgresURL(), prod.Database) })
 	testenv.Go(t, "customer", func(ctx context.Context) error { return customer.Run(ctx, cust, testenv.Logger(t)) })
 	testenv.Go(t, "product", func(ctx context.Context) error { return product.Run(ctx, prod, testenv.Logger(t)) })
 	testenv.WaitHealthy(t, "http://"+cust.Service.Addr+"/healthz", 30*time.Second)
@@ -38,17 +40,43 @@ func TestSeedLoadsTheDemoShopOnce(t *testing.T) {
 		}
 	})
 
-	for range 2 { // the second run finds everything there
+	type seeded struct {
+		Products []struct {
+			Name    string
+			Version int64
+			Image   struct {
+				ID  string
+				URL string
+			}
+		} `json:"products"`
+	}
+	var first, products seeded
+	for run := range 2 { // the second run finds everything there
 		testenv.Eventually(t, 30*time.Second, "admin can log in", func() bool {
 			return seed.Run(context.Background(), sys.GatewayURL, adminPassword, testenv.Logger(t)) == nil
 		})
-	}
-	var products struct {
-		Products []struct{ Name string } `json:"products"`
+		if run == 0 {
+			getJSON(t, sys.GatewayURL+"/product/products?limit=500", &first)
+		}
 	}
 	getJSON(t, sys.GatewayURL+"/product/products?limit=500", &products)
 	if len(products.Products) != 12 {
 		t.Errorf("got %d products after seeding twice, want 12", len(products.Products))
+	}
+	// Every product has its picture, made once: the second run uploaded nothing.
+	for i, p := range products.Products {
+		if p.Image.ID == "" || i >= len(first.Products) || p != first.Products[i] {
+			t.Errorf("product %s: got %+v after the second run, want a picture and what the first run left", p.Name, p)
+			continue
+		}
+		resp, err := http.Get(sys.GatewayURL + p.Image.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" {
+			t.Errorf("the picture of %s: got %d %s, want 200 image/jpeg", p.Name, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
 	}
 	var categories struct {
 		Categories []struct{ Name string } `json:"categories"`

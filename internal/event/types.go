@@ -79,6 +79,12 @@ const (
 	ProductUpdated = "product.updated"
 	// ProductDeleted: {}. The order service rejects orders of a deleted product.
 	ProductDeleted = "product.deleted"
+	// ProductImageSet: {image_id, thumb_id, width, height, thumb_width, thumb_height},
+	// the product's picture, replacing any before it: the ids (hex SHA-256 of the bytes)
+	// and sizes in pixels of its large picture and its thumbnail. The bytes are not in
+	// the event: the product service keeps them in its PostgreSQL database and serves
+	// them at GET /product/images/{id}.
+	ProductImageSet = "product.image-set"
 	// ProductStockReserved: {order_id, quantity}, the order saga's reservation of one
 	// line of an order: the units are taken at once. The order service reads it (the
 	// stream says which product, so which line).

@@ -37,7 +37,7 @@ func TestTypesAreValid(t *testing.T) {
 		Customer: {CustomerRegistered, CustomerProfileUpdated, CustomerPasswordChanged, CustomerCreditSet,
 			CustomerCreditReserved, CustomerCreditRejected, CustomerCreditReleased},
 		Category: {CategoryAdded, CategoryRenamed, CategoryDeleted},
-		Product: {ProductAdded, ProductUpdated, ProductDeleted,
+		Product: {ProductAdded, ProductUpdated, ProductDeleted, ProductImageSet,
 			ProductStockReserved, ProductStockRejected, ProductStockReleased},
 		Order:   {OrderPlaced, OrderApproved, OrderRejected},
 		Cart:    {CartLineSet, CartLineRemoved, CartCheckedOut},

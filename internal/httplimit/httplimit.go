@@ -55,6 +55,15 @@ type Limits struct {
 // the REST API and the sites' forms.
 const DefaultMaxBodyBytes = 1 << 20
 
+// MaxUploadBytes bounds a file uploaded to the shop (a product image): the body of the
+// routes that take one, which may be larger than MaxBodyBytes (BodyLimit). The gateway, the
+// admin site and the product service all use it, so that one number is the limit.
+const MaxUploadBytes = 5 << 20
+
+// MaxUploadBodyBytes bounds the body of a route that takes an upload: the file
+// (MaxUploadBytes) and, in a multipart form, its envelope and other fields.
+const MaxUploadBodyBytes = MaxUploadBytes + 64<<10
+
 // Defaults are the limits of a zero Limits: generous for a browser or an API client,
 // tight for a slow one.
 var Defaults = Limits{
@@ -89,6 +98,30 @@ func (l Limits) Apply(srv *http.Server) {
 	srv.WriteTimeout = l.WriteTimeout
 	srv.IdleTimeout = l.IdleTimeout
 	srv.MaxHeaderBytes = l.MaxHeaderBytes
+}
+
+// BodyLimit returns middleware that bounds each request body with http.MaxBytesReader on
+// the writer it is given (wrap the server's own, so that it closes the connection after a
+// body too large): to the limit of the route of large (patterns as http.ServeMux takes
+// them, such as "PUT /products/{id}/image") the request matches, else to max. A read
+// beyond the limit is an *http.MaxBytesError, which the handler answers (413).
+func BodyLimit(max int64, large map[string]int64) func(http.Handler) http.Handler {
+	routes := http.NewServeMux()
+	for pattern := range large {
+		routes.Handle(pattern, http.NotFoundHandler())
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			limit := max
+			if len(large) > 0 {
+				if _, pattern := routes.Handler(r); pattern != "" {
+					limit = large[pattern]
+				}
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // Listener returns ln with l's per-address cap (PerIP), or ln itself for NoCap.

@@ -1,6 +1,7 @@
 // Package seed loads a small demo shop through the public REST API, as a manager and
-// customers would with curl: a few categories, a dozen products and a few customers. It is
-// what `msdemo seed` runs. Running it again adds only what is missing.
+// customers would with curl: a few categories, a dozen products with their pictures
+// (drawn here, Picture: nothing is downloaded) and a few customers. It is what `msdemo
+// seed` runs. Running it again adds only what is missing.
 package seed
 
 import (
@@ -84,25 +85,31 @@ func Run(ctx context.Context, gatewayURL, adminPassword string, logger *slog.Log
 			logger.Info("seeded category", "name", name, "id", created.ID)
 		}
 		var products struct {
-			Products []struct{ Name string } `json:"products"`
+			Products []seededProduct `json:"products"`
 		}
 		if err := c.do(ctx, http.MethodGet, "/product/products?limit=500&category_id="+categoryIDs[name], nil, &products, http.StatusOK); err != nil {
 			return err
 		}
-		have := map[string]bool{}
+		have := map[string]seededProduct{}
 		for _, p := range products.Products {
-			have[p.Name] = true
+			have[p.Name] = p
 		}
 		for _, p := range catalog[name] {
-			if have[p.Name] {
-				continue
+			seeded, ok := have[p.Name]
+			if !ok {
+				body := map[string]any{"name": p.Name, "description": p.Description, "supplier": p.Supplier,
+					"category_id": categoryIDs[name], "price_cents": p.PriceCents, "units_in_stock": p.Units}
+				if err := c.do(ctx, http.MethodPost, "/product/products", body, &seeded, http.StatusCreated); err != nil {
+					return err
+				}
+				logger.Info("seeded product", "name", p.Name)
 			}
-			body := map[string]any{"name": p.Name, "description": p.Description, "supplier": p.Supplier,
-				"category_id": categoryIDs[name], "price_cents": p.PriceCents, "units_in_stock": p.Units}
-			if err := c.do(ctx, http.MethodPost, "/product/products", body, nil, http.StatusCreated); err != nil {
-				return err
+			if seeded.Image.ID == "" {
+				if err := c.upload(ctx, "/product/products/"+seeded.ID+"/image", "image/jpeg", Picture(p.Name)); err != nil {
+					return err
+				}
+				logger.Info("seeded the picture of a product", "name", p.Name)
 			}
-			logger.Info("seeded product", "name", p.Name)
 		}
 	}
 	for _, cu := range customers {
@@ -118,6 +125,12 @@ func Run(ctx context.Context, gatewayURL, adminPassword string, logger *slog.Log
 	return nil
 }
 
+// seededProduct is what Run reads of a product.
+type seededProduct struct {
+	ID, Name string
+	Image    struct{ ID string }
+}
+
 type client struct {
 	base, token string
 	http        *http.Client
@@ -126,19 +139,32 @@ type client struct {
 // do sends a JSON request and decodes the answer into out; a status other than want is
 // an error that quotes the answer.
 func (c *client) do(ctx context.Context, method, path string, body, out any, want int) error {
-	var rd io.Reader
+	var raw []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+	}
+	return c.send(ctx, method, path, "application/json", raw, out, want)
+}
+
+// upload sends file, of contentType, with PUT path and wants 200.
+func (c *client) upload(ctx context.Context, path, contentType string, file []byte) error {
+	return c.send(ctx, http.MethodPut, path, contentType, file, nil, http.StatusOK)
+}
+
+// send is do with the body already encoded (nil: none).
+func (c *client) send(ctx context.Context, method, path, contentType string, body []byte, out any, want int) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	chimw "github.com/go-chi/chi/v5/middleware"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/msdemo/msdemo/internal/httplimit"
@@ -17,7 +16,8 @@ import (
 // shutdownTimeout bounds how long Serve lets requests in flight finish.
 const shutdownTimeout = 10 * time.Second
 
-// Serve serves h, every request body limited to MaxBodyBytes, its headers and its time
+// Serve serves h, every request body limited to MaxBodyBytes (or its route's limit in
+// LargeBodies), its headers and its time
 // to httplimit.Defaults, and every request measured
 // by Config.Metrics (route label: the chi route pattern), and runs each task until ctx is done or one of them fails, and announces
 // the instance to the gateway meanwhile. Then it shuts down: the server stops taking
@@ -39,11 +39,11 @@ func (rt *Runtime) Serve(ctx context.Context, h http.Handler, tasks ...func(ctx 
 		rt.announce(ctx)
 		return nil
 	})
-	// The body limit first, on the server's own writer (MaxBodyBytes), then the metrics,
+	// The body limit first, on the server's own writer (MaxBodyBytes, LargeBodies), then the metrics,
 	// then the trace of a request that carries one. The server's timeouts and header
 	// limit are httplimit's defaults; a service has no per-address cap, because its one
 	// client is the gateway.
-	srv := &http.Server{Handler: chimw.RequestSize(MaxBodyBytes)(rt.Metrics.HTTP(telemetry.TraceHTTP(rt.Name, false, h)))}
+	srv := &http.Server{Handler: httplimit.BodyLimit(MaxBodyBytes, rt.LargeBodies)(rt.Metrics.HTTP(telemetry.TraceHTTP(rt.Name, false, h)))}
 	httplimit.Defaults.Apply(srv)
 	g.Go(func() error {
 		if err := srv.Serve(rt.Listener); !errors.Is(err, http.ErrServerClosed) {

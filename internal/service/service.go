@@ -70,6 +70,9 @@ type Runtime struct {
 	// "<Subscription>.events"), for the dead-letter routes; Start sets it to Name, and a
 	// test that subscribes under another name sets it too.
 	Subscription string
+	// LargeBodies are the routes (http.ServeMux patterns) whose request bodies may be
+	// larger than MaxBodyBytes, with their limit (httplimit.BodyLimit); set before Serve.
+	LargeBodies map[string]int64
 }
 
 // Start listens on cfg.Addr and connects to the bus. A busy port or an unreachable broker

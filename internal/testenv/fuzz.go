@@ -24,6 +24,7 @@ var eventData = map[string]string{
 	event.ProductAdded:            `{"id":"chaichai22","name":"Chai","description":"Black tea","supplier":"Exotic Liquids","category_id":"bevbevbev2","price_cents":1800,"units_in_stock":39}`,
 	event.ProductUpdated:          `{"name":"Chai","description":"Black tea","supplier":"Exotic Liquids","category_id":"bevbevbev2","price_cents":1900,"units_in_stock":40}`,
 	event.ProductDeleted:          `{}`,
+	event.ProductImageSet:         `{"image_id":"` + pictureID + `","thumb_id":"` + pictureID + `","width":1200,"height":900,"thumb_width":320,"thumb_height":240}`,
 	event.ProductStockReserved:    `{"order_id":"abcdefgh2345","quantity":2}`,
 	event.ProductStockRejected:    `{"order_id":"abcdefgh2345","reason":"out of stock"}`,
 	event.ProductStockReleased:    `{"order_id":"abcdefgh2345","quantity":2}`,
@@ -32,6 +33,9 @@ var eventData = map[string]string{
 	event.OrderRejected:           `{"order_id":"abcdefgh2345","customer":"ann","reason":"out of stock"}`,
 	event.InvoiceIssued:           `{"order_id":"abcdefgh2345","number":"2026-000001","customer":"ann","product_id":"chaichai22","quantity":2,"unit_price_cents":1800,"total_cents":3600,"issued_at":"2026-11-26T10:00:00.123Z"}`,
 }
+
+// pictureID is a picture id of the shape the product service gives them.
+const pictureID = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 // AddEventSeeds adds to f, a fuzz target of a service's reading of the event types types,
 // the inputs (index of a type in types, data) of a valid data of each type and of the same

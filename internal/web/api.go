@@ -22,16 +22,27 @@ type Category struct {
 	Version int64  `json:"version"`
 }
 
-// Product is a product of the catalog; its price is in cents.
+// Product is a product of the catalog; its price is in cents. Image and Thumbnail are its
+// pictures, zero when it has none.
 type Product struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	Description  string `json:"description"`
-	Supplier     string `json:"supplier"`
-	CategoryID   string `json:"category_id"`
-	PriceCents   int64  `json:"price_cents"`
-	UnitsInStock int64  `json:"units_in_stock"`
-	Version      int64  `json:"version"`
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Description  string   `json:"description"`
+	Supplier     string   `json:"supplier"`
+	CategoryID   string   `json:"category_id"`
+	PriceCents   int64    `json:"price_cents"`
+	UnitsInStock int64    `json:"units_in_stock"`
+	Version      int64    `json:"version"`
+	Image        ImageRef `json:"image"`
+	Thumbnail    ImageRef `json:"thumbnail"`
+}
+
+// ImageRef is a product picture: its id (the SHA-256 of its bytes), which the sites serve
+// at ImageURL, and its size in pixels. The zero ImageRef is no picture.
+type ImageRef struct {
+	ID     string `json:"id"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
 }
 
 // Customer is a user's profile (GET /customer/users/{username}): a customer's own, or

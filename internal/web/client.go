@@ -85,6 +85,33 @@ func FieldErrors(err error) map[string]string {
 	return nil
 }
 
+// newRequest is a request to the API's path as the bearer of token ("" for none), with
+// body of contentType if body is not nil, and the browser's address and the page's
+// request id from ctx.
+func (c *Client) newRequest(ctx context.Context, token, method, path, contentType string, body []byte) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil && contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if a := clientAddress(ctx); a != "" {
+		req.Header.Set("X-Forwarded-For", a) // the browser's (WithClientAddress)
+	}
+	if id := middleware.GetRequestID(ctx); id != "" {
+		req.Header.Set(middleware.RequestIDHeader, id) // the page's request id, for the API's logs
+	}
+	return req, nil
+}
+
 // Get calls GET path (with query, if any) as the bearer of token ("" for none) and decodes
 // the JSON answer into out.
 func (c *Client) Get(ctx context.Context, token, path string, query url.Values, out any) error {
@@ -108,31 +135,31 @@ func (c *Client) Put(ctx context.Context, token, path string, in, out any) error
 // any other answer is an *APIError (502, 503 and 504 also wrap ErrUnavailable), and a
 // failure to reach the gateway wraps ErrUnavailable.
 func (c *Client) Do(ctx context.Context, token, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
+	contentType := ""
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode %s %s: %w", method, path, err)
 		}
-		body = bytes.NewReader(b)
+		body, contentType = b, "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	return c.send(ctx, token, method, path, contentType, body, out)
+}
+
+// Upload calls PUT path with file as the body, of contentType, and decodes the answer
+// into out (nil: ignore it), as Do does.
+func (c *Client) Upload(ctx context.Context, token, path, contentType string, file []byte, out any) error {
+	return c.send(ctx, token, http.MethodPut, path, contentType, file, out)
+}
+
+// send is Do with the body already encoded: body of contentType ("" and nil for none).
+func (c *Client) send(ctx context.Context, token, method, path, contentType string, body []byte, out any) error {
+	req, err := c.newRequest(ctx, token, method, path, contentType, body)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if a := clientAddress(ctx); a != "" {
-		req.Header.Set("X-Forwarded-For", a) // the browser's (WithClientAddress)
-	}
-	if id := middleware.GetRequestID(ctx); id != "" {
-		req.Header.Set(middleware.RequestIDHeader, id) // the page's request id, for the API's logs
-	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w: %w", method, path, ErrUnavailable, err)

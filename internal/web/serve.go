@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	chimw "github.com/go-chi/chi/v5/middleware"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/msdemo/msdemo/internal/bus"
@@ -61,6 +60,10 @@ type SiteSpec struct {
 	// LiveKeys are the routing keys (event types or patterns) of the events the site's Hub
 	// receives, e.g. "order.*" or "#" for all.
 	LiveKeys []string
+	// LargeBodies are the routes (http.ServeMux patterns, such as "POST
+	// /products/{id}/image") whose request bodies may be larger than
+	// SiteConfig.Limits.MaxBodyBytes, with their limit (httplimit.BodyLimit).
+	LargeBodies map[string]int64
 	// NewHandler builds the site's handler (the site's NewServer).
 	NewHandler func(logger *slog.Logger, api *Client, sessions *Sessions, hub *Hub, keepAlive time.Duration) http.Handler
 }
@@ -135,7 +138,7 @@ func RunSite(ctx context.Context, spec SiteSpec, cfg SiteConfig, logger *slog.Lo
 		// too large), then the metrics, outside the site's own middleware (Site.Handler),
 		// so that every answer counts, under the pattern of the chi route that served it.
 		// Traced too: a site is where a browser's request starts its trace (docs/tracing.md).
-		Handler: chimw.RequestSize(cfg.Limits.MaxBodyBytes)(cfg.Metrics.HTTP(telemetry.TraceHTTP(spec.Name, true,
+		Handler: httplimit.BodyLimit(cfg.Limits.MaxBodyBytes, spec.LargeBodies)(cfg.Metrics.HTTP(telemetry.TraceHTTP(spec.Name, true,
 			spec.NewHandler(logger, NewClient(cfg.GatewayURL, gatewayClient(spec.Name)), sessions, hub, cfg.KeepAlive)))),
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}

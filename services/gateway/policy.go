@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/msdemo/msdemo/internal/httplimit"
 	"github.com/msdemo/msdemo/internal/registry"
 )
 
@@ -38,6 +39,8 @@ var policy = slices.Concat([]route{
 	{"POST", "/product/products", manager},
 	{"PUT", "/product/products/{id}", manager},
 	{"DELETE", "/product/products/{id}", manager},
+	{"PUT", "/product/products/{id}/image", manager}, // a body up to largeBodies'
+	{"GET", "/product/images/{id}", anyone},
 	{"GET", "/product/search", anyone},
 
 	{"POST", "/order/orders", customer},
@@ -60,6 +63,11 @@ var policy = slices.Concat([]route{
 	{"GET", "/registry", manager},
 	{"GET", "/openapi.yaml", anyone},
 })
+
+// largeBodies are the routes of policy ("METHOD pattern") whose request bodies may be
+// larger than Limits.MaxBodyBytes, with their limit: an image upload. Only a caller the
+// route lets in may send that much (server.bodyLimit).
+var largeBodies = map[string]int64{"PUT /product/products/{id}/image": httplimit.MaxUploadBodyBytes}
 
 // deadLetterRoutes are the managers' routes to the dead letters of each service's event
 // queue, which the admin site lists, replays and discards.
@@ -118,6 +126,7 @@ type compiledRoute struct {
 	service string   // the first segment: the upstream, or the gateway's own route
 	segs    []string // the pattern's segments; "" stands for a parameter
 	self    int      // for whoSelfOrManager, the index of the segment naming the user
+	maxBody int64    // the route's body limit from largeBodies; 0: the server's
 }
 
 // router matches requests against the policy. Routes are grouped by their first segment,
@@ -132,7 +141,7 @@ type router struct {
 func newRouter(routes []route) *router {
 	rt := &router{byFirst: make(map[string][]*compiledRoute)}
 	for _, r := range routes {
-		c := &compiledRoute{route: r, self: -1}
+		c := &compiledRoute{route: r, self: -1, maxBody: largeBodies[r.method+" "+r.pattern]}
 		parts := strings.Split(strings.TrimPrefix(r.pattern, "/"), "/")
 		if !strings.HasPrefix(r.pattern, "/") || len(parts) > maxSegments || strings.HasPrefix(parts[0], "{") {
 			panic(fmt.Sprintf("gateway: bad pattern %q", r.pattern))

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -50,8 +51,9 @@ func newServer(table *registry.Table, tokenKey auth.Key, timeout time.Duration, 
 // httpServer returns the fasthttp server for s, bounded by limits (with defaults). A
 // connection must send its request's headers within ReadHeaderTimeout of opening (or, on
 // a kept-alive one, of the request's first byte) and its body within ReadTimeout of the
-// headers; one client address may hold MaxConnsPerIP connections (429 and closed
-// beyond); an idle keep-alive connection is closed after IdleTimeout.
+// headers; a body may hold MaxBodyBytes, or a route's own limit (bodyLimit); one client
+// address may hold MaxConnsPerIP connections (429 and closed beyond); an idle keep-alive
+// connection is closed after IdleTimeout.
 func (s *server) httpServer(limits httplimit.Limits) *fasthttp.Server {
 	limits = limits.WithDefaults()
 	perIP := limits.MaxConnsPerIP
@@ -61,18 +63,19 @@ func (s *server) httpServer(limits httplimit.Limits) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler: s.handle,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-			s.handleBadRequest(ctx, err, limits.MaxBodyBytes)
+			s.handleBadRequest(ctx, err, s.bodyLimit(&ctx.Request.Header, limits.MaxBodyBytes))
 		},
 		// The server's ReadTimeout runs until the headers are in; then the body has its own.
 		ReadTimeout: limits.ReadHeaderTimeout,
-		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
-			return fasthttp.RequestConfig{ReadTimeout: limits.ReadTimeout}
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: limits.ReadTimeout,
+				MaxRequestBodySize: int(s.bodyLimit(h, limits.MaxBodyBytes))}
 		},
 		// A client that asks before sending a body too large gets its 413 before it sends
 		// it (else the 413 races the body, and the client may see the connection reset).
 		ExpectHandler: func(ctx *fasthttp.RequestCtx) int {
-			if n := ctx.Request.Header.ContentLength(); n > int(limits.MaxBodyBytes) {
-				s.handleBadRequest(ctx, fasthttp.ErrBodyTooLarge, limits.MaxBodyBytes)
+			if max := s.bodyLimit(&ctx.Request.Header, limits.MaxBodyBytes); ctx.Request.Header.ContentLength() > int(max) {
+				s.handleBadRequest(ctx, fasthttp.ErrBodyTooLarge, max)
 				return fasthttp.StatusRequestEntityTooLarge
 			}
 			return fasthttp.StatusContinue
@@ -88,6 +91,38 @@ func (s *server) httpServer(limits httplimit.Limits) *fasthttp.Server {
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
 	}
+}
+
+// bodyLimit is the most body bytes the gateway reads of the request whose headers are h:
+// the limit of its route in largeBodies, when its path names such a route and its bearer
+// token is one the route lets in, else max. It runs before the body is read, on the path
+// as sent (not yet normalized: a path that only normalizes to the route gets max), and
+// checks the token's signature, expiry and role, not its revocation (authorize does,
+// before anything is forwarded). So no one but a caller of the route can make the gateway
+// hold a larger body in memory.
+func (s *server) bodyLimit(h *fasthttp.RequestHeader, max int64) int64 {
+	path, _, _ := bytes.Cut(h.RequestURI(), []byte("?"))
+	if !bytes.HasPrefix(path, []byte("/")) {
+		return max
+	}
+	var segBuf [maxSegments][]byte
+	segs, ok := splitPath(path, segBuf[:0])
+	if !ok {
+		return max
+	}
+	r, _ := s.routes.match(h.Method(), segs)
+	if r == nil || r.maxBody == 0 {
+		return max
+	}
+	token := bearerToken(h.Peek("Authorization"))
+	if len(token) == 0 {
+		return max
+	}
+	claims, err := s.tokens.verify(s.tokenKey, token, time.Now())
+	if err != nil || forbidden(r, claims, segs) != "" {
+		return max
+	}
+	return r.maxBody
 }
 
 // handle is the gateway's one handler; the routes are the policy's.

@@ -16,7 +16,7 @@ import (
 
 // readEventTypes are the types of eventTypes, one by one.
 var readEventTypes = []string{event.CategoryAdded, event.CategoryRenamed, event.CategoryDeleted,
-	event.ProductAdded, event.ProductUpdated, event.ProductDeleted, event.ProductStockReserved,
+	event.ProductAdded, event.ProductUpdated, event.ProductDeleted, event.ProductImageSet, event.ProductStockReserved,
 	event.ProductStockRejected, event.ProductStockReleased, event.OrderPlaced, event.OrderRejected}
 
 // FuzzEventData applies an event of each type the service reads, with any data, to the

@@ -20,10 +20,17 @@ import (
 // replicas writing categories at the same moment could break them (a reservation stream
 // per name would close that gap).
 type catalog struct {
-	store *Store
-	write func(ctx context.Context, stream string, expected *int64, events ...event.New) (event.AppendReply, error)
-	mu    sync.Mutex
+	store  *Store
+	images *Images
+	write  func(ctx context.Context, stream string, expected *int64, events ...event.New) (event.AppendReply, error)
+	mu     sync.Mutex
+	// decoding holds a token per image being decoded (SetImage); its capacity is how many
+	// may be at once.
+	decoding chan struct{}
 }
+
+// imageDecoders is how many images one instance decodes at once.
+const imageDecoders = 1
 
 func version(n int64) *int64 { return &n }
 
@@ -170,7 +177,54 @@ func (c *catalog) UpdateProduct(ctx context.Context, id ProductID, in ProductUpd
 	if err != nil {
 		return Product{}, fmt.Errorf("update product %s: %w", id, err)
 	}
-	return Product{ID: id, ProductFields: f, Version: reply.LastVersion}, nil
+	return Product{ID: id, ProductFields: f, Version: reply.LastVersion, Image: p.Image, Thumbnail: p.Thumbnail}, nil
+}
+
+// SetImage makes the pictures of product id from the uploaded file raw (MakePictures),
+// stores them (Images.Put), and appends product.image-set with their ids. expected, if
+// not nil, must be the product's version (else *service.ConflictError). The checks that
+// cost nothing come first: an unknown product is service.ErrNotFound and a stale version
+// a conflict before a byte is decoded. A refused file is a service.FieldErrors for
+// "image". Pictures stored for an append that then fails stay stored, unreferenced.
+func (c *catalog) SetImage(ctx context.Context, id ProductID, expected *int64, raw []byte) (Product, error) {
+	p, err := c.store.Product(ctx, id)
+	if err != nil {
+		return Product{}, err
+	}
+	if expected != nil {
+		if err := CheckExpectedVersion(productStream(id), *expected, p.Version); err != nil {
+			return Product{}, err
+		}
+	}
+	large, thumb, err := c.makePictures(ctx, raw)
+	if err != nil {
+		return Product{}, err
+	}
+	if err := c.images.Put(ctx, large, thumb); err != nil {
+		return Product{}, fmt.Errorf("set the image of product %s: %w", id, err)
+	}
+	d := ImageSetData{ImageID: large.ID, ThumbID: thumb.ID, Width: large.Width, Height: large.Height,
+		ThumbWidth: thumb.Width, ThumbHeight: thumb.Height}
+	reply, err := c.write(ctx, productStream(id), version(p.Version), service.NewEvent(event.ProductImageSet, d))
+	if err != nil {
+		return Product{}, fmt.Errorf("set the image of product %s: %w", id, err)
+	}
+	p.Version = reply.LastVersion
+	p.Image, p.Thumbnail = refOf(large.ID, large.Width, large.Height), refOf(thumb.ID, thumb.Width, thumb.Height)
+	return p, nil
+}
+
+// makePictures runs MakePictures once a decoding slot is free (or ctx is done): making
+// the pictures of a large image takes up to ~240 MB, so the slots bound the memory a
+// burst of uploads takes.
+func (c *catalog) makePictures(ctx context.Context, raw []byte) (large, thumb Picture, err error) {
+	select {
+	case c.decoding <- struct{}{}:
+		defer func() { <-c.decoding }()
+	case <-ctx.Done():
+		return Picture{}, Picture{}, fmt.Errorf("wait to decode an image: %w", ctx.Err())
+	}
+	return MakePictures(raw)
 }
 
 // DeleteProduct deletes product id.

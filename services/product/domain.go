@@ -71,11 +71,14 @@ type Category struct {
 	Version int64      `json:"version"`
 }
 
-// Product is a product as the read model holds it and the API shows it.
+// Product is a product as the read model holds it and the API shows it. Image and
+// Thumbnail are its pictures (product.image-set), absent from the JSON when it has none.
 type Product struct {
 	ID ProductID `json:"id"`
 	ProductFields
-	Version int64 `json:"version"`
+	Version   int64    `json:"version"`
+	Image     ImageRef `json:"image,omitzero"`
+	Thumbnail ImageRef `json:"thumbnail,omitzero"`
 }
 
 // Limits of the input.

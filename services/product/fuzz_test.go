@@ -65,6 +65,8 @@ func startTBShop(f testing.TB, withGateway bool, logger *slog.Logger) *tbShop {
 			RegistryExchange: es.RegistryExchange},
 		DBPath:       filepath.Join(f.TempDir(), "product.db"),
 		Subscription: name + ".product",
+		PostgresURL:  testenv.PostgresURL(),
+		Database:     imagesDatabase(f),
 	}
 	deleteQueuesAtEnd(f, cfg.Subscription)
 	runProduct(f, cfg, logger)

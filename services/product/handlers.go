@@ -2,9 +2,15 @@ package product
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/msdemo/msdemo/internal/httpjson"
 	"github.com/msdemo/msdemo/internal/service"
@@ -233,4 +239,136 @@ func handleProductDelete(c *catalog, logger *slog.Logger) http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// errImageTooLarge says an uploaded file is larger than MaxImageBytes (413).
+var errImageTooLarge = errors.New("image too large")
+
+// readImageUpload returns the file r uploads: its body, whatever its Content-Type, or
+// for a multipart/form-data body the file field "image". A file larger than
+// MaxImageBytes, or a body larger than the server lets through, is errImageTooLarge.
+func readImageUpload(r *http.Request) ([]byte, error) {
+	var file io.Reader = r.Body
+	if mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mediaType == "multipart/form-data" {
+		form, err := r.MultipartReader()
+		if err != nil {
+			return nil, service.FieldErrors{"body": "is not a multipart form: " + err.Error()}
+		}
+		for file = nil; file == nil; {
+			part, err := form.NextPart()
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.Is(err, io.EOF):
+				return nil, service.FieldErrors{"image": "required: a file field named image"}
+			case errors.As(err, &tooLarge):
+				return nil, errImageTooLarge
+			case err != nil:
+				return nil, service.FieldErrors{"body": "is not a readable multipart form: " + err.Error()}
+			case part.FormName() == "image":
+				file = part
+			}
+		}
+	}
+	raw, err := io.ReadAll(io.LimitReader(file, MaxImageBytes+1))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge), err == nil && len(raw) > MaxImageBytes:
+		return nil, errImageTooLarge
+	case err != nil:
+		return nil, service.FieldErrors{"image": "could not be read: " + err.Error()}
+	}
+	return raw, nil
+}
+
+// handleImageSet serves PUT /products/{id}/image[?expected_version=]: the image file as
+// the body (any Content-Type: the format is told from the bytes), or as the file field
+// "image" of a multipart/form-data body. 200 with the product and its new pictures; 400
+// with fields.image for a file that is not a JPEG, PNG or WebP image of at most 40
+// megapixels, or is damaged; 413 for a file larger than MaxImageBytes; 404 for an unknown
+// product; 409 {error, current_version} when expected_version is given and the product
+// has moved on. A refused upload changes nothing.
+func handleImageSet(c *catalog, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := productID(r)
+		if err != nil {
+			service.Error(w, r, logger, err)
+			return
+		}
+		var expected *int64
+		if v := r.URL.Query().Get("expected_version"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				service.Error(w, r, logger, service.FieldErrors{"expected_version": "must be a whole number from 1"})
+				return
+			}
+			expected = &n
+		}
+		raw, err := readImageUpload(r)
+		if err == nil {
+			var p Product
+			if p, err = c.SetImage(r.Context(), id, expected, raw); err == nil {
+				httpjson.Write(w, http.StatusOK, p)
+				return
+			}
+		}
+		if errors.Is(err, errImageTooLarge) {
+			msg := fmt.Sprintf("is larger than %d MiB", MaxImageBytes>>20)
+			httpjson.Write(w, http.StatusRequestEntityTooLarge, httpjson.ErrorBody{Error: "image " + msg,
+				Fields: map[string]string{"image": msg}})
+			return
+		}
+		service.Error(w, r, logger, err)
+	})
+}
+
+// imageCacheControl lets browsers and proxies keep a picture for a year without asking
+// again: what an id names never changes.
+const imageCacheControl = "public, max-age=31536000, immutable"
+
+// handleImageShow serves GET /images/{id}: the picture's bytes with their Content-Type,
+// X-Content-Type-Options: nosniff, an ETag of the id and imageCacheControl; 304 when
+// If-None-Match names it (without reading the database: an id's bytes never change); 404
+// for an unknown id, 400 for one that is not 64 lowercase hex digits.
+func handleImageShow(images *Images, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !validImageID(id) {
+			service.Error(w, r, logger, service.FieldErrors{"id": "is not an image id (64 lowercase hexadecimal digits)"})
+			return
+		}
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		etag := `"` + id + `"`
+		if etagListed(r.Header.Get("If-None-Match"), etag) {
+			h.Set("ETag", etag)
+			h.Set("Cache-Control", imageCacheControl)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		p, err := images.Get(r.Context(), ImageID(id))
+		if err != nil {
+			service.Error(w, r, logger, err)
+			return
+		}
+		h.Set("Content-Type", p.ContentType)
+		h.Set("Content-Length", strconv.Itoa(len(p.Bytes)))
+		h.Set("ETag", etag)
+		h.Set("Cache-Control", imageCacheControl)
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(p.Bytes)
+		}
+	})
+}
+
+// etagListed reports whether the If-None-Match header value list names etag (weakly, as
+// RFC 9110 compares for If-None-Match), or is "*".
+func etagListed(list, etag string) bool {
+	for tag := range strings.SplitSeq(list, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if tag == etag || tag == "*" {
+			return true
+		}
+	}
+	return false
 }

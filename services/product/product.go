@@ -10,6 +10,7 @@
 //	product.added    {id, name, description, supplier, category_id, price_cents, units_in_stock}
 //	product.updated  {name, description, supplier, category_id, price_cents, units_in_stock}
 //	product.deleted  {}
+//	product.image-set {image_id, thumb_id, width, height, thumb_width, thumb_height}
 //
 // In the order saga the service reserves, rejects and releases the stock of orders
 // (participant.go), with these events on the product's stream:
@@ -18,16 +19,18 @@
 //	product.stock-rejected {order_id, reason}    "product deleted", "price changed", "out of stock"
 //	product.stock-released {order_id, quantity}  the units of a rejected order are back
 //
-// product.updated replaces every editable field. The service keeps its read model in a
-// SQLite file, applies each event once (by stream version) with the checkpoint in the same
+// product.updated replaces every editable field; product.image-set replaces the product's
+// pictures, whose bytes the service keeps in PostgreSQL, not in the event (image.go,
+// postgres.go). The service keeps its read model in a SQLite file, applies each event once (by stream version) with the checkpoint in the same
 // transaction, and rebuilds the file from the events when it is deleted (or with
 // Rebuild). A write answers once the read model shows it (read-your-writes).
 //
 // The HTTP API (at the gateway under /product): GET /categories, GET /categories/{id},
 // GET /products[?category_id=&limit=&after=], GET /products/{id} and GET
 // /search?q=words[&limit=&offset=] (full text, SQLite FTS5, best match first) for anyone;
-// POST, PUT, DELETE of categories and products for managers. Lists are ordered by name
-// (without case), then id, and page with ?after=<next_after of the previous page>.
+// POST, PUT, DELETE of categories and products and PUT /products/{id}/image for managers;
+// GET /images/{id} (a picture's bytes) for anyone. Lists are ordered by name (without
+// case), then id, and page with ?after=<next_after of the previous page>.
 package product
 
 import (
@@ -52,6 +55,10 @@ type Config struct {
 	// DBPath is the SQLite file of the read model; default <DataDir>/product.db.
 	DBPath  string
 	DataDir string
+	// PostgresURL is the PostgreSQL server (POSTGRES_URL) of Database (default
+	// "msdemo_product"), created if missing, where the products' pictures live (Images).
+	PostgresURL string
+	Database    string
 	// Subscription names the durable queue "<Subscription>.events" the read model is
 	// fed from; default "product". Tests that share a broker set their own.
 	Subscription string
@@ -65,6 +72,7 @@ func (cfg Config) withDefaults() Config {
 	cfg.Service.Name = cmp.Or(cfg.Service.Name, registry.Product)
 	cfg.DBPath = cmp.Or(cfg.DBPath, filepath.Join(cmp.Or(cfg.DataDir, "data"), "product.db"))
 	cfg.Subscription = cmp.Or(cfg.Subscription, registry.Product)
+	cfg.Database = cmp.Or(cfg.Database, "msdemo_product")
 	return cfg
 }
 
@@ -76,7 +84,8 @@ func openStore(ctx context.Context, path string) (*Store, error) {
 	return OpenStore(ctx, path)
 }
 
-// Run runs the product service until ctx is done: it opens the read model, listens,
+// Run runs the product service until ctx is done: it opens the read model and the
+// pictures (an unreachable PostgreSQL fails with a hint), listens,
 // catches up with the event store and follows it, and serves the API (503 until caught
 // up). It returns an error if it cannot start or a part of it fails.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
@@ -86,6 +95,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	images, err := OpenImages(ctx, cfg.PostgresURL, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer images.Close()
 	rt, err := service.Start(ctx, cfg.Service, logger)
 	if err != nil {
 		return err
@@ -93,6 +107,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer rt.Close()
 	rt.Subscription = cfg.Subscription // the dead-letter routes serve its queue
 	rt.Checkpoint = store.Checkpoint
+	rt.LargeBodies = largeBodies
 
 	caughtUp := make(chan struct{})
 	ready := service.Closed(caughtUp)
@@ -101,7 +116,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// ids come from the order's).
 	sub := eventclient.Subscription{Name: cfg.Subscription, Types: eventTypes,
 		Progress: rt.Progress, CaughtUp: caughtUp, PerInstance: true}
-	c := &catalog{store: store, write: rt.Write}
+	c := &catalog{store: store, images: images, write: rt.Write, decoding: make(chan struct{}, imageDecoders)}
 	deadLetters := chi.NewRouter()
 	rt.MountDeadLetters(deadLetters)
 	barrier := func(ctx context.Context) error { return rt.Events.Barrier(ctx, rt.Progress, eventTypes) }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/services/product"
 	"github.com/msdemo/msdemo/systest"
@@ -40,10 +41,18 @@ func startShop(t *testing.T) *shop {
 	s := &shop{sys: sys, api: sys.GatewayURL + "/product",
 		manager: sys.Token("boss", auth.Manager), customer: sys.Token("ann", auth.Customer),
 		cfg: product.Config{Service: sys.ServiceConfig(t, "product"), DBPath: filepath.Join(t.TempDir(), "product.db"),
-			Subscription: sys.Name + ".product"}}
+			Subscription: sys.Name + ".product", PostgresURL: testenv.PostgresURL(), Database: imagesDatabase(t)}}
 	deleteQueuesAtEnd(t, s.cfg.Subscription)
 	s.start(t)
 	return s
+}
+
+// imagesDatabase returns a PostgreSQL database name of tb's own, for the pictures; the
+// database is dropped when tb ends.
+func imagesDatabase(tb testing.TB) string {
+	name := testenv.DatabaseName(tb, "product")
+	tb.Cleanup(func() { _ = postgres.Drop(context.Background(), testenv.PostgresURL(), name) })
+	return name
 }
 
 // deleteQueuesAtEnd removes the durable queues of subscription when tb ends.
@@ -494,8 +503,8 @@ func dump(t *testing.T, path string) map[string][]string {
 	defer db.Close()
 	tables := map[string]string{
 		"categories": `SELECT id, name, version, deleted FROM categories ORDER BY id`,
-		"products": `SELECT id, name, description, supplier, category_id, price_cents, units_in_stock, version, deleted
-			FROM products ORDER BY id`,
+		"products": `SELECT id, name, description, supplier, category_id, price_cents, units_in_stock, version, deleted,
+			image_id, image_width, image_height, thumb_id, thumb_width, thumb_height FROM products ORDER BY id`,
 		"checkpoint": `SELECT store_id, position FROM checkpoint`,
 	}
 	out := map[string][]string{}
@@ -554,6 +563,7 @@ func TestRebuildFromEvents(t *testing.T) {
 	must(t, 200, "PUT", s.api+"/products/"+string(ps[3].ID), s.manager, fmt.Sprintf(`{"name":"Renamed","category_id":%q,
 		"price_cents":99,"units_in_stock":0,"expected_version":1}`, bev.ID), nil)
 	must(t, 204, "DELETE", s.api+"/products/"+string(ps[4].ID), s.manager, "", nil)
+	ps[5] = mustUpload(t, s.api+"/products/"+string(ps[5].ID)+"/image", s.manager, "image/jpeg", product.JPEGFile(t, 800, 600))
 
 	s.stop()
 	want := dump(t, s.cfg.DBPath)

@@ -7,7 +7,9 @@ import (
 
 	"github.com/msdemo/msdemo/internal/auth"
 	"github.com/msdemo/msdemo/internal/httpjson"
+	"github.com/msdemo/msdemo/internal/httplimit"
 	"github.com/msdemo/msdemo/internal/service"
+	"github.com/msdemo/msdemo/internal/telemetry"
 )
 
 // newServer returns the service's HTTP API. Every route but /healthz answers 503 until
@@ -19,6 +21,10 @@ import (
 // barrier, if not nil, runs before every API request: it waits until this instance's read
 // model has applied what the event store held when the request came (Client.Barrier), so
 // that a write made through another replica is seen here; its error is the answer.
+//
+// GET /images/{id} is served before the gate and the barrier: a picture is in PostgreSQL,
+// not in the read model, and never changes, so it needs neither (and a page of thumbnails
+// costs no feed read per picture).
 func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, deadLetters http.Handler, ready func() bool,
 	barrier func(context.Context) error) http.Handler {
 	manager := auth.Require(auth.Manager)
@@ -34,11 +40,26 @@ func newServer(logger *slog.Logger, key auth.Key, store *Store, c *catalog, dead
 	api.Handle("POST /products", manager(handleProductCreate(c, logger)))
 	api.Handle("PUT /products/{id}", manager(handleProductUpdate(c, logger)))
 	api.Handle("DELETE /products/{id}", manager(handleProductDelete(c, logger)))
+	api.Handle("PUT /products/{id}/image", manager(handleImageSet(c, logger))) // body: largeBodies
 	api.Handle("/dead-letters", deadLetters)
 	api.Handle("/dead-letters/", deadLetters)
 	api.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "no such route; see GET /categories and GET /products")
 	}))
 
-	return service.API(logger, key, ready, api, barrier)
+	var image http.Handler = handleImageShow(c.images, logger)
+	mw := service.Middleware(logger, key)
+	for i := len(mw) - 1; i >= 0; i-- {
+		image = mw[i](image)
+	}
+	images := http.NewServeMux()
+	images.Handle("GET /images/{id}", image)
+	root := http.NewServeMux()
+	root.Handle("GET /images/{id}", telemetry.Routes(images)) // its pattern labels the metrics
+	root.Handle("/", service.API(logger, key, ready, api, barrier))
+	return root
 }
+
+// largeBodies are the routes whose bodies may be larger than service.MaxBodyBytes: an
+// image upload (service.Runtime.LargeBodies).
+var largeBodies = map[string]int64{"PUT /products/{id}/image": httplimit.MaxUploadBodyBytes}

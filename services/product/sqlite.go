@@ -33,7 +33,7 @@ var _ eventclient.ReadModel = (*Store)(nil)
 // schemaVersion is the version of schema, kept in the file's user_version. Raise it with
 // every change of schema (or of what Apply writes): the read model is then rebuilt from
 // the events at start (ensureSchema).
-const schemaVersion = 3
+const schemaVersion = 4
 
 // schema creates the read model's tables, schemaTables, at schemaVersion in a file that
 // has none of them.
@@ -54,7 +54,14 @@ CREATE TABLE products (
 	units_in_stock INTEGER NOT NULL,
 	version        INTEGER NOT NULL,
 	deleted        INTEGER NOT NULL DEFAULT 0,
-	added          INTEGER NOT NULL DEFAULT 0 -- the position of its product.added: newest first
+	added          INTEGER NOT NULL DEFAULT 0, -- the position of its product.added: newest first
+	-- The pictures of its last product.image-set ('' and 0: none).
+	image_id       TEXT NOT NULL DEFAULT '',
+	image_width    INTEGER NOT NULL DEFAULT 0,
+	image_height   INTEGER NOT NULL DEFAULT 0,
+	thumb_id       TEXT NOT NULL DEFAULT '',
+	thumb_width    INTEGER NOT NULL DEFAULT 0,
+	thumb_height   INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX products_by_name ON products (deleted, name COLLATE NOCASE, id);
 CREATE INDEX products_by_category ON products (category_id, deleted, name COLLATE NOCASE, id);
@@ -301,6 +308,18 @@ func applyEvent(ctx context.Context, tx *sql.Tx, e event.Stored) error {
 			f.Name, f.Description, f.Supplier, f.CategoryID, f.PriceCents, f.UnitsInStock, e.Version, id)
 	case event.ProductDeleted:
 		res, err = tx.ExecContext(ctx, `UPDATE products SET deleted = 1, version = ? WHERE id = ?`, e.Version, id)
+	case event.ProductImageSet:
+		var d ImageSetData
+		if err := decodeData(e, &d); err != nil {
+			return err
+		}
+		if !validImageID(string(d.ImageID)) || !validImageID(string(d.ThumbID)) ||
+			min(d.Width, d.Height, d.ThumbWidth, d.ThumbHeight) < 1 {
+			return fmt.Errorf("%s without the ids and sizes of two pictures: %w", e.Type, bus.ErrPermanent)
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE products SET image_id = ?, image_width = ?, image_height = ?,
+			thumb_id = ?, thumb_width = ?, thumb_height = ?, version = ? WHERE id = ?`,
+			d.ImageID, d.Width, d.Height, d.ThumbID, d.ThumbWidth, d.ThumbHeight, e.Version, id)
 	case event.ProductStockReserved, event.ProductStockRejected, event.ProductStockReleased:
 		if table != "products" {
 			return fmt.Errorf("%s on a category stream: %w", e.Type, bus.ErrPermanent)
@@ -398,11 +417,15 @@ func (s *Store) AllCategories(ctx context.Context) ([]Category, error) {
 	}
 }
 
-const productColumns = `id, name, description, supplier, category_id, price_cents, units_in_stock, version`
+const productColumns = `id, name, description, supplier, category_id, price_cents, units_in_stock, version, ` +
+	`image_id, image_width, image_height, thumb_id, thumb_width, thumb_height`
 
 func scanProduct(row interface{ Scan(...any) error }) (Product, error) {
 	var p Product
-	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Supplier, &p.CategoryID, &p.PriceCents, &p.UnitsInStock, &p.Version)
+	var image, thumb ImageRef
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Supplier, &p.CategoryID, &p.PriceCents, &p.UnitsInStock, &p.Version,
+		&image.ID, &image.Width, &image.Height, &thumb.ID, &thumb.Width, &thumb.Height)
+	p.Image, p.Thumbnail = refOf(image.ID, image.Width, image.Height), refOf(thumb.ID, thumb.Width, thumb.Height)
 	return p, err
 }
 

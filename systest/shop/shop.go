@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/msdemo/msdemo/internal/auth"
+	"github.com/msdemo/msdemo/internal/postgres"
 	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/internal/web"
 	"github.com/msdemo/msdemo/services/accounting"
@@ -69,8 +70,11 @@ func Start(t *testing.T) *Shop {
 			DataDir: t.TempDir(), AdminPassword: ManagerPassword}, testenv.Logger(t))
 	})
 	prod := sys.ServiceConfig(t, "product")
+	prodDB := testenv.DatabaseName(t, "shop_product")
+	t.Cleanup(func() { _ = postgres.Drop(context.Background(), testenv.PostgresURL(), prodDB) }) // after the service stops
 	testenv.Go(t, "product", func(ctx context.Context) error {
-		return product.Run(ctx, product.Config{Service: prod, DataDir: t.TempDir()}, testenv.Logger(t))
+		return product.Run(ctx, product.Config{Service: prod, DataDir: t.TempDir(), PostgresURL: testenv.PostgresURL(),
+			Database: prodDB}, testenv.Logger(t))
 	})
 	ord := sys.ServiceConfig(t, "order")
 	testenv.Go(t, "order", func(ctx context.Context) error {
@@ -162,6 +166,25 @@ func (s *Shop) API(method, path, token string, in, out any) (int, error) {
 		_ = json.NewDecoder(resp.Body).Decode(out)
 	}
 	return resp.StatusCode, nil
+}
+
+// SetPicture uploads file as the picture of product id, as a manager (PUT
+// /product/products/{id}/image), and returns the product as the API answers; it fails the
+// test that started the shop unless the answer is 200.
+func (s *Shop) SetPicture(id string, file []byte) web.Product {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, s.GatewayURL+"/product/products/"+id+"/image", bytes.NewReader(file))
+	req.Header.Set("Authorization", "Bearer "+s.ManagerToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("upload the picture of %s: %v", id, err)
+	}
+	defer resp.Body.Close()
+	var p web.Product
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || resp.StatusCode != http.StatusOK || p.Image.ID == "" {
+		s.t.Fatalf("upload the picture of %s: got %d %+v (%v), want 200 with the picture", id, resp.StatusCode, p, err)
+	}
+	return p
 }
 
 // MustAPI is API that fails the test that started the shop unless the answer is a 2xx.

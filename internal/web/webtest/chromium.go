@@ -162,3 +162,25 @@ func (c *Chromium) Shot(name string) {
 
 // TestID selects the elements with data-testid id.
 func TestID(id string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + id + `"]`) }
+
+// WaitImageLoaded waits up to 10 s until the page's first <img> matching the CSS selector
+// sel has loaded a picture, and returns its natural width; an image that is missing,
+// broken (naturalWidth 0) or still loading then fails T. A lazy image loads once it is
+// near the viewport, so scroll to it first if it is further down.
+func (c *Chromium) WaitImageLoaded(sel string) int {
+	c.T.Helper()
+	expr := fmt.Sprintf(`(() => { const img = document.querySelector(%q); return img && img.complete ? img.naturalWidth : -1; })()`, sel)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		width, err := chromedp.Run(c.Ctx, chromedp.Evaluate[int](expr))
+		switch {
+		case err != nil:
+			c.T.Fatalf("image %s: %v", sel, err)
+		case width > 0:
+			return width
+		case time.Now().After(deadline):
+			c.T.Fatalf("image %s: not loaded within 10 s (naturalWidth %d: -1 missing or loading, 0 broken)", sel, width)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -5,8 +5,10 @@ package webtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -51,19 +53,45 @@ func (b *Browser) Post(path string, form url.Values, header http.Header) Page {
 	return b.Do(http.MethodPost, path, form, header)
 }
 
+// PostFile submits a multipart/form-data form to path, as a browser posts a form with a
+// file input: the fields of form, then file as the file field fileField (named
+// fileName; a browser sends an empty file without a name when none was chosen).
+func (b *Browser) PostFile(path string, form url.Values, fileField, fileName string, file []byte) Page {
+	b.T.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	for k, vs := range form {
+		for _, v := range vs {
+			_ = w.WriteField(k, v)
+		}
+	}
+	part, err := w.CreateFormFile(fileField, fileName)
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	part.Write(file)
+	w.Close()
+	return b.send(http.MethodPost, path, &body, w.FormDataContentType(), nil)
+}
+
 // Do sends method path with form (nil for none) as its body and header added.
 func (b *Browser) Do(method, path string, form url.Values, header http.Header) Page {
 	b.T.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	if form == nil {
+		return b.send(method, path, nil, "", header)
 	}
+	return b.send(method, path, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded", header)
+}
+
+// send sends method path with body (nil for none) of contentType, and header added.
+func (b *Browser) send(method, path string, body io.Reader, contentType string, header http.Header) Page {
+	b.T.Helper()
 	req, err := http.NewRequest(method, b.Base+path, body)
 	if err != nil {
 		b.T.Fatal(err)
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	for k, v := range header {
 		req.Header[k] = v
