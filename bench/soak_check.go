@@ -273,8 +273,9 @@ func (c *checker) checkBalances(snap map[string]string) {
 }
 
 // checkOrders: every order placed is decided once in the event store and the order read
-// model agrees; every approval reserved stock and credit, kept both, and has exactly one
-// invoice, in the event store and in accounting's read model; no rejection has one.
+// model agrees; every approval reserved the stock of each line and the credit, kept them,
+// and has exactly one invoice, in the event store and in accounting's read model; no
+// rejection has one, nor keeps a reservation.
 func (c *checker) checkOrders(snap map[string]string, undecided []string) {
 	var decidedProblems, invoiceProblems []string
 	for _, id := range undecided {
@@ -282,6 +283,7 @@ func (c *checker) checkOrders(snap map[string]string, undecided []string) {
 	}
 	// what each order's id was given in the streams of the saga's participants
 	has := map[string]map[string]int{} // order id -> event type -> count
+	lines := map[string]int{}          // order id -> lines of its order.placed
 	for _, e := range c.events {
 		var d struct {
 			OrderID string `json:"order_id"`
@@ -289,6 +291,11 @@ func (c *checker) checkOrders(snap map[string]string, undecided []string) {
 		_ = json.Unmarshal(e.Data, &d)
 		if id, ok := event.Order.ID(e.Stream); ok {
 			d.OrderID = id
+			if e.Type == event.OrderPlaced {
+				var placed event.OrderLines
+				_ = json.Unmarshal(e.Data, &placed)
+				lines[id] = len(placed.All())
+			}
 		}
 		if id, ok := event.Invoice.ID(e.Stream); ok {
 			d.OrderID = id
@@ -316,7 +323,7 @@ func (c *checker) checkOrders(snap map[string]string, undecided []string) {
 			if view.Status != "approved" {
 				decidedProblems = append(decidedProblems, fmt.Sprintf("order %s approved in the event store, %q in the read model", id, view.Status))
 			}
-			if n[event.ProductStockReserved] != 1 || n[event.CustomerCreditReserved] != 1 ||
+			if n[event.ProductStockReserved] != lines[id] || n[event.CustomerCreditReserved] != 1 ||
 				n[event.ProductStockReleased] != 0 || n[event.CustomerCreditReleased] != 0 {
 				invoiceProblems = append(invoiceProblems, fmt.Sprintf("approved order %s has events %v", id, n))
 			}
@@ -334,6 +341,9 @@ func (c *checker) checkOrders(snap map[string]string, undecided []string) {
 			if n[event.InvoiceIssued] != 0 {
 				invoiceProblems = append(invoiceProblems, fmt.Sprintf("rejected order %s has an invoice", id))
 			}
+			if n[event.ProductStockReserved] != n[event.ProductStockReleased] || n[event.CustomerCreditReserved] != n[event.CustomerCreditReleased] {
+				invoiceProblems = append(invoiceProblems, fmt.Sprintf("rejected order %s keeps a reservation: events %v", id, n))
+			}
 		default:
 			decidedProblems = append(decidedProblems, fmt.Sprintf("order %s: %d approvals, %d rejections", id, n[event.OrderApproved], n[event.OrderRejected]))
 		}
@@ -348,7 +358,7 @@ func (c *checker) checkOrders(snap map[string]string, undecided []string) {
 		invoiceProblems = append(invoiceProblems, fmt.Sprintf("%d invoices in accounting's read model for %d approvals", invoices, approved))
 	}
 	c.add("every order decided", decidedProblems, fmt.Sprintf("%d approved, %d rejected", approved, rejected))
-	c.add("every approval has exactly one invoice", invoiceProblems, fmt.Sprintf("%d invoices", invoices))
+	c.add("every approval has exactly one invoice, every line reserved; no rejection keeps a reservation", invoiceProblems, fmt.Sprintf("%d invoices", invoices))
 }
 
 // checkAcks: every write a client got a 2xx for is in the event store (its event, at the
