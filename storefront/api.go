@@ -36,16 +36,6 @@ type cart struct {
 	Version    int64 `json:"version"`
 }
 
-// quantityOf returns how many of product id the cart holds.
-func (c cart) quantityOf(id string) int64 {
-	for _, l := range c.Lines {
-		if l.ProductID == id {
-			return l.Quantity
-		}
-	}
-	return 0
-}
-
 // units returns how many units the cart holds.
 func (c cart) units() int64 {
 	n := int64(0)

@@ -36,13 +36,7 @@ func (s *server) handleCartAdd(w http.ResponseWriter, r *http.Request) {
 		s.site.Render(w, r, http.StatusUnprocessableEntity, v.Product.Name, productPage(v))
 		return
 	}
-	var c cart
-	if err := s.api.Get(r.Context(), u.Token, "/order/cart", nil, &c); err != nil {
-		s.site.Error(w, r, err)
-		return
-	}
-	err = s.api.Put(r.Context(), u.Token, "/order/cart/lines/"+url.PathEscape(v.Product.ID),
-		map[string]int64{"quantity": c.quantityOf(v.Product.ID) + qty}, nil)
+	err = s.api.Post(r.Context(), u.Token, "/order/cart/lines", map[string]any{"product_id": v.Product.ID, "quantity": qty}, nil)
 	if fields := web.FieldErrors(err); fields != nil {
 		v.QuantityErr = fields["quantity"]
 		v.FormError = web.FormMessage(err, fields, "quantity")
@@ -71,7 +65,7 @@ func (s *server) handleCart(w http.ResponseWriter, r *http.Request) {
 
 // renderCart renders the cart page of c with a message for the form ("" for none).
 func (s *server) renderCart(w http.ResponseWriter, r *http.Request, status int, c cart, formError string) {
-	v := cartView{Total: web.Money(c.TotalCents), FormError: formError}
+	v := cartView{Total: web.Money(c.TotalCents), FormError: formError, Version: strconv.FormatInt(c.Version, 10)}
 	for _, l := range c.Lines {
 		v.Lines = append(v.Lines, cartLineView{ProductID: l.ProductID, Name: cmp.Or(l.Name, l.ProductID),
 			Quantity: strconv.FormatInt(l.Quantity, 10), UnitPrice: web.Money(l.UnitPriceCents),
@@ -125,16 +119,26 @@ func (s *server) handleCartRemove(w http.ResponseWriter, r *http.Request) {
 	web.Redirect(w, r, "/cart")
 }
 
-// handleCheckout serves POST /cart/checkout: one order of the whole cart; then the
-// order's page, where its status updates live.
+// handleCheckout serves POST /cart/checkout {version}: one order of the whole cart as
+// the customer saw it (version); then the order's page, where its status updates live. A
+// cart changed meanwhile (in another tab) is shown again, to be checked out as it is.
 func (s *server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
+	version, err := strconv.ParseInt(r.PostFormValue("version"), 10, 64)
+	if err != nil {
+		s.cartError(w, r, "Please check your cart and check out again.")
+		return
+	}
 	var placed struct {
 		ID string `json:"id"`
 	}
-	err := s.api.Post(r.Context(), u.Token, "/order/cart/checkout", nil, &placed)
+	err = s.api.Post(r.Context(), u.Token, "/order/cart/checkout", map[string]int64{"version": version}, &placed)
 	if fields := web.FieldErrors(err); fields != nil {
 		s.cartError(w, r, fieldsMessage(fields))
+		return
+	}
+	if web.StatusOf(err) == http.StatusConflict {
+		s.cartError(w, r, "Your cart changed meanwhile (in another window?). Please check it and check out again.")
 		return
 	}
 	if err != nil {

@@ -47,6 +47,7 @@ var policy = slices.Concat([]route{
 	{"GET", "/order/orders", loggedIn},      // a customer sees their own
 	{"GET", "/order/orders/{id}", loggedIn}, // the service checks the owner
 	{"GET", "/order/cart", customer},        // the caller's own
+	{"POST", "/order/cart/lines", customer},
 	{"PUT", "/order/cart/lines/{product_id}", customer},
 	{"DELETE", "/order/cart/lines/{product_id}", customer},
 	{"POST", "/order/cart/checkout", customer},

@@ -27,12 +27,14 @@ import (
 // cart_versions are its read model. The order service owns it because checking out is
 // placing an order: one service, one write path, no call between services.
 //
-// Checking out is two appends, order.placed and then cart.checked-out, made safe to
-// repeat: the order's id is made from the customer and the cart's version (CartOrderID),
-// and its events' ids from the order's, so a checkout sent again, or retried after a
-// crash between the two appends, places the same order once and empties the cart once.
-// cart.checked-out takes out the ordered quantities, not everything: what another tab
-// added meanwhile stays in the cart.
+// Checking out appends cart.checked-out, with the priced lines and the order's id, at the
+// version of the cart that was read: it is the one record of the checkout, and a cart
+// changed meanwhile (another tab) is a conflict, not an order of lines nobody saw. The
+// order itself, order.placed, is appended after it, by the request and again, if it is
+// missing, by the read model when it applies cart.checked-out (Saga.placeCheckedOut: an
+// outbox), so a process that dies between the two appends loses no order. The order's
+// id is made from the customer and the cart's version (CartOrderID) and its events' ids
+// from the order's, so every try places one order.
 
 // cartStream returns the stream of customer's cart.
 func cartStream(customer string) string { return event.Cart.Stream(customer) }
@@ -62,10 +64,10 @@ type cartLineData struct {
 	Quantity  int64  `json:"quantity,omitempty"`
 }
 
-// checkedOutData is the data of cart.checked-out.
+// checkedOutData is the data of cart.checked-out: the order's id and its lines, priced.
 type checkedOutData struct {
-	OrderID OrderID  `json:"order_id"`
-	Lines   []Wanted `json:"lines"`
+	OrderID OrderID `json:"order_id"`
+	Lines   []Line  `json:"lines"`
 }
 
 // cartNamespace makes the id of the order of a checkout (CartOrderID).
@@ -130,24 +132,28 @@ func applyCart(ctx context.Context, tx pgx.Tx, e event.Stored) error {
 	return nil
 }
 
-// Cart returns customer's cart (empty, at version 0, when there is none).
+// Cart returns customer's cart (empty, at version 0, when there is none): its version
+// and lines as of one moment (one snapshot).
 func (s *Store) Cart(ctx context.Context, customer string) (Cart, error) {
 	c := Cart{Lines: []CartLine{}}
-	err := s.pool.QueryRow(ctx, `SELECT version FROM cart_versions WHERE customer = $1`, customer).Scan(&c.Version)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return Cart{}, fmt.Errorf("read the cart of %s: %w", customer, err)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT c.product_id, coalesce(p.name, ''), c.quantity, coalesce(p.price_cents, 0),
-			coalesce(NOT p.deleted, false)
-		FROM carts c LEFT JOIN prices p ON p.product_id = c.product_id
-		WHERE c.customer = $1 ORDER BY c.added`, customer)
-	if err != nil {
-		return Cart{}, fmt.Errorf("read the cart of %s: %w", customer, err)
-	}
-	c.Lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (CartLine, error) {
-		var l CartLine
-		err := row.Scan(&l.ProductID, &l.Name, &l.Quantity, &l.UnitPriceCents, &l.Available)
-		return l, err
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT version FROM cart_versions WHERE customer = $1`, customer).Scan(&c.Version)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT c.product_id, coalesce(p.name, ''), c.quantity, coalesce(p.price_cents, 0),
+				coalesce(NOT p.deleted, false)
+			FROM carts c LEFT JOIN prices p ON p.product_id = c.product_id
+			WHERE c.customer = $1 ORDER BY c.added`, customer)
+		if err != nil {
+			return err
+		}
+		c.Lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (CartLine, error) {
+			var l CartLine
+			err := row.Scan(&l.ProductID, &l.Name, &l.Quantity, &l.UnitPriceCents, &l.Available)
+			return l, err
+		})
+		return err
 	})
 	if err != nil {
 		return Cart{}, fmt.Errorf("read the cart of %s: %w", customer, err)
@@ -179,8 +185,8 @@ func handleCartShow(store *Store, logger *slog.Logger) http.Handler {
 }
 
 // maxCartTries bounds how often a cart write is tried again when another write to the
-// same cart came first.
-const maxCartTries = 3
+// same cart came first; after that it is a 409, to be sent again.
+const maxCartTries = 5
 
 // handleCartSet serves PUT /cart/lines/{product_id} {quantity}: the product is in the
 // caller's cart with that quantity (1 to MaxQuantity); 200 with the cart. A product that
@@ -205,9 +211,49 @@ func handleCartSet(rt *service.Runtime, store *Store, logger *slog.Logger) http.
 		c, _ := auth.FromContext(r.Context())
 		set := service.NewEvent(event.CartLineSet, cartLineData{ProductID: productID, Quantity: *in.Quantity})
 		writeCart(w, r, rt, store, logger, c.User, func(cart Cart) (*event.New, error) {
-			if len(cart.Lines) >= MaxLines && !cart.has(productID) {
+			if len(cart.Lines) >= MaxLines && cart.quantityOf(productID) == 0 {
 				return nil, service.FieldErrors{"product_id": fmt.Sprintf("the cart holds %d products at most", MaxLines)}
 			}
+			return &set, nil
+		})
+	})
+}
+
+// cartAddition is the body of POST /cart/lines.
+type cartAddition struct {
+	ProductID *string `json:"product_id"`
+	Quantity  *int64  `json:"quantity"`
+}
+
+// handleCartAdd serves POST /cart/lines {product_id, quantity}: that many more units of
+// the product in the caller's cart (what "Add to cart" does: two adds at once both
+// count); 200 with the cart. It is refused (400, the cart unchanged) as PUT is, and when
+// the line would exceed MaxQuantity.
+func handleCartAdd(rt *service.Runtime, store *Store, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in cartAddition
+		if err := service.Decode(r, &in); err != nil {
+			service.Error(w, r, logger, err)
+			return
+		}
+		if errs := map[string]string{}; !(LineInput(in)).check(errs, "") {
+			service.Error(w, r, logger, service.FieldErrors(errs))
+			return
+		}
+		if _, err := priceForOrder(r.Context(), rt, store, *in.ProductID); err != nil {
+			service.Error(w, r, logger, err)
+			return
+		}
+		c, _ := auth.FromContext(r.Context())
+		writeCart(w, r, rt, store, logger, c.User, func(cart Cart) (*event.New, error) {
+			had := cart.quantityOf(*in.ProductID)
+			switch {
+			case had == 0 && len(cart.Lines) >= MaxLines:
+				return nil, service.FieldErrors{"product_id": fmt.Sprintf("the cart holds %d products at most", MaxLines)}
+			case had+*in.Quantity > MaxQuantity:
+				return nil, service.FieldErrors{"quantity": fmt.Sprintf("the cart would hold %d: at most %d of a product", had+*in.Quantity, MaxQuantity)}
+			}
+			set := service.NewEvent(event.CartLineSet, cartLineData{ProductID: *in.ProductID, Quantity: had + *in.Quantity})
 			return &set, nil
 		})
 	})
@@ -221,7 +267,7 @@ func handleCartRemove(rt *service.Runtime, store *Store, logger *slog.Logger) ht
 		c, _ := auth.FromContext(r.Context())
 		removed := service.NewEvent(event.CartLineRemoved, cartLineData{ProductID: productID})
 		writeCart(w, r, rt, store, logger, c.User, func(cart Cart) (*event.New, error) {
-			if !cart.has(productID) {
+			if cart.quantityOf(productID) == 0 {
 				return nil, nil
 			}
 			return &removed, nil
@@ -229,14 +275,14 @@ func handleCartRemove(rt *service.Runtime, store *Store, logger *slog.Logger) ht
 	})
 }
 
-// has reports whether product id is in the cart.
-func (c Cart) has(id string) bool {
+// quantityOf returns how many of product id the cart holds (0: it is not in the cart).
+func (c Cart) quantityOf(id string) int64 {
 	for _, l := range c.Lines {
 		if l.ProductID == id {
-			return true
+			return l.Quantity
 		}
 	}
-	return false
+	return 0
 }
 
 // writeCart appends what change makes of customer's cart (nil: nothing) at the version it
@@ -297,44 +343,83 @@ func waitForStream(ctx context.Context, rt *service.Runtime, stream string) erro
 	return nil
 }
 
-// handleCheckout serves POST /cart/checkout: one order of every line of the caller's
-// cart, which then leaves the cart; 202 {id, status: pending} as POST /orders. An empty
-// cart, or one with a product deleted since, is 400 and places nothing. Sent again after
-// a failure half-way, it places no second order (CartOrderID).
+// checkoutRequest is the body of POST /cart/checkout, which may be empty.
+type checkoutRequest struct {
+	// Version, if set, is the version of the cart the customer saw: a cart at another
+	// version is not checked out (409).
+	Version *int64 `json:"version"`
+}
+
+// handleCheckout serves POST /cart/checkout [{version}]: one order of every line of the
+// caller's cart, which then leaves the cart; 202 {id, status: pending} as POST /orders.
+// An empty cart, or one with a product deleted since, is 400 and places nothing; a cart
+// that is not at the version given, or that changed while it was checked out, is 409.
 func handleCheckout(rt *service.Runtime, store *Store, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in checkoutRequest
+		if r.ContentLength != 0 {
+			if err := service.Decode(r, &in); err != nil {
+				service.Error(w, r, logger, err)
+				return
+			}
+		}
 		c, _ := auth.FromContext(r.Context())
-		cart, err := store.Cart(r.Context(), c.User)
-		if err != nil {
-			service.Error(w, r, logger, err)
+		stream := cartStream(c.User)
+		for try := 1; ; try++ {
+			cart, err := store.Cart(r.Context(), c.User)
+			if err == nil && in.Version != nil && cart.Version < *in.Version && try == 1 {
+				// This replica's read model may be behind the one that showed the cart.
+				if err = waitForStream(r.Context(), rt, stream); err == nil {
+					continue
+				}
+			}
+			if err != nil {
+				service.Error(w, r, logger, err)
+				return
+			}
+			if in.Version != nil && cart.Version != *in.Version {
+				service.Error(w, r, logger, &service.ConflictError{Stream: stream, Current: cart.Version})
+				return
+			}
+			if len(cart.Lines) == 0 {
+				service.Error(w, r, logger, service.FieldErrors{"lines": "the cart is empty"})
+				return
+			}
+			wanted := make([]Wanted, len(cart.Lines))
+			for i, l := range cart.Lines {
+				wanted[i] = Wanted{ProductID: l.ProductID, Quantity: l.Quantity, at: i}
+			}
+			lines, err := priceLines(r.Context(), rt, store, wanted, func(i int, name string) string {
+				return fmt.Sprintf("lines.%d.%s", i, name)
+			})
+			if err != nil {
+				service.Error(w, r, logger, err)
+				return
+			}
+			id := CartOrderID(c.User, cart.Version)
+			checkedOut := newEvent(decisionNamespace.ID(string(id)+"/checked-out"), event.CartCheckedOut,
+				checkedOutData{OrderID: id, Lines: lines})
+			_, err = rt.Write(r.Context(), stream, &cart.Version, checkedOut)
+			var conflict *service.ConflictError
+			switch {
+			case errors.As(err, &conflict) && in.Version == nil && try < maxCartTries:
+				if err := waitForStream(r.Context(), rt, stream); err != nil {
+					service.Error(w, r, logger, err)
+					return
+				}
+				continue // the cart changed since it was read: check out what it holds now
+			case err != nil:
+				service.Error(w, r, logger, err)
+				return
+			}
+			// The read model placed the order when it applied cart.checked-out (the
+			// outbox); this append is its duplicate, and waits until the order shows.
+			if err := placeOrder(r.Context(), rt, id, c.User, lines); err != nil {
+				service.Error(w, r, logger, err)
+				return
+			}
+			writePlaced(w, id)
 			return
 		}
-		if len(cart.Lines) == 0 {
-			service.Error(w, r, logger, service.FieldErrors{"lines": "the cart is empty"})
-			return
-		}
-		wanted := make([]Wanted, len(cart.Lines))
-		for i, l := range cart.Lines {
-			wanted[i] = Wanted{ProductID: l.ProductID, Quantity: l.Quantity}
-		}
-		lines, err := priceLines(r.Context(), rt, store, wanted, func(i int, name string) string {
-			return fmt.Sprintf("lines.%d.%s", i, name)
-		})
-		if err != nil {
-			service.Error(w, r, logger, err)
-			return
-		}
-		id := CartOrderID(c.User, cart.Version)
-		if err := placeOrder(r.Context(), rt, id, c.User, lines); err != nil {
-			service.Error(w, r, logger, err)
-			return
-		}
-		checkedOut := newEvent(decisionNamespace.ID(string(id)+"/checked-out"), event.CartCheckedOut,
-			checkedOutData{OrderID: id, Lines: wanted})
-		if _, err := rt.Write(r.Context(), cartStream(c.User), nil, checkedOut); err != nil {
-			service.Error(w, r, logger, err)
-			return
-		}
-		writePlaced(w, id)
 	})
 }

@@ -5,8 +5,10 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/msdemo/msdemo/internal/event"
+	"github.com/msdemo/msdemo/internal/testenv"
 	"github.com/msdemo/msdemo/services/order"
 )
 
@@ -132,6 +134,23 @@ func TestCart(t *testing.T) {
 	if c := get(h.customer("bob")); len(c.Lines) != 0 {
 		t.Errorf("bob sees lines %v, want his own empty cart", c.quantities())
 	}
+	// "Add to cart" adds: four adds at once all count.
+	var adds sync.WaitGroup
+	for range 4 {
+		adds.Go(func() {
+			if status, _ := h.do("POST", "/order/cart/lines", ann, map[string]any{"product_id": mug, "quantity": 1}, nil); status != http.StatusOK {
+				t.Errorf("add a mug: got %d, want 200", status)
+			}
+		})
+	}
+	adds.Wait()
+	if c = get(ann); c.quantities()[1] != mug+"=5" {
+		t.Errorf("after 4 adds of 1 mug to 1: got %v, want mug=5", c.quantities())
+	}
+	if status, _ := h.do("POST", "/order/cart/lines", ann, map[string]any{"product_id": mug, "quantity": 996}, nil); status != http.StatusBadRequest {
+		t.Errorf("add 996 mugs to 5: got %d, want 400 (at most 1000)", status)
+	}
+	version = get(ann).Version
 	if status, _ := h.do("DELETE", "/order/cart/lines/"+mug, ann, nil, &c); status != http.StatusOK || len(c.Lines) != 1 {
 		t.Errorf("remove the mug: got %d %v, want 200 with tea only", status, c.quantities())
 	}
@@ -146,13 +165,19 @@ func TestCart(t *testing.T) {
 		t.Errorf("after a restart: got %v, want the 2 lines", c.quantities())
 	}
 
+	// A checkout of the cart as it was seen, when it changed since, is refused.
+	seen := get(ann).Version
+	if status, _ := h.do("POST", "/order/cart/checkout", ann, map[string]any{"version": seen - 1}, nil); status != http.StatusConflict {
+		t.Errorf("checkout of a cart changed since it was seen: got %d, want 409", status)
+	}
+
 	var wg sync.WaitGroup
 	ids := make([]string, 2)
 	statuses := make([]int, 2)
 	for i := range ids {
 		wg.Go(func() {
 			var a placedAnswer
-			statuses[i], _ = h.do("POST", "/order/cart/checkout", ann, nil, &a)
+			statuses[i], _ = h.do("POST", "/order/cart/checkout", ann, map[string]any{"version": seen}, &a)
 			ids[i] = a.ID
 		})
 	}
@@ -162,9 +187,9 @@ func TestCart(t *testing.T) {
 		switch {
 		case status == http.StatusAccepted && (id == "" || id == ids[i]):
 			id = ids[i]
-		case status == http.StatusBadRequest: // the other checkout emptied the cart first
+		case status == http.StatusBadRequest || status == http.StatusConflict: // the other emptied the cart first
 		default:
-			t.Errorf("two checkouts at once: got %v with ids %v, want 202 with one order id (or 400: empty)", statuses, ids)
+			t.Errorf("two checkouts at once: got %v with ids %v, want 202 with one order id (or 400/409: emptied)", statuses, ids)
 		}
 	}
 	if id == "" {
@@ -199,5 +224,32 @@ func TestCart(t *testing.T) {
 	if status, _ := h.do("POST", "/order/cart/checkout", ann, nil, &e); status != http.StatusBadRequest ||
 		e.Fields["lines.0.product_id"] != "the product was deleted" {
 		t.Errorf("checkout with a deleted product: got %d %+v, want 400 on lines.0.product_id", status, e)
+	}
+}
+
+// A checkout whose request died after it recorded cart.checked-out, before it placed the
+// order, still places the order: the read model does, when it applies the checkout.
+func TestCheckoutRecordedIsPlaced(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.runParticipants(reserveBoth)
+	tea := h.addProduct(250)
+	if status, _ := h.do("PUT", "/order/cart/lines/"+tea, h.customer("ann"), map[string]any{"quantity": 2}, nil); status != http.StatusOK {
+		t.Fatalf("put tea in the cart: got %d, want 200", status)
+	}
+	id := order.CartOrderID("ann", 1)
+	h.appendEvent("cart-ann", event.CartCheckedOut, map[string]any{"order_id": id,
+		"lines": []map[string]any{{"product_id": tea, "name": "Tea", "quantity": 2, "unit_price_cents": 250}}})
+	testenv.Eventually(t, 10*time.Second, "the read model places the recorded checkout's order", func() bool {
+		status, _ := h.do("GET", "/order/orders/"+string(id), h.manager(), nil, nil)
+		return status == http.StatusOK
+	})
+	o := h.waitDecided(string(id))
+	if o.Status != order.Approved || o.Customer != "ann" || len(o.Lines) != 1 || o.TotalCents != 500 {
+		t.Errorf("the recorded checkout's order: got %+v, want ann's approved order of 2 tea, 500", o)
+	}
+	var c cart
+	if h.do("GET", "/order/cart", h.customer("ann"), nil, &c); len(c.Lines) != 0 {
+		t.Errorf("the cart after the recorded checkout: got %v, want empty", c.quantities())
 	}
 }

@@ -170,6 +170,9 @@ type LineInput struct {
 type Wanted struct {
 	ProductID string `json:"product_id"`
 	Quantity  int64  `json:"quantity"`
+	// at is the index of the product's first line in the input, which an error about
+	// the line names ("lines.<at>.product_id").
+	at int
 }
 
 // The limits of an order (and of a cart).
@@ -212,7 +215,7 @@ func (in PlaceOrder) Wanted() ([]Wanted, map[string]string) {
 			continue
 		}
 		at[*l.ProductID] = len(wanted)
-		wanted = append(wanted, Wanted{ProductID: *l.ProductID, Quantity: *l.Quantity})
+		wanted = append(wanted, Wanted{ProductID: *l.ProductID, Quantity: *l.Quantity, at: i})
 	}
 	if len(errs) > 0 {
 		return nil, errs

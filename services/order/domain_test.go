@@ -112,17 +112,17 @@ func TestWanted(t *testing.T) {
 		want   []Wanted
 		errors []string // fields with errors
 	}{
-		{"one product", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(1)}, []Wanted{{"abcdefghij", 1}}, nil},
-		{"max", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(1000)}, []Wanted{{"abcdefghij", 1000}}, nil},
+		{"one product", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(1)}, []Wanted{{ProductID: "abcdefghij", Quantity: 1}}, nil},
+		{"max", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(1000)}, []Wanted{{ProductID: "abcdefghij", Quantity: 1000}}, nil},
 		{"empty", PlaceOrder{}, nil, []string{"lines"}},
 		{"zero", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(0)}, nil, []string{"quantity"}},
 		{"too many", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(1001)}, nil, []string{"quantity"}},
 		{"negative", PlaceOrder{ProductID: s("abcdefghij"), Quantity: n(-1)}, nil, []string{"quantity"}},
 		{"bad product", PlaceOrder{ProductID: s("../x"), Quantity: n(1)}, nil, []string{"product_id"}},
 		{"no quantity", PlaceOrder{ProductID: s("abcdefghij")}, nil, []string{"quantity"}},
-		{"lines", PlaceOrder{Lines: []LineInput{line("tea", 2), line("mug", 1)}}, []Wanted{{"tea", 2}, {"mug", 1}}, nil},
+		{"lines", PlaceOrder{Lines: []LineInput{line("tea", 2), line("mug", 1)}}, []Wanted{{ProductID: "tea", Quantity: 2}, {ProductID: "mug", Quantity: 1}}, nil},
 		{"lines of one product merge", PlaceOrder{Lines: []LineInput{line("tea", 2), line("mug", 1), line("tea", 3)}},
-			[]Wanted{{"tea", 5}, {"mug", 1}}, nil},
+			[]Wanted{{ProductID: "tea", Quantity: 5}, {ProductID: "mug", Quantity: 1}}, nil},
 		{"merged over the max", PlaceOrder{Lines: []LineInput{line("tea", 600), line("tea", 600)}}, nil, []string{"lines.1.quantity"}},
 		{"a bad line", PlaceOrder{Lines: []LineInput{line("tea", 2), line("M!", 0)}}, nil,
 			[]string{"lines.1.product_id", "lines.1.quantity"}},
@@ -140,10 +140,24 @@ func TestWanted(t *testing.T) {
 					t.Errorf("got %v, want an error on %s", errs, f)
 				}
 			}
+			for i := range got {
+				got[i].at = 0 // TestWantedNamesTheLinesAsSent checks it
+			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got lines %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// An error about a line names it by its place in the input, also after lines of one
+// product were merged.
+func TestWantedNamesTheLinesAsSent(t *testing.T) {
+	s := func(v string) *string { return &v }
+	n := func(v int64) *int64 { return &v }
+	wanted, errs := PlaceOrder{Lines: []LineInput{{s("tea"), n(1)}, {s("tea"), n(2)}, {s("mug"), n(1)}}}.Wanted()
+	if len(errs) != 0 || len(wanted) != 2 || wanted[0].at != 0 || wanted[1].at != 2 {
+		t.Errorf("got %+v %v, want tea at line 0 and mug at line 2", wanted, errs)
 	}
 }
 

@@ -81,17 +81,17 @@ func writePlaced(w http.ResponseWriter, id OrderID) {
 }
 
 // priceLines prices the wanted lines for a new order, or returns FieldErrors (keyed by
-// field(i, "product_id")) for the products that do not exist or were deleted: such an
-// order is refused, not placed.
+// field(i, "product_id"), i the line's place in the input) for the products that do not
+// exist or were deleted: such an order is refused, not placed.
 func priceLines(ctx context.Context, rt *service.Runtime, store *Store, wanted []Wanted, field func(i int, name string) string) ([]Line, error) {
 	lines := make([]Line, 0, len(wanted))
 	errs := service.FieldErrors{}
-	for i, w := range wanted {
+	for _, w := range wanted {
 		p, err := priceForOrder(ctx, rt, store, w.ProductID)
 		var fields service.FieldErrors
 		switch {
 		case errors.As(err, &fields):
-			errs[field(i, "product_id")] = fields["product_id"]
+			errs[field(w.at, "product_id")] = fields["product_id"]
 			continue
 		case err != nil:
 			return nil, err

@@ -24,6 +24,7 @@ func newServer(logger *slog.Logger, rt *service.Runtime, store *Store, watch *or
 	r.With(loggedIn).Method(http.MethodGet, "/orders", handleOrderList(store, logger))
 	r.With(loggedIn).Method(http.MethodGet, "/orders/{id}", handleOrderShow(store, watch, logger))
 	r.With(customer).Method(http.MethodGet, "/cart", handleCartShow(store, logger))
+	r.With(customer).Method(http.MethodPost, "/cart/lines", handleCartAdd(rt, store, logger))
 	r.With(customer).Method(http.MethodPut, "/cart/lines/{product_id}", handleCartSet(rt, store, logger))
 	r.With(customer).Method(http.MethodDelete, "/cart/lines/{product_id}", handleCartRemove(rt, store, logger))
 	r.With(customer).Method(http.MethodPost, "/cart/checkout", handleCheckout(rt, store, logger))

@@ -2,6 +2,7 @@ package order
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,11 @@ func (s *Saga) Reset(ctx context.Context, storeID string) error { return s.store
 func (s *Saga) Apply(ctx context.Context, storeID string, e event.Stored) error {
 	id, now, ok := aboutOrder(e)
 	if !ok {
+		if e.Type == event.CartCheckedOut {
+			if err := s.placeCheckedOut(ctx, e); err != nil {
+				return err
+			}
+		}
 		return s.store.Apply(ctx, storeID, e)
 	}
 	if _, isOrder := event.Order.ID(e.Stream); !isOrder {
@@ -94,6 +100,30 @@ func (s *Saga) Apply(ctx context.Context, storeID string, e event.Stored) error 
 		return fmt.Errorf("apply %s v%d of %s (position %d): %w", e.Type, e.Version, e.Stream, e.Position, err)
 	}
 	return nil
+}
+
+// placeCheckedOut places the order of checkout e (cart.checked-out) unless the read
+// model or the event store has it: the outbox of a checkout whose request died between
+// its two appends (cart.go). It runs before e is marked applied, so a crash here places
+// the order when e comes again; the order's event id makes a second placing a duplicate.
+func (s *Saga) placeCheckedOut(ctx context.Context, e event.Stored) error {
+	customer, isCart := event.Cart.ID(e.Stream)
+	var d checkedOutData
+	if err := json.Unmarshal(e.Data, &d); err != nil || !isCart || !validOrderID(string(d.OrderID)) || len(d.Lines) == 0 {
+		s.logger.Error("cart.checked-out without a usable order: skipped", "stream", e.Stream, "position", e.Position, "error", err)
+		return nil
+	}
+	switch _, err := s.store.Order(ctx, d.OrderID); {
+	case err == nil:
+		return nil // placed and applied
+	case !errors.Is(err, service.ErrNotFound):
+		return err
+	}
+	placed, err := s.events.AppendDecision(ctx, Stream(d.OrderID), 0, Place(d.OrderID, customer, d.Lines)[0], &e)
+	if placed != nil {
+		s.logger.Info("checkout's order placed by the read model (its request did not)", "order_id", d.OrderID)
+	}
+	return err
 }
 
 // aboutOrder returns the order e is about and its step: its stream's for an order event,
