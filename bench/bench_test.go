@@ -16,16 +16,17 @@ func TestSmoke(t *testing.T) {
 		t.Skip("starts the whole shop; skipped with -short")
 	}
 	var out, errs bytes.Buffer
-	args := []string{"-duration", "2s", "-customers", "4", "-conns", "8"}
+	args := []string{"-duration", "2s", "-customers", "4", "-conns", "8", "-history", "1000,3000"}
 	if err := run(t.Context(), args, os.Getenv, &out, &errs); err != nil {
 		t.Fatalf("bench %s: %v\n%s", strings.Join(args, " "), err, errs.String())
 	}
 	table := out.String()
 	for _, want := range []string{"orders/s at saturation", "placed->approved at", "via gateway",
 		"via product service directly", "via nginx", "appends over RabbitMQ, 1 writer",
-		"appends over RabbitMQ, 16 writers", "raw insertOne", "PublishBatch(100)", "Publish x64",
+		"appends over RabbitMQ, 16 writers", "appends over RabbitMQ, 64 writers", "raw insertOne", "PublishBatch(100)", "Publish x64",
 		"broker messages per order", "bus bound", "admin SSE client", "msdemo RSS",
-		"live order list, 1 SSE clients", "live order list, 100 SSE clients"} {
+		"live order list, 1 SSE clients", "live order list, 100 SSE clients",
+		"with 1000 events seeded", "with 3000 events seeded"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table has no row %q; got:\n%s", want, table)
 		}

@@ -66,6 +66,7 @@ type options struct {
 	RabbitMQ  string        // broker URL (the vhost is added to it)
 	Postgres  string
 	Redis     string
+	History   historySizes // events to seed before each history run
 	Soak      soakOptions
 }
 
@@ -81,7 +82,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags.Float64Var(&o.LiveRate, "live-rate", 5, "orders/s of the live-view runs (row 8), each half of -duration long")
 	flags.IntVar(&o.Conns, "conns", 50, "keep-alive connections of the HTTP load")
 	flags.StringVar(&o.Perf, "perf", "", "record a CPU profile of msdemo with perf into this file during the saturation run")
-	flags.Var(&o.Only, "only", "run only these measurements, comma-separated: orders (rows 1, 2, 6, 7), http (3), store (4), broker (5), live (8)")
+	flags.Var(&o.Only, "only", "run only these measurements, comma-separated: orders (rows 1, 2, 6, 7), http (3), store (4), broker (5), live (8), history (9)")
+	o.History = historySizes{1_000, 100_000, 1_000_000}
+	flags.Var(&o.History, "history", "events to seed in the store, in turn, before each history run (row 9)")
 	flags.DurationVar(&o.Soak.Duration, "soak", 0, "run the chaos soak for this long instead of the benchmark (see soak.go)")
 	flags.BoolVar(&o.Soak.Servers, "soak-servers", false, "the soak also restarts PostgreSQL, Redis and RabbitMQ: every other user of them is disturbed")
 	flags.IntVar(&o.Soak.Customers, "soak-customers", 8, "concurrent customers of the soak")
@@ -216,6 +219,16 @@ func (s *shop) measure(ctx context.Context, o options, r *report, logger *slog.L
 		}
 	}
 
+	if r.ran(partHistory) {
+		// One fixed rate at every size, so that the p99s compare: half the saturation
+		// measured above (or -rate), and 10/s when there is none.
+		rate := cmp.Or(o.Rate, r.Saturation.OrdersPerSec/2, 10)
+		logger.Info("history runs", "events", o.History.String(), "rate", rate, "duration", o.Duration/2)
+		if r.History, err = s.historyRuns(ctx, o.History, o.Customers, rate, o.Duration/2); err != nil {
+			return err
+		}
+	}
+
 	if r.ran(partBroker) {
 		logger.Info("raw RabbitMQ publishes", "duration", quarter)
 		if err := s.brokerRuns(ctx, quarter, &r.Bus); err != nil {
@@ -229,14 +242,15 @@ func (s *shop) measure(ctx context.Context, o options, r *report, logger *slog.L
 
 // The measurements -only can choose.
 const (
-	partOrders = "orders" // saturation, fixed rate, SSE delay, memory
-	partHTTP   = "http"
-	partStore  = "store"
-	partBroker = "broker"
-	partLive   = "live" // live views: followers, API requests per event, SSE delay
+	partOrders  = "orders" // saturation, fixed rate, SSE delay, memory
+	partHTTP    = "http"
+	partStore   = "store"
+	partBroker  = "broker"
+	partLive    = "live"    // live views: followers, API requests per event, SSE delay
+	partHistory = "history" // the saga with 1k, 100k, 1M events in the store
 )
 
-var allParts = []string{partOrders, partHTTP, partStore, partBroker, partLive}
+var allParts = []string{partOrders, partHTTP, partStore, partBroker, partLive, partHistory}
 
 // parts is the value of -only.
 type parts []string

@@ -26,12 +26,14 @@ import (
 type storeRuns struct {
 	Append1      float64 `json:"appends_per_sec_1_writer"`
 	Append16     float64 `json:"appends_per_sec_16_writers"`
+	Append64     float64 `json:"appends_per_sec_64_writers"`
 	RawInsert    float64 `json:"ferretdb_insert_one_per_sec"`
 	Append16Raw  float64 `json:"appends_16_over_raw_insert"`
+	Append64Raw  float64 `json:"appends_64_over_raw_insert"`
 	AppendErrors int     `json:"append_errors"`
 }
 
-// storeRuns appends through RabbitMQ into the shop's event store with 1 and then 16
+// storeRuns appends through RabbitMQ into the shop's event store with 1, 16 and then 64
 // writers (a stream per writer, one event per request) for d each, then inserts single
 // documents into an embedded FerretDB of the bench's own for d.
 func (s *shop) storeRuns(ctx context.Context, d time.Duration) (storeRuns, error) {
@@ -42,20 +44,19 @@ func (s *shop) storeRuns(ctx context.Context, d time.Duration) (storeRuns, error
 	}
 	defer conn.Close()
 	client := eventclient.New(conn, "http://"+s.addr["eventstore"], "", "")
-	for _, writers := range []int{1, 16} {
-		rate, errs := appendRate(ctx, client, writers, d)
+	for _, run := range []struct {
+		writers int
+		rate    *float64
+	}{{1, &res.Append1}, {16, &res.Append16}, {64, &res.Append64}} {
+		var errs int
+		*run.rate, errs = appendRate(ctx, client, run.writers, d)
 		res.AppendErrors += errs
-		if writers == 1 {
-			res.Append1 = rate
-		} else {
-			res.Append16 = rate
-		}
 	}
 	if res.RawInsert, err = s.rawInsertRate(ctx, d); err != nil {
 		return res, err
 	}
 	if res.RawInsert > 0 {
-		res.Append16Raw = res.Append16 / res.RawInsert
+		res.Append16Raw, res.Append64Raw = res.Append16/res.RawInsert, res.Append64/res.RawInsert
 	}
 	return res, nil
 }
