@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,7 +77,11 @@ func (s *shop) historyRuns(ctx context.Context, sizes []int64, customers int, ra
 			run.SeedPerSec = float64(size-seeded) / time.Since(start).Seconds()
 		}
 		seeded = size
-		s.logger.Info("history seeded; saturation and fixed-rate runs", "events", size, "seed_per_sec", int(run.SeedPerSec))
+		if err := s.waitStoreSettled(ctx); err != nil {
+			return runs, err
+		}
+		s.logger.Info("history seeded; saturation and fixed-rate runs", "events", size, "seed_per_sec", int(run.SeedPerSec),
+			"settled_after", time.Since(start).Round(time.Second))
 		sat, err := s.saturate(ctx, customers, d, "")
 		if err != nil {
 			return runs, err
@@ -126,4 +131,31 @@ func seedHistory(ctx context.Context, client *eventclient.Client, seeded, total 
 		return err
 	}
 	return ctx.Err()
+}
+
+// waitStoreSettled waits until the event store has no background work left from the
+// seeding (published and stream-indexed up to its head, nothing waiting for its index
+// file), so that a run measures the saga with the history, not the history's digestion.
+func (s *shop) waitStoreSettled(ctx context.Context) error {
+	url := "http://" + s.addr["eventstore"] + "/healthz"
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		var h struct {
+			Head      int64 `json:"head"`
+			Published int64 `json:"published"`
+			Indexed   int64 `json:"indexed"`
+			Unindexed int   `json:"unindexed"`
+		}
+		if getJSON(ctx, http.DefaultClient, url, "", &h) == http.StatusOK && h.Published >= h.Head && h.Indexed >= h.Head && h.Unindexed == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the event store did not settle within 10 minutes of seeding")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

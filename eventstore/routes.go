@@ -115,7 +115,8 @@ func handleHealth(s *Store, pub *follower) http.HandlerFunc {
 			role = "standby" // it does not publish; indexed is the writer's recorded mark
 		}
 		httpjson.Write(w, http.StatusOK, map[string]any{"status": "ok", "store_id": s.ID(), "role": role,
-			"head": s.Head(), "published": pub.done.Load(), "indexed": s.indexer.done.Load()})
+			"head": s.Head(), "published": pub.done.Load(), "indexed": s.indexer.done.Load(),
+			"unindexed": s.pending.count()})
 	}
 }
 
