@@ -79,20 +79,7 @@ func TestCartsUnderContention(t *testing.T) {
 		t.FailNow()
 	}
 
-	orders := map[string]orderView{}
-	testenv.Eventually(t, 60*time.Second, "every order approved or rejected", func() bool {
-		for _, id := range placed {
-			if o := orders[id]; o.Status == "approved" || o.Status == "rejected" {
-				continue
-			}
-			var o orderView
-			if s.call(http.MethodGet, "/order/orders/"+id, admin, nil, &o) != http.StatusOK || o.Status == "pending" {
-				return false
-			}
-			orders[id] = o
-		}
-		return true
-	})
+	orders := s.waitDecided(admin, placed, 60*time.Second)
 	sold := map[string]int64{}  // product id → units in approved orders
 	spent := map[string]int64{} // customer → approved total
 	var approved, lines int

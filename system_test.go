@@ -488,20 +488,7 @@ func scarcityRunOn(t *testing.T, sagaTimeout time.Duration, extraEnv []string, s
 	}
 
 	// Every order is decided within the saga timeout once the system settles.
-	orders := map[string]orderView{}
-	testenv.Eventually(t, 2*sagaTimeout+30*time.Second, "every order approved or rejected", func() bool {
-		for _, id := range placed {
-			if orders[id].Status == "approved" || orders[id].Status == "rejected" {
-				continue
-			}
-			var o orderView
-			if s.call(http.MethodGet, "/order/orders/"+id, admin, nil, &o) != http.StatusOK || o.Status == "pending" {
-				return false
-			}
-			orders[id] = o
-		}
-		return true
-	})
+	orders := s.waitDecided(admin, placed, 2*sagaTimeout+30*time.Second)
 	approved := map[string]int64{} // customer -> approved total
 	nApproved := 0
 	var slowest time.Duration
@@ -573,6 +560,27 @@ func scarcityRunOn(t *testing.T, sagaTimeout time.Duration, extraEnv []string, s
 
 	s.checkRebuildsEqual(admin, []string{prodID}, names, placed)
 	return s
+}
+
+// waitDecided waits, at most d, until every order of ids is approved or rejected, and
+// returns them by id, read as a manager.
+func (s *shop) waitDecided(admin string, ids []string, d time.Duration) map[string]orderView {
+	s.t.Helper()
+	orders := map[string]orderView{}
+	testenv.Eventually(s.t, d, "every order approved or rejected", func() bool {
+		for _, id := range ids {
+			if orders[id].Status == "approved" || orders[id].Status == "rejected" {
+				continue
+			}
+			var o orderView
+			if s.call(http.MethodGet, "/order/orders/"+id, admin, nil, &o) != http.StatusOK || o.Status == "pending" {
+				return false
+			}
+			orders[id] = o
+		}
+		return true
+	})
+	return orders
 }
 
 // allOrders returns the id of every order, read as a manager page by page.

@@ -20,23 +20,15 @@ import (
 // pages show it and change it with plain forms.
 
 // handleCartAdd serves POST /products/{id}/cart {quantity}: that many more units of the
-// product in the cart; then the cart. A bad quantity shows the product again with what
-// was wrong.
+// product in the cart; then the cart. A bad quantity (more than in stock, too) shows the
+// product again with what was wrong.
 func (s *server) handleCartAdd(w http.ResponseWriter, r *http.Request) {
 	u, _ := s.sessions.User(r.Context())
-	v, err := s.productView(r)
-	if err != nil {
-		s.site.Error(w, r, err)
+	v, qty, ok := s.productForm(w, r)
+	if !ok {
 		return
 	}
-	v.Quantity = strings.TrimSpace(r.PostFormValue("quantity"))
-	qty, err := strconv.ParseInt(v.Quantity, 10, 64)
-	if err != nil || qty < 1 {
-		v.QuantityErr = "Enter a whole number of at least 1."
-		s.site.Render(w, r, http.StatusUnprocessableEntity, v.Product.Name, productPage(v))
-		return
-	}
-	err = s.api.Post(r.Context(), u.Token, "/order/cart/lines", map[string]any{"product_id": v.Product.ID, "quantity": qty}, nil)
+	err := s.api.Post(r.Context(), u.Token, "/order/cart/lines", map[string]any{"product_id": v.Product.ID, "quantity": qty}, nil)
 	if fields := web.FieldErrors(err); fields != nil {
 		v.QuantityErr = fields["quantity"]
 		v.FormError = web.FormMessage(err, fields, "quantity")

@@ -129,17 +129,18 @@ func (s *server) productView(r *http.Request) (productView, error) {
 	return v, nil
 }
 
-// handleOrderPlace serves POST /products/{id}/order {quantity}: it places the order and
-// redirects to its page, or shows the product again with what was wrong.
-func (s *server) handleOrderPlace(w http.ResponseWriter, r *http.Request) {
-	u, _ := s.sessions.User(r.Context())
+// productForm reads the product page's form (quantity: at least 1, at most the units in
+// stock) and returns the page's view and the quantity; when the product cannot be read
+// or the quantity is wrong it answers (the error, or the page again with what was wrong)
+// and ok is false.
+func (s *server) productForm(w http.ResponseWriter, r *http.Request) (v productView, qty int64, ok bool) {
 	v, err := s.productView(r)
 	if err != nil {
 		s.site.Error(w, r, err)
-		return
+		return v, 0, false
 	}
 	v.Quantity = strings.TrimSpace(r.PostFormValue("quantity"))
-	qty, err := strconv.ParseInt(v.Quantity, 10, 64)
+	qty, err = strconv.ParseInt(v.Quantity, 10, 64)
 	switch {
 	case err != nil || qty < 1:
 		v.QuantityErr = "Enter a whole number of at least 1."
@@ -148,13 +149,24 @@ func (s *server) handleOrderPlace(w http.ResponseWriter, r *http.Request) {
 	}
 	if v.QuantityErr != "" {
 		s.site.Render(w, r, http.StatusUnprocessableEntity, v.Product.Name, productPage(v))
+		return v, 0, false
+	}
+	return v, qty, true
+}
+
+// handleOrderPlace serves POST /products/{id}/order {quantity}: it places the order and
+// redirects to its page, or shows the product again with what was wrong.
+func (s *server) handleOrderPlace(w http.ResponseWriter, r *http.Request) {
+	u, _ := s.sessions.User(r.Context())
+	v, qty, ok := s.productForm(w, r)
+	if !ok {
 		return
 	}
 	var placed struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
-	err = s.api.Post(r.Context(), u.Token, "/order/orders", map[string]any{"product_id": v.Product.ID, "quantity": qty}, &placed)
+	err := s.api.Post(r.Context(), u.Token, "/order/orders", map[string]any{"product_id": v.Product.ID, "quantity": qty}, &placed)
 	if fields := web.FieldErrors(err); fields != nil {
 		v.QuantityErr = fields["quantity"]
 		v.FormError = web.FormMessage(err, fields, "quantity")
