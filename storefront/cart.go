@@ -151,3 +151,33 @@ func (s *server) cartError(w http.ResponseWriter, r *http.Request, message strin
 	}
 	s.renderCart(w, r, http.StatusUnprocessableEntity, c, message)
 }
+
+// handleReorder serves POST /orders/{id}/reorder: the lines of the customer's order
+// (a rejected one, say) go into the cart again, each added to what the cart holds; then
+// the cart. Products that are gone, or would exceed a line's limit, are named in the
+// message and left out.
+func (s *server) handleReorder(w http.ResponseWriter, r *http.Request) {
+	u, _ := s.sessions.User(r.Context())
+	o, err := s.api.Order(r.Context(), u.Token, chi.URLParam(r, "id"))
+	if err != nil {
+		s.site.Error(w, r, web.NotFoundFor400(err))
+		return
+	}
+	var left []string
+	for _, l := range o.Lines {
+		err := s.api.Post(r.Context(), u.Token, "/order/cart/lines", map[string]any{"product_id": l.ProductID, "quantity": l.Quantity}, nil)
+		switch {
+		case web.FieldErrors(err) != nil:
+			left = append(left, cmp.Or(l.Name, l.ProductID))
+		case err != nil:
+			s.site.Error(w, r, err)
+			return
+		}
+	}
+	if len(left) > 0 {
+		s.sessions.AddFlash(r.Context(), web.FlashInfo, "Not put in the cart again (no longer sold, or too many): "+strings.Join(left, ", ")+".")
+	} else {
+		s.sessions.AddFlash(r.Context(), web.FlashSuccess, "The order's products are in your cart again.")
+	}
+	web.Redirect(w, r, "/cart")
+}

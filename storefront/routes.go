@@ -36,13 +36,14 @@ func NewServer(logger *slog.Logger, api *web.Client, sessions *web.Sessions, hub
 	r.With(loggedIn).Get("/cart", s.handleCart)                       // lines, total, checkout
 	r.With(loggedIn).Post("/cart/lines/{product_id}", s.handleCartLine)
 	r.With(loggedIn).Post("/cart/lines/{product_id}/remove", s.handleCartRemove)
-	r.With(loggedIn).Post("/cart/checkout", s.handleCheckout)     // 303 /orders/{id}
-	r.With(loggedIn).Get("/orders", s.handleOrderList)            // live over SSE
-	r.With(loggedIn).Get("/orders/{id}", s.handleOrderShow)       // timeline, live
-	r.With(loggedIn).Get("/orders/{id}/invoice", s.handleInvoice) // printable
-	r.With(loggedIn).Get("/profile", s.handleProfile)             // name, email, credit
-	r.With(loggedIn).Post("/profile", s.handleProfileUpdate)      // 303 /profile
-	r.With(loggedIn).Get("/events", s.handleEvents)               // text/event-stream
+	r.With(loggedIn).Post("/cart/checkout", s.handleCheckout)      // 303 /orders/{id}
+	r.With(loggedIn).Get("/orders", s.handleOrderList)             // live over SSE
+	r.With(loggedIn).Get("/orders/{id}", s.handleOrderShow)        // timeline, live
+	r.With(loggedIn).Get("/orders/{id}/invoice", s.handleInvoice)  // printable
+	r.With(loggedIn).Post("/orders/{id}/reorder", s.handleReorder) // its lines into the cart; 303 /cart
+	r.With(loggedIn).Get("/profile", s.handleProfile)              // name, email, credit
+	r.With(loggedIn).Post("/profile", s.handleProfileUpdate)       // 303 /profile
+	r.With(loggedIn).Get("/events", s.handleEvents)                // text/event-stream
 
 	return s.site.Handler(r)
 }

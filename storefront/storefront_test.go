@@ -29,6 +29,7 @@ func TestStorefront(t *testing.T) {
 	t.Run("password change logs out the other browsers", func(t *testing.T) { testPasswordChange(t, s) })
 	t.Run("too many wrong passwords", func(t *testing.T) { testTooManyLogins(t, s) })
 	t.Run("live order updates", func(t *testing.T) { testLive(t, s) })
+	t.Run("a rejected order back into the cart", func(t *testing.T) { testReorder(t, s) })
 	t.Run("product pictures", func(t *testing.T) { testPictures(t, s) }) // before the browser's screenshots
 	t.Run("browser", func(t *testing.T) { testBrowser(t, s) })
 }
@@ -264,6 +265,33 @@ func testCrossOrigin(t *testing.T, s *site) {
 		http.Header{"Origin": {s.URL}, "Sec-Fetch-Site": {"same-origin"}})
 	if p.Status != http.StatusOK || p.URL != "/" {
 		t.Errorf("same-origin POST /login: got %d at %s, want 200 at /", p.Status, p.URL)
+	}
+}
+
+// testReorder: an order the customer's credit does not cover is rejected, and its
+// products go back into the cart with one button.
+func testReorder(t *testing.T, s *site) {
+	b := s.newBrowser(t)
+	b.Post("/register", url.Values{"username": {"ida"}, "full_name": {"Ida"}, "email": {"ida@example.com"},
+		"password": {"a long password"}}, nil)
+	p := b.Post("/products/"+s.Product+"/order", url.Values{"quantity": {"41"}}, nil) // €1024.59 > €1000 of credit
+	id, ok := strings.CutPrefix(p.URL, "/orders/")
+	if !ok {
+		t.Fatalf("order 41 watering cans: got %d at %s, want the order's page", p.Status, p.URL)
+	}
+	testenv.Eventually(t, 15*time.Second, "the order is rejected", func() bool {
+		return b.Get("/orders/"+id).Count("reorder") == 1
+	})
+	p = b.Post("/orders/"+id+"/reorder", nil, nil)
+	if p.URL != "/cart" || p.Count("cart-line") != 1 || p.Value("quantity") != "41" {
+		t.Errorf("reorder: got %d at %s with %d lines (quantity %q), want the cart with 41 watering cans",
+			p.Status, p.URL, p.Count("cart-line"), p.Value("quantity"))
+	}
+	for _, id := range []string{s.Product} {
+		b.Post("/cart/lines/"+id+"/remove", nil, nil)
+	}
+	if p := b.Get("/cart"); p.Count("cart-empty") != 1 {
+		t.Errorf("after removing the line the cart is not empty")
 	}
 }
 
