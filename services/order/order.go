@@ -32,7 +32,8 @@
 // quantity}]} or {product_id, quantity} for customers (202 {id, status}); GET
 // /orders[?status=&limit=&after=] (a customer's own, all for a manager; newest first); GET
 // /orders/{id} with its timeline (the owner or a manager; 404 for anyone else); the
-// caller's cart: GET /cart, PUT and DELETE /cart/lines/{product_id}, POST /cart/checkout;
+// caller's cart: GET /cart, POST /cart/lines (add), PUT and DELETE
+// /cart/lines/{product_id}, POST /cart/checkout [{version}];
 // the managers' /dead-letters; GET /healthz.
 package order
 
