@@ -104,6 +104,11 @@ func TestCartsUnderContention(t *testing.T) {
 		t.Errorf("%d of %d orders approved: the run did not contend", approved, len(placed))
 	}
 
+	for name, total := range spent {
+		if total > creditCents {
+			t.Errorf("%s's approved orders cost %d, more than the credit %d: overspent", name, total, creditCents)
+		}
+	}
 	testenv.Eventually(t, 30*time.Second, "stock, credit, releases and invoices match the approved orders", func() bool {
 		for _, p := range products {
 			var got struct {
@@ -120,28 +125,11 @@ func TestCartsUnderContention(t *testing.T) {
 				return false
 			}
 		}
-		for i, name := range names {
-			var c struct {
-				CreditCents int64 `json:"credit_cents"`
-			}
-			if s.call(http.MethodGet, "/customer/users/"+name+"/credit", tokens[i], nil, &c) != http.StatusOK {
-				return false
-			}
-			if spent[name] > creditCents || c.CreditCents != creditCents-spent[name] {
-				t.Logf("%s has credit %d, want %d", name, c.CreditCents, creditCents-spent[name])
-				return false
-			}
+		credit := map[string]int64{}
+		for _, name := range names {
+			credit[name] = creditCents - spent[name]
 		}
-		var rev struct {
-			RevenueCents int64 `json:"revenue_cents"`
-			Invoices     int   `json:"invoices"`
-		}
-		if s.call(http.MethodGet, "/accounting/revenue", admin, nil, &rev) != http.StatusOK ||
-			rev.Invoices != approved || rev.RevenueCents != revenue {
-			t.Logf("revenue %+v, want %d invoices and %d cents", rev, approved, revenue)
-			return false
-		}
-		return true
+		return s.creditsAndRevenueAre(admin, names, tokens, credit, approved, revenue)
 	})
 	for _, id := range placed {
 		var o orderView

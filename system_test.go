@@ -532,34 +532,46 @@ func scarcityRunOn(t *testing.T, sagaTimeout time.Duration, extraEnv []string, s
 			t.Logf("stock %d, want %d", p.UnitsInStock, units-nApproved)
 			return false
 		}
-		for i, name := range names {
-			var c struct {
-				CreditCents int64 `json:"credit_cents"`
-			}
-			if s.call(http.MethodGet, "/customer/users/"+name+"/credit", tokens[i], nil, &c) != http.StatusOK {
-				return false
-			}
-			if c.CreditCents != 2*priceCents-approved[name] {
-				t.Logf("%s has credit %d, want %d", name, c.CreditCents, 2*priceCents-approved[name])
-				return false
-			}
+		credit := map[string]int64{}
+		for _, name := range names {
+			credit[name] = 2*priceCents - approved[name]
 		}
-		var rev struct {
-			RevenueCents int64 `json:"revenue_cents"`
-			Invoices     int   `json:"invoices"`
-		}
-		if s.call(http.MethodGet, "/accounting/revenue", admin, nil, &rev) != http.StatusOK {
-			return false
-		}
-		if rev.Invoices != nApproved || rev.RevenueCents != int64(nApproved*priceCents) {
-			t.Logf("revenue %+v, want %d invoices and %d cents", rev, nApproved, nApproved*priceCents)
-			return false
-		}
-		return true
+		return s.creditsAndRevenueAre(admin, names, tokens, credit, nApproved, int64(nApproved*priceCents))
 	})
 
 	s.checkRebuildsEqual(admin, []string{prodID}, names, placed)
 	return s
+}
+
+// creditsAndRevenueAre reports whether each customer of names (logged in with tokens)
+// has the credit credit[name], and accounting shows invoices invoices of revenue cents in
+// all; it logs what differs.
+func (s *shop) creditsAndRevenueAre(admin string, names, tokens []string, credit map[string]int64, invoices int, revenue int64) bool {
+	s.t.Helper()
+	for i, name := range names {
+		var c struct {
+			CreditCents int64 `json:"credit_cents"`
+		}
+		if s.call(http.MethodGet, "/customer/users/"+name+"/credit", tokens[i], nil, &c) != http.StatusOK {
+			return false
+		}
+		if c.CreditCents != credit[name] {
+			s.t.Logf("%s has credit %d, want %d", name, c.CreditCents, credit[name])
+			return false
+		}
+	}
+	var rev struct {
+		RevenueCents int64 `json:"revenue_cents"`
+		Invoices     int   `json:"invoices"`
+	}
+	if s.call(http.MethodGet, "/accounting/revenue", admin, nil, &rev) != http.StatusOK {
+		return false
+	}
+	if rev.Invoices != invoices || rev.RevenueCents != revenue {
+		s.t.Logf("revenue %+v, want %d invoices and %d cents", rev, invoices, revenue)
+		return false
+	}
+	return true
 }
 
 // waitDecided waits, at most d, until every order of ids is approved or rejected, and

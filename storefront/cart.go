@@ -23,20 +23,8 @@ import (
 // product in the cart; then the cart. A bad quantity (more than in stock, too) shows the
 // product again with what was wrong.
 func (s *server) handleCartAdd(w http.ResponseWriter, r *http.Request) {
-	u, _ := s.sessions.User(r.Context())
 	v, qty, ok := s.productForm(w, r)
-	if !ok {
-		return
-	}
-	err := s.api.Post(r.Context(), u.Token, "/order/cart/lines", map[string]any{"product_id": v.Product.ID, "quantity": qty}, nil)
-	if fields := web.FieldErrors(err); fields != nil {
-		v.QuantityErr = fields["quantity"]
-		v.FormError = web.FormMessage(err, fields, "quantity")
-		s.site.Render(w, r, http.StatusUnprocessableEntity, v.Product.Name, productPage(v))
-		return
-	}
-	if err != nil {
-		s.site.Error(w, r, err)
+	if !ok || !s.postProductForm(w, r, v, "/order/cart/lines", map[string]any{"product_id": v.Product.ID, "quantity": qty}, nil) {
 		return
 	}
 	s.sessions.AddFlash(r.Context(), web.FlashSuccess, v.Product.Name+" is in your cart.")

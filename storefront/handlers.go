@@ -154,10 +154,28 @@ func (s *server) productForm(w http.ResponseWriter, r *http.Request) (v productV
 	return v, qty, true
 }
 
+// postProductForm POSTs in to the API at path as the user, for the product page v, and
+// decodes the answer into out. It reports whether that succeeded; if not, it has
+// answered: the product page again with the API's field errors, or the error page.
+func (s *server) postProductForm(w http.ResponseWriter, r *http.Request, v productView, path string, in, out any) bool {
+	u, _ := s.sessions.User(r.Context())
+	err := s.api.Post(r.Context(), u.Token, path, in, out)
+	if fields := web.FieldErrors(err); fields != nil {
+		v.QuantityErr = fields["quantity"]
+		v.FormError = web.FormMessage(err, fields, "quantity")
+		s.site.Render(w, r, http.StatusUnprocessableEntity, v.Product.Name, productPage(v))
+		return false
+	}
+	if err != nil {
+		s.site.Error(w, r, err)
+		return false
+	}
+	return true
+}
+
 // handleOrderPlace serves POST /products/{id}/order {quantity}: it places the order and
 // redirects to its page, or shows the product again with what was wrong.
 func (s *server) handleOrderPlace(w http.ResponseWriter, r *http.Request) {
-	u, _ := s.sessions.User(r.Context())
 	v, qty, ok := s.productForm(w, r)
 	if !ok {
 		return
@@ -166,15 +184,7 @@ func (s *server) handleOrderPlace(w http.ResponseWriter, r *http.Request) {
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
-	err := s.api.Post(r.Context(), u.Token, "/order/orders", map[string]any{"product_id": v.Product.ID, "quantity": qty}, &placed)
-	if fields := web.FieldErrors(err); fields != nil {
-		v.QuantityErr = fields["quantity"]
-		v.FormError = web.FormMessage(err, fields, "quantity")
-		s.site.Render(w, r, http.StatusUnprocessableEntity, v.Product.Name, productPage(v))
-		return
-	}
-	if err != nil {
-		s.site.Error(w, r, err)
+	if !s.postProductForm(w, r, v, "/order/orders", map[string]any{"product_id": v.Product.ID, "quantity": qty}, &placed) {
 		return
 	}
 	s.sessions.AddFlash(r.Context(), web.FlashSuccess, "Thank you! Your order is placed; its status updates below.")

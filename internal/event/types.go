@@ -121,8 +121,10 @@ const (
 	CartLineSet = "cart.line-set"
 	// CartLineRemoved: {product_id}.
 	CartLineRemoved = "cart.line-removed"
-	// CartCheckedOut: {order_id, lines: [{product_id, quantity}, ...]}, an order was placed
-	// of these lines: they leave the cart (a quantity added meanwhile stays).
+	// CartCheckedOut: {order_id, lines: [{product_id, name, quantity, unit_price_cents},
+	// ...]}, the cart was checked out: the order of these lines is placed (the order
+	// service places it from this event if the request did not), and the cart is empty.
+	// It is appended at the version of the cart whose lines it holds.
 	CartCheckedOut = "cart.checked-out"
 )
 

@@ -27,8 +27,8 @@ import (
 // cart_versions are its read model. The order service owns it because checking out is
 // placing an order: one service, one write path, no call between services.
 //
-// Checking out appends cart.checked-out, with the priced lines and the order's id, at the
-// version of the cart that was read: it is the one record of the checkout, and a cart
+// Checking out appends cart.checked-out, with the cart's lines at its prices and the
+// order's id, at the version of the cart that was read (so the event empties the cart): it is the one record of the checkout, and a cart
 // changed meanwhile (another tab) is a conflict, not an order of lines nobody saw. The
 // order itself, order.placed, is appended after it, by the request and again, if it is
 // missing, by the read model when it applies cart.checked-out (Saga.placeCheckedOut: an
@@ -106,21 +106,8 @@ func applyCart(ctx context.Context, tx pgx.Tx, e event.Stored) error {
 			_, err = tx.Exec(ctx, `INSERT INTO carts (customer, product_id, quantity, added) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (customer, product_id) DO UPDATE SET quantity = $3`, customer, d.ProductID, d.Quantity, e.Position)
 		}
-	case event.CartCheckedOut:
-		var d checkedOutData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return fmt.Errorf("decode %s: %v: %w", e.Type, err, bus.ErrPermanent)
-		}
-		for _, l := range d.Lines {
-			if err != nil {
-				break
-			}
-			_, err = tx.Exec(ctx, `UPDATE carts SET quantity = quantity - $3 WHERE customer = $1 AND product_id = $2`,
-				customer, l.ProductID, l.Quantity)
-		}
-		if err == nil {
-			_, err = tx.Exec(ctx, `DELETE FROM carts WHERE customer = $1 AND quantity <= 0`, customer)
-		}
+	case event.CartCheckedOut: // appended at the version of the cart it orders: all of it
+		_, err = tx.Exec(ctx, `DELETE FROM carts WHERE customer = $1`, customer)
 	}
 	if err == nil {
 		_, err = tx.Exec(ctx, `INSERT INTO cart_versions (customer, version) VALUES ($1, $2)
@@ -171,6 +158,16 @@ type cartQuantity struct {
 	Quantity *int64 `json:"quantity"`
 }
 
+// checkCartLine returns FieldErrors when l may not go into a cart: a malformed product id
+// or quantity, or a product that does not exist or was deleted.
+func checkCartLine(ctx context.Context, rt *service.Runtime, store *Store, l LineInput) error {
+	if errs := map[string]string{}; !l.check(errs, "") {
+		return service.FieldErrors(errs)
+	}
+	_, err := priceForOrder(ctx, rt, store, *l.ProductID)
+	return err
+}
+
 // handleCartShow serves GET /cart: the caller's cart.
 func handleCartShow(store *Store, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -200,11 +197,7 @@ func handleCartSet(rt *service.Runtime, store *Store, logger *slog.Logger) http.
 			service.Error(w, r, logger, err)
 			return
 		}
-		if errs := map[string]string{}; !(LineInput{ProductID: &productID, Quantity: in.Quantity}).check(errs, "") {
-			service.Error(w, r, logger, service.FieldErrors(errs))
-			return
-		}
-		if _, err := priceForOrder(r.Context(), rt, store, productID); err != nil {
+		if err := checkCartLine(r.Context(), rt, store, LineInput{ProductID: &productID, Quantity: in.Quantity}); err != nil {
 			service.Error(w, r, logger, err)
 			return
 		}
@@ -236,11 +229,7 @@ func handleCartAdd(rt *service.Runtime, store *Store, logger *slog.Logger) http.
 			service.Error(w, r, logger, err)
 			return
 		}
-		if errs := map[string]string{}; !(LineInput(in)).check(errs, "") {
-			service.Error(w, r, logger, service.FieldErrors(errs))
-			return
-		}
-		if _, err := priceForOrder(r.Context(), rt, store, *in.ProductID); err != nil {
+		if err := checkCartLine(r.Context(), rt, store, LineInput(in)); err != nil {
 			service.Error(w, r, logger, err)
 			return
 		}
@@ -273,6 +262,25 @@ func handleCartRemove(rt *service.Runtime, store *Store, logger *slog.Logger) ht
 			return &removed, nil
 		})
 	})
+}
+
+// orderLines returns the cart's lines as an order's, at the prices the cart shows, or
+// FieldErrors ("lines.<i>.product_id") for the products deleted since they were put in
+// (every product was known when it was put in: handleCartSet, handleCartAdd).
+func (c Cart) orderLines() ([]Line, error) {
+	lines := make([]Line, 0, len(c.Lines))
+	errs := service.FieldErrors{}
+	for i, l := range c.Lines {
+		if !l.Available {
+			errs[fmt.Sprintf("lines.%d.product_id", i)] = "the product was deleted"
+			continue
+		}
+		lines = append(lines, Line{ProductID: l.ProductID, Name: l.Name, Quantity: l.Quantity, UnitPriceCents: l.UnitPriceCents})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return lines, nil
 }
 
 // quantityOf returns how many of product id the cart holds (0: it is not in the cart).
@@ -309,7 +317,7 @@ func writeCart(w http.ResponseWriter, r *http.Request, rt *service.Runtime, stor
 		var conflict *service.ConflictError
 		switch {
 		case errors.As(err, &conflict) && try < maxCartTries:
-			if err := waitForStream(r.Context(), rt, cartStream(customer)); err != nil {
+			if _, err := waitForStream(r.Context(), rt, cartStream(customer)); err != nil {
 				service.Error(w, r, logger, err)
 				return
 			}
@@ -328,19 +336,20 @@ func writeCart(w http.ResponseWriter, r *http.Request, rt *service.Runtime, stor
 }
 
 // waitForStream waits until the read model has applied every event of stream that the
-// event store holds now (one written by another request or replica).
-func waitForStream(ctx context.Context, rt *service.Runtime, stream string) error {
+// event store holds now (one written by another request or replica); found is false
+// when the store has no such stream.
+func waitForStream(ctx context.Context, rt *service.Runtime, stream string) (found bool, err error) {
 	events, found, err := rt.Events.Stream(ctx, stream)
 	switch {
 	case err != nil:
-		return errors.Join(err, service.ErrUnavailable)
+		return false, errors.Join(err, service.ErrUnavailable)
 	case !found:
-		return nil
+		return false, nil
 	}
 	if err := rt.WaitApplied(ctx, events[len(events)-1].Position); err != nil {
-		return errors.Join(err, service.ErrUnavailable)
+		return true, errors.Join(err, service.ErrUnavailable)
 	}
-	return nil
+	return true, nil
 }
 
 // checkoutRequest is the body of POST /cart/checkout, which may be empty.
@@ -369,7 +378,7 @@ func handleCheckout(rt *service.Runtime, store *Store, logger *slog.Logger) http
 			cart, err := store.Cart(r.Context(), c.User)
 			if err == nil && in.Version != nil && cart.Version < *in.Version && try == 1 {
 				// This replica's read model may be behind the one that showed the cart.
-				if err = waitForStream(r.Context(), rt, stream); err == nil {
+				if _, err = waitForStream(r.Context(), rt, stream); err == nil {
 					continue
 				}
 			}
@@ -385,13 +394,7 @@ func handleCheckout(rt *service.Runtime, store *Store, logger *slog.Logger) http
 				service.Error(w, r, logger, service.FieldErrors{"lines": "the cart is empty"})
 				return
 			}
-			wanted := make([]Wanted, len(cart.Lines))
-			for i, l := range cart.Lines {
-				wanted[i] = Wanted{ProductID: l.ProductID, Quantity: l.Quantity, at: i}
-			}
-			lines, err := priceLines(r.Context(), rt, store, wanted, func(i int, name string) string {
-				return fmt.Sprintf("lines.%d.%s", i, name)
-			})
+			lines, err := cart.orderLines()
 			if err != nil {
 				service.Error(w, r, logger, err)
 				return
@@ -403,7 +406,7 @@ func handleCheckout(rt *service.Runtime, store *Store, logger *slog.Logger) http
 			var conflict *service.ConflictError
 			switch {
 			case errors.As(err, &conflict) && in.Version == nil && try < maxCartTries:
-				if err := waitForStream(r.Context(), rt, stream); err != nil {
+				if _, err := waitForStream(r.Context(), rt, stream); err != nil {
 					service.Error(w, r, logger, err)
 					return
 				}

@@ -168,8 +168,8 @@ type LineInput struct {
 
 // Wanted is a valid line of an order or a cart: a product and how many, not yet priced.
 type Wanted struct {
-	ProductID string `json:"product_id"`
-	Quantity  int64  `json:"quantity"`
+	ProductID string
+	Quantity  int64
 	// at is the index of the product's first line in the input, which an error about
 	// the line names ("lines.<at>.product_id").
 	at int

@@ -117,15 +117,11 @@ func priceForOrder(ctx context.Context, rt *service.Runtime, store *Store, id st
 	if p.Deleted {
 		return Price{}, service.FieldErrors{"product_id": "the product was deleted"}
 	}
-	events, found, err := rt.Events.Stream(ctx, event.Product.Stream(id))
-	switch {
+	switch found, err := waitForStream(ctx, rt, event.Product.Stream(id)); {
 	case err != nil:
-		return Price{}, errors.Join(err, service.ErrUnavailable)
+		return Price{}, err
 	case !found:
 		return Price{}, service.FieldErrors{"product_id": "no such product"}
-	}
-	if err := rt.WaitApplied(ctx, events[len(events)-1].Position); err != nil {
-		return Price{}, errors.Join(err, service.ErrUnavailable)
 	}
 	switch p, err = store.Price(ctx, id); {
 	case err != nil:

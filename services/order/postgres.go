@@ -267,14 +267,6 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, id OrderID, version int64, 
 	return nil
 }
 
-// causalSteps are the saga's steps in the order in which one can cause another. A
-// timeline is shown in the order of the events' positions in the event store, which is
-// causal: an event is appended after the one that caused it. Steps of one position (none
-// today) would follow this order, not their names.
-var causalSteps = []string{string(StepPlaced), string(StepStockReserved), string(StepStockRejected),
-	string(StepCreditReserved), string(StepCreditRejected), string(StepTimedOut), string(StepApproved),
-	string(StepRejected), string(StepStockReleased), string(StepCreditReleased), string(StepInvoiced)}
-
 // recordStep adds entry to the timeline of order id unless it is there (a step is
 // recorded once per order, and once per line for a line's step), with the position of
 // the event that says it.
@@ -403,8 +395,10 @@ func loadOrder(ctx context.Context, q querier, id OrderID) (Order, error) {
 	case err != nil:
 		return Order{}, fmt.Errorf("read order %s: %w", id, err)
 	}
+	// Each step is recorded by an event of its own, and an event is stored after the one
+	// that caused it: the order of positions is causal (times are not: clocks differ).
 	rows, err := q.Query(ctx, `SELECT step, product_id, at, reason FROM timeline WHERE order_id = $1
-		ORDER BY position, array_position($2::text[], step), product_id`, id, causalSteps)
+		ORDER BY position`, id)
 	if err != nil {
 		return Order{}, fmt.Errorf("read the timeline of order %s: %w", id, err)
 	}
