@@ -59,7 +59,7 @@ func HandleImage(api *Client, logger *slog.Logger) http.Handler {
 			}
 		}
 		w.WriteHeader(resp.StatusCode)
-		if r.Method == http.MethodHead || resp.StatusCode == http.StatusNotModified {
+		if resp.StatusCode == http.StatusNotModified {
 			return
 		}
 		if _, err := io.Copy(w, resp.Body); err != nil && !errors.Is(err, r.Context().Err()) {

@@ -99,8 +99,12 @@ func (s *server) httpServer(limits httplimit.Limits) *fasthttp.Server {
 // as sent (not yet normalized: a path that only normalizes to the route gets max), and
 // checks the token's signature, expiry and role, not its revocation (authorize does,
 // before anything is forwarded). So no one but a caller of the route can make the gateway
-// hold a larger body in memory.
+// hold a larger body in memory. A request whose Content-Length is within max (every GET,
+// every usual write) costs no route match or token check here.
 func (s *server) bodyLimit(h *fasthttp.RequestHeader, max int64) int64 {
+	if n := h.ContentLength(); n >= 0 && int64(n) <= max {
+		return max // the usual request: a known body within the limit of every route
+	}
 	path, _, _ := bytes.Cut(h.RequestURI(), []byte("?"))
 	if !bytes.HasPrefix(path, []byte("/")) {
 		return max

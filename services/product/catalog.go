@@ -180,6 +180,10 @@ func (c *catalog) UpdateProduct(ctx context.Context, id ProductID, in ProductUpd
 	return Product{ID: id, ProductFields: f, Version: reply.LastVersion, Image: p.Image, Thumbnail: p.Thumbnail}, nil
 }
 
+// maxImageTries bounds how often SetImage appends again when the product's stream moved
+// on under an upload without an expected version.
+const maxImageTries = 3
+
 // SetImage makes the pictures of product id from the uploaded file raw (MakePictures),
 // stores them (Images.Put), and appends product.image-set with their ids. expected, if
 // not nil, must be the product's version (else *service.ConflictError). The checks that
@@ -205,11 +209,30 @@ func (c *catalog) SetImage(ctx context.Context, id ProductID, expected *int64, r
 	}
 	d := ImageSetData{ImageID: large.ID, ThumbID: thumb.ID, Width: large.Width, Height: large.Height,
 		ThumbWidth: thumb.Width, ThumbHeight: thumb.Height}
-	reply, err := c.write(ctx, productStream(id), version(p.Version), service.NewEvent(event.ProductImageSet, d))
-	if err != nil {
-		return Product{}, fmt.Errorf("set the image of product %s: %w", id, err)
+	// Without an expected version the upload goes on top of whatever the stream got while
+	// the file was decoded (the saga reserves stock on it): the version is read again
+	// now, and again after a conflict, so that only a deleted product refuses it.
+	for try := 1; ; try++ {
+		if expected == nil {
+			if p, err = c.store.Product(ctx, id); err != nil {
+				return Product{}, err
+			}
+		}
+		at := p.Version
+		if expected != nil {
+			at = *expected
+		}
+		reply, err := c.write(ctx, productStream(id), &at, service.NewEvent(event.ProductImageSet, d))
+		var conflict *service.ConflictError
+		if errors.As(err, &conflict) && expected == nil && try < maxImageTries {
+			continue
+		}
+		if err != nil {
+			return Product{}, fmt.Errorf("set the image of product %s: %w", id, err)
+		}
+		p.Version = reply.LastVersion
+		break
 	}
-	p.Version = reply.LastVersion
 	p.Image, p.Thumbnail = refOf(large.ID, large.Width, large.Height), refOf(thumb.ID, thumb.Width, thumb.Height)
 	return p, nil
 }

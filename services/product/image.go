@@ -147,6 +147,7 @@ func MakePictures(raw []byte) (large, thumb Picture, err error) {
 	for i := range imageFormats {
 		if imageFormats[i].magic(raw) {
 			f = &imageFormats[i]
+			break
 		}
 	}
 	if f == nil {
@@ -162,10 +163,6 @@ func MakePictures(raw []byte) (large, thumb Picture, err error) {
 	src, err := f.decode(bytes.NewReader(raw))
 	if err != nil {
 		return Picture{}, Picture{}, imageError(fmt.Sprintf("is a damaged or incomplete %s image (%v)", f.name, err))
-	}
-	if b := src.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
-		return Picture{}, Picture{}, imageError(fmt.Sprintf("is a damaged %s image: its header says %d×%d pixels, its data %d×%d",
-			f.name, cfg.Width, cfg.Height, b.Dx(), b.Dy()))
 	}
 	largeImg := scaleDown(shrink(src, shrinkFactor(cfg.Width, cfg.Height, largeSide)), largeSide)
 	if f.name == "JPEG" {

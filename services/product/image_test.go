@@ -156,14 +156,15 @@ func TestMakePicturesOrientation(t *testing.T) {
 		o              uint16
 		little         bool
 		w, h           int
-		redTop, redBot bool // whether the top and the bottom rows are red
+		redTop, redBot bool // portrait: whether the top and the bottom rows are red
+		redLeft        bool // landscape: whether the left column is red (else the right one)
 	}{
-		{1, false, 400, 200, false, false},
-		{3, true, 400, 200, false, false},
-		{6, false, 200, 400, false, true},
-		{6, true, 200, 400, false, true},
-		{8, false, 200, 400, true, false},
-		{9, false, 400, 200, false, false}, // not an orientation: left alone
+		{1, false, 400, 200, false, false, false},
+		{3, true, 400, 200, false, false, true}, // turned 180°: red on the left
+		{6, false, 200, 400, false, true, false},
+		{6, true, 200, 400, false, true, false},
+		{8, false, 200, 400, true, false, false},
+		{9, false, 400, 200, false, false, false}, // not an orientation: left alone
 	}
 	for _, tt := range tests {
 		file := withOrientation(jpg, tt.o, tt.little)
@@ -179,12 +180,17 @@ func TestMakePicturesOrientation(t *testing.T) {
 			t.Errorf("orientation %d: got %d×%d, want %d×%d", tt.o, large.Width, large.Height, tt.w, tt.h)
 			continue
 		}
-		red := func(y int) bool { // the row's middle pixel
-			r, _, _, _ := img.At(tt.w/2, y).RGBA()
+		red := func(x, y int) bool {
+			r, _, _, _ := img.At(x, y).RGBA()
 			return r>>8 > 200
 		}
-		if tt.w < tt.h && (red(2) != tt.redTop || red(tt.h-3) != tt.redBot) {
-			t.Errorf("orientation %d: red at the top %v, at the bottom %v; want %v and %v", tt.o, red(2), red(tt.h-3), tt.redTop, tt.redBot)
+		top, bottom := red(tt.w/2, 2), red(tt.w/2, tt.h-3) // the rows' middle pixels
+		left, right := red(2, tt.h/2), red(tt.w-3, tt.h/2) // the columns' middle pixels
+		switch {
+		case tt.w < tt.h && (top != tt.redTop || bottom != tt.redBot):
+			t.Errorf("orientation %d: red at the top %v, at the bottom %v; want %v and %v", tt.o, top, bottom, tt.redTop, tt.redBot)
+		case tt.w > tt.h && (left != tt.redLeft || right == tt.redLeft):
+			t.Errorf("orientation %d: red on the left %v, on the right %v; want the left %v", tt.o, left, right, tt.redLeft)
 		}
 	}
 	if o := jpegOrientation([]byte("\xff\xd8\xff\xe1\x00\x10Exif\x00\x00MM")); o != 1 {
