@@ -75,6 +75,10 @@ type config struct {
 	// MetricsAddr is where the process serves GET /metrics (METRICS_ADDR; unset:
 	// telemetry.DefaultAddr, 127.0.0.1:9464; set to "": no metrics and no listener).
 	MetricsAddr string
+	// Profiles serves Go's profiles (/debug/pprof/) beside /metrics (METRICS_PPROF=on;
+	// default off: a profile shows the code's inner workings and costs CPU while taken).
+	// Each component's goroutines carry the pprof label component=<name>.
+	Profiles bool
 	// MetricsSources are other processes' /metrics URLs that the admin site's system page
 	// reads next to this process's own (METRICS_SOURCES, comma-separated; compose sets
 	// the other containers').
@@ -259,6 +263,16 @@ func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
 		cfg.RateLimitsOff = true
 	default:
 		problems = append(problems, fmt.Errorf("MSDEMO_RATE_LIMITS %q: want on or off", v))
+	}
+	switch v := getenv("METRICS_PPROF"); v {
+	case "", "off":
+	case "on":
+		cfg.Profiles = true
+	default:
+		problems = append(problems, fmt.Errorf("METRICS_PPROF %q: want on or off", v))
+	}
+	if cfg.Profiles && cfg.MetricsAddr == "" {
+		problems = append(problems, fmt.Errorf("METRICS_PPROF=on serves profiles on METRICS_ADDR, which is empty"))
 	}
 	if cfg.MongoURI != "" && cfg.EventstorePostgresURL != "" {
 		problems = append(problems, fmt.Errorf("MONGODB_URI and EVENTSTORE_POSTGRES_URL are both set: the event store uses one database, set one of them"))

@@ -120,6 +120,30 @@ func TestLoadConfigMetricsSources(t *testing.T) {
 	}
 }
 
+// METRICS_PPROF is on or off (default), and on needs a metrics listener to serve on.
+func TestLoadConfigProfiles(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env     map[string]string
+		want    bool
+		wantErr bool
+	}{
+		{map[string]string{}, false, false},
+		{map[string]string{"METRICS_PPROF": "off"}, false, false},
+		{map[string]string{"METRICS_PPROF": "on"}, true, false},
+		{map[string]string{"METRICS_PPROF": "yes"}, false, true},
+		{map[string]string{"METRICS_PPROF": "on", "METRICS_ADDR": ""}, false, true},
+	} {
+		cfg, err := loadConfig(mapEnv(tc.env))
+		switch {
+		case tc.wantErr && (err == nil || !strings.Contains(err.Error(), "METRICS_PPROF")):
+			t.Errorf("%v: got error %v, want one naming METRICS_PPROF", tc.env, err)
+		case !tc.wantErr && (err != nil || cfg.Profiles != tc.want):
+			t.Errorf("%v: got %v %v, want %v", tc.env, cfg.Profiles, err, tc.want)
+		}
+	}
+}
+
 // The event store runs on one database: MongoDB or the embedded FerretDB on PostgreSQL,
 // not both.
 func TestEventstoreDatabaseSettings(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -143,7 +144,7 @@ func runComponents(ctx context.Context, cfg config, names []string, logger *slog
 		}
 		cfg.Metrics = telemetry.New()
 		wg.Go(func() {
-			if err := cfg.Metrics.Serve(ctx, ln, logger); err != nil && ctx.Err() == nil {
+			if err := cfg.Metrics.Serve(ctx, ln, cfg.Profiles, logger); err != nil && ctx.Err() == nil {
 				logger.Error("metrics failed", "error", err)
 				cancel(err)
 			}
@@ -153,7 +154,11 @@ func runComponents(ctx context.Context, cfg config, names []string, logger *slog
 		c := components[name]
 		log := logger.With("component", name)
 		wg.Go(func() {
-			if err := c(ctx, cfg, log); err != nil {
+			// Every goroutine the component starts inherits the label, so a CPU profile
+			// (METRICS_PPROF) splits the process's time by component.
+			var err error
+			pprof.Do(ctx, pprof.Labels("component", name), func(ctx context.Context) { err = c(ctx, cfg, log) })
+			if err != nil {
 				if ctx.Err() != nil { // stopping already: the first failure was reported
 					log.Debug("component stopped with error", "error", err)
 					return

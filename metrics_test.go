@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -164,6 +165,13 @@ func TestMetricsAfterAnOrder(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "msdemo_sse_clients{component=admin} is 0 again", func() bool {
 		return value(s.scrape(), "msdemo_sse_clients", "component", registry.Admin) == 0
 	})
+
+	// Profiles are served only with METRICS_PPROF=on (TestProfilesByComponent).
+	if resp, err := http.Get(s.metrics + "/debug/pprof/"); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ without METRICS_PPROF: got %d, want 404", resp.StatusCode)
+	}
 
 	// /metrics has its own listener: neither the gateway nor a component serves it.
 	for _, name := range []string{registry.Gateway, registry.Order, registry.Storefront} {
@@ -349,6 +357,47 @@ series:
 
 // METRICS_ADDR="" turns metrics off: none of the ports the process opens serves /metrics.
 // Not parallel, so that the listeners this process opens meanwhile are run's alone.
+// With METRICS_PPROF=on the metrics listener serves a CPU profile whose samples are
+// labelled by component: orders placed while it is taken cost the order service and the
+// event store CPU, and the profile says so.
+func TestProfilesByComponent(t *testing.T) {
+	t.Parallel()
+	s := startInProcess(t, "METRICS_PPROF=on")
+	customer := s.customer("profile_alice")
+
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	go func() {
+		for ctx.Err() == nil {
+			s.api(http.MethodPost, "/order/orders", customer, map[string]any{"product_id": s.product, "quantity": 1}, nil)
+		}
+	}()
+	resp, err := http.Get(s.metrics + "/debug/pprof/profile?seconds=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /debug/pprof/profile: got %d, want 200", resp.StatusCode)
+	}
+	p, err := profile.Parse(resp.Body)
+	if err != nil {
+		t.Fatalf("parse the profile: %v", err)
+	}
+	stop()
+	labelled := map[string]int{}
+	for _, sample := range p.Sample {
+		for _, c := range sample.Label["component"] {
+			labelled[c]++
+		}
+	}
+	for _, c := range []string{registry.Order, registry.EventStore, registry.Gateway} {
+		if labelled[c] == 0 {
+			t.Errorf("no sample labelled component=%s while orders were placed; samples by label: %v", c, labelled)
+		}
+	}
+}
+
 func TestMetricsOffLeavesNoListener(t *testing.T) {
 	before := listeningPorts(t)
 	addr := testenv.FreeAddr(t)

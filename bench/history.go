@@ -82,7 +82,7 @@ func (s *shop) historyRuns(ctx context.Context, sizes []int64, customers int, ra
 		}
 		s.logger.Info("history seeded; saturation and fixed-rate runs", "events", size, "seed_per_sec", int(run.SeedPerSec),
 			"settled_after", time.Since(start).Round(time.Second))
-		sat, err := s.saturate(ctx, customers, d, "")
+		sat, err := s.saturate(ctx, customers, d, "", "")
 		if err != nil {
 			return runs, err
 		}

@@ -62,6 +62,7 @@ type options struct {
 	LiveRate  float64       // orders/s of the live-view runs
 	Conns     int           // keep-alive connections of the HTTP load
 	Perf      string        // perf.data file to record during the saturation run
+	Pprof     string        // file to keep msdemo's CPU profile of the saturation run in
 	Only      parts         // the measurements to run; all when empty
 	RabbitMQ  string        // broker URL (the vhost is added to it)
 	Postgres  string
@@ -81,6 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags.Float64Var(&o.Rate, "rate", 0, "fixed offered rate in orders/s for the latency run (0: half the saturation)")
 	flags.Float64Var(&o.LiveRate, "live-rate", 5, "orders/s of the live-view runs (row 8), each half of -duration long")
 	flags.IntVar(&o.Conns, "conns", 50, "keep-alive connections of the HTTP load")
+	flags.StringVar(&o.Pprof, "pprof", "", "keep msdemo's CPU profile of the saturation run (pprof labels per component) in this file")
 	flags.StringVar(&o.Perf, "perf", "", "record a CPU profile of msdemo with perf into this file during the saturation run")
 	flags.Var(&o.Only, "only", "run only these measurements, comma-separated: orders (rows 1, 2, 6, 7), http (3), store (4), broker (5), live (8), history (9)")
 	o.History = historySizes{1_000, 100_000, 1_000_000}
@@ -173,7 +175,7 @@ func (s *shop) measure(ctx context.Context, o options, r *report, logger *slog.L
 
 	if r.ran(partOrders) {
 		logger.Info("saturation run", "customers", o.Customers, "duration", o.Duration)
-		if r.Saturation, err = s.saturate(ctx, o.Customers, o.Duration, o.Perf); err != nil {
+		if r.Saturation, err = s.saturate(ctx, o.Customers, o.Duration, o.Perf, o.Pprof); err != nil {
 			return err
 		}
 		r.RSSLoadMB = r.Saturation.maxRSSMB

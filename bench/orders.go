@@ -57,6 +57,9 @@ type saturation struct {
 	SagaP99Ms     float64            `json:"saga_p99_ms"`
 	CPU           map[string]float64 `json:"cpu_percent_of_one_core"` // by process name
 	Perf          []string           `json:"perf_top,omitempty"`      // hottest symbols of msdemo
+	// ByComponent is msdemo's CPU split by component (its pprof labels), when its metrics
+	// and profiles are served.
+	ByComponent []componentCPU `json:"cpu_by_component,omitempty"`
 	// QueueDepths are the messages waiting in each queue of the vhost in the middle of
 	// the window: the queue with a backlog is the consumer that limits the saga.
 	QueueDepths map[string]int `json:"queue_depths_mid_run"`
@@ -93,9 +96,10 @@ func (s *shop) awaitDecision(ctx context.Context, token, id string) (orderView, 
 // saturate runs the closed loop: every customer places an order and waits until it is
 // decided, again and again. A warm-up of a tenth of d is not counted; after d no customer
 // places another order, and the run waits (bounded) for the orders still open. It samples
-// msdemo's RSS every 200 ms and the CPU time of every process, and records a perf profile
-// into perfFile if it is not empty.
-func (s *shop) saturate(ctx context.Context, customers int, d time.Duration, perfFile string) (saturation, error) {
+// msdemo's RSS every 200 ms and the CPU time of every process, takes msdemo's CPU profile
+// (kept in pprofFile if it is not empty), and records a perf profile into perfFile if it is
+// not empty.
+func (s *shop) saturate(ctx context.Context, customers int, d time.Duration, perfFile, pprofFile string) (saturation, error) {
 	warm := d / 10
 	start := time.Now()
 	from, until := start.Add(warm), start.Add(warm+d)
@@ -133,6 +137,10 @@ func (s *shop) saturate(ctx context.Context, customers int, d time.Duration, per
 		if perfFile != "" {
 			perf = startPerf(ctx, s.cmd.Process.Pid, perfFile, d, s.logger)
 		}
+		var prof *cpuProfile
+		if s.metricsAddr != "" {
+			prof = startCPUProfile(ctx, s.http, s.metricsAddr, d, pprofFile)
+		}
 		time.Sleep(time.Until(from.Add(d / 2)))
 		depths := s.queueDepths()
 		time.Sleep(time.Until(until))
@@ -140,6 +148,12 @@ func (s *shop) saturate(ctx context.Context, customers int, d time.Duration, per
 		res.CPU = cpuShares(before, cpuTimes(), d, s.cmd.Process.Pid)
 		if perf != nil {
 			res.Perf = perf.top(s.logger)
+		}
+		if prof != nil {
+			var err error
+			if res.ByComponent, err = prof.byComponent(); err != nil {
+				s.logger.Warn("no CPU by component", "error", err)
+			}
 		}
 	})
 

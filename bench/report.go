@@ -152,6 +152,12 @@ func (r *report) writeTable(w io.Writer) {
 	note(partLive, "- 8: %g orders/s for half of -duration per run, every client on one shared manager session; the sites call the gateway through a counting proxy (their GATEWAY_URL), the bench directly, so the requests are the sites' own (order reads and the product names of each render).\n", r.LiveRate)
 	note(partOrders, "- CPU during the saturation window, %% of one core: %s\n", formatShares(sat.CPU))
 	note(partOrders, "- messages waiting per queue in the middle of the saturation window: %s\n", formatCounts(sat.QueueDepths))
+	if len(sat.ByComponent) > 0 {
+		fmt.Fprintln(w, "- msdemo's CPU in the saturation window by component (pprof labels; (none): the runtime's GC and scheduler), with each one's hottest functions (self time, share of msdemo):")
+		for _, c := range sat.ByComponent {
+			fmt.Fprintf(w, "    %-12s %5.1f%%  %s\n", c.Component, c.Percent, strings.Join(c.Hottest, ", "))
+		}
+	}
 	if len(sat.Perf) > 0 {
 		fmt.Fprintln(w, "- hottest symbols of msdemo (perf, self time):")
 		for _, line := range sat.Perf[:min(len(sat.Perf), 25)] {

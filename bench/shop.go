@@ -45,10 +45,12 @@ type shop struct {
 	busURL    string // RabbitMQ URL of the vhost
 	namespace string
 	addr      map[string]string // component -> host:port
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	proxy     *countingProxy // the sites' GATEWAY_URL
-	output    *tailBuffer
+	// metricsAddr serves msdemo's /metrics and /debug/pprof/; empty when metrics are off.
+	metricsAddr string
+	cmd         *exec.Cmd
+	exited      chan struct{}
+	proxy       *countingProxy // the sites' GATEWAY_URL
+	output      *tailBuffer
 
 	http      *http.Client
 	admin     string   // manager token
@@ -93,12 +95,16 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 	env = append(env, "GATEWAY_URL=http://"+s.proxy.addr(), "EVENTSTORE_URL=http://"+s.addr[registry.EventStore])
 	// Metrics are on, as in production, on a free port unless METRICS_ADDR says otherwise
 	// ("" for off: the bench's metrics on/off comparison).
+	// Its profiles are served too, for the saturation run's CPU by component.
+	s.metricsAddr = os.Getenv("METRICS_ADDR")
 	if _, set := os.LookupEnv("METRICS_ADDR"); !set {
-		a, err := testenv.FreeLoopbackAddr()
-		if err != nil {
+		if s.metricsAddr, err = testenv.FreeLoopbackAddr(); err != nil {
 			return nil, err
 		}
-		env = append(env, "METRICS_ADDR="+a)
+		env = append(env, "METRICS_ADDR="+s.metricsAddr)
+	}
+	if s.metricsAddr != "" {
+		env = append(env, "METRICS_PPROF=on")
 	}
 
 	logger.Info("starting msdemo (all components in one process)", "vhost", s.vhost, "namespace", s.namespace)
