@@ -1,9 +1,11 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,5 +92,24 @@ func TestFerretStoppingUnaskedIsAnError(t *testing.T) {
 	asked.stop()
 	if asked.err != nil {
 		t.Errorf("FerretDB stopped by stop: got %v, want no error", asked.err)
+	}
+}
+
+// FerretDB's logger passes on only errors, with the attributes and groups it was given
+// before, in their order.
+func TestQuietHandler(t *testing.T) {
+	var out bytes.Buffer
+	logger := slog.New(quietHandler{Handler: slog.NewTextHandler(&out, nil)})
+	conn := logger.With("conn", "c1").WithGroup("cmd").With("name", "insert")
+	conn.Info("connection accepted")
+	conn.Warn("command failed", "command", "endSessions")
+	if out.Len() != 0 {
+		t.Fatalf("info and warnings were passed on: %q", out.String())
+	}
+	conn.Error("write failed", "error", "disk full")
+	got := out.String()
+	want := `level=ERROR msg="write failed" conn=c1 cmd.name=insert cmd.error="disk full"`
+	if !strings.Contains(got, want) {
+		t.Errorf("got %q, want it to contain %q", got, want)
 	}
 }

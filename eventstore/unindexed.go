@@ -13,6 +13,13 @@ import (
 // writes them itself rather than leave them to the background.
 const maxUnindexed = 50_000
 
+// flushDelay is how long a background flush lets commits gather before it writes them:
+// a transaction of the disk index costs about as much as the rows of several small
+// commits (BEGIN, a statement prepared for its row count, the head, COMMIT), so under
+// load one flush of many commits costs a fraction of one per commit. Lookups find the
+// waiting events in memory, so nobody waits for it.
+const flushDelay = 25 * time.Millisecond
+
 // unindexed holds the committed events that the disk index does not have yet. The writer
 // adds each commit here and goes on; flushIndex writes them to the disk index in the
 // background, in larger transactions, off the writer's path. Lookups ask here first, then
@@ -138,8 +145,9 @@ func (s *Store) flushIndex(ctx context.Context) error {
 	return nil
 }
 
-// flushInBackground starts a flush of the waiting events, unless one is under way; it
-// goes on until nothing waits. A failure is logged and tried again with the next commit.
+// flushInBackground starts a flush of the waiting events, after flushDelay, unless one
+// is under way; it goes on until nothing waits. A failure is logged and tried again with
+// the next commit.
 func (s *Store) flushInBackground() {
 	if !s.flushing.CompareAndSwap(false, true) {
 		return
@@ -147,6 +155,7 @@ func (s *Store) flushInBackground() {
 	go func() {
 		for {
 			for s.pending.count() > 0 {
+				time.Sleep(flushDelay)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				err := s.flushIndex(ctx)
 				cancel()
