@@ -376,29 +376,37 @@ func scanOrder(row pgx.Row) (Order, error) {
 
 // Order returns order id with its timeline, or service.ErrNotFound.
 func (s *Store) Order(ctx context.Context, id OrderID) (Order, error) {
-	return loadOrder(ctx, s.pool, id)
+	return loadOrder(ctx, s.pool, id, false)
 }
 
-// querier is a pool or a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+// batcher is a pool or a transaction.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// loadOrder reads order id with its timeline, in the order the steps happened; a missing
-// order is service.ErrNotFound.
-func loadOrder(ctx context.Context, q querier, id OrderID) (Order, error) {
-	o, err := scanOrder(q.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
+// loadOrder reads order id with its timeline, in the order the steps happened, in one
+// round trip; with lock (in a transaction) it holds the order's row until the transaction
+// ends, as lockOrder does. A missing order is service.ErrNotFound.
+func loadOrder(ctx context.Context, q batcher, id OrderID, lock bool) (Order, error) {
+	orderSQL := `SELECT ` + orderColumns + ` FROM orders WHERE id = $1`
+	if lock {
+		orderSQL += ` FOR UPDATE OF orders`
+	}
+	b := &pgx.Batch{}
+	b.Queue(orderSQL, id)
+	// Each step is recorded by an event of its own, and an event is stored after the one
+	// that caused it: the order of positions is causal (times are not: clocks differ).
+	b.Queue(`SELECT step, product_id, at, reason FROM timeline WHERE order_id = $1 ORDER BY position`, id)
+	results := q.SendBatch(ctx, b)
+	defer results.Close()
+	o, err := scanOrder(results.QueryRow())
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return Order{}, service.ErrNotFound
 	case err != nil:
 		return Order{}, fmt.Errorf("read order %s: %w", id, err)
 	}
-	// Each step is recorded by an event of its own, and an event is stored after the one
-	// that caused it: the order of positions is causal (times are not: clocks differ).
-	rows, err := q.Query(ctx, `SELECT step, product_id, at, reason FROM timeline WHERE order_id = $1
-		ORDER BY position`, id)
+	rows, err := results.Query()
 	if err != nil {
 		return Order{}, fmt.Errorf("read the timeline of order %s: %w", id, err)
 	}
@@ -410,6 +418,9 @@ func loadOrder(ctx context.Context, q querier, id OrderID) (Order, error) {
 	})
 	if err != nil {
 		return Order{}, fmt.Errorf("read the timeline of order %s: %w", id, err)
+	}
+	if err := results.Close(); err != nil {
+		return Order{}, fmt.Errorf("read order %s: %w", id, err)
 	}
 	return o, nil
 }

@@ -150,15 +150,15 @@ func (s *Saga) settle(ctx context.Context, id OrderID, now TimelineEntry, trigge
 	for try := 1; ; try++ {
 		var behind bool
 		err := pgx.BeginFunc(ctx, s.store.pool, func(tx pgx.Tx) error {
-			if _, err := lockOrder(ctx, tx, id); err != nil {
-				return err
-			}
 			if record != nil {
+				if _, err := lockOrder(ctx, tx, id); err != nil {
+					return err
+				}
 				if err := record(tx); err != nil {
 					return err
 				}
 			}
-			o, err := loadOrder(ctx, tx, id)
+			o, err := loadOrder(ctx, tx, id, record == nil) // held already when recorded
 			if errors.Is(err, service.ErrNotFound) {
 				return nil // no such order (yet): nothing to decide
 			} else if err != nil {
