@@ -114,7 +114,7 @@ func (r *report) writeTable(w io.Writer) {
 	row("4", "event store appends over RabbitMQ, 1 writer", fmt.Sprintf("%.0f/s", st.Append1), "", "")
 	row("4", "event store appends over RabbitMQ, 16 writers", fmt.Sprintf("%.0f/s", st.Append16), "", "")
 	row("4", "event store appends over RabbitMQ, 64 writers", fmt.Sprintf("%.0f/s (%d errors in all)", st.Append64, st.AppendErrors), "", "")
-	row("4", "raw insertOne, embedded FerretDB (SQLite), 1 writer", fmt.Sprintf("%.0f/s", st.RawInsert), "", "")
+	row("4", "raw insertOne, embedded FerretDB (SQLite), 1 writer, before / after the appends", fmt.Sprintf("%.0f/s (%.0f / %.0f)", st.RawInsert, st.RawBefore, st.RawAfter), "", "")
 	row("4", "  16-writer appends / raw inserts", fmt.Sprintf("%.2f", st.Append16Raw), "", "")
 	row("4", "  64-writer appends / raw inserts", fmt.Sprintf("%.2f", st.Append64Raw),
 		fmt.Sprintf(">= %d", targetAppendRaw), verdict(st.Append64Raw >= targetAppendRaw))
