@@ -216,6 +216,11 @@ type latency struct {
 	SSEP50Ms    float64 `json:"sse_delay_p50_ms"`
 	SSEP99Ms    float64 `json:"sse_delay_p99_ms"`
 	SSEReceived int     `json:"sse_received"` // approvals the SSE client saw
+	// CPUPerOrderMs is the CPU time each process used from the first placement until
+	// every order was decided and invoiced, per placed order (by process name, as
+	// saturation.CPU). Below saturation it moves less with the machine's drift than
+	// orders/s does: the figure to compare a change that saves CPU by.
+	CPUPerOrderMs map[string]float64 `json:"cpu_ms_per_order"`
 }
 
 // fixedRate places orders at rate per second for d (open loop: a placement does not wait
@@ -239,7 +244,7 @@ func (s *shop) fixedRate(ctx context.Context, rate float64, d time.Duration) (la
 		wg    sync.WaitGroup
 	)
 	n := int(rate * d.Seconds())
-	start := time.Now()
+	start, cpuBefore := time.Now(), cpuTimes()
 	for i := range n {
 		time.Sleep(time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))))
 		c := s.customers[i%len(s.customers)]
@@ -274,8 +279,15 @@ func (s *shop) fixedRate(ctx context.Context, rate float64, d time.Duration) (la
 		res.Approved++
 		sagas = append(sagas, ms(approvedAt.Sub(o.PlacedAt)))
 	}
-	time.Sleep(time.Second) // the last approvals' SSE messages
+	time.Sleep(time.Second) // the last approvals' SSE messages (and invoices)
 	stopSSE()
+	if res.Placed > 0 {
+		// cpuShares over one second is in hundredths of a CPU second.
+		res.CPUPerOrderMs = cpuShares(cpuBefore, cpuTimes(), time.Second, s.cmd.Process.Pid)
+		for name, v := range res.CPUPerOrderMs {
+			res.CPUPerOrderMs[name] = v * 10 / float64(res.Placed)
+		}
+	}
 	for _, id := range ids {
 		seen.mu.Lock()
 		got, ok := seen.at[id]

@@ -99,6 +99,9 @@ func (r *report) writeTable(w io.Writer) {
 		latencyRow(*r.AtTarget, target, sagaVerdict)
 	}
 	row("2", "  POST /order/orders -> 202, p99", fmt.Sprintf("%.1f ms", lat.PostP99Ms), "", "")
+	row("2", fmt.Sprintf("  CPU per order at %.1f orders/s: all / msdemo / RabbitMQ / PostgreSQL", lat.RatePerSec),
+		fmt.Sprintf("%.1f / %.1f / %.1f / %.1f ms", sum(lat.CPUPerOrderMs), lat.CPUPerOrderMs["msdemo"],
+			lat.CPUPerOrderMs["beam.smp"], lat.CPUPerOrderMs["postgres"]), "", "")
 	for _, x := range []httpRun{h.Gateway, h.Direct, h.Nginx} {
 		if x.Skipped != "" {
 			row("3", "GET /product/products?limit=50 via "+x.Path, "skipped: "+x.Skipped, "", "")
@@ -153,6 +156,7 @@ func (r *report) writeTable(w io.Writer) {
 		formatCounts(b.EventsPerOrder), formatCounts(b.QueueCopies))
 	note(partLive, "- 8: %g orders/s for half of -duration per run, every client on one shared manager session; the sites call the gateway through a counting proxy (their GATEWAY_URL), the bench directly, so the requests are the sites' own (order reads and the product names of each render).\n", r.LiveRate)
 	note(partOrders, "- CPU during the saturation window, %% of one core: %s\n", formatShares(sat.CPU))
+	note(partOrders, "- CPU per order at %.1f orders/s, ms: %s\n", lat.RatePerSec, formatLargestFirst(lat.CPUPerOrderMs, "%s %.2f"))
 	note(partOrders, "- messages waiting per queue in the middle of the saturation window: %s\n", formatCounts(sat.QueueDepths))
 	if len(sat.ByComponent) > 0 {
 		fmt.Fprintln(w, "- msdemo's CPU in the saturation window by component (pprof labels; (none): the runtime's GC and scheduler), with each one's hottest functions (self time, share of msdemo):")
@@ -168,6 +172,14 @@ func (r *report) writeTable(w io.Writer) {
 	}
 }
 
+func sum(m map[string]float64) float64 {
+	total := 0.0
+	for _, v := range m {
+		total += v
+	}
+	return total
+}
+
 func formatCounts(m map[string]int) string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -176,7 +188,10 @@ func formatCounts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func formatShares(m map[string]float64) string {
+func formatShares(m map[string]float64) string { return formatLargestFirst(m, "%s %.0f%%") }
+
+// formatLargestFirst prints each name and value of m with format, largest first.
+func formatLargestFirst(m map[string]float64, format string) string {
 	names := slices.SortedFunc(maps.Keys(m), func(a, b string) int {
 		if m[a] > m[b] {
 			return -1
@@ -188,7 +203,7 @@ func formatShares(m map[string]float64) string {
 	})
 	var parts []string
 	for _, n := range names {
-		parts = append(parts, fmt.Sprintf("%s %.0f%%", n, m[n]))
+		parts = append(parts, fmt.Sprintf(format, n, m[n]))
 	}
 	return strings.Join(parts, ", ")
 }
