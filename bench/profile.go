@@ -66,13 +66,7 @@ func cpuShares(before, after map[int]procTime, d time.Duration, msdemo int) map[
 		}
 		shares[name] += float64(delta) / clockTicks / d.Seconds() * 100
 	}
-	for name, v := range shares {
-		if v < 1 && name != "msdemo" {
-			shares["other"] += v
-			delete(shares, name)
-		}
-	}
-	return shares
+	return foldSmall(shares, 1)
 }
 
 // perfRecord is a running `perf record` of one process.
