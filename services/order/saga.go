@@ -147,6 +147,23 @@ const maxTries = 5
 // stream from the event store, applies what the read model lacks, and starts over.
 // trigger, if not nil, is the event that caused the decision (its causation).
 func (s *Saga) settle(ctx context.Context, id OrderID, now TimelineEntry, trigger *event.Stored, record func(pgx.Tx) error) error {
+	if record == nil {
+		// A decider's or the sweeper's look: most decide nothing (the first of two
+		// answers, an invoice), and one read says so without a transaction. An order
+		// only moves towards a decision (its timeline grows, its status leaves pending
+		// once), and the answer that completes it has a decider of its own that runs
+		// after the answer is recorded, so a look that finds nothing to decide misses
+		// nothing.
+		o, err := loadOrder(ctx, s.store.pool, id, false)
+		switch {
+		case errors.Is(err, service.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		case Decide(o, now).None():
+			return nil
+		}
+	}
 	for try := 1; ; try++ {
 		var behind bool
 		err := pgx.BeginFunc(ctx, s.store.pool, func(tx pgx.Tx) error {
