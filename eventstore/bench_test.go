@@ -34,7 +34,7 @@ func openBenchStore(b *testing.B, dir string, postgresURL ...string) *Store {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.runWriter(ctx) })
 	wg.Go(func() { _ = s.indexer.run(ctx) })
-	b.Cleanup(func() { cancel(); wg.Wait(); db.close(context.Background()) })
+	b.Cleanup(func() { cancel(); wg.Wait(); s.waitForFlush(); db.close(context.Background()) })
 	return s
 }
 
@@ -168,6 +168,7 @@ func BenchmarkStartUp(b *testing.B) {
 			seed(b, s, events, 100, 10_000)
 			stopWriter()
 			writer.Wait()
+			s.waitForFlush()
 			b.Logf("seeded %d events in %s", events, time.Since(start))
 			s = nil
 			open := func(b *testing.B, lose bool) {

@@ -81,6 +81,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("load event store: %w", err)
 	}
+	defer store.waitForFlush() // before the database closes, after the writer stopped
 
 	store.metrics = cfg.Metrics
 	store.metrics.StoreOpened(store.Head())

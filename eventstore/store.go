@@ -52,6 +52,8 @@ type Store struct {
 	pending  *unindexed
 	flushMu  sync.Mutex
 	flushing atomic.Bool
+	// flusher runs while a background flush does (waitForFlush).
+	flusher sync.WaitGroup
 	// following is true while another process is the writer: this store then catches up
 	// with the database before each read (readFresh).
 	following atomic.Bool

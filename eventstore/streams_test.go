@@ -99,6 +99,6 @@ func runStoreWith(t testing.TB, cfg Config, indexer bool) (context.Context, *Sto
 	if indexer {
 		wg.Go(func() { _ = s.indexer.run(ctx) })
 	}
-	t.Cleanup(func() { cancel(); wg.Wait(); db.close(context.Background()) })
+	t.Cleanup(func() { cancel(); wg.Wait(); s.waitForFlush(); db.close(context.Background()) })
 	return ctx, s, db
 }

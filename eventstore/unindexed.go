@@ -152,7 +152,9 @@ func (s *Store) flushInBackground() {
 	if !s.flushing.CompareAndSwap(false, true) {
 		return
 	}
+	s.flusher.Add(1)
 	go func() {
+		defer s.flusher.Done()
 		for {
 			for s.pending.count() > 0 {
 				time.Sleep(flushDelay)
@@ -174,3 +176,7 @@ func (s *Store) flushInBackground() {
 		}
 	}()
 }
+
+// waitForFlush waits until no background flush runs: the database may be closed then.
+// Only call it once the writer has stopped, or a commit may start another.
+func (s *Store) waitForFlush() { s.flusher.Wait() }
