@@ -6,43 +6,31 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat (100 on Linux).
-const clockTicks = 100
-
 type procTime struct {
-	name  string
-	ticks int64
+	name string
+	cpu  float64 // seconds, user + system
 }
 
-// cpuTimes reads the CPU time (user + system) of every process.
+// cpuTimes reads the CPU time of every process (procfs, /proc/<pid>/stat).
 func cpuTimes() map[int]procTime {
 	times := map[int]procTime{}
-	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range dirs {
-		b, err := os.ReadFile(path)
+	procs, err := procfs.AllProcs()
+	if err != nil {
+		return times
+	}
+	for _, p := range procs {
+		st, err := p.Stat()
 		if err != nil {
-			continue
+			continue // it exited meanwhile
 		}
-		// pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-		s := string(b)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < open {
-			continue
-		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
-		f := strings.Fields(s[end+1:])
-		if len(f) < 13 {
-			continue
-		}
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		times[pid] = procTime{name: s[open+1 : end], ticks: utime + stime}
+		times[p.PID] = procTime{name: st.Comm, cpu: st.CPUTime()}
 	}
 	return times
 }
@@ -53,7 +41,7 @@ func cpuTimes() map[int]procTime {
 func cpuShares(before, after map[int]procTime, d time.Duration, msdemo int) map[string]float64 {
 	shares := map[string]float64{}
 	for pid, a := range after {
-		delta := a.ticks - before[pid].ticks // a process started meanwhile counts whole
+		delta := a.cpu - before[pid].cpu // a process started meanwhile counts whole
 		if delta <= 0 {
 			continue
 		}
@@ -64,7 +52,7 @@ func cpuShares(before, after map[int]procTime, d time.Duration, msdemo int) map[
 		case pid == os.Getpid():
 			name = "bench (load generator)"
 		}
-		shares[name] += float64(delta) / clockTicks / d.Seconds() * 100
+		shares[name] += delta / d.Seconds() * 100
 	}
 	return foldSmall(shares, 1)
 }
