@@ -15,7 +15,7 @@ import (
 
 // componentCPU is one component's share of msdemo's CPU in a profile.
 type componentCPU struct {
-	Component string   `json:"component"` // the pprof label; "(none)" for the runtime's own goroutines (GC, scheduler)
+	Component string   `json:"component"` // the pprof label; "(none)" for goroutines of no component (GC, scheduler, timer callbacks, the metrics listener)
 	Percent   float64  `json:"percent_of_msdemo"`
 	Hottest   []string `json:"hottest,omitempty"` // its hottest functions, self time, "name 12.3%"
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -105,6 +106,9 @@ func startShop(ctx context.Context, o options, logger *slog.Logger) (_ *shop, er
 	}
 	if s.metricsAddr != "" {
 		env = append(env, "METRICS_PPROF=on")
+		if host, port, err := net.SplitHostPort(s.metricsAddr); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
+			s.metricsAddr = net.JoinHostPort("127.0.0.1", port) // ":9464" listens on every address
+		}
 	}
 
 	logger.Info("starting msdemo (all components in one process)", "vhost", s.vhost, "namespace", s.namespace)

@@ -96,15 +96,20 @@ func TestFerretStoppingUnaskedIsAnError(t *testing.T) {
 }
 
 // FerretDB's logger passes on only errors, with the attributes and groups it was given
-// before, in their order.
+// before, in their order; until an error comes, the handler below is not asked to format
+// them.
 func TestQuietHandler(t *testing.T) {
 	var out bytes.Buffer
-	logger := slog.New(quietHandler{Handler: slog.NewTextHandler(&out, nil)})
+	text := &countingHandler{Handler: slog.NewTextHandler(&out, nil)}
+	logger := slog.New(quietHandler{Handler: text})
 	conn := logger.With("conn", "c1").WithGroup("cmd").With("name", "insert")
 	conn.Info("connection accepted")
 	conn.Warn("command failed", "command", "endSessions")
 	if out.Len() != 0 {
 		t.Fatalf("info and warnings were passed on: %q", out.String())
+	}
+	if text.with != 0 {
+		t.Errorf("the handler was asked for %d WithAttrs/WithGroup before any error, want 0", text.with)
 	}
 	conn.Error("write failed", "error", "disk full")
 	got := out.String()
@@ -112,4 +117,20 @@ func TestQuietHandler(t *testing.T) {
 	if !strings.Contains(got, want) {
 		t.Errorf("got %q, want it to contain %q", got, want)
 	}
+}
+
+// countingHandler counts the WithAttrs and WithGroup calls made on it.
+type countingHandler struct {
+	slog.Handler
+	with int
+}
+
+func (h *countingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	h.with++
+	return h.Handler.WithAttrs(attrs)
+}
+
+func (h *countingHandler) WithGroup(name string) slog.Handler {
+	h.with++
+	return h.Handler.WithGroup(name)
 }

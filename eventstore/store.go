@@ -52,8 +52,11 @@ type Store struct {
 	pending  *unindexed
 	flushMu  sync.Mutex
 	flushing atomic.Bool
-	// flusher runs while a background flush does (waitForFlush).
-	flusher sync.WaitGroup
+	// flusher runs while a background flush does; after waitForFlush (flushStopped,
+	// under flushStart) no background flush starts.
+	flusher      sync.WaitGroup
+	flushStart   sync.Mutex
+	flushStopped bool
 	// following is true while another process is the writer: this store then catches up
 	// with the database before each read (readFresh).
 	following atomic.Bool

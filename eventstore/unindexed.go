@@ -149,7 +149,9 @@ func (s *Store) flushIndex(ctx context.Context) error {
 // is under way; it goes on until nothing waits. A failure is logged and tried again with
 // the next commit.
 func (s *Store) flushInBackground() {
-	if !s.flushing.CompareAndSwap(false, true) {
+	s.flushStart.Lock()
+	defer s.flushStart.Unlock()
+	if s.flushStopped || !s.flushing.CompareAndSwap(false, true) {
 		return
 	}
 	s.flusher.Add(1)
@@ -177,6 +179,12 @@ func (s *Store) flushInBackground() {
 	}()
 }
 
-// waitForFlush waits until no background flush runs: the database may be closed then.
-// Only call it once the writer has stopped, or a commit may start another.
-func (s *Store) waitForFlush() { s.flusher.Wait() }
+// waitForFlush stops background flushes from starting and waits until none runs: the
+// database may be closed then. What waits for the index stays there; the next start
+// indexes it again from the commits.
+func (s *Store) waitForFlush() {
+	s.flushStart.Lock()
+	s.flushStopped = true
+	s.flushStart.Unlock()
+	s.flusher.Wait()
+}
