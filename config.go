@@ -107,6 +107,20 @@ type config struct {
 	Tracing telemetry.TraceConfig
 }
 
+// onOff reads the switch name: "on" or "off", unset or empty is def.
+func onOff(getenv func(string) string, name string, def bool) (bool, error) {
+	switch v := getenv(name); v {
+	case "":
+		return def, nil
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	default:
+		return def, fmt.Errorf("%s %q: want on or off", name, v)
+	}
+}
+
 // checkAdvertiseURL fails when ADVERTISE_URL is set for a process that runs more than one
 // component behind the gateway: it names one address, and each would announce it as its
 // own, so the gateway would send one component's requests to another.
@@ -257,19 +271,13 @@ func loadConfig(lookupEnv func(string) (string, bool)) (config, error) {
 	if cfg.QueueType, err = bus.ParseQueueType(getenv("RABBITMQ_QUEUE_TYPE")); err != nil {
 		problems = append(problems, fmt.Errorf("RABBITMQ_QUEUE_TYPE: %w", err))
 	}
-	switch v := getenv("MSDEMO_RATE_LIMITS"); v {
-	case "", "on":
-	case "off":
-		cfg.RateLimitsOff = true
-	default:
-		problems = append(problems, fmt.Errorf("MSDEMO_RATE_LIMITS %q: want on or off", v))
+	rateLimits, err := onOff(getenv, "MSDEMO_RATE_LIMITS", true)
+	if err != nil {
+		problems = append(problems, err)
 	}
-	switch v := getenv("METRICS_PPROF"); v {
-	case "", "off":
-	case "on":
-		cfg.Profiles = true
-	default:
-		problems = append(problems, fmt.Errorf("METRICS_PPROF %q: want on or off", v))
+	cfg.RateLimitsOff = !rateLimits
+	if cfg.Profiles, err = onOff(getenv, "METRICS_PPROF", false); err != nil {
+		problems = append(problems, err)
 	}
 	if cfg.Profiles && cfg.MetricsAddr == "" {
 		problems = append(problems, fmt.Errorf("METRICS_PPROF=on serves profiles on METRICS_ADDR, which is empty"))
