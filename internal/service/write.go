@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -71,6 +72,24 @@ func (rt *Runtime) Write(ctx context.Context, stream string, expected *int64, ev
 			"position", reply.LastPosition, "applied", rt.Progress.Applied())
 	}
 	return reply, nil
+}
+
+// WaitForStream waits until the service's read model has applied every event of stream
+// that the event store holds now (one written by another request or replica), as a write
+// that lost to another (ConflictError) does before it reads again; found is false when
+// the store has no such stream. Its errors wrap ErrUnavailable.
+func (rt *Runtime) WaitForStream(ctx context.Context, stream string) (found bool, err error) {
+	events, found, err := rt.Events.Stream(ctx, stream)
+	switch {
+	case err != nil:
+		return false, errors.Join(err, ErrUnavailable)
+	case !found:
+		return false, nil
+	}
+	if err := rt.WaitApplied(ctx, events[len(events)-1].Position); err != nil {
+		return true, errors.Join(err, ErrUnavailable)
+	}
+	return true, nil
 }
 
 // WaitApplied waits until the service's read model has applied the event at position,

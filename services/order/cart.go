@@ -120,27 +120,31 @@ func applyCart(ctx context.Context, tx pgx.Tx, e event.Stored) error {
 }
 
 // Cart returns customer's cart (empty, at version 0, when there is none): its version
-// and lines as of one moment (one snapshot).
+// and lines as of one moment (one statement, so one snapshot, in one round trip).
 func (s *Store) Cart(ctx context.Context, customer string) (Cart, error) {
+	// One row per line, each with the version; one row of NULLs with the version when the
+	// cart is empty.
+	rows, err := s.pool.Query(ctx, `SELECT coalesce(v.version, 0), c.product_id, coalesce(p.name, ''),
+			coalesce(c.quantity, 0), coalesce(p.price_cents, 0), coalesce(NOT p.deleted, false)
+		FROM (SELECT $1::text AS customer) k
+		LEFT JOIN cart_versions v ON v.customer = k.customer
+		LEFT JOIN carts c ON c.customer = k.customer
+		LEFT JOIN prices p ON p.product_id = c.product_id
+		ORDER BY c.added`, customer)
+	if err != nil {
+		return Cart{}, fmt.Errorf("read the cart of %s: %w", customer, err)
+	}
 	c := Cart{Lines: []CartLine{}}
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT version FROM cart_versions WHERE customer = $1`, customer).Scan(&c.Version)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
+	var (
+		productID *string
+		l         CartLine
+	)
+	_, err = pgx.ForEachRow(rows, []any{&c.Version, &productID, &l.Name, &l.Quantity, &l.UnitPriceCents, &l.Available}, func() error {
+		if productID != nil {
+			l.ProductID = *productID
+			c.Lines = append(c.Lines, l)
 		}
-		rows, err := tx.Query(ctx, `SELECT c.product_id, coalesce(p.name, ''), c.quantity, coalesce(p.price_cents, 0),
-				coalesce(NOT p.deleted, false)
-			FROM carts c LEFT JOIN prices p ON p.product_id = c.product_id
-			WHERE c.customer = $1 ORDER BY c.added`, customer)
-		if err != nil {
-			return err
-		}
-		c.Lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (CartLine, error) {
-			var l CartLine
-			err := row.Scan(&l.ProductID, &l.Name, &l.Quantity, &l.UnitPriceCents, &l.Available)
-			return l, err
-		})
-		return err
+		return nil
 	})
 	if err != nil {
 		return Cart{}, fmt.Errorf("read the cart of %s: %w", customer, err)
@@ -317,7 +321,7 @@ func writeCart(w http.ResponseWriter, r *http.Request, rt *service.Runtime, stor
 		var conflict *service.ConflictError
 		switch {
 		case errors.As(err, &conflict) && try < maxCartTries:
-			if _, err := waitForStream(r.Context(), rt, cartStream(customer)); err != nil {
+			if _, err := rt.WaitForStream(r.Context(), cartStream(customer)); err != nil {
 				service.Error(w, r, logger, err)
 				return
 			}
@@ -333,23 +337,6 @@ func writeCart(w http.ResponseWriter, r *http.Request, rt *service.Runtime, stor
 		httpjson.Write(w, http.StatusOK, cart)
 		return
 	}
-}
-
-// waitForStream waits until the read model has applied every event of stream that the
-// event store holds now (one written by another request or replica); found is false
-// when the store has no such stream.
-func waitForStream(ctx context.Context, rt *service.Runtime, stream string) (found bool, err error) {
-	events, found, err := rt.Events.Stream(ctx, stream)
-	switch {
-	case err != nil:
-		return false, errors.Join(err, service.ErrUnavailable)
-	case !found:
-		return false, nil
-	}
-	if err := rt.WaitApplied(ctx, events[len(events)-1].Position); err != nil {
-		return true, errors.Join(err, service.ErrUnavailable)
-	}
-	return true, nil
 }
 
 // checkoutRequest is the body of POST /cart/checkout, which may be empty.
@@ -378,7 +365,7 @@ func handleCheckout(rt *service.Runtime, store *Store, logger *slog.Logger) http
 			cart, err := store.Cart(r.Context(), c.User)
 			if err == nil && in.Version != nil && cart.Version < *in.Version && try == 1 {
 				// This replica's read model may be behind the one that showed the cart.
-				if _, err = waitForStream(r.Context(), rt, stream); err == nil {
+				if _, err = rt.WaitForStream(r.Context(), stream); err == nil {
 					continue
 				}
 			}
@@ -406,7 +393,7 @@ func handleCheckout(rt *service.Runtime, store *Store, logger *slog.Logger) http
 			var conflict *service.ConflictError
 			switch {
 			case errors.As(err, &conflict) && in.Version == nil && try < maxCartTries:
-				if _, err := waitForStream(r.Context(), rt, stream); err != nil {
+				if _, err := rt.WaitForStream(r.Context(), stream); err != nil {
 					service.Error(w, r, logger, err)
 					return
 				}

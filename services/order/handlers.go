@@ -117,7 +117,7 @@ func priceForOrder(ctx context.Context, rt *service.Runtime, store *Store, id st
 	if p.Deleted {
 		return Price{}, service.FieldErrors{"product_id": "the product was deleted"}
 	}
-	switch found, err := waitForStream(ctx, rt, event.Product.Stream(id)); {
+	switch found, err := rt.WaitForStream(ctx, event.Product.Stream(id)); {
 	case err != nil:
 		return Price{}, err
 	case !found:

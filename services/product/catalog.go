@@ -23,7 +23,10 @@ type catalog struct {
 	store  *Store
 	images *Images
 	write  func(ctx context.Context, stream string, expected *int64, events ...event.New) (event.AppendReply, error)
-	mu     sync.Mutex
+	// waitForStream waits until the read model has what the event store holds of a
+	// stream (service.Runtime.WaitForStream).
+	waitForStream func(ctx context.Context, stream string) (found bool, err error)
+	mu            sync.Mutex
 	// decoding holds a token per image being decoded (SetImage); its capacity is how many
 	// may be at once.
 	decoding chan struct{}
@@ -211,7 +214,9 @@ func (c *catalog) SetImage(ctx context.Context, id ProductID, expected *int64, r
 		ThumbWidth: thumb.Width, ThumbHeight: thumb.Height}
 	// Without an expected version the upload goes on top of whatever the stream got while
 	// the file was decoded (the saga reserves stock on it): the version is read again
-	// now, and again after a conflict, so that only a deleted product refuses it.
+	// now, and after a conflict once the read model has caught up with the stream (another
+	// replica's reservation reaches this one's read model later), so that only a deleted
+	// product refuses it.
 	for try := 1; ; try++ {
 		if expected == nil {
 			if p, err = c.store.Product(ctx, id); err != nil {
@@ -225,6 +230,9 @@ func (c *catalog) SetImage(ctx context.Context, id ProductID, expected *int64, r
 		reply, err := c.write(ctx, productStream(id), &at, service.NewEvent(event.ProductImageSet, d))
 		var conflict *service.ConflictError
 		if errors.As(err, &conflict) && expected == nil && try < maxImageTries {
+			if _, err := c.waitForStream(ctx, productStream(id)); err != nil {
+				return Product{}, err
+			}
 			continue
 		}
 		if err != nil {

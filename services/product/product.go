@@ -116,7 +116,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// ids come from the order's).
 	sub := eventclient.Subscription{Name: cfg.Subscription, Types: eventTypes,
 		Progress: rt.Progress, CaughtUp: caughtUp, PerInstance: true}
-	c := &catalog{store: store, images: images, write: rt.Write, decoding: make(chan struct{}, imageDecoders)}
+	c := &catalog{store: store, images: images, write: rt.Write, waitForStream: rt.WaitForStream,
+		decoding: make(chan struct{}, imageDecoders)}
 	deadLetters := chi.NewRouter()
 	rt.MountDeadLetters(deadLetters)
 	barrier := func(ctx context.Context) error { return rt.Events.Barrier(ctx, rt.Progress, eventTypes) }
